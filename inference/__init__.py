@@ -1,0 +1,1 @@
+"""Deterministic generation, model manifests and locality-sensitive digests. Knows nothing of chains."""

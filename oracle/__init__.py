@@ -1,0 +1,1 @@
+"""genoracle's off-chain side: chain client, verifier node, requester SDK, CLI and HTTP API."""

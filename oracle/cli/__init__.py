@@ -1,0 +1,23 @@
+"""The `genoracle` command: one click group that gathers every subcommand of the project."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genoracle")
+def main() -> None:
+    """genoracle: verified generative AI on EVM chains."""
+
+
+def _register_commands() -> None:
+    """Attach the subcommands; each lives in the module that owns its domain."""
+    # Each helper module exposes click commands; keep this list sorted by domain.
+    # (inference) digest, models, generate:   inference.cli
+    # (study)     study:                      inference.study.cli
+    # (deploy)    chain, deploy:              deploy.cli
+    # (oracle)    operator, node, task, verify, demo, bench: oracle.cli.*
+
+
+_register_commands()
