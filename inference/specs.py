@@ -1,0 +1,156 @@
+"""Generation inputs: one strict schema per model kind, bounded, with a canonical JSON encoding.
+
+The bytes a requester puts on chain are JSON; every verifier parses them with ``parse_input``.
+Anything that does not validate (unknown field, wrong type, out-of-bound size or count, bad
+JSON) raises ``InvalidInputError`` with the reason, and the node then commits the reserved
+"invalid input" digest, so a bad request still ends with agreement instead of a timeout.
+``canonical_json`` is the one encoding of a valid input (sorted keys, no spaces, UTF-8, defaults
+filled in): two requests that mean the same thing encode to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from inference.errors import InvalidInputError
+from inference.seeds import MAX_SEED
+
+MAX_INPUT_BYTES = 16 * 1024
+MAX_PROMPT_CHARS = 2000
+MIN_IMAGE_SIDE = 8
+MAX_IMAGE_SIDE = 1024
+MAX_STEPS = 150
+MAX_GUIDANCE = 50.0
+MAX_NEW_TOKENS = 1024
+MAX_BEAMS = 8
+MAX_MESSAGES = 64
+
+ModelKind = Literal["image", "text"]
+
+SCHEDULERS: tuple[str, ...] = (
+    "default",
+    "ddim",
+    "ddpm",
+    "dpm++",
+    "euler",
+    "euler_a",
+    "pndm",
+    "unipc",
+)
+"""Scheduler names an image input may ask for; "default" means the one pinned by the manifest."""
+
+
+class _StrictInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+Prompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+
+
+class ImageInput(_StrictInput):
+    """A text-to-image request: one image per input, one CPU generator seeded with ``seed``."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative_prompt: Prompt = ""
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 20
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 7.5
+    width: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE)] = 512
+    height: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE)] = 512
+    scheduler: str = "default"
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_eight(cls, side: int) -> int:
+        if side % 8:
+            raise ValueError(f"{side} is not a multiple of 8")
+        return side
+
+    @field_validator("guidance")
+    @classmethod
+    def _finite(cls, guidance: float) -> float:
+        if not math.isfinite(guidance):
+            raise ValueError("guidance must be finite")
+        return guidance
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        if name not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
+        return name
+
+
+class ChatMessage(_StrictInput):
+    """One turn of a chat conversation."""
+
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+
+
+class TextInput(_StrictInput):
+    """A text-generation request: a raw prompt or chat messages, greedy (1 beam) or beam search."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)] | None = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)] | None = (
+        None
+    )
+    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS)] = 64
+    num_beams: Annotated[int, Field(ge=1, le=MAX_BEAMS)] = 1
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> TextInput:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' or 'messages'")
+        return self
+
+
+GenerationInput = ImageInput | TextInput
+
+
+def canonical_json(spec: BaseModel) -> bytes:
+    """The one byte encoding of an input: sorted keys, no spaces, UTF-8, defaults filled in."""
+    fields = spec.model_dump(mode="json", exclude_none=True)
+    return json.dumps(
+        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "input"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_input(kind: str, raw: bytes | str) -> ImageInput | TextInput:
+    """Validate request bytes for a model kind ("image" or "text"), or raise InvalidInputError."""
+    schema: type[ImageInput] | type[TextInput]
+    if kind == "image":
+        schema = ImageInput
+    elif kind == "text":
+        schema = TextInput
+    else:
+        raise InvalidInputError(f"unknown model kind {kind!r}; expected 'image' or 'text'")
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInputError(f"input is {len(data)} bytes, more than {MAX_INPUT_BYTES}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"input is not UTF-8: {exc}") from exc
+    try:
+        decoded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"input is not JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise InvalidInputError(f"input must be a JSON object, got {type(decoded).__name__}")
+    try:
+        return schema.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid {kind} input: {_describe(exc)}") from exc
