@@ -1,0 +1,431 @@
+"""The node's HTTP API (FastAPI): task status, artifacts, verification, health, metrics, operator.
+
+Public endpoints read the chain through the node's client, so any node answers for any task; the
+node adds what it knows locally (its vote, inference time, artifact). Operator endpoints need
+`Authorization: Bearer <token>` with the token from the environment variable `api.token_env`.
+Every bad request gets a 4xx with a `detail` that says what was wrong; an unreachable RPC is a 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from oracle.chain.reverts import ContractRevertError
+from oracle.chain.views import read_operator
+from oracle.errors import ChainUnavailableError, OracleError
+from oracle.results import task_result
+from oracle.store import ACTIVE_STATES, FINAL_STATES
+from oracle.verify import VerificationError, verify_artifact
+
+if TYPE_CHECKING:
+    from oracle.node import VerifierNode
+
+MAX_TASK_ID = 2**256 - 1
+TaskId = Annotated[int, PathParam(ge=1, le=MAX_TASK_ID, description="On-chain task id (1, 2, ...)")]
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What was wrong with the request, and what to do")
+
+
+class HealthBody(BaseModel):
+    status: str = Field(description="'ok', or 'degraded' while the RPC is unreachable")
+    operator: str
+    chain_id: int
+    oracle: str
+    head_block: int
+    log_cursor: int | None
+    rpc_reachable: bool
+    last_error: str | None
+    behaviour: str
+    models: dict[str, str] = Field(description="model id -> model name served by this node")
+    tasks_by_state: dict[str, int]
+
+
+class VoteBody(BaseModel):
+    operator: str
+    committed: bool
+    revealed: bool
+    digest: str | None
+    distances: tuple[int, int, int, int] | None = Field(
+        description="Per-lane Hamming distance to the result"
+    )
+    agrees: bool | None
+
+
+class PayoutBody(BaseModel):
+    account: str
+    credited_wei: int
+    slashed_wei: int
+
+
+class LocalTaskBody(BaseModel):
+    """What this node itself did for the task (absent when it was not drawn)."""
+
+    state: str
+    detail: str
+    digest: str | None
+    invalid_input: bool | None
+    inference_seconds: float | None
+    outcome: str | None
+    artifact_media_type: str | None
+    commit_tx: str | None
+    reveal_tx: str | None
+
+
+class TaskBody(BaseModel):
+    task_id: int
+    status: str
+    phase: str
+    requester: str
+    model_id: str
+    tolerance: tuple[int, int, int, int]
+    fee_wei: int
+    commit_deadline: int
+    reveal_deadline: int
+    digest: str | None
+    invalid_input: bool
+    support: int | None
+    votes: list[VoteBody]
+    payouts: list[PayoutBody]
+    resolution_tx: str | None
+    resolution_block: int | None
+    node: LocalTaskBody | None
+
+
+class VerificationBody(BaseModel):
+    task_id: int
+    match: bool
+    digest: str
+    onchain_digest: str
+    distances: tuple[int, int, int, int]
+    tolerance: tuple[int, int, int, int]
+    scheme: str
+    kind: str
+
+
+class OperatorBody(BaseModel):
+    address: str
+    stake_wei: int
+    endpoint: str
+    active: bool
+    exiting: bool
+    withdrawable_at: int
+    open_tasks: int
+    credit_wei: int
+    balance_wei: int
+    tasks_by_state: dict[str, int]
+
+
+class NodeTaskBody(BaseModel):
+    task_id: int
+    state: str
+    detail: str
+    outcome: str | None
+    inference_seconds: float | None
+    request_block: int
+
+
+class RejectionBody(BaseModel):
+    task_id: int | None
+    reason: str
+    at: float
+
+
+class JournalBody(BaseModel):
+    step: str
+    detail: str
+    at: float
+
+
+class ClaimBody(BaseModel):
+    tx_hash: str
+    amount_wei: int
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
+}
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+}
+
+
+def create_app(node: VerifierNode) -> FastAPI:
+    """The API of one node; `node` supplies the store, the chain client and the metrics."""
+    app = FastAPI(
+        title="genoracle node API",
+        version="1.0",
+        description="Task status with votes and distances, artifacts, verification of an "
+        "artifact against its task, health, Prometheus metrics, and operator "
+        "endpoints behind a bearer token.",
+    )
+    bearer = HTTPBearer(
+        auto_error=False,
+        description="Operator token ($" + node.config.api.token_env + " on the node)",
+    )
+    token = os.environ.get(node.config.api.token_env) or None
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for error in exc.errors():
+            where = ".".join(
+                str(p) for p in error.get("loc", ()) if p not in ("path", "query", "body")
+            )
+            parts.append(f"{where or 'request'}: {error.get('msg')} (got {error.get('input')!r})")
+        return JSONResponse(status_code=422, content={"detail": "; ".join(parts)})
+
+    @app.exception_handler(ChainUnavailableError)
+    async def _unavailable(_: Request, exc: ChainUnavailableError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"chain unreachable: {exc}"})
+
+    @app.exception_handler(OracleError)
+    async def _oracle_error(_: Request, exc: OracleError) -> JSONResponse:
+        return JSONResponse(status_code=502, content={"detail": f"chain error: {exc}"})
+
+    def require_operator(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if token is None:
+            raise HTTPException(
+                403,
+                f"operator endpoints are disabled: no token configured "
+                f"(set ${node.config.api.token_env} on the node)",
+            )
+        if credentials is None:
+            raise HTTPException(
+                401,
+                "missing bearer token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(403, "wrong bearer token")
+
+    operator_only = [Depends(require_operator)]
+
+    @app.get(
+        "/health",
+        response_model=HealthBody,
+        responses={503: {"model": HealthBody}},
+        summary="Liveness and chain reachability",
+    )
+    def health() -> JSONResponse:
+        body = HealthBody(
+            status="ok" if node.chain_ok else "degraded",
+            operator=node.address,
+            chain_id=node.client.chain_id,
+            oracle=node.client.address,
+            head_block=node.listener.head,
+            log_cursor=node.store.log_cursor(),
+            rpc_reachable=node.chain_ok,
+            last_error=node.last_error,
+            behaviour=node.behaviour,
+            models=node.model_names(),
+            tasks_by_state=node.store.count_by_state(),
+        )
+        return JSONResponse(status_code=200 if node.chain_ok else 503, content=body.model_dump())
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        summary="Prometheus metrics",
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    def metrics() -> Response:
+        return Response(
+            node.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    def _local(task_id: int) -> LocalTaskBody | None:
+        record = node.store.get_task(task_id)
+        if record is None:
+            return None
+        vote = node.store.get_vote(task_id)
+        artifact = node.store.get_artifact(task_id)
+        return LocalTaskBody(
+            state=record.state,
+            detail=record.detail,
+            digest="0x" + vote.digest.hex() if vote else None,
+            invalid_input=vote.invalid_input if vote else None,
+            inference_seconds=record.inference_seconds,
+            outcome=record.outcome,
+            artifact_media_type=artifact.media_type if artifact else None,
+            commit_tx=vote.commit_tx if vote else None,
+            reveal_tx=vote.reveal_tx if vote else None,
+        )
+
+    @app.get(
+        "/tasks/{task_id}",
+        response_model=TaskBody,
+        responses=_ERRORS,
+        summary="A task's status, votes with distances to the result, and payouts",
+    )
+    def get_task(task_id: TaskId) -> TaskBody:
+        local = node.store.get_task(task_id)
+        result = task_result(
+            node.client, task_id, from_block=local.request_block if local else node.start_block
+        )
+        if result is None:
+            raise HTTPException(
+                404, f"task {task_id} does not exist on oracle {node.client.address}"
+            )
+        data = result.to_json()
+        return TaskBody(**data, node=_local(task_id))
+
+    @app.get(
+        "/tasks/{task_id}/artifact",
+        response_class=FileResponse,
+        responses={**_ERRORS, 200: {"content": {"image/png": {}, "text/plain": {}}}},
+        summary="The artifact this node generated for a task",
+    )
+    def get_artifact(task_id: TaskId) -> FileResponse:
+        artifact = node.store.get_artifact(task_id)
+        if artifact is None:
+            raise HTTPException(
+                404,
+                f"this node has no artifact for task {task_id} (it was not "
+                "drawn for it, its inference is not done, or the input "
+                "was invalid)",
+            )
+        path = Path(artifact.path)
+        if not path.is_file():
+            raise HTTPException(404, f"the artifact of task {task_id} was removed from disk")
+        suffix = path.suffix
+        return FileResponse(
+            path, media_type=artifact.media_type, filename=f"task-{task_id}{suffix}"
+        )
+
+    @app.post(
+        "/tasks/{task_id}/verify",
+        response_model=VerificationBody,
+        responses=_ERRORS,
+        summary="Digest an uploaded artifact and compare it with the task's result",
+    )
+    async def verify(
+        task_id: TaskId, file: Annotated[UploadFile, File(description="PNG image, or text")]
+    ) -> VerificationBody:
+        limit = node.config.api.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(413, f"upload larger than {limit} bytes")
+        known: list[tuple[bytes, list[int]]] = []
+        artifact = node.store.get_artifact(task_id)
+        if artifact is not None and artifact.token_ids is not None:
+            with contextlib.suppress(OSError):
+                known.append((Path(artifact.path).read_bytes(), artifact.token_ids))
+        try:
+            verification = verify_artifact(node.client, task_id, data, known)
+        except VerificationError as exc:
+            status = {"unknown_task": 404, "not_final": 409}.get(exc.kind, 400)
+            raise HTTPException(status, str(exc)) from None
+        return VerificationBody(**verification.to_json())
+
+    @app.get(
+        "/operator/status",
+        response_model=OperatorBody,
+        responses={**_ERRORS, **_AUTH_ERRORS},
+        dependencies=operator_only,
+        summary="Stake, credit and local task counts of this node's operator",
+    )
+    def operator_status() -> OperatorBody:
+        info = read_operator(node.client, node.address)
+        credit = int(node.client.view("creditOf", node.address))
+        return OperatorBody(
+            address=node.address,
+            stake_wei=info.stake,
+            endpoint=info.endpoint,
+            active=info.active,
+            exiting=info.exiting,
+            withdrawable_at=info.withdrawable_at,
+            open_tasks=info.open_tasks,
+            credit_wei=credit,
+            balance_wei=node.client.balance(node.address),
+            tasks_by_state=node.store.count_by_state(),
+        )
+
+    @app.get(
+        "/operator/tasks",
+        response_model=list[NodeTaskBody],
+        responses={**_ERRORS, **_AUTH_ERRORS},
+        dependencies=operator_only,
+        summary="Tasks this node was drawn for, optionally filtered by state",
+    )
+    def operator_tasks(
+        state: Annotated[str | None, Query(description="One state, e.g. 'missed'")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[NodeTaskBody]:
+        known = (*ACTIVE_STATES, *FINAL_STATES)
+        if state is not None and state not in known:
+            raise HTTPException(400, f"unknown state {state!r}; known: {', '.join(known)}")
+        records = node.store.tasks([state] if state else None, limit=limit)
+        return [
+            NodeTaskBody(
+                task_id=r.task_id,
+                state=r.state,
+                detail=r.detail,
+                outcome=r.outcome,
+                inference_seconds=r.inference_seconds,
+                request_block=r.request_block,
+            )
+            for r in records
+        ]
+
+    @app.get(
+        "/operator/tasks/{task_id}/journal",
+        response_model=list[JournalBody],
+        responses={**_ERRORS, **_AUTH_ERRORS},
+        dependencies=operator_only,
+        summary="Every step this node took for a task",
+    )
+    def operator_journal(task_id: TaskId) -> list[JournalBody]:
+        if node.store.get_task(task_id) is None:
+            raise HTTPException(404, f"this node was not drawn for task {task_id}")
+        return [
+            JournalBody(step=e.step, detail=e.detail, at=e.at)
+            for e in node.store.journal_of(task_id)
+        ]
+
+    @app.get(
+        "/operator/rejections",
+        response_model=list[RejectionBody],
+        responses={**_ERRORS, **_AUTH_ERRORS},
+        dependencies=operator_only,
+        summary="Inputs and tasks the node refused, newest first, with reasons",
+    )
+    def operator_rejections(
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[RejectionBody]:
+        return [
+            RejectionBody(task_id=r.task_id, reason=r.reason, at=r.at)
+            for r in node.store.rejections(limit)
+        ]
+
+    @app.post(
+        "/operator/claim",
+        response_model=ClaimBody,
+        responses={**_ERRORS, **_AUTH_ERRORS},
+        dependencies=operator_only,
+        summary="Withdraw the operator's credited fees and rewards",
+    )
+    def operator_claim() -> ClaimBody:
+        amount = int(node.client.view("creditOf", node.address))
+        try:
+            receipt = node.client.transact("claim")
+        except ContractRevertError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return ClaimBody(tx_hash=receipt["transactionHash"].to_0x_hex(), amount_wei=amount)
+
+    return app

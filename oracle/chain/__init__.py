@@ -1,0 +1,1 @@
+"""Chain access for the node and the SDK: bindings, sends, reverts decoded by name, typed views."""

@@ -1,0 +1,356 @@
+"""The one place that talks to the chain: reads with retries, sends with a lock, decodes reverts.
+
+Sending follows a fixed recipe: under the account's lock, simulate the call (eth_call) so a revert
+surfaces as a named exception before any gas is spent, estimate gas, price it EIP-1559 style, take
+the RPC's pending nonce (authoritative after restarts and reorgs, unlike a local counter), sign,
+let the caller persist the transaction hash, then broadcast. Transient RPC failures (connection
+refused, timeouts, 5xx) are retried with exponential backoff and end in `ChainUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.conversions import to_hex
+from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractEvent, ContractFunction
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TransactionNotFound,
+    Web3RPCError,
+)
+from web3.types import BlockIdentifier, EventData, TxParams, TxReceipt
+
+from oracle.chain.contract import ORACLE_CONTRACT, deployment_record, load_abi
+from oracle.chain.reverts import ContractRevertError, RevertDecoder
+from oracle.config import ChainSettings
+from oracle.errors import ChainError, ChainUnavailableError, TransactionFailedError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    ProviderConnectionError,
+    ConnectionError,
+    TimeoutError,
+)
+_SEND_LOCKS: dict[str, threading.Lock] = {}
+_SEND_LOCKS_GUARD = threading.Lock()
+
+
+def send_lock(address: str) -> threading.Lock:
+    """One lock per account in this process: two sends never race for the same nonce."""
+    with _SEND_LOCKS_GUARD:
+        return _SEND_LOCKS.setdefault(address.lower(), threading.Lock())
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code in (429, 502, 503, 504) or exc.response.status_code >= 500
+    return False
+
+
+@dataclass(frozen=True)
+class SentTransaction:
+    """A broadcast transaction: its hash and the nonce it used."""
+
+    tx_hash: str
+    nonce: int
+    function: str
+
+
+class ChainClient:
+    """Bindings to the deployed oracle plus the send/read machinery around them."""
+
+    def __init__(
+        self,
+        settings: ChainSettings,
+        account: LocalAccount | None = None,
+        *,
+        oracle_address: str | None = None,
+        abi: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.account = account
+        provider = HTTPProvider(
+            settings.rpc_url,
+            request_kwargs={"timeout": settings.rpc_timeout_s},
+            exception_retry_configuration=None,  # retries are ours, with our backoff
+        )
+        self.w3 = Web3(provider)
+        self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
+        address = oracle_address or settings.oracle_address
+        if address is None:
+            address = deployment_record(settings.deployments_dir, self.chain_id)["oracle"]
+        self.abi = list(abi) if abi is not None else load_abi(ORACLE_CONTRACT)
+        self.oracle: Contract = self.w3.eth.contract(
+            address=to_checksum_address(address), abi=self.abi
+        )
+        self.address: str = str(self.oracle.address)
+        self.decoder = RevertDecoder(self.abi)
+        self._events_by_topic: dict[bytes, ContractEvent] = {}
+        for entry in self.abi:
+            if entry.get("type") == "event" and not entry.get("anonymous", False):
+                event: ContractEvent = self.oracle.events[entry["name"]]()
+                self._events_by_topic[bytes(HexBytes(event.topic))] = event
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def rpc(self, request: Callable[[], T], what: str) -> T:
+        """Run one RPC request, retrying transient failures with exponential backoff."""
+        delay = self.settings.retry_backoff_s
+        attempts = self.settings.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return request()
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise
+                if attempt == attempts:
+                    raise ChainUnavailableError(
+                        f"{what}: RPC {self.settings.rpc_url} unreachable after {attempts} "
+                        f"attempts ({type(exc).__name__})"
+                    ) from None
+                log.debug("%s: transient RPC error (%s), retry in %.2fs", what, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    def view(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        """Call a view function; struct results come back as dicts keyed by field name."""
+        call = self.oracle.functions[function](*args)
+        try:
+            value = self.rpc(lambda: call.call(block_identifier=block), f"call {function}")
+        except ContractLogicError as exc:
+            raise self.decoder.decode(exc.data, context=function) from None
+        outputs = call.abi.get("outputs", [])
+        if len(outputs) == 1:
+            return _named(outputs[0], value)
+        return tuple(_named(output, item) for output, item in zip(outputs, value, strict=True))
+
+    def block_number(self) -> int:
+        return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")
+
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
+        return self.rpc(lambda: int(self.w3.eth.get_block(block)["timestamp"]), "read block")
+
+    def balance(self, address: str) -> int:
+        return self.rpc(
+            lambda: int(self.w3.eth.get_balance(to_checksum_address(address))), "read balance"
+        )
+
+    def logs(
+        self, from_block: int, to_block: int, topics: list[Any] | None = None
+    ) -> list[EventData]:
+        """The oracle's decoded logs in [from_block, to_block], in chain order."""
+        params: dict[str, Any] = {
+            "address": self.address,
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        if topics is not None:
+            params["topics"] = topics
+        raw = self.rpc(lambda: self.w3.eth.get_logs(cast(Any, params)), "read logs")
+        return [decoded for decoded in (self.decode_log(item) for item in raw) if decoded]
+
+    def decode_log(self, raw: Any) -> EventData | None:
+        topics = raw.get("topics") or []
+        if not topics:
+            return None
+        event = self._events_by_topic.get(bytes(HexBytes(topics[0])))
+        return event.process_log(raw) if event is not None else None
+
+    def event_topic(self, name: str) -> str:
+        return to_hex(HexBytes(self.oracle.events[name]().topic))
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt if the transaction is mined, else None (never waits)."""
+        try:
+            return self.rpc(
+                lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)), "read receipt"
+            )
+        except TransactionNotFound:
+            return None
+
+    def is_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction at all (mined or in its mempool)."""
+        try:
+            self.rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)), "read transaction")
+        except TransactionNotFound:
+            return False
+        return True
+
+    def is_confirmed(self, receipt: TxReceipt) -> bool:
+        """Enough blocks on top of the receipt's block (always true with 0 confirmations)."""
+        if self.settings.confirmations == 0:
+            return True
+        return self.block_number() - int(receipt["blockNumber"]) >= self.settings.confirmations
+
+    def wait_for_receipt(
+        self, tx_hash: str, timeout_s: float = 120.0, poll_s: float = 0.05
+    ) -> TxReceipt:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            receipt = self.receipt(tx_hash)
+            if receipt is not None and self.is_confirmed(receipt):
+                return receipt
+            if time.monotonic() > deadline:
+                raise ChainError(f"transaction {tx_hash} not mined within {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _require_account(self) -> LocalAccount:
+        if self.account is None:
+            raise ChainError("this client has no signing account; configure [account]")
+        return self.account
+
+    def simulate(self, function: str, *args: Any, value: int = 0, sender: str | None = None) -> Any:
+        """eth_call the function as the sender; a revert raises its named exception."""
+        account = sender or self._require_account().address
+        call = self.oracle.functions[function](*args)
+        params = cast(TxParams, {"from": account, "value": value})
+        try:
+            return self.rpc(lambda: call.call(params), f"simulate {function}")
+        except ContractLogicError as exc:
+            raise self.decoder.decode(exc.data, context=function) from None
+
+    def _fees(self) -> dict[str, int]:
+        latest = self.rpc(lambda: self.w3.eth.get_block("latest"), "read base fee")
+        base_fee = int(latest.get("baseFeePerGas", 0) or 0)
+        if self.settings.priority_fee_gwei is not None:
+            tip = int(self.settings.priority_fee_gwei * 10**9)
+        else:
+            tip = self.rpc(lambda: int(self.w3.eth.max_priority_fee), "read priority fee")
+        max_fee = 2 * base_fee + tip
+        if self.settings.max_fee_gwei is not None:
+            cap = int(self.settings.max_fee_gwei * 10**9)
+            if base_fee + tip > cap:
+                raise ChainError(
+                    f"base fee {base_fee} wei + tip {tip} wei exceeds chain.max_fee_gwei "
+                    f"({self.settings.max_fee_gwei} gwei); not sending"
+                )
+            max_fee = min(max_fee, cap)
+        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee)}
+
+    def send(
+        self,
+        function: str,
+        *args: Any,
+        value: int = 0,
+        before_broadcast: Callable[[str], None] | None = None,
+    ) -> SentTransaction:
+        """Simulate, sign and broadcast; `before_broadcast(tx_hash)` runs before it leaves."""
+        account = self._require_account()
+        call: ContractFunction = self.oracle.functions[function](*args)
+        with send_lock(account.address):
+            self.simulate(function, *args, value=value)
+            params = cast(TxParams, {"from": account.address, "value": value})
+            try:
+                estimate = self.rpc(lambda: call.estimate_gas(params), f"estimate {function}")
+            except ContractLogicError as exc:
+                raise self.decoder.decode(exc.data, context=function) from None
+            nonce = self.rpc(
+                lambda: int(self.w3.eth.get_transaction_count(account.address, "pending")),
+                "read nonce",
+            )
+            tx = call.build_transaction(
+                cast(
+                    TxParams,
+                    {
+                        "from": account.address,
+                        "value": value,
+                        "nonce": nonce,
+                        "gas": int(estimate * self.settings.gas_limit_multiplier),
+                        "chainId": self.chain_id,
+                        "type": 2,
+                        **self._fees(),
+                    },
+                )
+            )
+            signed = account.sign_transaction(cast(dict[str, Any], tx))
+            tx_hash = to_hex(signed.hash)
+            if before_broadcast is not None:
+                before_broadcast(tx_hash)
+            try:
+                self.rpc(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction),
+                    f"send {function}",
+                )
+            except Web3RPCError as exc:
+                if "already known" not in str(exc).lower():
+                    raise ChainError(
+                        f"{function}: the node refused the transaction: {exc}"
+                    ) from None
+        log.debug("sent %s nonce %d: %s", function, nonce, tx_hash)
+        return SentTransaction(tx_hash=tx_hash, nonce=nonce, function=function)
+
+    def failure_reason(
+        self, receipt: TxReceipt, function: str, *args: Any, value: int = 0
+    ) -> ChainError:
+        """Why a mined transaction failed: replay it on the state before its block."""
+        account = self._require_account()
+        call = self.oracle.functions[function](*args)
+        params = cast(TxParams, {"from": account.address, "value": value})
+        block = max(int(receipt["blockNumber"]) - 1, 0)
+        try:
+            self.rpc(lambda: call.call(params, block_identifier=block), f"replay {function}")
+        except ContractLogicError as exc:
+            return self.decoder.decode(exc.data, context=function)
+        return TransactionFailedError(
+            f"{function} transaction {to_hex(receipt['transactionHash'])} failed "
+            f"(status 0, gas used {receipt['gasUsed']}) and the replay does not revert"
+        )
+
+    def transact(
+        self, function: str, *args: Any, value: int = 0, timeout_s: float = 120.0
+    ) -> TxReceipt:
+        """Send and wait for the receipt; a failed transaction raises its decoded reason."""
+        sent = self.send(function, *args, value=value)
+        receipt = self.wait_for_receipt(sent.tx_hash, timeout_s)
+        if receipt["status"] != 1:
+            raise self.failure_reason(receipt, function, *args, value=value)
+        return receipt
+
+    def receipt_events(self, receipt: TxReceipt) -> list[EventData]:
+        """The oracle's events in a receipt (other contracts' logs are skipped)."""
+        return [
+            decoded
+            for decoded in (
+                self.decode_log(item) for item in receipt["logs"] if item["address"] == self.address
+            )
+            if decoded
+        ]
+
+
+def _named(abi_output: Mapping[str, Any], value: Any) -> Any:
+    """Turn ABI tuples (structs) into dicts keyed by component name, recursively."""
+    abi_type: str = abi_output.get("type", "")
+    components = abi_output.get("components")
+    if components and abi_type.startswith("tuple"):
+        if abi_type.endswith("]"):
+            inner = dict(abi_output, type=abi_type[: abi_type.rindex("[")])
+            return [_named(inner, item) for item in value]
+        return {
+            component.get("name") or f"field{index}": _named(component, item)
+            for index, (component, item) in enumerate(zip(components, value, strict=True))
+        }
+    return value
+
+
+__all__ = ["ChainClient", "ContractRevertError", "SentTransaction", "send_lock"]

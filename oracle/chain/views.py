@@ -1,0 +1,197 @@
+"""Typed views of the oracle's on-chain state, and the commitment every vote binds to."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3.types import BlockIdentifier
+
+from oracle.chain.client import ChainClient
+from oracle.chain.reverts import ContractRevertError
+
+
+class TaskStatus(enum.IntEnum):
+    NONE = 0
+    OPEN = 1
+    RESOLVED = 2
+    NO_CONSENSUS = 3
+    EXPIRED = 4
+
+
+class Phase(enum.IntEnum):
+    NONE = 0
+    COMMIT = 1
+    REVEAL = 2
+    RESOLVABLE = 3
+    FINISHED = 4
+
+
+class ModelKind(enum.IntEnum):
+    IMAGE = 0
+    TEXT = 1
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """`getTask(taskId)` as the contract reports it now."""
+
+    task_id: int
+    requester: str
+    model_id: bytes
+    status: TaskStatus
+    committee_size: int
+    tolerance: int
+    commit_deadline: int
+    reveal_deadline: int
+    fee: int
+    result: bytes
+    committee: tuple[str, ...]
+    committed: tuple[bool, ...]
+    revealed: tuple[bool, ...]
+    digests: tuple[bytes, ...]
+
+    def member_index(self, operator: str) -> int | None:
+        lowered = operator.lower()
+        for index, member in enumerate(self.committee):
+            if member.lower() == lowered:
+                return index
+        return None
+
+
+@dataclass(frozen=True)
+class OperatorView:
+    address: str
+    stake: int
+    endpoint: str
+    active: bool
+    exiting: bool
+    withdrawable_at: int
+    open_tasks: int
+
+
+@dataclass(frozen=True)
+class ModelView:
+    model_id: bytes
+    kind: ModelKind
+    active: bool
+    default_tolerance: int
+    max_tolerance: int
+    digest_scheme: str
+    metadata_uri: str
+
+
+def _field(data: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in data:
+            return data[name]
+    raise KeyError(f"none of {names} in the contract's struct (fields: {sorted(data)})")
+
+
+def read_task(
+    client: ChainClient, task_id: int, block: BlockIdentifier = "latest"
+) -> TaskView | None:
+    """The task, or None when the contract does not know it (TaskNotFound or status None)."""
+    try:
+        data = client.view("getTask", task_id, block=block)
+    except ContractRevertError as exc:
+        if exc.name == "TaskNotFound":
+            return None
+        raise
+    status = TaskStatus(int(_field(data, "status")))
+    if status == TaskStatus.NONE:
+        return None
+    return TaskView(
+        task_id=task_id,
+        requester=to_checksum_address(_field(data, "requester")),
+        model_id=bytes(_field(data, "modelId")),
+        status=status,
+        committee_size=int(_field(data, "committeeSize")),
+        tolerance=int(_field(data, "tolerance")),
+        commit_deadline=int(_field(data, "commitDeadline")),
+        reveal_deadline=int(_field(data, "revealDeadline")),
+        fee=int(_field(data, "fee")),
+        result=bytes(_field(data, "result")),
+        committee=tuple(to_checksum_address(a) for a in _field(data, "committee")),
+        committed=tuple(bool(b) for b in _field(data, "committed")),
+        revealed=tuple(bool(b) for b in _field(data, "revealed")),
+        digests=tuple(bytes(d) for d in _field(data, "digests")),
+    )
+
+
+def read_phase(client: ChainClient, task_id: int) -> Phase:
+    try:
+        return Phase(int(client.view("taskPhase", task_id)))
+    except ContractRevertError as exc:
+        if exc.name == "TaskNotFound":
+            return Phase.NONE
+        raise
+
+
+def read_operator(client: ChainClient, address: str) -> OperatorView:
+    data = client.view("getOperator", to_checksum_address(address))
+    return OperatorView(
+        address=to_checksum_address(address),
+        stake=int(_field(data, "stake")),
+        endpoint=str(_field(data, "endpoint")),
+        active=bool(_field(data, "active")),
+        exiting=bool(_field(data, "exiting")),
+        withdrawable_at=int(_field(data, "withdrawableAt")),
+        open_tasks=int(_field(data, "openTasks")),
+    )
+
+
+def read_model(client: ChainClient, model_id: bytes) -> ModelView | None:
+    try:
+        data = client.view("getModel", model_id)
+    except ContractRevertError as exc:
+        if exc.name == "UnknownModel":
+            return None
+        raise
+    scheme = str(_field(data, "digestScheme"))
+    if not scheme:
+        return None
+    return ModelView(
+        model_id=model_id,
+        kind=ModelKind(int(_field(data, "kind"))),
+        active=bool(_field(data, "active")),
+        default_tolerance=int(_field(data, "defaultTolerance")),
+        max_tolerance=int(_field(data, "maxTolerance")),
+        digest_scheme=scheme,
+        metadata_uri=str(_field(data, "metadataURI", "metadataUri")),
+    )
+
+
+def read_config(client: ChainClient) -> dict[str, Any]:
+    """The contract's `config()` struct as a dict keyed by field name."""
+    value = client.view("config")
+    if isinstance(value, dict):
+        return value
+    outputs = client.oracle.functions.config().abi.get("outputs", [])
+    return {
+        out.get("name") or f"field{i}": item
+        for i, (out, item) in enumerate(zip(outputs, value, strict=True))
+    }
+
+
+def commitment(
+    chain_id: int, oracle: str, task_id: int, operator: str, digest: bytes, salt: bytes
+) -> bytes:
+    """keccak256(abi.encode(chainid, oracle, taskId, operator, digest, salt)) as the contract."""
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "uint256", "address", "bytes32", "bytes32"],
+            [
+                chain_id,
+                to_checksum_address(oracle),
+                task_id,
+                to_checksum_address(operator),
+                digest,
+                salt,
+            ],
+        )
+    )

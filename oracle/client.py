@@ -1,0 +1,172 @@
+"""Requester SDK: submit a generation task, wait for it, read the verified result.
+
+    client = OracleClient.from_config(load_client_config(Path("client.toml")))
+    task = client.submit("tiny-sd", {"prompt": "a red fox", "width": 64, "height": 64, "steps": 4})
+    result = client.wait(task.task_id, timeout_s=120)
+    print(result.digest, [(v.operator, v.distances) for v in result.votes], result.payouts)
+
+Inputs are validated against the model's schema and sent as canonical JSON, so every verifier
+reads the same bytes. Fees and tolerances default to what the contract and model allow.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from inference.digests import Tolerance
+from inference.specs import canonical_json, parse_input
+from oracle.chain.client import ChainClient
+from oracle.chain.views import ModelView, read_config, read_model
+from oracle.config import ClientConfig
+from oracle.errors import OracleError, TaskTimeoutError
+from oracle.keys import load_account
+from oracle.results import TaskResult, task_result
+from oracle.verify import Verification, verify_artifact
+
+
+@dataclass(frozen=True)
+class SubmittedTask:
+    """A request that is on chain: its id, the transaction and the committee drawn for it."""
+
+    task_id: int
+    tx_hash: str
+    block_number: int
+    committee: tuple[str, ...]
+    fee_wei: int
+    input: bytes
+
+
+def model_id_of(model: str | bytes) -> bytes:
+    """A model id from 32 raw bytes, a 0x-hex id, or a model name/folder (via its manifest)."""
+    if isinstance(model, bytes):
+        if len(model) != 32:
+            raise OracleError(f"a model id is 32 bytes, got {len(model)}")
+        return model
+    text = model.strip()
+    if text.startswith("0x") and len(text) == 66:
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            raise OracleError(f"model id {model!r} is not hex") from None
+    from inference.manifest import load_manifest
+    from inference.models import resolve_model_folder
+
+    return bytes(load_manifest(resolve_model_folder(text)).model_id)
+
+
+class OracleClient:
+    """The requester's side of the oracle."""
+
+    def __init__(self, chain: ChainClient, *, start_block: int = 0) -> None:
+        self.chain = chain
+        self.start_block = start_block
+
+    @classmethod
+    def from_config(cls, config: ClientConfig, *, with_account: bool = True) -> OracleClient:
+        account = load_account(config.account) if with_account else None
+        return cls(ChainClient(config.chain, account))
+
+    def model(self, model: str | bytes) -> ModelView:
+        model_id = model_id_of(model)
+        view = read_model(self.chain, model_id)
+        if view is None:
+            raise OracleError(
+                f"model 0x{model_id.hex()} is not registered on oracle {self.chain.address}"
+            )
+        return view
+
+    def encode_input(
+        self,
+        view: ModelView,
+        spec: BaseModel | dict[str, Any] | bytes | str,
+        *,
+        validate: bool = True,
+    ) -> bytes:
+        """Canonical JSON bytes of the input; with `validate`, checked against the model kind."""
+        if isinstance(spec, BaseModel):
+            return canonical_json(spec)
+        raw = spec if isinstance(spec, bytes | str) else json.dumps(spec)
+        if not validate:
+            return raw.encode() if isinstance(raw, str) else raw
+        return canonical_json(parse_input(view.kind.name.lower(), raw))
+
+    def minimum_fee(self, committee_size: int) -> int:
+        return int(read_config(self.chain)["minFeePerMember"]) * committee_size
+
+    def submit(
+        self,
+        model: str | bytes,
+        spec: BaseModel | dict[str, Any] | bytes | str,
+        *,
+        committee_size: int = 3,
+        tolerance: Tolerance | int | None = None,
+        fee_wei: int | None = None,
+        callback_gas_limit: int = 0,
+        validate: bool = True,
+    ) -> SubmittedTask:
+        """Request a verified generation; returns once the request is mined."""
+        view = self.model(model)
+        data = self.encode_input(view, spec, validate=validate)
+        if tolerance is None:
+            tolerance_value = view.default_tolerance
+        elif isinstance(tolerance, Tolerance):
+            tolerance_value = tolerance.to_uint32()
+        else:
+            tolerance_value = int(tolerance)
+        fee = self.minimum_fee(committee_size) if fee_wei is None else fee_wei
+        receipt = self.chain.transact(
+            "requestGeneration",
+            view.model_id,
+            data,
+            committee_size,
+            tolerance_value,
+            callback_gas_limit,
+            value=fee,
+        )
+        for event in self.chain.receipt_events(receipt):
+            if event["event"] == "TaskRequested":
+                args = event["args"]
+                return SubmittedTask(
+                    task_id=int(args["taskId"]),
+                    tx_hash=receipt["transactionHash"].to_0x_hex(),
+                    block_number=int(receipt["blockNumber"]),
+                    committee=tuple(str(a) for a in args["committee"]),
+                    fee_wei=fee,
+                    input=data,
+                )
+        raise OracleError("requestGeneration was mined but emitted no TaskRequested event")
+
+    def result(self, task_id: int) -> TaskResult | None:
+        """The task as it stands now (None when the oracle does not know it)."""
+        return task_result(self.chain, task_id, from_block=self.start_block)
+
+    def wait(self, task_id: int, *, timeout_s: float = 300.0, poll_s: float = 0.25) -> TaskResult:
+        """Block until the task is final (resolved, no consensus, expired) or the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = self.result(task_id)
+            if result is None:
+                raise OracleError(f"task {task_id} does not exist on oracle {self.chain.address}")
+            if result.final:
+                return result
+            if time.monotonic() >= deadline:
+                raise TaskTimeoutError(
+                    f"task {task_id} still {result.status} (phase {result.phase}) after "
+                    f"{timeout_s:.0f} s"
+                )
+            time.sleep(poll_s)
+
+    def resolve(self, task_id: int) -> str:
+        """Close a task whose deadline passed (anyone may); returns the transaction hash."""
+        receipt = self.chain.transact("resolve", task_id)
+        return str(receipt["transactionHash"].to_0x_hex())
+
+    def verify(self, task_id: int, path: Path) -> Verification:
+        """Digest a file as the task's model does and compare it with the on-chain result."""
+        return verify_artifact(self.chain, task_id, path.read_bytes())

@@ -1,0 +1,66 @@
+"""Read the oracle's logs in order, with a persisted cursor and a margin for reorgs.
+
+Each poll re-reads `reorg_depth` blocks behind the cursor: a log that a reorg moved to another
+block (or that reappears after being dropped) is seen again, and the (tx hash, log index) record
+keeps a log from being handled twice. The listener never decides anything from a log alone: the
+node re-reads the task's on-chain state before every action, so a log a reorg erased costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from web3.types import EventData
+
+from oracle.chain.client import ChainClient
+from oracle.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """Turns the chain into a stream of new, decoded oracle events."""
+
+    def __init__(self, client: ChainClient, store: Store, start_block: int) -> None:
+        self.client = client
+        self.store = store
+        self.start_block = start_block
+        self.head = 0
+
+    def poll(self) -> list[EventData]:
+        """Events not seen before, from the cursor (minus the reorg margin) to the safe head."""
+        settings = self.client.settings
+        self.head = self.client.block_number()
+        safe_head = self.head - settings.confirmations
+        cursor = self.store.log_cursor()
+        if cursor is None:
+            cursor = self.start_block - 1
+        if cursor > safe_head:
+            # The chain is shorter than what we processed: a reorg or a restarted dev chain.
+            log.warning("chain head %d is behind the log cursor %d; re-reading", safe_head, cursor)
+            cursor = safe_head
+        fresh: list[EventData] = []
+        # Always re-read the margin, even without new blocks: a same-height reorg (blocks
+        # replaced, head unchanged) must still surface its logs.
+        first = max(cursor + 1 - settings.reorg_depth, self.start_block, 0)
+        while True:
+            last = min(safe_head, max(cursor, first) + settings.log_chunk_blocks)
+            if last < first:
+                break
+            events = self.client.logs(first, last)
+            keys = [
+                (e["transactionHash"].to_0x_hex(), int(e["logIndex"]), int(e["blockNumber"]))
+                for e in events
+            ]
+            if keys:
+                seen_first = self.store.mark_logs_seen(keys)
+                fresh.extend(e for e, new in zip(events, seen_first, strict=True) if new)
+            if last > cursor:
+                cursor = last
+                self.store.set_log_cursor(cursor)
+            if last >= safe_head:
+                break
+            first = last + 1
+        if self.head % 500 == 0:
+            self.store.prune_seen_logs(cursor - 4 * settings.reorg_depth - 1000)
+        return fresh

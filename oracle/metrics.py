@@ -1,0 +1,66 @@
+"""Prometheus metrics of one node, in a registry of its own (several nodes may share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class NodeMetrics:
+    """Counters an operator alerts on: missed windows, RPC failures, rejections, latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.tasks_assigned = Counter(
+            "genoracle_tasks_assigned", "Tasks this node was drawn for", registry=self.registry
+        )
+        self.transactions_sent = Counter(
+            "genoracle_transactions_sent",
+            "Transactions broadcast, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.tasks_finished = Counter(
+            "genoracle_tasks_finished",
+            "Tasks that reached a final state, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.windows_missed = Counter(
+            "genoracle_windows_missed",
+            "Commit or reveal windows the node missed",
+            ["step"],
+            registry=self.registry,
+        )
+        self.rejections = Counter(
+            "genoracle_rejections",
+            "Inputs or tasks the node refused, recorded with a reason",
+            registry=self.registry,
+        )
+        self.rpc_errors = Counter(
+            "genoracle_rpc_errors",
+            "Loop iterations that failed on an unreachable RPC",
+            registry=self.registry,
+        )
+        self.reverts = Counter(
+            "genoracle_reverts",
+            "Simulated or mined calls the contract rejected, by error",
+            ["error"],
+            registry=self.registry,
+        )
+        self.inference_seconds = Histogram(
+            "genoracle_inference_seconds",
+            "Inference time per task as the runner measured it",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.head_block = Gauge(
+            "genoracle_head_block", "Latest block the listener saw", registry=self.registry
+        )
+        self.active_tasks = Gauge(
+            "genoracle_active_tasks",
+            "Tasks between assignment and a final state",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,587 @@
+"""The verifier node: listener -> inference worker -> commit -> reveal -> resolve, crash-safe.
+
+One loop thread does all chain I/O; inference runs in a worker (process by default) and the HTTP
+API in its own thread. Each task is a small state machine persisted in the store (see
+`oracle.store`), and every step first re-reads the task on chain, so a step is idempotent: after a
+crash, a reorg or an RPC outage the node looks at what the chain says, not at what it believes.
+
+- The digest and salt are stored before the commit is signed; the signed transaction's hash is
+  stored before it is broadcast. A restarted node finds a commit that was mined (it reveals), one
+  still pending (it waits), or one that never made it (it commits again with the same salt).
+- A window that closed before our step is recorded as MISSED, with the reason, and left alone.
+- An input the model rejects is answered with the reserved INVALID_INPUT_DIGEST and recorded as a
+  rejection: bad requests end cleanly and honest verifiers are still paid.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.types import EventData
+
+from oracle.chain.client import ChainClient
+from oracle.chain.contract import deployment_record
+from oracle.chain.reverts import ContractRevertError
+from oracle.chain.views import Phase, TaskStatus, TaskView, commitment, read_phase, read_task
+from oracle.config import NodeConfig
+from oracle.errors import ChainError, ChainUnavailableError, DeploymentNotFoundError, OracleError
+from oracle.listener import Listener
+from oracle.metrics import NodeMetrics
+from oracle.results import task_result
+from oracle.store import (
+    ABANDONED,
+    ACTIVE_STATES,
+    ASSIGNED,
+    COMMIT_SENT,
+    COMMITTED,
+    COMPUTED,
+    MISSED,
+    REVEAL_SENT,
+    REVEALED,
+    ArtifactRecord,
+    Store,
+    TaskRecord,
+    VoteRecord,
+)
+from oracle.worker import InferenceJob, InferenceOutcome, InferenceWorker, ModelDescription
+
+log = logging.getLogger("genoracle.node")
+
+_ARTIFACT_SUFFIX = {"image/png": ".png", "text/plain": ".txt", "text/plain; charset=utf-8": ".txt"}
+
+
+class VerifierNode:
+    """One operator's node. `run()` blocks until `stop()` or SIGTERM/SIGINT."""
+
+    def __init__(self, config: NodeConfig, account: LocalAccount) -> None:
+        self.config = config
+        self.address: str = account.address
+        self.behaviour = config.node.behaviour
+        self.metrics = NodeMetrics()
+        self.client = ChainClient(config.chain, account)
+        self.data_dir = config.node.data_dir
+        self.artifacts_dir = self.data_dir / "artifacts"
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "node.sqlite3")
+        self.store.bind(self.client.chain_id, self.client.address, self.address)
+        self.start_block = self._start_block()
+        self.listener = Listener(self.client, self.store, self.start_block)
+        if self.behaviour != "honest":
+            log.warning(
+                "TEST-ONLY dishonest behaviour %r is active: this operator will be slashed",
+                self.behaviour,
+            )
+        self.worker = self._start_worker()
+        self.models: dict[bytes, ModelDescription] = {m.model_id: m for m in self.worker.models}
+        self.chain_ok = True
+        self.last_error: str | None = None
+        self.api_url: str | None = None
+        self._inflight: dict[int, concurrent.futures.Future[InferenceOutcome]] = {}
+        self._due: dict[int, float] = {}
+        self._attempts: dict[tuple[int, str], int] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._api_thread: threading.Thread | None = None
+        self._api_server: Any = None
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _start_block(self) -> int:
+        if self.config.chain.oracle_address is not None:
+            return 0
+        try:
+            record = deployment_record(self.config.chain.deployments_dir, self.client.chain_id)
+        except DeploymentNotFoundError:
+            return 0
+        return int(record.get("blockNumber", 0))
+
+    def _start_worker(self) -> InferenceWorker:
+        names = list(self.config.node.models)
+        try:
+            return InferenceWorker(
+                names, mode=self.config.node.worker, threads=self.config.node.inference_threads
+            )
+        except concurrent.futures.BrokenExecutor:
+            raise OracleError(
+                f"the inference worker could not load the models {names}; see its error above"
+            ) from None
+
+    def model_names(self) -> dict[str, str]:
+        return {"0x" + model_id.hex(): m.name for model_id, m in self.models.items()}
+
+    # -- main loop --------------------------------------------------------------------------
+
+    def stop(self, *_: Any) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+
+            def handler(signum: int, frame: FrameType | None) -> None:
+                log.info("signal %d: stopping after the current step", signum)
+                self.stop()
+
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        """Serve until stopped: resume stored tasks, then poll, compute, commit, reveal."""
+        self._install_signal_handlers()
+        if self.config.api.enabled:
+            self._start_api()
+        self._resume()
+        log.info(
+            "node %s serving models %s on oracle %s (chain %d), behaviour %s",
+            self.address,
+            sorted(self.model_names().values()),
+            self.client.address,
+            self.client.chain_id,
+            self.behaviour,
+        )
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                if not self.chain_ok:
+                    log.info("RPC reachable again; resuming")
+                self.chain_ok, self.last_error, failures = True, None, 0
+            except ChainUnavailableError as exc:
+                failures += 1
+                self.chain_ok, self.last_error = False, str(exc)
+                self.metrics.rpc_errors.inc()
+                log.warning("%s; retrying", exc)
+                self._stop.wait(min(0.5 * failures, 5.0))
+                continue
+            except ChainError as exc:
+                self.last_error = str(exc)
+                self.metrics.rpc_errors.inc()
+                log.warning("chain error: %s", exc)
+            self._wake.wait(self.config.chain.poll_interval_s)
+            self._wake.clear()
+        self.close()
+
+    def close(self) -> None:
+        self.worker.shutdown()
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+        if self._api_thread is not None:
+            self._api_thread.join(timeout=5)
+        self.store.close()
+
+    def _resume(self) -> None:
+        """After a restart: every unfinished task is looked at again, against the chain."""
+        now = time.monotonic()
+        for task in self.store.tasks(ACTIVE_STATES):
+            self._due[task.task_id] = now
+            self.store.journal(task.task_id, "resumed", task.state)
+
+    def tick(self) -> None:
+        """One pass: new logs, finished inferences, then every task whose check is due."""
+        for event in self.listener.poll():
+            self._on_event(event)
+        self.metrics.head_block.set(self.listener.head)
+        self._collect_inference()
+        now = time.monotonic()
+        for task_id in sorted(t for t, due in self._due.items() if due <= now):
+            self._advance(task_id)
+        self.metrics.active_tasks.set(
+            sum(self.store.count_by_state().get(s, 0) for s in ACTIVE_STATES)
+        )
+
+    def _schedule(self, task_id: int, delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        current = self._due.get(task_id)
+        if current is None or due < current or current <= time.monotonic():
+            self._due[task_id] = due
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _on_event(self, event: EventData) -> None:
+        name = event["event"]
+        args = event["args"]
+        if name == "TaskRequested":
+            self._on_task_requested(event)
+        elif "taskId" in args:
+            task_id = int(args["taskId"])
+            task = self.store.get_task(task_id)
+            if task is not None and task.state in ACTIVE_STATES and task.state != ASSIGNED:
+                self._due[task_id] = time.monotonic()
+
+    def _on_task_requested(self, event: EventData) -> None:
+        args = event["args"]
+        committee = [str(member) for member in args["committee"]]
+        lowered = [member.lower() for member in committee]
+        if self.address.lower() not in lowered:
+            return
+        task_id = int(args["taskId"])
+        model_id = bytes(args["modelId"])
+        added = self.store.add_task(
+            task_id=task_id,
+            model_id=model_id,
+            input=bytes(args["input"]),
+            entropy=bytes(args["entropy"]),
+            committee=committee,
+            member_index=lowered.index(self.address.lower()),
+            tolerance=int(args["tolerance"]),
+            commit_deadline=int(args["commitDeadline"]),
+            reveal_deadline=int(args["revealDeadline"]),
+            fee=int(args["fee"]),
+            request_block=int(event["blockNumber"]),
+            request_tx=event["transactionHash"].to_0x_hex(),
+        )
+        if not added:
+            return
+        self.metrics.tasks_assigned.inc()
+        if model_id not in self.models:
+            reason = (
+                f"drawn for model 0x{model_id.hex()} which this node does not serve "
+                f"(serving {sorted(self.model_names().values())})"
+            )
+            self._reject(task_id, reason)
+            self._finish_step(task_id, MISSED, reason, "commit")
+            return
+        log.info("task %d: drawn (model %s)", task_id, self.models[model_id].name)
+        self._submit_inference(task_id)
+
+    # -- inference --------------------------------------------------------------------------
+
+    def _submit_inference(self, task_id: int) -> None:
+        task = self.store.get_task(task_id)
+        if task is None or task_id in self._inflight:
+            return
+        job = InferenceJob(task_id, task.model_id, task.input, task.entropy, self.behaviour)
+        future = self.worker.submit(job)
+        future.add_done_callback(lambda _: self._wake.set())
+        self._inflight[task_id] = future
+
+    def _collect_inference(self) -> None:
+        for task_id, future in list(self._inflight.items()):
+            if not future.done():
+                continue
+            del self._inflight[task_id]
+            task = self.store.get_task(task_id)
+            if task is None or task.state != ASSIGNED:
+                continue
+            try:
+                outcome = future.result()
+            except concurrent.futures.CancelledError:
+                continue
+            except Exception as exc:  # a model bug must not stop the node; record it
+                reason = f"inference failed: {type(exc).__name__}: {exc}"
+                log.error("task %d: %s", task_id, reason)
+                self._reject(task_id, reason)
+                self._finish_step(task_id, MISSED, reason, "commit")
+                continue
+            self._record_outcome(task, outcome)
+
+    def _record_outcome(self, task: TaskRecord, outcome: InferenceOutcome) -> None:
+        if outcome.invalid_reason is not None:
+            self._reject(
+                task.task_id,
+                f"invalid input, answering the reserved digest: {outcome.invalid_reason}",
+            )
+        if outcome.artifact is not None and outcome.media_type is not None:
+            self._save_artifact(task.task_id, outcome)
+        salt = os.urandom(32)
+        vote_commitment = commitment(
+            self.client.chain_id,
+            self.client.address,
+            task.task_id,
+            self.address,
+            outcome.digest,
+            salt,
+        )
+        self.store.record_vote(
+            task.task_id,
+            digest=outcome.digest,
+            salt=salt,
+            commitment=vote_commitment,
+            invalid_input=outcome.invalid_reason is not None,
+            inference_seconds=outcome.seconds,
+        )
+        self.metrics.inference_seconds.observe(outcome.seconds)
+        log.info(
+            "task %d: digest 0x%s in %.3fs", task.task_id, outcome.digest.hex(), outcome.seconds
+        )
+        self._advance(task.task_id)
+
+    def _save_artifact(self, task_id: int, outcome: InferenceOutcome) -> None:
+        assert outcome.artifact is not None and outcome.media_type is not None
+        suffix = _ARTIFACT_SUFFIX.get(outcome.media_type, ".bin")
+        path = self.artifacts_dir / f"{task_id}{suffix}"
+        temporary = path.with_suffix(suffix + ".tmp")
+        temporary.write_bytes(outcome.artifact)
+        temporary.replace(path)
+        self.store.save_artifact(
+            ArtifactRecord(
+                task_id=task_id,
+                path=str(path),
+                media_type=outcome.media_type,
+                sha256=hashlib.sha256(outcome.artifact).hexdigest(),
+                size=len(outcome.artifact),
+                digest=outcome.digest,
+                fingerprint=outcome.fingerprint,
+                token_ids=outcome.token_ids,
+            )
+        )
+
+    def _reject(self, task_id: int | None, reason: str) -> None:
+        self.metrics.rejections.inc()
+        self.store.add_rejection(task_id, reason)
+        log.warning("task %s: %s", task_id, reason)
+
+    # -- the per-task state machine ------------------------------------------------------------
+
+    def _finish_step(self, task_id: int, state: str, detail: str, step: str = "") -> None:
+        self.store.set_state(task_id, state, detail)
+        self._due.pop(task_id, None)
+        if state == MISSED:
+            self.metrics.windows_missed.labels(step or "unknown").inc()
+            log.warning("task %d: missed: %s", task_id, detail)
+        elif state == ABANDONED:
+            log.info("task %d: abandoned: %s", task_id, detail)
+
+    def _advance(self, task_id: int) -> None:
+        """Look at the chain, then take the one step the task needs now (if any)."""
+        self._due.pop(task_id, None)
+        task = self.store.get_task(task_id)
+        if task is None or task.state not in ACTIVE_STATES:
+            return
+        if task.state == ASSIGNED:
+            self._submit_inference(task_id)
+            return
+        view = read_task(self.client, task_id)
+        if view is None:
+            # The request itself was erased (reorg) or the chain forgot it: wait for it.
+            self.store.journal(task_id, "waiting", "task not found on chain (reorg?)")
+            self._schedule(task_id, self.config.node.recheck_interval_s)
+            return
+        index = view.member_index(self.address)
+        if index is None:
+            self._finish_step(
+                task_id,
+                ABANDONED,
+                "not a committee member on chain any more (the draw changed in a reorg)",
+            )
+            return
+        if view.status != TaskStatus.OPEN:
+            self._finish(task, view)
+            return
+        vote = self.store.get_vote(task_id)
+        assert vote is not None, f"task {task_id} in state {task.state} without a stored vote"
+        phase = read_phase(self.client, task_id)
+        committed, revealed = view.committed[index], view.revealed[index]
+        state = task.state
+        if state in (COMMITTED, REVEAL_SENT, REVEALED) and not committed:
+            self.store.journal(task_id, "reorg", "our commit is no longer on chain")
+            state = COMPUTED
+            self.store.set_state(task_id, COMPUTED, "commit erased by a reorg; committing again")
+        if state == REVEALED and not revealed:
+            self.store.journal(task_id, "reorg", "our reveal is no longer on chain")
+            state = COMMITTED
+            self.store.set_state(task_id, COMMITTED, "reveal erased by a reorg; revealing again")
+        if state == COMPUTED:
+            self._step_commit(task, vote, phase, committed)
+        elif state == COMMIT_SENT:
+            self._step_commit_sent(task, vote, phase, committed)
+        elif state == COMMITTED:
+            self._step_reveal(task, vote, phase, revealed)
+        elif state == REVEAL_SENT:
+            self._step_reveal_sent(task, vote, phase, revealed)
+        elif state == REVEALED:
+            self._step_resolve(task, vote, phase)
+        if task_id not in self._due and self.store.get_task(task_id) is not None:
+            current = self.store.get_task(task_id)
+            if current is not None and current.state in ACTIVE_STATES:
+                self._schedule(task_id, self.config.node.recheck_interval_s)
+
+    def _step_commit(
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, committed: bool
+    ) -> None:
+        if committed:
+            self.store.set_state(task.task_id, COMMITTED, "commit found on chain")
+            self._schedule(task.task_id)
+        elif self.behaviour == "silent":  # TEST ONLY
+            self._finish_step(task.task_id, ABANDONED, "test-only behaviour 'silent': no commit")
+        elif phase == Phase.COMMIT:
+            self._send(task.task_id, "commit", task.task_id, vote.commitment)
+        else:
+            self._finish_step(
+                task.task_id,
+                MISSED,
+                f"commit window closed (phase {phase.name.lower()}) before the commit was on chain",
+                "commit",
+            )
+
+    def _pending_or_lost(self, tx_hash: str | None) -> str:
+        """'pending' (mined but unconfirmed, or in the mempool), 'failed', or 'lost'."""
+        if tx_hash is None:
+            return "lost"
+        receipt = self.client.receipt(tx_hash)
+        if receipt is not None:
+            if receipt["status"] != 1:
+                return "failed"
+            return "pending"  # mined and successful, yet the view disagrees: not confirmed yet
+        return "pending" if self.client.is_known(tx_hash) else "lost"
+
+    def _step_commit_sent(
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, committed: bool
+    ) -> None:
+        if committed:
+            self._mark_done_if_confirmed(task.task_id, vote.commit_tx, COMMITTED)
+            return
+        status = self._pending_or_lost(vote.commit_tx)
+        if status == "pending":
+            self._schedule(task.task_id, self.config.chain.poll_interval_s)
+            return
+        self.store.journal(task.task_id, f"commit_{status}", vote.commit_tx or "")
+        self.store.set_state(task.task_id, COMPUTED, f"commit transaction {status}")
+        self._step_commit(task, vote, phase, committed=False)
+
+    def _mark_done_if_confirmed(self, task_id: int, tx_hash: str | None, state: str) -> None:
+        if tx_hash is not None and self.config.chain.confirmations > 0:
+            receipt = self.client.receipt(tx_hash)
+            if receipt is None or not self.client.is_confirmed(receipt):
+                self._schedule(task_id, self.config.chain.poll_interval_s)
+                return
+        self.store.set_state(task_id, state)
+        self._schedule(task_id)
+
+    def _step_reveal(
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, revealed: bool
+    ) -> None:
+        if revealed:
+            self.store.set_state(task.task_id, REVEALED, "reveal found on chain")
+            self._schedule(task.task_id)
+        elif self.behaviour == "no-reveal":  # TEST ONLY
+            self._finish_step(task.task_id, ABANDONED, "test-only behaviour 'no-reveal'")
+        elif phase == Phase.REVEAL:
+            self._send(task.task_id, "reveal", task.task_id, vote.digest, vote.salt)
+        elif phase != Phase.COMMIT:
+            self._finish_step(
+                task.task_id, MISSED, f"reveal window closed (phase {phase.name.lower()})", "reveal"
+            )
+
+    def _step_reveal_sent(
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, revealed: bool
+    ) -> None:
+        if revealed:
+            self._mark_done_if_confirmed(task.task_id, vote.reveal_tx, REVEALED)
+            return
+        status = self._pending_or_lost(vote.reveal_tx)
+        if status == "pending":
+            self._schedule(task.task_id, self.config.chain.poll_interval_s)
+            return
+        self.store.journal(task.task_id, f"reveal_{status}", vote.reveal_tx or "")
+        self.store.set_state(task.task_id, COMMITTED, f"reveal transaction {status}")
+        self._step_reveal(task, vote, phase, revealed=False)
+
+    def _step_resolve(self, task: TaskRecord, vote: VoteRecord, phase: Phase) -> None:
+        if phase != Phase.RESOLVABLE or not self.config.node.resolve_tasks:
+            return
+        if vote.resolve_tx is not None and self._pending_or_lost(vote.resolve_tx) == "pending":
+            self._schedule(task.task_id, self.config.chain.poll_interval_s)
+            return
+        self._send(task.task_id, "resolve", task.task_id)
+
+    def _send(self, task_id: int, step: str, *args: Any) -> None:
+        """Send one step's transaction; a revert is journaled and retried a bounded number of
+        times (the next look at the chain usually explains it: already done, window closed)."""
+        try:
+            sent = self.client.send(
+                step,
+                *args,
+                before_broadcast=lambda tx_hash: self.store.record_sent(task_id, step, tx_hash),
+            )
+        except ContractRevertError as exc:
+            self.metrics.reverts.labels(exc.name).inc()
+            self.store.journal(task_id, f"{step}_rejected", str(exc))
+            key = (task_id, step)
+            self._attempts[key] = self._attempts.get(key, 0) + 1
+            if step == "resolve" and exc.name == "WrongPhase":
+                return  # someone else resolved it; the status change finishes the task
+            if self._attempts[key] >= self.config.node.max_step_attempts:
+                self._finish_step(
+                    task_id, MISSED, f"{step} rejected {self._attempts[key]} times: {exc}", step
+                )
+            else:
+                log.info("task %d: %s rejected: %s", task_id, step, exc)
+                self._schedule(task_id, self.config.chain.poll_interval_s)
+            return
+        self.metrics.transactions_sent.labels(step).inc()
+        log.info("task %d: %s sent %s", task_id, step, sent.tx_hash)
+        self._schedule(task_id, self.config.chain.poll_interval_s)
+
+    def _finish(self, task: TaskRecord, view: TaskView) -> None:
+        """The task is final on chain: record the outcome and what it paid or cost us."""
+        future = self._inflight.pop(task.task_id, None)
+        if future is not None:
+            future.cancel()
+        outcome = view.status.name.lower()
+        result = task_result(self.client, task.task_id, from_block=task.request_block)
+        detail = ""
+        if result is not None:
+            mine = [p for p in result.payouts if p.account.lower() == self.address.lower()]
+            if mine:
+                detail = f"credited {mine[0].credited_wei} wei, slashed {mine[0].slashed_wei} wei"
+        self.store.set_outcome(task.task_id, outcome, view.result)
+        if detail:
+            self.store.journal(task.task_id, "payout", detail)
+        self.metrics.tasks_finished.labels(outcome).inc()
+        self._due.pop(task.task_id, None)
+        log.info("task %d: %s (was %s) %s", task.task_id, outcome, task.state, detail)
+
+    # -- HTTP API ------------------------------------------------------------------------------
+
+    def _start_api(self) -> None:
+        import uvicorn
+
+        from oracle.api import create_app
+
+        app = create_app(self)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=self.config.api.host,
+                port=self.config.api.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        self._api_server = server
+        self._api_thread = threading.Thread(target=server.run, name="api", daemon=True)
+        self._api_thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline and self._api_thread.is_alive():
+            time.sleep(0.01)
+        if not server.started:
+            raise OracleError(
+                f"the HTTP API could not listen on {self.config.api.host}:"
+                f"{self.config.api.port} (port in use?)"
+            )
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.api_url = f"http://{self.config.api.host}:{port}"
+        status_file = self.data_dir / "api.json"
+        status_file.write_text(json.dumps({"url": self.api_url, "pid": os.getpid()}))
+        log.info("HTTP API on %s", self.api_url)
+
+
+def api_url_of(data_dir: Path) -> str | None:
+    """The URL a running node's API listens on (written at start), for tools and tests."""
+    try:
+        return str(json.loads((data_dir / "api.json").read_text())["url"])
+    except (OSError, ValueError, KeyError):
+        return None
