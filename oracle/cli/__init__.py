@@ -18,6 +18,11 @@ def _register_commands() -> None:
     # (study)     study:                      inference.study.cli
     # (deploy)    chain, deploy:              deploy.cli
     # (oracle)    operator, node, task, verify, demo, bench: oracle.cli.*
+    from inference.cli import digest, generate, models
+
+    main.add_command(digest)
+    main.add_command(models)
+    main.add_command(generate)
 
 
 _register_commands()

@@ -1,0 +1,180 @@
+"""`genoracle digest`, `genoracle models ...` and `genoracle generate`.
+
+Heavy libraries (torch, diffusers) are imported inside the commands so that the rest of the CLI
+starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("digest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--scheme",
+    default="phash64",
+    show_default=True,
+    help="Digest scheme: phash64, phash64+dhash64, phash64+fine64 or phash256.",
+)
+def digest(files: tuple[Path, ...], scheme: str) -> None:
+    """Print the digest of each image FILE as '0x<64 hex digits>  FILE'."""
+    from PIL import Image
+
+    from inference.digests import digest_hex, digest_image, get_image_scheme, load_image
+    from inference.errors import InferenceError
+
+    try:
+        get_image_scheme(scheme)
+    except InferenceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scheme") from exc
+    failed = False
+    for path in files:
+        try:
+            image: Image.Image = load_image(path.read_bytes())
+            value = digest_image(image, scheme)
+        except (OSError, InferenceError) as exc:
+            click.echo(f"error: {path}: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{digest_hex(value)}  {path}")
+        from inference.digests import near_constant
+
+        if near_constant(image):
+            click.echo(f"warning: {path} is near-constant; its pHash is not meaningful", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.group("models")
+def models() -> None:
+    """List, build and describe the models a verifier can run."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+def list_models(as_json: bool) -> None:
+    """Show the built-in models, whether they are built, and their modelId."""
+    from inference.manifest import MANIFEST_FILE, load_manifest
+    from inference.models import builtin_models, models_dir
+
+    rows = []
+    for name, model in sorted(builtin_models().items()):
+        folder = models_dir() / name
+        row: dict[str, object] = {
+            "name": name,
+            "kind": model.kind,
+            "built": (folder / MANIFEST_FILE).is_file(),
+            "description": model.description,
+        }
+        if row["built"]:
+            manifest = load_manifest(folder)
+            row.update(
+                model_id=manifest.model_id_hex,
+                scheme=manifest.digest_scheme,
+                tolerance=list(manifest.default_tolerance),
+                folder=str(folder),
+            )
+        rows.append(row)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    click.echo(f"{'name':<14} {'kind':<6} {'built':<6} {'scheme':<16} {'modelId':<68} description")
+    for row in rows:
+        click.echo(
+            f"{row['name']!s:<14} {row['kind']!s:<6} {'yes' if row['built'] else 'no':<6} "
+            f"{row.get('scheme', '-')!s:<16} {row.get('model_id', '-')!s:<68} {row['description']}"
+        )
+
+
+@models.command("build")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Rebuild even if the model is cached.")
+def build_model(name: str, force: bool) -> None:
+    """Build built-in model NAME into $GENORACLE_HOME/models and print its modelId."""
+    from inference.errors import InferenceError
+    from inference.manifest import load_manifest
+    from inference.models import build_builtin
+
+    try:
+        folder = build_builtin(name, force=force)
+        manifest = load_manifest(folder)
+        manifest.verify_files(folder)
+    except InferenceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{manifest.name}  {manifest.model_id_hex}  {folder}")
+
+
+@models.command("manifest")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--name", help="Model name (default: the folder name).")
+def write_manifest(folder: Path, name: str | None) -> None:
+    """Hash a diffusers or transformers model FOLDER and write its manifest.json."""
+    from inference.errors import InferenceError
+    from inference.models import import_folder
+
+    try:
+        manifest = import_folder(folder, name)
+    except InferenceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{manifest.name}  {manifest.model_id_hex}  {folder}")
+
+
+def _read_input(value: str) -> bytes:
+    if value.startswith("@"):
+        return Path(value[1:]).read_bytes()
+    return value.encode("utf-8")
+
+
+@click.command("generate")
+@click.argument("model")
+@click.option(
+    "--input", "input_json", required=True, help="Input JSON, or @FILE to read it from a file."
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--task-id", default=0, show_default=True, help="Task id (seed 0 derives from it).")
+@click.option("--entropy", default="", help="Task entropy as hex (seed 0 derives from it).")
+@click.option("--threads", type=int, help="torch threads (default: GENORACLE_THREADS or torch's).")
+def generate(
+    model: str,
+    input_json: str,
+    out: Path,
+    task_id: int,
+    entropy: str,
+    threads: int | None,
+) -> None:
+    """Run MODEL (built-in name, folder or hub id) on an input; write the artifact to --out."""
+    from inference.digests import digest_hex
+    from inference.errors import InferenceError
+    from inference.models import load_model
+    from inference.runners import run_request
+
+    try:
+        entropy_bytes = bytes.fromhex(entropy.removeprefix("0x"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{entropy!r} is not hex", param_hint="--entropy") from exc
+    try:
+        raw = _read_input(input_json)
+        loaded = load_model(model)
+        result = run_request(loaded, raw, task_id=task_id, entropy=entropy_bytes, threads=threads)
+    except (OSError, InferenceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out.write_bytes(result.artifact)
+    click.echo(f"model        {loaded.name} {loaded.manifest.model_id_hex}")
+    click.echo(f"digest       {digest_hex(result.digest)}")
+    if result.invalid_reason is not None:
+        click.echo(f"invalid      {result.invalid_reason}")
+    if result.seed is not None:
+        click.echo(f"seed         {result.seed}")
+    if result.flags:
+        click.echo(f"flags        {', '.join(result.flags)}")
+    click.echo(f"seconds      {result.seconds:.3f}")
+    click.echo(f"fingerprint  {json.dumps(result.fingerprint, sort_keys=True)}")
+    click.echo(f"artifact     {out} ({result.media_type}, {len(result.artifact)} bytes)")
+    if result.invalid_reason is not None:
+        sys.exit(2)

@@ -1,0 +1,182 @@
+"""Runners: one validated input in, one artifact with its digest and runtime fingerprint out.
+
+Every function here blocks (inference takes seconds); an async caller runs it in a worker thread
+or process. ``run_request`` is what a verifier node calls with the raw bytes from the chain: an
+input that does not validate yields the reserved INVALID_INPUT_DIGEST instead of an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from inference.determinism import deterministic, runtime_fingerprint
+from inference.digests import INVALID_INPUT_DIGEST, digest_image, digest_tokens, near_constant
+from inference.errors import InvalidInputError
+from inference.models import LoadedModel
+from inference.seeds import resolve_seed
+from inference.specs import ImageInput, TextInput, parse_input
+
+PNG_MEDIA_TYPE = "image/png"
+TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
+NEAR_CONSTANT_FLAG = "near-constant"
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A generation's artifact and digest, with what is needed to reproduce or audit it."""
+
+    artifact: bytes
+    """PNG bytes for an image, UTF-8 text for a text model, the reason for an invalid input."""
+    media_type: str
+    digest: bytes
+    token_ids: list[int] | None
+    fingerprint: dict[str, object]
+    seconds: float
+    seed: int | None = None
+    """The seed actually used (derived from the task when the input said 0); None for text."""
+    flags: tuple[str, ...] = ()
+    """Warnings about the digest, e.g. "near-constant" (a flat image's pHash is noise)."""
+    invalid_reason: str | None = None
+    """Set when the input was invalid and the digest is INVALID_INPUT_DIGEST."""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str | None:
+        """The generated text of a text model."""
+        return self.artifact.decode("utf-8") if self.token_ids is not None else None
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes of an image (lossless: the digest of the decoded PNG is the digest of image)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _check_kind(model: LoadedModel, spec: ImageInput | TextInput) -> None:
+    wanted = "image" if isinstance(spec, ImageInput) else "text"
+    if model.kind != wanted:
+        raise InvalidInputError(f"{model.name} is a {model.kind} model; got a {wanted} input")
+
+
+def generate_images(
+    model: LoadedModel,
+    specs: Sequence[ImageInput],
+    *,
+    task_ids: Sequence[int] | None = None,
+    entropies: Sequence[bytes] | None = None,
+    threads: int | None = None,
+) -> list[GenerationResult]:
+    """Generate a batch of images in one pipeline call (inputs must share size/steps/scheduler)."""
+    if not specs:
+        return []
+    ids = list(task_ids) if task_ids is not None else [0] * len(specs)
+    noise = list(entropies) if entropies is not None else [b""] * len(specs)
+    if len(ids) != len(specs) or len(noise) != len(specs):
+        raise ValueError("task_ids and entropies must match the number of inputs")
+    backend = model.image_backend
+    for spec in specs:
+        _check_kind(model, spec)
+        backend.validate(spec)
+    seeds = [resolve_seed(s.seed, i, e) for s, i, e in zip(specs, ids, noise, strict=True)]
+    scheme = model.manifest.digest_scheme
+    with deterministic(threads) as thread_count:
+        started = time.perf_counter()
+        images = backend.generate_images(specs, seeds)
+        seconds = (time.perf_counter() - started) / len(specs)
+    fingerprint = runtime_fingerprint(thread_count, len(specs))
+    results = []
+    for image, seed in zip(images, seeds, strict=True):
+        flags = (NEAR_CONSTANT_FLAG,) if near_constant(image) else ()
+        results.append(
+            GenerationResult(
+                artifact=encode_png(image),
+                media_type=PNG_MEDIA_TYPE,
+                digest=digest_image(image, scheme),
+                token_ids=None,
+                fingerprint=fingerprint,
+                seconds=seconds,
+                seed=seed,
+                flags=flags,
+            )
+        )
+    return results
+
+
+def generate_texts(
+    model: LoadedModel, specs: Sequence[TextInput], *, threads: int | None = None
+) -> list[GenerationResult]:
+    """Generate a batch of texts (inputs must share max_new_tokens and num_beams)."""
+    if not specs:
+        return []
+    backend = model.text_backend
+    for spec in specs:
+        _check_kind(model, spec)
+        backend.validate(spec)
+    with deterministic(threads) as thread_count:
+        started = time.perf_counter()
+        outputs = backend.generate_tokens(specs)
+        seconds = (time.perf_counter() - started) / len(specs)
+    fingerprint = runtime_fingerprint(thread_count, len(specs))
+    return [
+        GenerationResult(
+            artifact=text.encode("utf-8"),
+            media_type=TEXT_MEDIA_TYPE,
+            digest=digest_tokens(token_ids),
+            token_ids=token_ids,
+            fingerprint=fingerprint,
+            seconds=seconds,
+        )
+        for token_ids, text in outputs
+    ]
+
+
+def generate(
+    model: LoadedModel,
+    spec: ImageInput | TextInput,
+    *,
+    task_id: int = 0,
+    entropy: bytes = b"",
+    threads: int | None = None,
+) -> GenerationResult:
+    """Run one validated input (raises InvalidInputError if the model cannot run it)."""
+    _check_kind(model, spec)
+    if isinstance(spec, ImageInput):
+        return generate_images(
+            model, [spec], task_ids=[task_id], entropies=[entropy], threads=threads
+        )[0]
+    return generate_texts(model, [spec], threads=threads)[0]
+
+
+def invalid_input_result(reason: str) -> GenerationResult:
+    """The result every honest verifier commits for an input that cannot be run."""
+    return GenerationResult(
+        artifact=reason.encode("utf-8"),
+        media_type=TEXT_MEDIA_TYPE,
+        digest=INVALID_INPUT_DIGEST,
+        token_ids=None,
+        fingerprint={},
+        seconds=0.0,
+        invalid_reason=reason,
+    )
+
+
+def run_request(
+    model: LoadedModel,
+    raw_input: bytes,
+    *,
+    task_id: int = 0,
+    entropy: bytes = b"",
+    threads: int | None = None,
+) -> GenerationResult:
+    """Parse request bytes and generate; an invalid input gives the INVALID_INPUT_DIGEST result."""
+    try:
+        spec = parse_input(model.kind, raw_input)
+        return generate(model, spec, task_id=task_id, entropy=entropy, threads=threads)
+    except InvalidInputError as exc:
+        return invalid_input_result(exc.reason)
