@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _MODELS: dict[bytes, Any] = {}  # model_id -> inference.models.LoadedModel, in the worker
+_THREADS: list[int] = [1]  # torch threads per generation, fixed: it is part of the fingerprint
 _PR_SET_PDEATHSIG = 1
 
 
@@ -75,6 +76,7 @@ def load_models(model_names: list[str], threads: int, in_child: bool) -> list[Mo
     import torch
 
     torch.set_num_threads(threads)
+    _THREADS[0] = threads
     from inference.models import load_model
 
     described = []
@@ -118,7 +120,9 @@ def run_job(job: InferenceJob) -> InferenceOutcome:
         spec: ImageInput | TextInput = parse_input(str(model.kind), job.input)
         if job.behaviour == "lazy":  # TEST ONLY: skip the requested work, answer something else
             spec = _lazy_variant(spec, job)
-        result = generate(model, spec, task_id=job.task_id, entropy=job.entropy)
+        result = generate(
+            model, spec, task_id=job.task_id, entropy=job.entropy, threads=_THREADS[0]
+        )
     except InvalidInputError as exc:
         return InferenceOutcome(
             job.task_id,

@@ -24,5 +24,14 @@ def _register_commands() -> None:
     main.add_command(models)
     main.add_command(generate)
 
+    from oracle.cli.node import node
+    from oracle.cli.operator import operator
+    from oracle.cli.task import task, verify
+
+    main.add_command(operator)
+    main.add_command(node)
+    main.add_command(task)
+    main.add_command(verify)
+
 
 _register_commands()

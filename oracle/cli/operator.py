@@ -1,0 +1,132 @@
+"""`genoracle operator ...`: stake, exit, withdraw, claim and inspect an operator account."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from oracle.chain.views import read_operator
+from oracle.cli.common import (
+    chain_client,
+    clean_errors,
+    config_option,
+    echo_json,
+    format_eth,
+    load_config,
+    parse_eth,
+)
+
+
+@click.group("operator")
+def operator() -> None:
+    """Register as a verifier operator, manage the stake, collect earnings."""
+
+
+@operator.command("register")
+@config_option
+@click.option("--stake", required=True, help="Stake to lock, in ETH (e.g. 1.5) or '<n>wei'.")
+@click.option("--endpoint", required=True, help="Public URL of this operator's node API.")
+@clean_errors
+def register(
+    config_path: Path | None,
+    rpc_url: str | None,
+    oracle_address: str | None,
+    stake: str,
+    endpoint: str,
+) -> None:
+    """Stake and join the operator set (drawn for committees from the next task on)."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    receipt = client.transact("register", endpoint, value=parse_eth(stake))
+    info = read_operator(client, client.account.address if client.account else "")
+    click.echo(
+        f"registered {info.address} with stake {format_eth(info.stake)} "
+        f"(tx {receipt['transactionHash'].to_0x_hex()})"
+    )
+
+
+@operator.command("add-stake")
+@config_option
+@click.option("--amount", required=True, help="Stake to add, in ETH or '<n>wei'.")
+@clean_errors
+def add_stake(
+    config_path: Path | None, rpc_url: str | None, oracle_address: str | None, amount: str
+) -> None:
+    """Top up the stake (a higher stake is drawn more often)."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    client.transact("addStake", value=parse_eth(amount))
+    assert client.account is not None
+    click.echo(f"stake now {format_eth(read_operator(client, client.account.address).stake)}")
+
+
+@operator.command("exit")
+@config_option
+@clean_errors
+def exit_(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
+    """Stop being drawn; the stake unlocks after the unbonding delay."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    client.transact("requestExit")
+    assert client.account is not None
+    info = read_operator(client, client.account.address)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.withdrawable_at))
+    click.echo(
+        f"exit requested; stake withdrawable at {when} ({info.withdrawable_at}) "
+        f"once no assigned task is open ({info.open_tasks} open now)"
+    )
+
+
+@operator.command("withdraw")
+@config_option
+@clean_errors
+def withdraw(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
+    """Take the stake back after exiting and unbonding."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    assert client.account is not None
+    stake = read_operator(client, client.account.address).stake
+    receipt = client.transact("withdrawStake")
+    click.echo(f"withdrew {format_eth(stake)} (tx {receipt['transactionHash'].to_0x_hex()})")
+
+
+@operator.command("claim")
+@config_option
+@clean_errors
+def claim(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
+    """Withdraw credited fees and rewards to the operator's account."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    assert client.account is not None
+    credit = int(client.view("creditOf", client.account.address))
+    client.transact("claim")
+    click.echo(f"claimed {format_eth(credit)}")
+
+
+@operator.command("status")
+@config_option
+@click.option("--address", default=None, help="Any operator (default: the configured account).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def status(
+    config_path: Path | None,
+    rpc_url: str | None,
+    oracle_address: str | None,
+    address: str | None,
+    as_json: bool,
+) -> None:
+    """Stake, exit state, open tasks and credited balance of an operator."""
+    client = chain_client(
+        load_config(config_path, rpc_url, oracle_address), with_account=address is None
+    )
+    who = address or (client.account.address if client.account else "")
+    info = read_operator(client, who)
+    credit = int(client.view("creditOf", info.address))
+    if as_json:
+        echo_json({**info.__dict__, "credit": credit})
+        return
+    state = "exiting" if info.exiting else ("active" if info.active else "not registered")
+    click.echo(
+        f"operator   {info.address}\nstate      {state}\nstake      "
+        f"{format_eth(info.stake)}\nendpoint   {info.endpoint or '-'}\nopen tasks "
+        f"{info.open_tasks}\ncredit     {format_eth(credit)}"
+    )
+    if info.exiting:
+        click.echo(f"withdrawable at {info.withdrawable_at}")
