@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install test test-slow lint format bench demo study study-quick lock clean
+.PHONY: help install node test test-slow lint format bench demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -29,7 +29,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-test: install
+# Solidity toolchain (solc, OpenZeppelin, Anvil, solhint) pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+node: node_modules/.installed
+
+test: install node
 	$(BIN)/pytest -q
 
 test-slow: install

@@ -1,1 +1,1 @@
-"""Compile the contracts, launch a local Anvil, deploy to any EVM RPC and keep deployment records."""
+"""Compile the contracts, run a local Anvil, deploy to any EVM RPC, keep deployment records."""

@@ -24,6 +24,11 @@ def _register_commands() -> None:
     main.add_command(models)
     main.add_command(generate)
 
+    from deploy.cli import chain, deploy
+
+    main.add_command(chain)
+    main.add_command(deploy)
+
     from oracle.cli.node import node
     from oracle.cli.operator import operator
     from oracle.cli.task import task, verify

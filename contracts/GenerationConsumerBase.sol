@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
+import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
+
+/// @title GenerationConsumerBase
+/// @notice Inherit to request verified generations and receive the outcome. The external callbacks
+/// accept calls from the oracle only and forward to the internal hooks {_fulfill} and {_fail},
+/// which the dApp implements.
+/// @dev The oracle calls back with exactly the gas the request asked for; keep the hooks cheap and
+/// non-reverting (a revert is recorded by the oracle, never retried).
+abstract contract GenerationConsumerBase is IGenerationConsumer {
+    /// @notice The oracle this consumer trusts.
+    IGenerationOracle public immutable oracle;
+
+    /// @notice A callback came from an address other than the oracle.
+    error OnlyOracle(address caller, address oracle);
+    /// @notice The oracle address given to the constructor is not a contract.
+    error OracleNotContract(address oracle);
+
+    constructor(IGenerationOracle oracle_) {
+        if (address(oracle_).code.length == 0) revert OracleNotContract(address(oracle_));
+        oracle = oracle_;
+    }
+
+    /// @inheritdoc IGenerationConsumer
+    /// @dev Requirements: called by the oracle.
+    function onGenerationVerified(uint256 taskId, bytes32 digest) external {
+        _checkOracle();
+        _fulfill(taskId, digest);
+    }
+
+    /// @inheritdoc IGenerationConsumer
+    /// @dev Requirements: called by the oracle.
+    function onGenerationFailed(uint256 taskId, uint8 reason) external {
+        _checkOracle();
+        _fail(taskId, reason);
+    }
+
+    /// @dev Sends a request paying `fee`; see IGenerationOracle.requestGeneration.
+    function _requestGeneration(
+        bytes32 modelId,
+        bytes memory input,
+        uint8 committeeSize,
+        uint32 tolerance,
+        uint32 callbackGasLimit,
+        uint256 fee
+    ) internal returns (uint256 taskId) {
+        return oracle.requestGeneration{value: fee}(
+            modelId, input, committeeSize, tolerance, callbackGasLimit
+        );
+    }
+
+    /// @dev Called once when task `taskId` resolved to `digest`.
+    function _fulfill(uint256 taskId, bytes32 digest) internal virtual;
+
+    /// @dev Called once when task `taskId` failed (an IGenerationOracle.FailureReason code).
+    function _fail(uint256 taskId, uint8 reason) internal virtual;
+
+    function _checkOracle() private view {
+        if (msg.sender != address(oracle)) revert OnlyOracle(msg.sender, address(oracle));
+    }
+}

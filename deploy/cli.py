@@ -1,0 +1,181 @@
+"""`genoracle chain up` (a local Anvil chain) and `genoracle deploy` (the oracle, to any RPC)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import click
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from deploy.anvil import ANVIL_CHAIN_ID, AnvilError, AnvilProcess, anvil_accounts
+from deploy.deployer import (
+    DEPLOYMENTS_DIR,
+    Deployment,
+    DeploymentError,
+    OracleConfig,
+    deploy_oracle,
+)
+
+PRIVATE_KEY_ENV = "GENORACLE_PRIVATE_KEY"
+
+
+def _echo_deployment(deployment: Deployment, path: Path | None) -> None:
+    click.echo(f"oracle:   {deployment.oracle}  (block {deployment.block_number})")
+    if deployment.consumer:
+        click.echo(f"consumer: {deployment.consumer}")
+    if path is not None:
+        click.echo(f"record:   {path}")
+
+
+@click.group("chain")
+def chain() -> None:
+    """Run a local development chain (embedded Anvil)."""
+
+
+@chain.command("up")
+@click.option("--port", type=int, default=8545, show_default=True, help="0 picks a free port.")
+@click.option("--chain-id", type=int, default=ANVIL_CHAIN_ID, show_default=True)
+@click.option(
+    "--block-time", type=float, default=None, help="Seconds per block (default: automine)."
+)
+@click.option(
+    "--deploy/--no-deploy",
+    "do_deploy",
+    default=True,
+    show_default=True,
+    help="Deploy the oracle with the first Anvil account.",
+)
+@click.option(
+    "--records-dir",
+    type=click.Path(path_type=Path),
+    default=DEPLOYMENTS_DIR,
+    show_default=True,
+    help="Where to write the deployment record.",
+)
+def chain_up(
+    port: int, chain_id: int, block_time: float | None, do_deploy: bool, records_dir: Path
+) -> None:
+    """Start Anvil on 127.0.0.1, deploy the oracle, and keep running until Ctrl-C."""
+    try:
+        node = AnvilProcess(chain_id=chain_id, block_time=block_time, port=port).start()
+    except AnvilError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        click.echo(f"anvil:    {node.rpc_url}  (chain id {chain_id})")
+        if do_deploy:
+            w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+            deployment = deploy_oracle(w3, node.accounts()[0], records_dir=records_dir)
+            _echo_deployment(deployment, records_dir / f"{chain_id}.json")
+        click.echo("funded accounts (Anvil's public test mnemonic; never use them elsewhere):")
+        for i, account in enumerate(node.accounts()[:5]):
+            click.echo(f"  [{i}] {account.address}")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                node.check_alive()
+        except KeyboardInterrupt:
+            pass
+    except (AnvilError, DeploymentError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        node.stop()
+        click.echo("anvil stopped")
+
+
+def _deployer_account(anvil_account: int | None) -> LocalAccount:
+    if anvil_account is not None:
+        return anvil_accounts(anvil_account + 1)[anvil_account]
+    key = os.environ.get(PRIVATE_KEY_ENV)
+    if not key:
+        raise click.UsageError(
+            f"no deployer key: set {PRIVATE_KEY_ENV}, or pass --anvil-account N on a local chain"
+        )
+    try:
+        account: LocalAccount = Account.from_key(key)
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"{PRIVATE_KEY_ENV} is not a valid private key") from exc
+    return account
+
+
+@click.command("deploy")
+@click.option("--rpc-url", default="http://127.0.0.1:8545", show_default=True)
+@click.option(
+    "--anvil-account",
+    type=int,
+    default=None,
+    help=f"Deploy from Anvil's default account N instead of ${PRIVATE_KEY_ENV}.",
+)
+@click.option("--owner", default=None, help="Owner of the model registry (default: deployer).")
+@click.option("--min-stake-wei", type=int, default=OracleConfig.min_stake, show_default=True)
+@click.option(
+    "--min-fee-wei",
+    type=int,
+    default=OracleConfig.min_fee_per_member,
+    show_default=True,
+    help="Minimum fee per committee member.",
+)
+@click.option("--commit-window", type=int, default=OracleConfig.commit_window, show_default=True)
+@click.option("--reveal-window", type=int, default=OracleConfig.reveal_window, show_default=True)
+@click.option(
+    "--unbonding-delay", type=int, default=OracleConfig.unbonding_delay, show_default=True
+)
+@click.option("--treasury", default=None, help="Treasury address (default: deployer).")
+@click.option(
+    "--example-consumer-model",
+    default=None,
+    help="Also deploy the example gallery dApp for this model id (0x + 64 hex).",
+)
+@click.option(
+    "--records-dir", type=click.Path(path_type=Path), default=DEPLOYMENTS_DIR, show_default=True
+)
+def deploy(
+    rpc_url: str,
+    anvil_account: int | None,
+    owner: str | None,
+    min_stake_wei: int,
+    min_fee_wei: int,
+    commit_window: int,
+    reveal_window: int,
+    unbonding_delay: int,
+    treasury: str | None,
+    example_consumer_model: str | None,
+    records_dir: Path,
+) -> None:
+    """Deploy GenerationOracle to RPC_URL and write deploy/deployments/<chainId>.json."""
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    if not w3.is_connected():
+        raise click.ClickException(f"cannot reach an Ethereum RPC at {rpc_url}")
+    model: bytes | None = None
+    if example_consumer_model is not None:
+        try:
+            model = bytes.fromhex(example_consumer_model.removeprefix("0x"))
+        except ValueError as exc:
+            raise click.BadParameter("not hex", param_hint="--example-consumer-model") from exc
+        if len(model) != 32:
+            raise click.BadParameter("must be 32 bytes", param_hint="--example-consumer-model")
+    config = OracleConfig(
+        min_stake=min_stake_wei,
+        min_fee_per_member=min_fee_wei,
+        commit_window=commit_window,
+        reveal_window=reveal_window,
+        unbonding_delay=unbonding_delay,
+        treasury=treasury,
+    )
+    try:
+        deployment = deploy_oracle(
+            w3,
+            _deployer_account(anvil_account),
+            config,
+            owner=owner,
+            example_consumer_model=model,
+            records_dir=records_dir,
+        )
+    except DeploymentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_deployment(deployment, records_dir / f"{deployment.chain_id}.json")

@@ -1,0 +1,244 @@
+"""Deploy the oracle (and optionally the example consumer) to any RPC, and keep per-chain records.
+
+A record, deploy/deployments/<chainId>.json, says where the oracle lives on that chain, who
+deployed it, in which block, with which configuration and which artifact (by sha256), so clients
+can find it and refuse a record that belongs to another chain or another build.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt, Wei
+
+from deploy.artifacts import artifact_hash, load_artifact
+
+DEPLOYMENTS_DIR = Path(__file__).resolve().parent / "deployments"
+ORACLE_CONTRACT = "GenerationOracle"
+CONSUMER_CONTRACT = "ExampleImageGallery"
+ETHER = 10**18
+
+
+class DeploymentError(RuntimeError):
+    """A deployment failed, or a record is missing, malformed or for another chain."""
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """The GenerationOracle constructor's Config struct (fixed for the life of a deployment)."""
+
+    min_stake: int = 1 * ETHER
+    min_fee_per_member: int = ETHER // 1000
+    commit_window: int = 300
+    reveal_window: int = 300
+    unbonding_delay: int = 3600
+    slash_deviation_bps: int = 1000
+    slash_no_commit_bps: int = 200
+    max_callback_gas_limit: int = 500_000
+    max_committee_size: int = 7
+    treasury: str | None = None  # None: the deployer
+
+    def as_tuple(self, default_treasury: str) -> tuple[Any, ...]:
+        """The struct as the ABI encoder wants it, in field order."""
+        treasury = Web3.to_checksum_address(self.treasury or default_treasury)
+        values = [getattr(self, f.name) for f in fields(self) if f.name != "treasury"]
+        return (*values, treasury)
+
+    @classmethod
+    def from_chain(cls, oracle: Contract) -> OracleConfig:
+        """Read the configuration a deployed oracle was built with."""
+        values = oracle.functions.config().call()
+        names = [f.name for f in fields(cls)]
+        return cls(**dict(zip(names, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the oracle lives on one chain, and how it got there."""
+
+    chain_id: int
+    oracle: str
+    block_number: int
+    deployer: str
+    transaction_hash: str
+    artifact_hash: str
+    config: dict[str, Any]
+    consumer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chainId": self.chain_id,
+            "oracle": self.oracle,
+            "consumer": self.consumer,
+            "blockNumber": self.block_number,
+            "deployer": self.deployer,
+            "transactionHash": self.transaction_hash,
+            "artifactHash": self.artifact_hash,
+            "config": self.config,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        try:
+            return cls(
+                chain_id=int(data["chainId"]),
+                oracle=Web3.to_checksum_address(data["oracle"]),
+                block_number=int(data["blockNumber"]),
+                deployer=Web3.to_checksum_address(data["deployer"]),
+                transaction_hash=str(data["transactionHash"]),
+                artifact_hash=str(data["artifactHash"]),
+                config=dict(data["config"]),
+                consumer=Web3.to_checksum_address(data["consumer"])
+                if data.get("consumer")
+                else None,
+                extra=dict(data.get("extra", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeploymentError(f"malformed deployment record: {exc!r}") from exc
+
+    def oracle_contract(self, w3: Web3) -> Contract:
+        """The oracle as a web3 contract object."""
+        return oracle_at(w3, self.oracle)
+
+
+def record_path(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Path:
+    return records_dir / f"{chain_id}.json"
+
+
+def save_deployment(deployment: Deployment, records_dir: Path = DEPLOYMENTS_DIR) -> Path:
+    """Write the record of `deployment` (replacing the chain's previous one)."""
+    records_dir.mkdir(parents=True, exist_ok=True)
+    path = record_path(deployment.chain_id, records_dir)
+    path.write_text(json.dumps(deployment.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_deployment(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
+    """The record for `chain_id`; refuses a record whose own chain id differs."""
+    path = record_path(chain_id, records_dir)
+    if not path.is_file():
+        raise DeploymentError(
+            f"no deployment record for chain {chain_id} at {path}: run `genoracle deploy` first"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DeploymentError(f"{path} is not valid JSON: {exc}") from exc
+    deployment = Deployment.from_json(data)
+    if deployment.chain_id != chain_id:
+        raise DeploymentError(
+            f"{path} records chain {deployment.chain_id}, not chain {chain_id}: "
+            "the record belongs to another network"
+        )
+    return deployment
+
+
+def deployment_for(w3: Web3, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
+    """The record for the chain `w3` is connected to, checked against the code on chain."""
+    deployment = load_deployment(w3.eth.chain_id, records_dir)
+    if not w3.eth.get_code(Web3.to_checksum_address(deployment.oracle)):
+        raise DeploymentError(
+            f"no contract at {deployment.oracle} on chain {deployment.chain_id}: the record is "
+            "stale (a restarted local chain?); deploy again"
+        )
+    return deployment
+
+
+def contract_factory(w3: Web3, name: str) -> type[Contract]:
+    artifact = load_artifact(name)
+    return w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+
+
+def oracle_at(w3: Web3, address: str) -> Contract:
+    """The GenerationOracle at `address`, with the committed ABI."""
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact(ORACLE_CONTRACT)["abi"]
+    )
+
+
+def send_transaction(w3: Web3, account: LocalAccount, tx: TxParams) -> TxReceipt:
+    """Fill nonce/chain/gas/fees, sign locally, send, wait; raise if the transaction reverted."""
+    tx = dict(tx)  # type: ignore[assignment]
+    tx.setdefault("from", account.address)
+    tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
+    tx.setdefault("chainId", w3.eth.chain_id)
+    if "gas" not in tx:
+        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000
+    if "maxFeePerGas" not in tx and "gasPrice" not in tx:
+        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        tip = int(w3.eth.max_priority_fee)
+        tx["maxPriorityFeePerGas"] = Wei(tip)
+        tx["maxFeePerGas"] = Wei(2 * base_fee + tip)
+    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise DeploymentError(f"transaction {tx_hash.hex()} reverted")
+    return receipt
+
+
+def deploy_contract(
+    w3: Web3, account: LocalAccount, name: str, *args: Any
+) -> tuple[ChecksumAddress, TxReceipt]:
+    """Deploy contract `name` from its committed artifact; return its address and receipt."""
+    factory = contract_factory(w3, name)
+    tx = factory.constructor(*args).build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    )
+    receipt = send_transaction(w3, account, tx)
+    address = receipt["contractAddress"]
+    if address is None:
+        raise DeploymentError(f"deploying {name} produced no contract address")
+    return Web3.to_checksum_address(address), receipt
+
+
+def deploy_oracle(
+    w3: Web3,
+    deployer: LocalAccount,
+    config: OracleConfig | None = None,
+    *,
+    owner: str | None = None,
+    example_consumer_model: bytes | None = None,
+    records_dir: Path | None = DEPLOYMENTS_DIR,
+) -> Deployment:
+    """Deploy GenerationOracle (owner: `owner` or the deployer) and record it.
+
+    With `example_consumer_model` (a model id), also deploy the ExampleImageGallery dApp for it.
+
+    `records_dir=None` writes no record (tests); pass a temporary directory to keep the repository
+    clean while still exercising the record format.
+    """
+    config = config or OracleConfig()
+    owner_address = Web3.to_checksum_address(owner or deployer.address)
+    oracle_address, receipt = deploy_contract(
+        w3, deployer, ORACLE_CONTRACT, owner_address, config.as_tuple(deployer.address)
+    )
+    consumer_address = None
+    if example_consumer_model is not None:
+        consumer_address, _ = deploy_contract(
+            w3, deployer, CONSUMER_CONTRACT, oracle_address, example_consumer_model, owner_address
+        )
+    resolved_config = asdict(config)
+    resolved_config["treasury"] = Web3.to_checksum_address(config.treasury or deployer.address)
+    deployment = Deployment(
+        chain_id=w3.eth.chain_id,
+        oracle=oracle_address,
+        block_number=int(receipt["blockNumber"]),
+        deployer=deployer.address,
+        transaction_hash="0x" + bytes(receipt["transactionHash"]).hex().removeprefix("0x"),
+        artifact_hash=artifact_hash(ORACLE_CONTRACT),
+        config=resolved_config,
+        consumer=consumer_address,
+    )
+    if records_dir is not None:
+        save_deployment(deployment, records_dir)
+    return deployment
