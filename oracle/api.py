@@ -157,6 +157,7 @@ class ClaimBody(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
 }
+_BEARER = HTTPBearer(auto_error=False, description="The operator token set on the node")
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
     403: {"model": ErrorBody},
@@ -171,10 +172,6 @@ def create_app(node: VerifierNode) -> FastAPI:
         description="Task status with votes and distances, artifacts, verification of an "
         "artifact against its task, health, Prometheus metrics, and operator "
         "endpoints behind a bearer token.",
-    )
-    bearer = HTTPBearer(
-        auto_error=False,
-        description="Operator token ($" + node.config.api.token_env + " on the node)",
     )
     token = os.environ.get(node.config.api.token_env) or None
 
@@ -197,7 +194,7 @@ def create_app(node: VerifierNode) -> FastAPI:
         return JSONResponse(status_code=502, content={"detail": f"chain error: {exc}"})
 
     def require_operator(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
     ) -> None:
         if token is None:
             raise HTTPException(
