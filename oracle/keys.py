@@ -77,10 +77,15 @@ def load_account(
     return account
 
 
-def write_keystore(private_key: str, password: str, path: Path) -> str:
-    """Encrypt a key into a keystore file (mode 0600); returns the account address."""
+def write_keystore(
+    private_key: str, password: str, path: Path, *, scrypt_n: int | None = None
+) -> str:
+    """Encrypt a key into a keystore file (mode 0600); returns the account address.
+
+    `scrypt_n` lowers the work factor (tests only); the default is eth-account's (2**18).
+    """
     account = Account.from_key(private_key)
-    keyfile = Account.encrypt(account.key, password)
+    keyfile = Account.encrypt(account.key, password, kdf="scrypt", iterations=scrypt_n)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

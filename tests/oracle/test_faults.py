@@ -1,0 +1,254 @@
+"""Faults with real node processes: dishonest operators, kill -9, RPC outages and reorgs.
+
+Nodes A and B are honest and live for the whole module; the third operator's node (C) is started
+per test with the behaviour under test, or left down so the reveal phase waits for the commit
+deadline, which the tests then move past by advancing the chain's clock.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
+
+from oracle.chain.views import read_task
+from oracle.localnet import FlakyProxy, NodeProcess, OracleChain, wait_until
+from oracle.store import Store
+
+COMMIT_WINDOW = 600  # E2E_ORACLE_CONFIG.commit_window
+
+
+@pytest.fixture(scope="module")
+def honest_pair(
+    net: OracleChain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[NodeProcess]]:
+    root = tmp_path_factory.mktemp("pair")
+    pair = [
+        NodeProcess(net, account, root / f"node{i}", models=MODELS)
+        for i, account in enumerate(net.operators[:2])
+    ]
+    for node in pair:
+        node.start()
+    for node in pair:
+        node.wait_ready()
+    yield pair
+    for node in pair:
+        node.stop()
+
+
+def third_node(
+    net: OracleChain, tmp_path: Path, behaviour: str = "honest", **kwargs: Any
+) -> NodeProcess:
+    node = NodeProcess(
+        net, net.operators[2], tmp_path / "third", models=MODELS, behaviour=behaviour, **kwargs
+    )
+    node.start()
+    node.wait_ready()
+    return node
+
+
+def committed(net: OracleChain, task_id: int, address: str) -> bool:
+    view = read_task(net.client(), task_id)
+    assert view is not None
+    index = view.member_index(address)
+    return index is not None and view.committed[index]
+
+
+def payout_of(result: Any, address: str) -> tuple[int, int]:
+    for payout in result.payouts:
+        if payout.account == address:
+            return payout.credited_wei, payout.slashed_wei
+    return 0, 0
+
+
+def test_lazy_node_is_outvoted_and_slashed(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+) -> None:
+    lazy = third_node(net, tmp_path, "lazy")
+    try:
+        client = net.requester_client()
+        task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+        result = client.wait(task.task_id, timeout_s=120)
+    finally:
+        lazy.stop()
+    assert result.status == "resolved"
+    assert result.support == 2
+    lazy_vote = next(v for v in result.votes if v.operator == lazy.address)
+    assert lazy_vote.revealed and lazy_vote.agrees is False
+    assert lazy_vote.distances is not None and lazy_vote.distances[0] > 0
+    assert payout_of(result, lazy.address)[1] > 0  # slashed
+    for node in honest_pair:
+        credited, slashed = payout_of(result, node.address)
+        assert credited > 0 and slashed == 0
+
+
+def test_silent_node_is_slashed_and_the_task_still_resolves(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+) -> None:
+    silent = third_node(net, tmp_path, "silent")
+    try:
+        client = net.requester_client()
+        task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+        wait_until(
+            lambda: all(committed(net, task.task_id, n.address) for n in honest_pair),
+            60,
+            "the honest commits",
+        )
+        assert not committed(net, task.task_id, silent.address)
+        net.advance_time(COMMIT_WINDOW + 1)
+        result = client.wait(task.task_id, timeout_s=60)
+    finally:
+        silent.stop()
+    assert result.status == "resolved"
+    assert result.support == 2
+    assert payout_of(result, silent.address)[1] > 0
+    assert all(payout_of(result, n.address)[0] > 0 for n in honest_pair)
+
+
+def test_kill_9_after_commit_mined_then_restart_reveals_and_is_paid(
+    net: OracleChain, honest_pair: list[NodeProcess]
+) -> None:
+    victim = honest_pair[0]
+    client = net.requester_client()
+    task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+    wait_until(lambda: committed(net, task.task_id, victim.address), 60, "the victim's commit")
+    victim.kill(signal.SIGKILL)
+    net.advance_time(COMMIT_WINDOW + 1)  # the third operator is down: reveal phase by deadline
+    victim.start()
+    victim.wait_ready()
+    result = client.wait(task.task_id, timeout_s=60)
+    assert result.status == "resolved" and result.support == 2
+    credited, slashed = payout_of(result, victim.address)
+    assert credited > 0 and slashed == 0
+
+
+def _pending_commit(net: OracleChain, address: str) -> bool:
+    pending = net.rpc("txpool_content", [])["pending"]
+    return any(sender.lower() == address.lower() for sender in pending)
+
+
+@pytest.mark.parametrize("fate", ["mined", "dropped"])
+def test_kill_9_between_sending_and_mining_the_commit(
+    net: OracleChain, honest_pair: list[NodeProcess], fate: str
+) -> None:
+    """The commit is in the mempool when the node dies; it is then mined (the restarted node
+    must see it and reveal) or dropped (the restarted node must commit again, same salt)."""
+    victim, other = honest_pair
+    client = net.requester_client()
+    net.rpc("evm_setAutomine", [False])
+    try:
+        model_view = client.model(IMAGE_MODEL)
+        sent = client.chain.send(
+            "requestGeneration",
+            model_view.model_id,
+            client.encode_input(model_view, IMAGE_INPUT),
+            3,
+            model_view.default_tolerance,
+            0,
+            value=client.minimum_fee(3),
+        )
+        net.rpc("evm_mine", [])
+        receipt = client.chain.wait_for_receipt(sent.tx_hash)
+        task_id = next(int(e["args"]["taskId"]) for e in client.chain.receipt_events(receipt))
+        wait_until(lambda: _pending_commit(net, victim.address), 60, "the victim's pending commit")
+        wait_until(lambda: _pending_commit(net, other.address), 60, "the other pending commit")
+        victim.kill(signal.SIGKILL)
+        store = Store(victim.data_dir / "node.sqlite3")
+        vote = store.get_vote(task_id)
+        store.close()
+        assert vote is not None and vote.commit_tx is not None
+        if fate == "dropped":
+            net.rpc("anvil_dropTransaction", [vote.commit_tx])
+        net.rpc("evm_mine", [])
+    finally:
+        net.rpc("evm_setAutomine", [True])
+    assert committed(net, task_id, victim.address) == (fate == "mined")
+    victim.start()
+    victim.wait_ready()
+    wait_until(lambda: committed(net, task_id, victim.address), 60, "the victim's commit")
+    net.advance_time(COMMIT_WINDOW + 1)
+    result = client.wait(task_id, timeout_s=60)
+    assert result.status == "resolved" and result.support == 2
+    credited, slashed = payout_of(result, victim.address)
+    assert credited > 0 and slashed == 0
+
+
+def test_rpc_unreachable_for_a_while_then_the_node_catches_up(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+) -> None:
+    proxy = FlakyProxy(net.anvil.port)
+    node = third_node(net, tmp_path, rpc_url=proxy.url)
+    try:
+        proxy.up = False
+        client = net.requester_client()
+        task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+        wait_until(
+            lambda: all(committed(net, task.task_id, n.address) for n in honest_pair),
+            60,
+            "the honest commits",
+        )
+        wait_until(lambda: node.get("/health").status_code == 503, 30, "the node to see the outage")
+        assert not committed(net, task.task_id, node.address)
+        proxy.up = True
+        result = client.wait(task.task_id, timeout_s=60)
+        assert node.get("/health").json()["rpc_reachable"] is True
+    finally:
+        node.stop()
+        proxy.close()
+    assert result.status == "resolved" and result.support == 3
+    assert payout_of(result, node.address)[0] > 0
+
+
+def test_reorg_of_two_blocks_around_commits_loses_no_vote_and_doubles_none(
+    net: OracleChain, honest_pair: list[NodeProcess]
+) -> None:
+    """Two blocks holding the commits are replaced: A's commit is re-included in the new branch
+    (A must not commit again), B's is gone (B must commit again)."""
+    moved, lost = honest_pair
+    client = net.requester_client()
+    task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+    wait_until(
+        lambda: all(committed(net, task.task_id, n.address) for n in honest_pair),
+        60,
+        "both commits",
+    )
+    chain = net.client()
+    head = chain.block_number()
+    commits = [e for e in chain.logs(head - 1, head) if e["event"] == "CommitSubmitted"]
+    assert len(commits) == 2, "the two commits should be the last two blocks"
+    moved_tx = chain.w3.eth.get_transaction(
+        next(e for e in commits if e["args"]["operator"] == moved.address)["transactionHash"]
+    )
+    replay = {
+        "from": moved.address,
+        "to": moved_tx["to"],
+        "data": moved_tx["input"].to_0x_hex(),
+        "gas": hex(moved_tx["gas"]),
+    }
+    net.rpc("anvil_reorg", [2, [[replay, 1]]])
+    assert committed(net, task.task_id, moved.address)
+    wait_until(lambda: committed(net, task.task_id, lost.address), 30, "the lost commit again")
+    net.advance_time(COMMIT_WINDOW + 1)
+    result = client.wait(task.task_id, timeout_s=60)
+    assert result.status == "resolved" and result.support == 2
+    for node in honest_pair:
+        credited, slashed = payout_of(result, node.address)
+        assert credited > 0 and slashed == 0
+    request_block = task.block_number
+    commit_logs = [
+        e
+        for e in chain.logs(request_block, chain.block_number())
+        if e["event"] == "CommitSubmitted" and int(e["args"]["taskId"]) == task.task_id
+    ]
+    assert sorted(e["args"]["operator"] for e in commit_logs) == sorted(
+        n.address for n in honest_pair
+    )
+    # The moved node never sent a second commit (it would have been rejected on chain).
+    moved_store = Store(moved.data_dir / "node.sqlite3")
+    steps = [entry.step for entry in moved_store.journal_of(task.task_id)]
+    moved_store.close()
+    assert steps.count("commit_sent") == 1
