@@ -170,6 +170,7 @@ class NodeProcess:
         rpc_url: str | None = None,
         extra_node: dict[str, Any] | None = None,
         extra_chain: dict[str, Any] | None = None,
+        extra_api: dict[str, Any] | None = None,
     ) -> None:
         self.chain = chain
         self.account = account
@@ -208,6 +209,7 @@ class NodeProcess:
                         "host": "127.0.0.1",
                         "port": self.api_port,
                         "token_env": "NODE_API_TOKEN",
+                        **(extra_api or {}),
                     },
                 }
             )

@@ -70,13 +70,28 @@ class TaskResult:
         return asdict(self)
 
 
-def _votes(view: TaskView, finished: bool) -> list[Vote]:
+def _revealed_digests(client: ChainClient, task_id: int, from_block: int) -> dict[str, bytes]:
+    """Operator -> revealed digest, from DigestRevealed logs (the contract may clear its copy)."""
+    topics = [client.event_topic("DigestRevealed"), _task_topic(task_id)]
+    return {
+        to_checksum_address(event["args"]["operator"]): bytes(event["args"]["digest"])
+        for event in client.logs(from_block, client.block_number(), topics=topics)
+    }
+
+
+def _task_topic(task_id: int) -> str:
+    return "0x" + task_id.to_bytes(32, "big").hex()
+
+
+def _votes(view: TaskView, revealed_digests: dict[str, bytes]) -> list[Vote]:
     tolerance = Tolerance.from_uint32(view.tolerance)
-    has_result = finished and view.status == TaskStatus.RESOLVED
+    has_result = view.status == TaskStatus.RESOLVED
     votes = []
     for index, operator in enumerate(view.committee):
         revealed = view.revealed[index]
-        digest = view.digests[index] if revealed else None
+        digest = revealed_digests.get(operator) if revealed else None
+        if digest is None and revealed and view.digests[index] != ZERO_DIGEST:
+            digest = view.digests[index]
         distances = lane_distances(digest, view.result) if digest and has_result else None
         agrees = digests_agree(digest, view.result, tolerance) if digest and has_result else None
         votes.append(
@@ -95,7 +110,7 @@ def _votes(view: TaskView, finished: bool) -> list[Vote]:
 def _resolution_event(client: ChainClient, task_id: int, from_block: int) -> EventData | None:
     topics = [
         [client.event_topic("TaskResolved"), client.event_topic("TaskFailed")],
-        "0x" + task_id.to_bytes(32, "big").hex(),
+        _task_topic(task_id),
     ]
     events = client.logs(from_block, client.block_number(), topics=topics)
     return events[-1] if events else None
@@ -156,7 +171,9 @@ def task_result(client: ChainClient, task_id: int, *, from_block: int = 0) -> Ta
         digest="0x" + view.result.hex() if has_result else None,
         invalid_input=has_result and view.result == INVALID_INPUT_DIGEST,
         support=support,
-        votes=_votes(view, finished),
+        votes=_votes(
+            view, _revealed_digests(client, task_id, from_block) if any(view.revealed) else {}
+        ),
         payouts=payouts,
         resolution_tx=resolution_tx,
         resolution_block=resolution_block,

@@ -1,5 +1,6 @@
-"""Fixtures for the oracle tests: a local network (own Anvil, oracle, models, 3 operators) and
-real node processes. Each end-to-end module gets its own chain, so no test sees another's tasks."""
+"""Fixtures for the oracle tests: local networks (own Anvil, oracle, models, 3 operators) with
+real node processes. The honest network is shared by the modules that only submit tasks; modules
+that move the clock or kill nodes build their own."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from oracle_testlib import MODELS, start_nodes
 from oracle.localnet import NodeProcess, OracleChain, oracle_chain
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[OracleChain]:
+@pytest.fixture(scope="session")
+def honest_net() -> Iterator[OracleChain]:
     with oracle_chain(MODELS, operators=3) as chain:
         yield chain
 
 
-@pytest.fixture(scope="module")
-def nodes(
-    net: OracleChain, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="session")
+def honest_nodes(
+    honest_net: OracleChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[NodeProcess]]:
-    started = start_nodes(net, tmp_path_factory.mktemp("nodes"))
+    started = start_nodes(
+        honest_net, tmp_path_factory.mktemp("honest"), extra_api={"max_upload_bytes": 100_000}
+    )
     yield started
     for node in started:
         node.stop()

@@ -11,41 +11,45 @@ from inference.digests import INVALID_INPUT_DIGEST, digest_image
 from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
 
 
-def test_three_nodes_resolve_an_image_task(net: OracleChain, nodes: list[NodeProcess]) -> None:
-    client = net.requester_client()
+def test_three_nodes_resolve_an_image_task(
+    honest_net: OracleChain, honest_nodes: list[NodeProcess]
+) -> None:
+    client = honest_net.requester_client()
     submitted = client.submit(IMAGE_MODEL, IMAGE_INPUT)
     result = client.wait(submitted.task_id, timeout_s=120)
 
     assert result.status == "resolved"
     assert result.support == 3
     assert all(vote.agrees and vote.distances == (0, 0, 0, 0) for vote in result.votes)
-    assert {p.account for p in result.payouts} == {n.address for n in nodes}
+    assert {p.account for p in result.payouts} == {n.address for n in honest_nodes}
     assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts)
     # Every node kept the PNG it generated, and its digest is the verified one.
-    for node in nodes:
+    for node in honest_nodes:
         artifact = httpx.get(f"{node.api_url}/tasks/{submitted.task_id}/artifact", timeout=30)
         assert artifact.status_code == 200
         assert artifact.headers["content-type"] == "image/png"
         assert "0x" + digest_image(artifact.content).hex() == result.digest
 
 
-def test_three_nodes_resolve_a_text_task(net: OracleChain, nodes: list[NodeProcess]) -> None:
-    client = net.requester_client()
+def test_three_nodes_resolve_a_text_task(
+    honest_net: OracleChain, honest_nodes: list[NodeProcess]
+) -> None:
+    client = honest_net.requester_client()
     submitted = client.submit(TEXT_MODEL, TEXT_INPUT)
     result = client.wait(submitted.task_id, timeout_s=120)
 
     assert result.status == "resolved"
     assert result.support == 3
     assert not result.invalid_input
-    local = nodes[0].local_task(submitted.task_id)
+    local = honest_nodes[0].local_task(submitted.task_id)
     assert local is not None and local["digest"] == result.digest
     assert local["artifact_media_type"].startswith("text/plain")
 
 
 def test_invalid_input_resolves_to_the_reserved_digest(
-    net: OracleChain, nodes: list[NodeProcess]
+    honest_net: OracleChain, honest_nodes: list[NodeProcess]
 ) -> None:
-    client = net.requester_client()
+    client = honest_net.requester_client()
     # 65 px is not a multiple of 8: every honest verifier must answer "invalid input".
     submitted = client.submit(IMAGE_MODEL, b'{"prompt": "x", "width": 65}', validate=False)
     result = client.wait(submitted.task_id, timeout_s=120)
@@ -54,7 +58,7 @@ def test_invalid_input_resolves_to_the_reserved_digest(
     assert result.digest == "0x" + INVALID_INPUT_DIGEST.hex()
     assert result.invalid_input
     assert all(p.credited_wei > 0 for p in result.payouts)
-    response = nodes[0].get("/operator/rejections", token=API_TOKEN)
+    response = honest_nodes[0].get("/operator/rejections", token=API_TOKEN)
     assert response.status_code == 200, response.text
     rejections = response.json()
     assert any(
@@ -63,23 +67,23 @@ def test_invalid_input_resolves_to_the_reserved_digest(
 
 
 def test_verify_cli_matches_the_artifact(
-    net: OracleChain, nodes: list[NodeProcess], tmp_path: Path
+    honest_net: OracleChain, honest_nodes: list[NodeProcess], tmp_path: Path
 ) -> None:
     from click.testing import CliRunner
 
     from oracle.cli import main
 
-    client = net.requester_client()
+    client = honest_net.requester_client()
     submitted = client.submit(IMAGE_MODEL, IMAGE_INPUT)
     client.wait(submitted.task_id, timeout_s=120)
     png = tmp_path / "artifact.png"
-    png.write_bytes(nodes[1].get(f"/tasks/{submitted.task_id}/artifact").content)
+    png.write_bytes(honest_nodes[1].get(f"/tasks/{submitted.task_id}/artifact").content)
     args = [
         "verify",
         "--rpc-url",
-        net.rpc_url,
+        honest_net.rpc_url,
         "--oracle",
-        net.deployment.oracle,
+        honest_net.deployment.oracle,
         "--task",
         str(submitted.task_id),
         str(png),

@@ -16,10 +16,16 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
 from oracle.chain.views import read_task
-from oracle.localnet import FlakyProxy, NodeProcess, OracleChain, wait_until
+from oracle.localnet import FlakyProxy, NodeProcess, OracleChain, oracle_chain, wait_until
 from oracle.store import Store
 
 COMMIT_WINDOW = 600  # E2E_ORACLE_CONFIG.commit_window
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[OracleChain]:
+    with oracle_chain(MODELS, operators=3) as chain:
+        yield chain
 
 
 @pytest.fixture(scope="module")
