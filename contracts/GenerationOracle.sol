@@ -18,10 +18,12 @@ import {StakeTree} from "./libraries/StakeTree.sol";
 /// commits to and then reveals a locality-sensitive digest of its output; the task resolves to the
 /// digest a strict majority agrees with (per-lane Hamming tolerance). Agreeing members share the
 /// fee and the slashed stake of the others; requesting contracts are called back.
-/// @dev Gas layout: a task is three storage words (hot state + committee, payment, parameters); a
-/// member's commitment word is overwritten by its digest at reveal; each operator's stake, credit
-/// and open-task count share one word. The reveal that completes the set of commitments resolves
-/// the task in the same transaction; {resolve} serves the deadline cases.
+/// @dev Gas layout: a task is two storage words (everything commit/reveal/resolve need, including
+/// the committee as packed 20-bit operator indices; and requester, fee, model); a member's
+/// commitment word is overwritten by its digest at reveal, and cleared at resolution unless it
+/// holds the result (refund); each operator's stake, credit and open-task count share one word.
+/// The reveal that completes the set of commitments resolves the task in the same transaction;
+/// {resolve} serves the deadline cases.
 contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTransient {
     using SafeCast for uint256;
     using StakeTree for StakeTree.Tree;
@@ -33,17 +35,24 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
     /// @notice Committees are odd and at most this large (the committee is packed into one word).
     uint8 public constant MAX_COMMITTEE_SIZE = 7;
-    /// @notice Operator indices are 24-bit (the committee packs them).
-    uint256 public constant MAX_OPERATORS = (1 << 24) - 1;
+    /// @notice Operator indices are 20-bit (the committee packs them).
+    uint256 public constant MAX_OPERATORS = (1 << 20) - 1;
+    /// @notice Largest fee a task can escrow (it is packed into 80 bits).
+    uint256 public constant MAX_FEE = type(uint80).max;
     /// @notice Longest operator endpoint, in bytes.
     uint256 public constant MAX_ENDPOINT_LENGTH = 256;
 
     uint256 private constant BPS = 10_000;
-    uint256 private constant INDEX_BITS = 24;
-    uint256 private constant INDEX_MASK = (1 << 24) - 1;
+    /// @dev Draw weights count stake in gwei, so the tree packs four 64-bit sums per word.
+    uint256 private constant WEIGHT_UNIT = 1 gwei;
+    uint256 private constant INDEX_BITS = 20;
+    uint256 private constant INDEX_MASK = (1 << 20) - 1;
+    /// @dev Committee positions stored in the task's hot word; positions 5 and 6 go to _committeeHigh.
     uint256 private constant LOW_COMMITTEE_SLOTS = 5;
     /// @dev Gas kept back when calling a consumer, so the call gets exactly the requested gas.
     uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
+    /// @dev Passed as `lastPosition` when no reveal is pending in the current transaction.
+    uint256 private constant NO_POSITION = type(uint256).max;
 
     // ------------------------------------------------------------------------------------------
     // Storage
@@ -65,7 +74,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         string endpoint;
     }
 
-    /// @dev One word per operator index: who it is and its weight in the draw (0 = not eligible).
+    /// @dev One word per operator index: who it is and its weight in the draw, in gwei of stake
+    /// (0 = not eligible).
     struct Leaf {
         address operator;
         uint96 weight;
@@ -75,7 +85,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint32 operatorCount;
         uint32 eligibleCount;
         uint64 taskCount;
-        uint128 totalWeight;
+        uint128 totalWeight; // sum of leaf weights (gwei), kept below 2^64 for the packed tree
     }
 
     struct Model {
@@ -84,36 +94,31 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         ModelKind kind;
         uint32 defaultTolerance;
         uint32 maxTolerance;
-        uint32 index;
+        uint16 index;
         string digestScheme;
         string metadataURI;
     }
 
-    /// @dev Word 0 of a task: everything commit and reveal read and write.
+    /// @dev Word 0 of a task: everything commit, reveal and resolve read and write. The reveal
+    /// deadline is commitDeadline + revealWindow (the window is immutable).
     struct TaskCore {
         uint32 commitDeadline;
-        uint32 revealDeadline;
         TaskStatus status;
         uint8 size;
         uint8 committedMask; // bit p: member at committee position p committed
         uint8 revealedMask; // bit p: member at committee position p revealed
-        uint32 revealOrder; // nibble r: committee position of the (r+1)-th reveal
+        uint24 revealOrder; // 3 bits per reveal: committee position of the (r+1)-th reveal
         uint8 winner; // committee position + 1 of the winning digest, 0 if none
-        uint120 committee; // operator indices of positions 0..4, 24 bits each
+        uint32 tolerance;
+        uint24 callbackGasLimit;
+        uint104 committee; // operator indices of positions 0..4, 20 bits each
     }
 
     /// @dev Word 1 of a task.
     struct TaskPayment {
         address requester;
-        uint96 fee;
-    }
-
-    /// @dev Word 2 of a task.
-    struct TaskParams {
-        uint32 tolerance;
-        uint32 callbackGasLimit;
-        uint32 modelIndex;
-        uint48 committeeHigh; // operator indices of positions 5..6, 24 bits each
+        uint80 fee;
+        uint16 modelIndex;
     }
 
     uint96 private immutable _minStake;
@@ -137,7 +142,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     bytes32[] private _modelIds;
     mapping(uint256 taskId => TaskCore) private _cores;
     mapping(uint256 taskId => TaskPayment) private _payments;
-    mapping(uint256 taskId => TaskParams) private _params;
+    /// @dev Operator indices of committee positions 5 and 6 (committees of 7 only).
+    mapping(uint256 taskId => uint256) private _committeeHigh;
     /// @dev Keyed by taskId * 8 + committee position: the commitment, replaced by the digest at reveal.
     mapping(uint256 sealKey => bytes32) private _seals;
 
@@ -145,7 +151,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// @param cfg Deployment-time configuration; see {Config}. Requirements: positive stake, fee and
     /// windows; basis points <= 10000; an odd committee bound in 1..7; a nonzero treasury.
     constructor(address initialOwner, Config memory cfg) Ownable(initialOwner) {
-        if (cfg.minStake == 0) revert InvalidConfig("minStake");
+        if (cfg.minStake < WEIGHT_UNIT) revert InvalidConfig("minStake");
         if (cfg.minFeePerMember == 0) revert InvalidConfig("minFeePerMember");
         if (cfg.commitWindow == 0) revert InvalidConfig("commitWindow");
         if (cfg.revealWindow == 0) revert InvalidConfig("revealWindow");
@@ -155,6 +161,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
             cfg.maxCommitteeSize == 0 || cfg.maxCommitteeSize % 2 == 0
                 || cfg.maxCommitteeSize > MAX_COMMITTEE_SIZE
         ) revert InvalidConfig("maxCommitteeSize");
+        if (cfg.maxCallbackGasLimit > type(uint24).max) revert InvalidConfig("maxCallbackGasLimit");
         if (cfg.treasury == address(0)) revert InvalidConfig("treasury");
         _minStake = cfg.minStake;
         _minFeePerMember = cfg.minFeePerMember;
@@ -184,17 +191,18 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         Account memory account = _accounts[msg.sender];
         Globals memory globals = _globals;
         uint96 stake = msg.value.toUint96();
+        uint96 weight = uint96(stake / WEIGHT_UNIT);
         if (account.index == 0) {
             if (globals.operatorCount >= MAX_OPERATORS) revert TooManyOperators(MAX_OPERATORS);
             account.index = ++globals.operatorCount;
-            _leaves[account.index] = Leaf({operator: msg.sender, weight: stake});
-            _tree.append(account.index, stake);
+            _leaves[account.index] = Leaf({operator: msg.sender, weight: weight});
+            _tree.append(account.index, weight);
         } else {
-            _leaves[account.index].weight = stake;
-            _tree.increase(globals.operatorCount, account.index, stake);
+            _leaves[account.index].weight = weight;
+            _tree.increase(globals.operatorCount, account.index, weight);
         }
         globals.eligibleCount += 1;
-        globals.totalWeight += stake;
+        globals.totalWeight = uint256(globals.totalWeight + weight).toUint64();
         _globals = globals;
         account.stake = stake;
         _accounts[msg.sender] = account;
@@ -312,7 +320,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         model.kind = kind;
         model.defaultTolerance = defaultTolerance;
         model.maxTolerance = maxTolerance;
-        model.index = _modelIds.length.toUint32();
+        model.index = _modelIds.length.toUint16();
         model.digestScheme = digestScheme;
         model.metadataURI = metadataURI;
         _modelIds.push(modelId);
@@ -348,7 +356,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint32 tolerance,
         uint32 callbackGasLimit
     ) external payable nonReentrant returns (uint256 taskId) {
-        tolerance = _checkRequest(modelId, committeeSize, tolerance, callbackGasLimit);
+        uint16 modelIndex;
+        (tolerance, modelIndex) = _checkRequest(modelId, committeeSize, tolerance, callbackGasLimit);
         Globals memory globals = _globals;
         if (globals.eligibleCount < committeeSize) {
             revert NotEnoughOperators(globals.eligibleCount, committeeSize);
@@ -363,8 +372,31 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
             _accounts[committee[i]].openTasks += 1;
         }
 
-        (uint32 commitDeadline, uint32 revealDeadline) =
-            _storeTask(taskId, modelId, committeeSize, tolerance, callbackGasLimit, indices);
+        uint256 packed;
+        for (uint256 position; position < committeeSize; ++position) {
+            packed |= indices[position] << (INDEX_BITS * position);
+        }
+        uint32 commitDeadline = (block.timestamp + _commitWindow).toUint32();
+        _cores[taskId] = TaskCore({
+            commitDeadline: commitDeadline,
+            status: TaskStatus.Open,
+            size: committeeSize,
+            committedMask: 0,
+            revealedMask: 0,
+            revealOrder: 0,
+            winner: 0,
+            tolerance: tolerance,
+            callbackGasLimit: uint24(callbackGasLimit),
+            committee: uint104(packed)
+        });
+        if (committeeSize > LOW_COMMITTEE_SLOTS) {
+            _committeeHigh[taskId] = packed >> (INDEX_BITS * LOW_COMMITTEE_SLOTS);
+        }
+        _payments[taskId] = TaskPayment({
+            requester: msg.sender,
+            fee: uint80(msg.value), // checked against MAX_FEE
+            modelIndex: modelIndex
+        });
         emit TaskRequested(
             taskId,
             msg.sender,
@@ -373,7 +405,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
             committee,
             tolerance,
             commitDeadline,
-            revealDeadline,
+            commitDeadline + _revealWindow,
             msg.value,
             entropy
         );
@@ -388,10 +420,10 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         TaskCore memory core = _cores[taskId];
         _requireOpen(taskId, core);
         if (block.timestamp > core.commitDeadline) revert WrongPhase(taskId, _phase(core));
+        if (commitment == bytes32(0)) revert ZeroCommitment(taskId);
         uint256 position = _positionOf(taskId, core, msg.sender);
         uint8 bit = uint8(1 << position);
         if (core.committedMask & bit != 0) revert AlreadyCommitted(taskId, msg.sender);
-        if (commitment == bytes32(0)) revert ZeroCommitment(taskId);
 
         _seals[_sealKey(taskId, position)] = commitment;
         core.committedMask |= bit;
@@ -421,9 +453,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         );
         if (_seals[key] != expected) revert CommitmentMismatch(taskId, msg.sender);
 
-        _seals[key] = digest;
-        uint256 revealCount = _popCount(core.revealedMask);
-        core.revealOrder |= uint32(position << (4 * revealCount));
+        core.revealOrder |= uint24(position << (3 * _popCount(core.revealedMask)));
         core.revealedMask |= bit;
         emit DigestRevealed(taskId, msg.sender, digest);
         if (
@@ -431,8 +461,10 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
                 && (core.committedMask == _fullMask(core.size)
                     || block.timestamp > core.commitDeadline)
         ) {
-            _resolve(taskId, core);
+            // The digest is passed along instead of stored: resolution keeps only the result.
+            _resolve(taskId, core, position, digest);
         } else {
+            _seals[key] = digest;
             _cores[taskId] = core;
         }
     }
@@ -446,7 +478,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         _requireOpen(taskId, core);
         Phase phase = _phase(core);
         if (phase != Phase.Resolvable) revert WrongPhase(taskId, phase);
-        _resolve(taskId, core);
+        _resolve(taskId, core, NO_POSITION, bytes32(0));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -493,13 +525,19 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         return _globals.eligibleCount;
     }
 
-    /// @notice The operator at 1-based `index` and its weight in the draw (0 = not drawable).
+    /// @notice The operator at 1-based `index` and its weight in the draw: its stake in whole
+    /// gwei, or 0 if it cannot be drawn (exiting, withdrawn, or below minStake).
     function operatorAt(uint256 index) external view returns (address operator, uint256 weight) {
         Leaf memory leaf = _leaves[index];
         return (leaf.operator, leaf.weight);
     }
 
-    /// @notice Sum of the weights of all drawable operators.
+    /// @notice The 1-based operator index of `operator` (0 if it never registered).
+    function operatorIndex(address operator) external view returns (uint256) {
+        return _accounts[operator].index;
+    }
+
+    /// @notice Sum of the draw weights (gwei) of all drawable operators.
     function totalWeight() external view returns (uint256) {
         return _globals.totalWeight;
     }
@@ -538,35 +576,45 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         return _globals.taskCount;
     }
 
-    /// @notice Everything stored about task `taskId`. Requirements: the task exists.
+    /// @notice Everything stored about task `taskId`. While the task is open, `digests` holds
+    /// each revealed digest; once it is finished only the result is kept (the others were deleted
+    /// for a gas refund and remain in the DigestRevealed events).
+    /// @dev Requirements: the task exists.
     function getTask(uint256 taskId) external view returns (TaskInfo memory info) {
         TaskCore memory core = _cores[taskId];
         if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
         TaskPayment memory payment = _payments[taskId];
-        TaskParams memory params = _params[taskId];
         uint256 size = core.size;
+        uint256 committee = _committeeWord(taskId, core);
         info.requester = payment.requester;
-        info.modelId = _modelIds[params.modelIndex];
+        info.modelId = _modelIds[payment.modelIndex];
         info.status = core.status;
         info.committeeSize = core.size;
-        info.tolerance = params.tolerance;
+        info.tolerance = core.tolerance;
         info.commitDeadline = core.commitDeadline;
-        info.revealDeadline = core.revealDeadline;
+        info.revealDeadline = uint64(core.commitDeadline) + _revealWindow;
         info.fee = payment.fee;
         info.committee = new address[](size);
         info.committed = new bool[](size);
         info.revealed = new bool[](size);
         info.digests = new bytes32[](size);
         for (uint256 position; position < size; ++position) {
-            info.committee[position] =
-                _leaves[_memberIndex(core.committee, params.committeeHigh, position)].operator;
+            info.committee[position] = _leaves[_memberIndex(committee, position)].operator;
             info.committed[position] = core.committedMask & (1 << position) != 0;
             info.revealed[position] = core.revealedMask & (1 << position) != 0;
-            if (info.revealed[position]) {
+            bool kept = core.status == TaskStatus.Open || position + 1 == core.winner;
+            if (info.revealed[position] && kept) {
                 info.digests[position] = _seals[_sealKey(taskId, position)];
             }
         }
         if (core.winner != 0) info.result = info.digests[core.winner - 1];
+    }
+
+    /// @notice The winning digest of a Resolved task (zero otherwise), for on-chain readers.
+    function resultOf(uint256 taskId) external view returns (bytes32) {
+        TaskCore memory core = _cores[taskId];
+        if (core.winner == 0) return bytes32(0);
+        return _seals[_sealKey(taskId, core.winner - 1)];
     }
 
     /// @notice The phase of task `taskId` at the current block time (None if it does not exist).
@@ -593,13 +641,13 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    /// @dev Validates a request and returns the effective tolerance.
+    /// @dev Validates a request; returns the effective tolerance and the model's index.
     function _checkRequest(
         bytes32 modelId,
         uint8 committeeSize,
         uint32 tolerance,
         uint32 callbackGasLimit
-    ) private view returns (uint32) {
+    ) private view returns (uint32, uint16) {
         Model storage model = _models[modelId];
         if (!model.registered) revert UnknownModel(modelId);
         if (!model.active) revert ModelInactive(modelId);
@@ -617,39 +665,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         }
         uint256 required = uint256(_minFeePerMember) * committeeSize;
         if (msg.value < required) revert FeeTooLow(msg.value, required);
-        return tolerance;
-    }
-
-    /// @dev Writes the three words of a new task; returns its deadlines.
-    function _storeTask(
-        uint256 taskId,
-        bytes32 modelId,
-        uint8 committeeSize,
-        uint32 tolerance,
-        uint32 callbackGasLimit,
-        uint256[] memory indices
-    ) private returns (uint32 commitDeadline, uint32 revealDeadline) {
-        (uint120 low, uint48 high) = _packCommittee(indices);
-        commitDeadline = (block.timestamp + _commitWindow).toUint32();
-        revealDeadline = commitDeadline + _revealWindow;
-        _cores[taskId] = TaskCore({
-            commitDeadline: commitDeadline,
-            revealDeadline: revealDeadline,
-            status: TaskStatus.Open,
-            size: committeeSize,
-            committedMask: 0,
-            revealedMask: 0,
-            revealOrder: 0,
-            winner: 0,
-            committee: low
-        });
-        _payments[taskId] = TaskPayment({requester: msg.sender, fee: msg.value.toUint96()});
-        _params[taskId] = TaskParams({
-            tolerance: tolerance,
-            callbackGasLimit: callbackGasLimit,
-            modelIndex: _models[modelId].index,
-            committeeHigh: high
-        });
+        if (msg.value > MAX_FEE) revert FeeTooHigh(msg.value, MAX_FEE);
+        return (tolerance, model.index);
     }
 
     /// @dev Draws `size` distinct operators by stake weight in O(size * log N) storage reads.
@@ -676,66 +693,70 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         }
     }
 
-    /// @dev Outcome of a task for its members, computed before any balance moves.
+    /// @dev Outcome of a task, computed before any balance moves.
     struct Verdict {
         TaskStatus status;
-        uint256 winner; // committee position of the winning digest (valid if Resolved)
+        uint256 winner; // committee position of the winning digest (if Resolved)
+        bytes32 result; // the winning digest (if Resolved)
         uint256 support;
-        uint256 agreeingMask; // members paid: agreeing (Resolved) or revealed (failure)
+        uint256 paidMask; // members paid: agreeing (Resolved) or revealed (failure)
     }
 
-    /// @dev Resolves, settles and calls back. Effects before the callback (the only interaction).
-    function _resolve(uint256 taskId, TaskCore memory core) private {
-        TaskParams memory params = _params[taskId];
-        TaskPayment memory payment = _payments[taskId];
-        Verdict memory verdict = _judge(taskId, core, params.tolerance);
-
+    /// @dev Resolves, settles and calls back; the callback is the only interaction and comes last.
+    /// `lastPosition`/`lastDigest`: a reveal made in this transaction and not yet stored.
+    function _resolve(
+        uint256 taskId,
+        TaskCore memory core,
+        uint256 lastPosition,
+        bytes32 lastDigest
+    ) private {
+        Verdict memory verdict = _judge(taskId, core, lastPosition, lastDigest);
         core.status = verdict.status;
         if (verdict.status == TaskStatus.Resolved) core.winner = uint8(verdict.winner + 1);
         _cores[taskId] = core;
+        _keepOnlyResult(taskId, core, verdict, lastPosition);
 
-        bytes32 result;
+        TaskPayment memory payment = _payments[taskId];
+        address[] memory paid = _settle(taskId, core, payment, verdict);
         if (verdict.status == TaskStatus.Resolved) {
-            result = _seals[_sealKey(taskId, verdict.winner)];
-        }
-        address[] memory paid = _settle(taskId, core, params, payment, verdict);
-
-        if (verdict.status == TaskStatus.Resolved) {
-            emit TaskResolved(taskId, result, uint8(verdict.support), paid);
+            emit TaskResolved(taskId, verdict.result, uint8(verdict.support), paid);
         } else {
             uint8 reason = verdict.status == TaskStatus.NoConsensus
                 ? uint8(FailureReason.NoConsensus)
                 : uint8(FailureReason.Expired);
             emit TaskFailed(taskId, reason);
         }
-        _callBack(taskId, payment.requester, params.callbackGasLimit, verdict.status, result);
+        _callBack(taskId, payment.requester, core.callbackGasLimit, verdict);
     }
 
     /// @dev Tolerant majority over the revealed digests, in reveal order (ties: earliest reveal).
-    function _judge(uint256 taskId, TaskCore memory core, uint32 tolerance)
-        private
-        view
-        returns (Verdict memory verdict)
-    {
+    function _judge(
+        uint256 taskId,
+        TaskCore memory core,
+        uint256 lastPosition,
+        bytes32 lastDigest
+    ) private view returns (Verdict memory verdict) {
         uint256 quorum = uint256(core.size) / 2 + 1;
         uint256 revealCount = _popCount(core.revealedMask);
+        verdict.paidMask = core.revealedMask;
         if (revealCount < quorum) {
             verdict.status = TaskStatus.Expired;
-            verdict.agreeingMask = core.revealedMask;
             return verdict;
         }
         bytes32[] memory digests = new bytes32[](revealCount);
-        uint256[] memory positions = new uint256[](revealCount);
         for (uint256 rank; rank < revealCount; ++rank) {
-            positions[rank] = (core.revealOrder >> (4 * rank)) & 0xf;
-            digests[rank] = _seals[_sealKey(taskId, positions[rank])];
+            uint256 position = (uint256(core.revealOrder) >> (3 * rank)) & 7;
+            digests[rank] =
+                position == lastPosition ? lastDigest : _seals[_sealKey(taskId, position)];
         }
         uint256 bestRank;
         uint256 bestSupport;
         for (uint256 i; i < revealCount; ++i) {
             uint256 support = 1;
             for (uint256 j; j < revealCount; ++j) {
-                if (i != j && DigestAgreement.agree(digests[i], digests[j], tolerance)) ++support;
+                if (i != j && DigestAgreement.agree(digests[i], digests[j], core.tolerance)) {
+                    ++support;
+                }
             }
             if (support > bestSupport) {
                 bestSupport = support;
@@ -744,96 +765,110 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         }
         if (bestSupport < quorum) {
             verdict.status = TaskStatus.NoConsensus;
-            verdict.agreeingMask = core.revealedMask;
             return verdict;
         }
         verdict.status = TaskStatus.Resolved;
-        verdict.winner = positions[bestRank];
+        verdict.winner = (uint256(core.revealOrder) >> (3 * bestRank)) & 7;
+        verdict.result = digests[bestRank];
         verdict.support = bestSupport;
+        verdict.paidMask = 0;
         for (uint256 rank; rank < revealCount; ++rank) {
-            if (DigestAgreement.agree(digests[bestRank], digests[rank], tolerance)) {
-                verdict.agreeingMask |= 1 << positions[rank];
+            if (DigestAgreement.agree(verdict.result, digests[rank], core.tolerance)) {
+                verdict.paidMask |= 1 << ((uint256(core.revealOrder) >> (3 * rank)) & 7);
             }
         }
     }
 
-    /// @dev Slashes, releases assignments and credits: on success the fee and the slashes go to
-    /// the agreeing members; on failure the fee goes back to the requester and the slashes of
-    /// members that failed to commit or reveal go to those who revealed. Dust goes to treasury.
-    /// Returns the paid members in committee order.
+    /// @dev Deletes every commitment/digest word of the task except the result's (gas refund).
+    function _keepOnlyResult(
+        uint256 taskId,
+        TaskCore memory core,
+        Verdict memory verdict,
+        uint256 lastPosition
+    ) private {
+        bool resolved = verdict.status == TaskStatus.Resolved;
+        for (uint256 position; position < core.size; ++position) {
+            if (core.committedMask & (1 << position) == 0) continue;
+            uint256 key = _sealKey(taskId, position);
+            if (resolved && position == verdict.winner) {
+                if (position == lastPosition) _seals[key] = verdict.result;
+            } else {
+                delete _seals[key];
+            }
+        }
+    }
+
+    /// @dev Slashes, releases assignments and credits, writing each member's account once: on
+    /// success the fee and the slashes go to the agreeing members; on failure the fee goes back
+    /// to the requester and the slashes of members that failed to commit or reveal go to those who
+    /// revealed. Dust goes to the treasury. Returns the paid members in committee order.
     function _settle(
         uint256 taskId,
         TaskCore memory core,
-        TaskParams memory params,
         TaskPayment memory payment,
         Verdict memory verdict
     ) private returns (address[] memory paid) {
-        uint256 size = core.size;
         bool resolved = verdict.status == TaskStatus.Resolved;
-        uint256 paidCount = _popCount(verdict.agreeingMask);
-        paid = new address[](paidCount);
+        uint256 committee = _committeeWord(taskId, core);
+        paid = new address[](_popCount(verdict.paidMask));
         uint256 pool = resolved ? payment.fee : 0;
-        uint256 next;
-        for (uint256 position; position < size; ++position) {
-            uint256 index = _memberIndex(core.committee, params.committeeHigh, position);
+        uint256 paidCount;
+        for (uint256 position; position < core.size; ++position) {
+            uint256 index = _memberIndex(committee, position);
             address operator = _leaves[index].operator;
-            Account storage account = _accounts[operator];
             uint256 bit = 1 << position;
-            account.openTasks -= 1;
-            if (verdict.agreeingMask & bit != 0) {
-                paid[next++] = operator;
+            if (verdict.paidMask & bit != 0) {
+                paid[paidCount++] = operator; // credited below, once the pool is known
                 continue;
             }
-            SlashReason reason;
-            uint256 bps;
-            if (core.committedMask & bit == 0) {
-                (reason, bps) = (SlashReason.NotCommitted, _slashNoCommitBps);
-            } else if (core.revealedMask & bit == 0) {
-                (reason, bps) = (SlashReason.NotRevealed, _slashDeviationBps);
-            } else if (resolved) {
-                (reason, bps) = (SlashReason.Deviated, _slashDeviationBps);
-            } else {
-                continue; // revealed, but without consensus there is no one to deviate from
-            }
+            Account storage account = _accounts[operator];
+            (SlashReason reason, uint256 bps) = _slashFor(core, bit, resolved);
             uint256 amount = uint256(account.stake) * bps / BPS;
-            if (amount == 0) continue;
             uint96 newStake = account.stake - uint96(amount);
             account.stake = newStake;
+            account.openTasks -= 1;
+            if (amount == 0) continue;
             if (_leaves[index].weight != 0) _setWeight(index, _eligibleWeight(newStake));
             pool += amount;
             emit OperatorSlashed(taskId, operator, amount, uint8(reason));
         }
-        if (!resolved) _credit(payment.requester, payment.fee);
-        if (pool == 0) return paid;
-        if (paidCount == 0) {
-            _treasuryBalance += pool;
-            return paid;
-        }
-        uint256 share = pool / paidCount;
+        if (!resolved) _credit(payment.requester, payment.fee, false);
+        uint256 share = paidCount == 0 ? 0 : pool / paidCount;
         for (uint256 i; i < paidCount; ++i) {
-            _credit(paid[i], share);
+            _credit(paid[i], share, true);
         }
         uint256 dust = pool - share * paidCount;
         if (dust != 0) _treasuryBalance += dust;
     }
 
-    /// @dev Calls a contract requester with exactly `gasLimit` gas; records, never propagates,
+    /// @dev Why and by how much (basis points) a member outside the paid set is slashed.
+    function _slashFor(TaskCore memory core, uint256 bit, bool resolved)
+        private
+        view
+        returns (SlashReason, uint256)
+    {
+        if (core.committedMask & bit == 0) return (SlashReason.NotCommitted, _slashNoCommitBps);
+        if (core.revealedMask & bit == 0) return (SlashReason.NotRevealed, _slashDeviationBps);
+        if (resolved) return (SlashReason.Deviated, _slashDeviationBps);
+        // Revealed, but without consensus there is no one to deviate from.
+        return (SlashReason.None, 0);
+    }
+
+    /// @dev Calls a contract requester with exactly its requested gas; records, never propagates,
     /// its failure. Runs after every effect, under the caller's reentrancy lock.
-    function _callBack(
-        uint256 taskId,
-        address requester,
-        uint32 gasLimit,
-        TaskStatus status,
-        bytes32 result
-    ) private {
+    function _callBack(uint256 taskId, address requester, uint256 gasLimit, Verdict memory verdict)
+        private
+    {
         if (gasLimit == 0 || requester.code.length == 0) return;
         bytes memory data;
-        if (status == TaskStatus.Resolved && result != INVALID_INPUT_DIGEST) {
-            data = abi.encodeCall(IGenerationConsumer.onGenerationVerified, (taskId, result));
+        if (verdict.status == TaskStatus.Resolved && verdict.result != INVALID_INPUT_DIGEST) {
+            data = abi.encodeCall(IGenerationConsumer.onGenerationVerified, (taskId, verdict.result));
         } else {
-            FailureReason reason = status == TaskStatus.Resolved
+            FailureReason reason = verdict.status == TaskStatus.Resolved
                 ? FailureReason.InvalidInput
-                : status == TaskStatus.NoConsensus ? FailureReason.NoConsensus : FailureReason.Expired;
+                : verdict.status == TaskStatus.NoConsensus
+                    ? FailureReason.NoConsensus
+                    : FailureReason.Expired;
             data = abi.encodeCall(IGenerationConsumer.onGenerationFailed, (taskId, uint8(reason)));
         }
         // EIP-150 forwards at most 63/64 of what is left: make sure that is at least `gasLimit`,
@@ -841,19 +876,23 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint256 available = gasleft();
         if (
             available < CALLBACK_GAS_RESERVE
-                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64 < gasLimit
+                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64
+                    < gasLimit
         ) revert InsufficientGasForCallback(available, gasLimit);
         bool success;
-        // The consumer's return data is never copied, so it cannot make us pay for a large one.
+        // A low-level call: a revert or out-of-gas in the consumer only sets `success` to false,
+        // and its return data is never copied, so a huge one costs us nothing.
         assembly ("memory-safe") {
             success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
         }
         emit CallbackCompleted(taskId, requester, success);
     }
 
-    function _credit(address account, uint256 amount) private {
-        if (amount == 0) return;
+    /// @dev Credits `amount` to `account`; `releaseAssignment` also ends one open assignment.
+    function _credit(address account, uint256 amount, bool releaseAssignment) private {
         Account storage entry = _accounts[account];
+        if (releaseAssignment) entry.openTasks -= 1;
+        if (amount == 0) return;
         entry.credit = (uint256(entry.credit) + amount).toUint96();
         emit Credited(account, amount);
     }
@@ -867,7 +906,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         Globals memory globals = _globals;
         if (weight > old) {
             _tree.increase(globals.operatorCount, index, weight - old);
-            globals.totalWeight += uint128(weight - old);
+            globals.totalWeight = (uint256(globals.totalWeight) + weight - old).toUint64();
             if (old == 0) globals.eligibleCount += 1;
         } else {
             _tree.decrease(globals.operatorCount, index, old - weight);
@@ -877,9 +916,9 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         _globals = globals;
     }
 
-    /// @dev The weight of an active operator with `stake`: all of it, or 0 below minStake.
+    /// @dev The draw weight of an active operator with `stake`: its gwei, or 0 below minStake.
     function _eligibleWeight(uint256 stake) private view returns (uint256) {
-        return stake >= _minStake ? stake : 0;
+        return stake >= _minStake ? stake / WEIGHT_UNIT : 0;
     }
 
     function _requireOpen(uint256 taskId, TaskCore memory core) private view {
@@ -887,20 +926,22 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         if (core.status != TaskStatus.Open) revert WrongPhase(taskId, _phase(core));
     }
 
+    /// @dev The phase as a pure function of the task's state and the block time.
     function _phase(TaskCore memory core) private view returns (Phase) {
         if (core.status == TaskStatus.None) return Phase.None;
         if (core.status != TaskStatus.Open) return Phase.Finished;
-        bool allCommitted = core.committedMask == _fullMask(core.size);
-        bool commitOver = allCommitted || block.timestamp > core.commitDeadline;
-        if (block.timestamp > core.revealDeadline) return Phase.Resolvable;
-        if (commitOver) {
-            uint256 committed = _popCount(core.committedMask);
-            if (core.revealedMask == core.committedMask || committed < uint256(core.size) / 2 + 1) {
-                return Phase.Resolvable;
-            }
-            return Phase.Reveal;
+        if (block.timestamp > uint256(core.commitDeadline) + _revealWindow) {
+            return Phase.Resolvable;
         }
-        return Phase.Commit;
+        bool allCommitted = core.committedMask == _fullMask(core.size);
+        if (!allCommitted && block.timestamp <= core.commitDeadline) return Phase.Commit;
+        // No more commits can come: resolvable once every commitment is revealed, or at once if
+        // too few members committed for a majority.
+        if (
+            core.revealedMask == core.committedMask
+                || _popCount(core.committedMask) < uint256(core.size) / 2 + 1
+        ) return Phase.Resolvable;
+        return Phase.Reveal;
     }
 
     /// @dev The committee position of `account` in the task, or a NotCommitteeMember revert.
@@ -911,43 +952,25 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     {
         uint256 index = _accounts[account].index;
         if (index != 0) {
-            uint256 size = core.size;
-            uint256 low = core.committee;
-            uint256 lowSize = size < LOW_COMMITTEE_SLOTS ? size : LOW_COMMITTEE_SLOTS;
-            for (uint256 position; position < lowSize; ++position) {
-                if ((low >> (INDEX_BITS * position)) & INDEX_MASK == index) return position;
-            }
-            if (size > LOW_COMMITTEE_SLOTS) {
-                uint256 high = _params[taskId].committeeHigh;
-                for (uint256 position = LOW_COMMITTEE_SLOTS; position < size; ++position) {
-                    uint256 shift = INDEX_BITS * (position - LOW_COMMITTEE_SLOTS);
-                    if ((high >> shift) & INDEX_MASK == index) return position;
-                }
+            uint256 committee = _committeeWord(taskId, core);
+            for (uint256 position; position < core.size; ++position) {
+                if (_memberIndex(committee, position) == index) return position;
             }
         }
         revert NotCommitteeMember(taskId, account);
     }
 
-    function _memberIndex(uint120 low, uint48 high, uint256 position)
-        private
-        pure
-        returns (uint256)
-    {
-        if (position < LOW_COMMITTEE_SLOTS) return (uint256(low) >> (INDEX_BITS * position)) & INDEX_MASK;
-        return (uint256(high) >> (INDEX_BITS * (position - LOW_COMMITTEE_SLOTS))) & INDEX_MASK;
+    /// @dev All committee indices of a task in one word, 20 bits per position.
+    function _committeeWord(uint256 taskId, TaskCore memory core) private view returns (uint256) {
+        uint256 word = core.committee;
+        if (core.size > LOW_COMMITTEE_SLOTS) {
+            word |= _committeeHigh[taskId] << (INDEX_BITS * LOW_COMMITTEE_SLOTS);
+        }
+        return word;
     }
 
-    function _packCommittee(uint256[] memory indices) private pure returns (uint120 low, uint48 high) {
-        uint256 lowWord;
-        uint256 highWord;
-        for (uint256 position; position < indices.length; ++position) {
-            if (position < LOW_COMMITTEE_SLOTS) {
-                lowWord |= indices[position] << (INDEX_BITS * position);
-            } else {
-                highWord |= indices[position] << (INDEX_BITS * (position - LOW_COMMITTEE_SLOTS));
-            }
-        }
-        return (uint120(lowWord), uint48(highWord));
+    function _memberIndex(uint256 committee, uint256 position) private pure returns (uint256) {
+        return (committee >> (INDEX_BITS * position)) & INDEX_MASK;
     }
 
     function _sealKey(uint256 taskId, uint256 position) private pure returns (uint256) {

@@ -22,7 +22,7 @@ from deploy.artifacts import ARTIFACTS_DIR, PROJECT_ROOT, render_artifact
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 SHIM = PROJECT_ROOT / "deploy" / "solc_shim.cjs"
 EVM_VERSION = "cancun"
-OPTIMIZER_RUNS = 10_000
+OPTIMIZER_RUNS = 1_000
 
 
 class CompileError(RuntimeError):

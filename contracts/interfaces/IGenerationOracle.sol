@@ -180,6 +180,7 @@ interface IGenerationOracle {
     error InvalidCommitteeSize(uint8 committeeSize);
     error ToleranceTooHigh(uint32 tolerance, uint32 maxTolerance);
     error FeeTooLow(uint256 sent, uint256 required);
+    error FeeTooHigh(uint256 sent, uint256 maximum);
     error CallbackGasTooHigh(uint32 requested, uint32 maximum);
     error NotEnoughOperators(uint256 eligible, uint8 requested);
     error TooManyOperators(uint256 maximum);

@@ -4,15 +4,26 @@ pragma solidity ^0.8.30;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title StakeTree
-/// @notice A Fenwick (binary indexed) tree of operator weights, indexed 1..count, that supports
-/// appending an operator, changing a weight, and drawing an index with probability proportional to
-/// its weight, each in O(log count) storage reads or writes.
-/// @dev Node i holds the sum of weights (i - lowbit(i), i]. Drawing *without replacement* does not
-/// write storage: the caller passes the indices and weights drawn so far and the descent subtracts
-/// them from every node that covers them, in memory.
+/// @notice A Fenwick (binary indexed) tree of 64-bit operator weights, indexed 1..count, that
+/// supports appending an operator, changing a weight, and drawing an index with probability
+/// proportional to its weight, each in O(log count) storage reads or writes.
+/// @dev Node i holds the sum of weights (i - lowbit(i), i]. Four nodes share a storage word
+/// (node i in word i / 4, lane i % 4), so the last two levels of a descent usually read a word
+/// already warm. Every node sum is at most the total weight, which callers keep below 2^64, so a
+/// lane never overflows into its neighbour. Drawing *without replacement* writes nothing: the
+/// caller passes the indices and weights drawn so far and the descent subtracts them, in memory,
+/// from every node that covers them.
 library StakeTree {
+    uint256 private constant LANE_BITS = 64;
+    uint256 private constant LANE_MASK = type(uint64).max;
+
     struct Tree {
-        mapping(uint256 index => uint256 sum) nodes;
+        mapping(uint256 word => uint256 lanes) words;
+    }
+
+    /// @notice Node `index`'s sum.
+    function node(Tree storage tree, uint256 index) internal view returns (uint256) {
+        return (tree.words[index >> 2] >> ((index & 3) * LANE_BITS)) & LANE_MASK;
     }
 
     /// @notice Adds leaf `index` (which must equal the new leaf count) with `weight`.
@@ -20,22 +31,22 @@ library StakeTree {
         uint256 sum = weight;
         uint256 lowest = index - (index & (~index + 1));
         for (uint256 child = index - 1; child > lowest; child -= child & (~child + 1)) {
-            sum += tree.nodes[child];
+            sum += node(tree, child);
         }
-        tree.nodes[index] = sum;
+        tree.words[index >> 2] |= sum << ((index & 3) * LANE_BITS);
     }
 
     /// @notice Increases the weight of leaf `index` by `amount`; `count` is the number of leaves.
     function increase(Tree storage tree, uint256 count, uint256 index, uint256 amount) internal {
         for (uint256 i = index; i <= count; i += i & (~i + 1)) {
-            tree.nodes[i] += amount;
+            tree.words[i >> 2] += amount << ((i & 3) * LANE_BITS);
         }
     }
 
     /// @notice Decreases the weight of leaf `index` by `amount`; `count` is the number of leaves.
     function decrease(Tree storage tree, uint256 count, uint256 index, uint256 amount) internal {
         for (uint256 i = index; i <= count; i += i & (~i + 1)) {
-            tree.nodes[i] -= amount;
+            tree.words[i >> 2] -= amount << ((i & 3) * LANE_BITS);
         }
     }
 
@@ -61,7 +72,7 @@ library StakeTree {
         for (uint256 step = firstStep; step != 0; step >>= 1) {
             uint256 next = position + step;
             if (next > count) continue;
-            uint256 sum = tree.nodes[next];
+            uint256 sum = node(tree, next);
             // Node `next` covers leaves (position, next]: remove the weights already drawn there.
             for (uint256 d; d < drawnCount; ++d) {
                 uint256 drawn = drawnIndices[d];
