@@ -112,7 +112,7 @@ class DiffusersBackend:
         if pipeline_class is None:
             raise ManifestError(f"diffusers has no pipeline class {manifest.pipeline['class']!r}")
         pipeline = pipeline_class.from_pretrained(
-            folder, torch_dtype=_torch_dtype(manifest), local_files_only=True
+            folder, dtype=_torch_dtype(manifest), local_files_only=True
         )
         pipeline.to("cpu")
         pipeline.set_progress_bar_config(disable=True)

@@ -33,7 +33,8 @@ def pack_digests(digests: Sequence[bytes]) -> PackedDigests:
 
 def lane_distance_block(a: PackedDigests, b: PackedDigests) -> npt.NDArray[np.uint8]:
     """(N, M, 4) per-lane distances between every digest of ``a`` and every one of ``b``."""
-    return np.bitwise_count(a[:, None, :] ^ b[None, :, :])
+    distances: npt.NDArray[np.uint8] = np.bitwise_count(a[:, None, :] ^ b[None, :, :])
+    return distances
 
 
 def default_threads() -> int:
