@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node test test-slow lint format bench demo study study-quick lock clean
+.PHONY: help install node test test-slow lint format bench bench-inference demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -50,6 +50,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Batch pHash, bulk Hamming, determinism-context cost, tiny-sd and SmolLM2 generation times.
+bench-inference: install
+	$(PY) -P bench/inference.py
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock

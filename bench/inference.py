@@ -1,0 +1,217 @@
+"""Inference benchmark: batch pHash, bulk Hamming, the determinism context, generation times.
+
+Every figure is the median of several runs, and every speed is also given as a ratio against a
+baseline measured in the same run (imagehash for hashing, a run without the determinism context
+for the context). Prints a table, then one JSON line {"bench": "inference", ...}.
+
+    python -P bench/inference.py [--quick]    (make bench-inference)
+
+``-P`` keeps this file's folder off sys.path: this script is named like the package it measures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # run without -P: the folder would shadow the inference package
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import imagehash
+import numpy as np
+import torch
+from PIL import Image
+
+from inference.batch_phash import phash_bits_batch
+from inference.determinism import deterministic
+from inference.digests import Tolerance
+from inference.hamming import count_agreeing
+from inference.models import default_cache
+from inference.runners import generate
+from inference.specs import ImageInput, TextInput
+
+TARGET_HAMMING_PER_S = 1e9
+TARGET_HAMMING_RATIO = 1000.0
+TARGET_PHASH_RATIO = 2.0
+TARGET_CONTEXT_RATIO = 1.05
+
+
+def interleaved_medians(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median times of two calls run alternately, so that load from other processes hits both."""
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for run, bucket in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            run()
+            bucket.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls (after one warm-up call)."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def photo_like_images(count: int, side: int, seed: int = 7) -> list[Image.Image]:
+    """Smooth colour fields with a little noise, like generated images."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        small = rng.integers(0, 256, (side // 16, side // 16, 3), dtype=np.uint8)
+        base = np.asarray(Image.fromarray(small).resize((side, side), Image.Resampling.BICUBIC))
+        noisy = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255)
+        images.append(Image.fromarray(noisy.astype(np.uint8)))
+    return images
+
+
+def bench_phash(count: int, repeats: int) -> dict[str, Any]:
+    images = photo_like_images(count, 256)
+    reference = np.stack([imagehash.phash(image).hash for image in images])
+    identical = bool(np.array_equal(phash_bits_batch(images), reference))
+    baseline, batch = interleaved_medians(
+        lambda: [imagehash.phash(image) for image in images],
+        lambda: phash_bits_batch(images),
+        repeats,
+    )
+    return {
+        "phash_images": count,
+        "phash_imagehash_per_s": count / baseline,
+        "phash_batch_per_s": count / batch,
+        "phash_ratio": baseline / batch,
+        "phash_identical_bits": identical,
+    }
+
+
+def bench_hamming(rows: int, cols: int, repeats: int) -> dict[str, Any]:
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 2**63, rows, dtype=np.uint64)
+    b = rng.integers(0, 2**63, cols, dtype=np.uint64)
+    tolerance = Tolerance.of(10)
+    engine = median_seconds(lambda: count_agreeing(a, b, tolerance, threads=2), repeats)
+    pairs = min(20_000, rows, cols)
+    hashes_a = [imagehash.hex_to_hash(f"{int(v):016x}") for v in a[:pairs]]
+    hashes_b = [imagehash.hex_to_hash(f"{int(v):016x}") for v in b[:pairs]]
+    operator = median_seconds(
+        lambda: sum(x - y <= 10 for x, y in zip(hashes_a, hashes_b, strict=True)), repeats
+    )
+    engine_rate = rows * cols / engine
+    operator_rate = pairs / operator
+    return {
+        "hamming_pairs": rows * cols,
+        "hamming_pairs_per_s": engine_rate,
+        "hamming_imagehash_pairs_per_s": operator_rate,
+        "hamming_ratio": engine_rate / operator_rate,
+    }
+
+
+@contextmanager
+def plain(threads: int) -> Iterator[None]:
+    """The same thread count and no-grad mode, without the determinism switches."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def bench_context(repeats: int) -> dict[str, Any]:
+    """Generation time inside vs outside the determinism context, interleaved."""
+    model = default_cache().get("tiny-sd")
+    backend = model.image_backend
+    spec = ImageInput(prompt="a lighthouse", seed=3, steps=10, width=128, height=128)
+    threads = torch.get_num_threads()
+
+    def run_plain() -> None:
+        with plain(threads):
+            backend.generate_images([spec], [3])
+
+    def run_deterministic() -> None:
+        with deterministic(threads):
+            backend.generate_images([spec], [3])
+
+    without, with_context = interleaved_medians(run_plain, run_deterministic, repeats)
+    return {
+        "context_seconds": with_context,
+        "plain_seconds": without,
+        "context_ratio": with_context / without,
+    }
+
+
+def bench_generation(repeats: int) -> dict[str, Any]:
+    sd = default_cache().get("tiny-sd")
+    small = ImageInput(prompt="a red fox", seed=1, steps=10, width=64, height=64)
+    large = ImageInput(prompt="a red fox", seed=1, steps=20, width=256, height=256)
+    llm = default_cache().get("smollm2-135m")
+    question = TextInput(prompt="The three primary colours are", max_new_tokens=32)
+    tokens = len(generate(llm, question).token_ids or [])
+    return {
+        "tiny_sd_64px_10steps_s": median_seconds(lambda: generate(sd, small), repeats),
+        "tiny_sd_256px_20steps_s": median_seconds(lambda: generate(sd, large), repeats),
+        "smollm2_tokens": tokens,
+        "smollm2_32tok_s": median_seconds(lambda: generate(llm, question), max(1, repeats // 2)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer images, pairs and runs")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 5
+    results: dict[str, Any] = {"bench": "inference", "threads": torch.get_num_threads()}
+    results.update(bench_phash(300 if args.quick else 1000, repeats))
+    results.update(bench_hamming(10_000 if args.quick else 20_000, 100_000, repeats))
+    results.update(bench_context(5 if args.quick else 9))
+    results.update(bench_generation(3 if args.quick else 5))
+    results["targets_met"] = {
+        "hamming_1e9_per_s": results["hamming_pairs_per_s"] >= TARGET_HAMMING_PER_S,
+        "hamming_1000x_imagehash": results["hamming_ratio"] >= TARGET_HAMMING_RATIO,
+        "phash_2x_imagehash": results["phash_ratio"] >= TARGET_PHASH_RATIO
+        and results["phash_identical_bits"],
+        "context_le_1.05x": results["context_ratio"] <= TARGET_CONTEXT_RATIO,
+    }
+
+    rows = [
+        ("batch pHash", f"{results['phash_batch_per_s']:,.0f} img/s",
+         f"imagehash {results['phash_imagehash_per_s']:,.0f} img/s",
+         f"{results['phash_ratio']:.2f}x (target >= 2x, bits identical: "
+         f"{results['phash_identical_bits']})"),
+        ("Hamming engine", f"{results['hamming_pairs_per_s'] / 1e9:.2f} G pairs/s",
+         f"ImageHash '-' {results['hamming_imagehash_pairs_per_s'] / 1e6:.2f} M pairs/s",
+         f"{results['hamming_ratio']:,.0f}x (target >= 1e9/s and >= 1000x)"),
+        ("determinism ctx", f"{results['context_seconds'] * 1e3:.1f} ms",
+         f"plain {results['plain_seconds'] * 1e3:.1f} ms",
+         f"{results['context_ratio']:.3f}x (target <= 1.05x)"),
+        ("tiny-sd 64px 10 steps", f"{results['tiny_sd_64px_10steps_s']:.3f} s", "", ""),
+        ("tiny-sd 256px 20 steps", f"{results['tiny_sd_256px_20steps_s']:.3f} s", "", ""),
+        ("SmolLM2 greedy", f"{results['smollm2_32tok_s']:.2f} s",
+         f"{results['smollm2_tokens']} tokens",
+         f"{results['smollm2_tokens'] / results['smollm2_32tok_s']:.1f} tok/s"),
+    ]  # fmt: skip
+    print(f"{'measure':<24} {'value':<20} {'baseline':<32} ratio")
+    for name, value, baseline, ratio in rows:
+        print(f"{name:<24} {value:<20} {baseline:<32} {ratio}")
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
