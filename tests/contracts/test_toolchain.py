@@ -1,0 +1,124 @@
+"""The toolchain: committed artifacts reproduce byte for byte, the Anvil launcher, deployment
+records, and the chain/deploy CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from deploy.anvil import AnvilError, AnvilProcess
+from deploy.artifacts import ARTIFACTS_DIR, load_artifact
+from deploy.compile import compile_contracts, stale_artifacts
+from deploy.deployer import (
+    Deployment,
+    DeploymentError,
+    OracleConfig,
+    deploy_oracle,
+    deployment_for,
+    load_deployment,
+)
+
+EIP170_CODE_LIMIT = 24_576
+
+
+def test_fresh_compile_reproduces_committed_artifacts() -> None:
+    artifacts = compile_contracts()
+    assert stale_artifacts(artifacts, ARTIFACTS_DIR) == []
+    for name in ("GenerationOracle", "ExampleImageGallery", "IGenerationConsumer"):
+        assert name in artifacts
+
+
+def test_deployable_contracts_fit_the_code_size_limit() -> None:
+    for name in ("GenerationOracle", "ExampleImageGallery", "CommitteeDrawHarness"):
+        size = (len(load_artifact(name)["deployedBytecode"]) - 2) // 2
+        assert size <= EIP170_CODE_LIMIT, (name, size)
+
+
+def test_abi_has_the_spec_surface() -> None:
+    abi = load_artifact("GenerationOracle")["abi"]
+    functions = {item["name"] for item in abi if item["type"] == "function"}
+    assert {
+        "register",
+        "addStake",
+        "setEndpoint",
+        "requestExit",
+        "withdrawStake",
+        "claim",
+        "registerModel",
+        "setModelActive",
+        "getModel",
+        "requestGeneration",
+        "commit",
+        "reveal",
+        "resolve",
+        "getTask",
+        "taskPhase",
+        "taskCount",
+        "getOperator",
+        "operatorCount",
+        "creditOf",
+        "config",
+        "INVALID_INPUT_DIGEST",
+    } <= functions
+    errors = {item["name"] for item in abi if item["type"] == "error"}
+    assert {"UnknownModel", "NotEnoughOperators", "CommitmentMismatch", "WrongPhase"} <= errors
+
+
+def test_anvil_starts_on_a_free_port_and_stops() -> None:
+    with AnvilProcess(chain_id=4242) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        assert w3.eth.chain_id == 4242
+        assert node.rpc_url == f"http://127.0.0.1:{node.port}"
+        assert "Listening on" in node.log
+    assert not node.running
+
+
+def test_anvil_failure_shows_its_log() -> None:
+    with pytest.raises(AnvilError, match="exited with code"):
+        AnvilProcess(extra_args=("--no-such-flag",)).start()
+
+
+def test_deployment_record_roundtrip_and_chain_check(
+    w3: Web3, accounts: list[LocalAccount], tmp_path: Path, chain: Web3
+) -> None:
+    deployment = deploy_oracle(w3, accounts[0], OracleConfig(), records_dir=tmp_path)
+    record = json.loads((tmp_path / "31337.json").read_text())
+    assert record["chainId"] == 31337 and record["oracle"] == deployment.oracle
+    assert record["artifactHash"].startswith("0x")
+    assert load_deployment(31337, tmp_path) == deployment
+    assert deployment_for(w3, tmp_path).oracle == deployment.oracle
+    (tmp_path / "5.json").write_text(json.dumps(deployment.to_json()))
+    with pytest.raises(DeploymentError, match="another network"):
+        load_deployment(5, tmp_path)
+    with pytest.raises(DeploymentError, match="no deployment record"):
+        load_deployment(1, tmp_path)
+    assert Deployment.from_json(record).config["treasury"] == accounts[0].address
+
+
+def test_deploy_cli(anvil: AnvilProcess, tmp_path: Path, chain: Web3) -> None:
+    from oracle.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "deploy",
+            "--rpc-url",
+            anvil.rpc_url,
+            "--anvil-account",
+            "0",
+            "--records-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "oracle:" in result.output
+    assert load_deployment(31337, tmp_path).oracle in result.output
+    result = CliRunner().invoke(
+        main, ["deploy", "--rpc-url", anvil.rpc_url], env={"GENORACLE_PRIVATE_KEY": ""}
+    )
+    assert result.exit_code != 0 and "GENORACLE_PRIVATE_KEY" in result.output
