@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node test test-slow lint format bench bench-inference demo study study-quick lock clean
+.PHONY: help install node test test-slow lint solhint slither contracts format bench bench-gas bench-inference demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -42,14 +42,35 @@ test: install node
 test-slow: install
 	$(BIN)/pytest -q -m slow
 
-lint: install
+lint: install node
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) solhint slither
+
+solhint: node
+	node_modules/.bin/solhint --max-warnings 0 'contracts/**/*.sol'
+
+# slither pins web3 < 8, so it lives in its own virtual environment.
+.venv-slither/.installed:
+	$(PYTHON) -m venv .venv-slither
+	.venv-slither/bin/pip install -q slither-analyzer==0.11.6
+	touch $@
+
+slither: node .venv-slither/.installed
+	.venv-slither/bin/slither . --config-file slither.config.json
+
+# Regenerate deploy/artifacts/ after changing a contract (a test checks they are up to date).
+contracts: install node
+	$(PY) -m deploy.compile
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Gas per oracle call and per task (committees 1/3/5), request gas vs registered operators.
+bench-gas: install node
+	$(PY) -m bench.gas
 
 # Batch pHash, bulk Hamming, determinism-context cost, tiny-sd and SmolLM2 generation times.
 bench-inference: install

@@ -1,4 +1,4 @@
-"""Gas of every GenerationOracle call on a real Anvil chain, per committee size and per operator-set size.
+"""Gas of every GenerationOracle call on a real Anvil, per committee size and operator-set size.
 
 Prints a table and one JSON line {"bench": "gas", ...}. Gas is deterministic, so "median of several
 runs" here means several tasks per configuration (they differ in which members are drawn, so warm
@@ -18,9 +18,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import Wei
 
 from deploy.anvil import AnvilProcess
 from deploy.deployer import OracleConfig, deploy_oracle
@@ -78,7 +79,7 @@ def register_operators(w3: Web3, oracle: Contract, count: int, start: int = 0) -
         stake = ETHER + (start + i) % 10 * ETHER // 10
         hashes.append(
             oracle.functions.register(f"http://operator-{start + i}.example:8080").transact(
-                {"from": address, "value": stake, "gas": 1_000_000}
+                {"from": Web3.to_checksum_address(address), "value": Wei(stake), "gas": 1_000_000}
             )
         )
     for tx_hash in hashes:
@@ -100,7 +101,7 @@ def run_task(w3: Web3, oracle: Contract, requester: str, committee_size: int) ->
     fee = CONFIG.min_fee_per_member * committee_size
     tx_hash = oracle.functions.requestGeneration(
         MODEL_ID, INPUT, committee_size, USE_DEFAULT, 0
-    ).transact({"from": requester, "value": fee})
+    ).transact({"from": Web3.to_checksum_address(requester), "value": Wei(fee)})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     event = oracle.events.TaskRequested().process_receipt(receipt)[0]["args"]
     task_id, committee = event["taskId"], event["committee"]
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             scaling[count] = int(statistics.median(requests))
 
     print(
-        f"{'committee':>9} {'request':>9} {'commit':>8} {'reveal':>8} {'last reveal':>12} {'total':>9}"
+        f"{'committee':>9} {'request':>9} {'commit':>8} {'reveal':>8} "
+        f"{'last reveal':>12} {'total':>9}"
     )
     for row in rows:
         print(
