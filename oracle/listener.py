@@ -26,11 +26,15 @@ class Listener:
         self.store = store
         self.start_block = start_block
         self.head = 0
+        self._head_hash: bytes | None = None
 
     def poll(self) -> list[EventData]:
         """Events not seen before, from the cursor (minus the reorg margin) to the safe head."""
         settings = self.client.settings
-        self.head = self.client.block_number()
+        head_number, head_hash = self.client.head()
+        if head_number == self.head and head_hash == self._head_hash:
+            return []  # nothing new, and the head was not replaced: skip the log query
+        self.head, self._head_hash = head_number, head_hash
         safe_head = self.head - settings.confirmations
         cursor = self.store.log_cursor()
         if cursor is None:
@@ -40,8 +44,8 @@ class Listener:
             log.warning("chain head %d is behind the log cursor %d; re-reading", safe_head, cursor)
             cursor = safe_head
         fresh: list[EventData] = []
-        # Always re-read the margin, even without new blocks: a same-height reorg (blocks
-        # replaced, head unchanged) must still surface its logs.
+        # Re-read the margin behind the cursor: a reorg (even one that keeps the height)
+        # changes the head's hash and must still surface the logs of the new branch.
         first = max(cursor + 1 - settings.reorg_depth, self.start_block, 0)
         while True:
             last = min(safe_head, max(cursor, first) + settings.log_chunk_blocks)

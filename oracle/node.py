@@ -33,7 +33,15 @@ from web3.types import EventData
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import deployment_record
 from oracle.chain.reverts import ContractRevertError
-from oracle.chain.views import Phase, TaskStatus, TaskView, commitment, read_phase, read_task
+from oracle.chain.views import (
+    Phase,
+    TaskStatus,
+    TaskView,
+    commitment,
+    read_config,
+    read_phase,
+    read_task,
+)
 from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, DeploymentNotFoundError, OracleError
 from oracle.listener import Listener
@@ -76,6 +84,7 @@ class VerifierNode:
         self.store = Store(self.data_dir / "node.sqlite3")
         self.store.bind(self.client.chain_id, self.client.address, self.address)
         self.start_block = self._start_block()
+        self.max_callback_gas = int(read_config(self.client)["maxCallbackGasLimit"])
         self.listener = Listener(self.client, self.store, self.start_block)
         if self.behaviour != "honest":
             log.warning(
@@ -154,9 +163,7 @@ class VerifierNode:
         while not self._stop.is_set():
             try:
                 self.tick()
-                if not self.chain_ok:
-                    log.info("RPC reachable again; resuming")
-                self.chain_ok, self.last_error, failures = True, None, 0
+                failures = 0
             except ChainUnavailableError as exc:
                 failures += 1
                 self.chain_ok, self.last_error = False, str(exc)
@@ -189,13 +196,23 @@ class VerifierNode:
 
     def tick(self) -> None:
         """One pass: new logs, finished inferences, then every task whose check is due."""
-        for event in self.listener.poll():
+        events = self.listener.poll()
+        if not self.chain_ok:
+            log.info("RPC reachable again; resuming")
+        self.chain_ok, self.last_error = True, None
+        for event in events:
             self._on_event(event)
         self.metrics.head_block.set(self.listener.head)
         self._collect_inference()
-        now = time.monotonic()
-        for task_id in sorted(t for t, due in self._due.items() if due <= now):
-            self._advance(task_id)
+        # A step can enable the next one at once (automine: the commit is mined by the time
+        # send returns, maybe completing the commit phase), so go round a few times.
+        for _ in range(4):
+            now = time.monotonic()
+            due = sorted(t for t, when in self._due.items() if when <= now)
+            if not due:
+                break
+            for task_id in due:
+                self._advance(task_id)
         self.metrics.active_tasks.set(
             sum(self.store.count_by_state().get(s, 0) for s in ACTIVE_STATES)
         )
@@ -252,6 +269,16 @@ class VerifierNode:
             self._reject(task_id, reason)
             self._finish_step(task_id, MISSED, reason, "commit")
             return
+        if int(event["blockNumber"]) < self.listener.head:
+            # An old request (a restart, or a node catching up): do not compute for a task
+            # whose windows are already over.
+            view = read_task(self.client, task_id)
+            if view is not None and (
+                view.status != TaskStatus.OPEN
+                or read_phase(self.client, task_id) in (Phase.RESOLVABLE, Phase.FINISHED)
+            ):
+                self._finish_step(task_id, MISSED, "found after its commit window closed", "commit")
+                return
         log.info("task %d: drawn (model %s)", task_id, self.models[model_id].name)
         self._submit_inference(task_id)
 
@@ -496,14 +523,24 @@ class VerifierNode:
             return
         self._send(task.task_id, "resolve", task.task_id)
 
+    def _resolution_gas(self, committee_size: int) -> int:
+        """Gas that always covers resolving a task: the payout loop plus the largest callback the
+        contract allows (a reveal may turn out to be the last one, which resolves)."""
+        return 150_000 + 30_000 * committee_size + self.max_callback_gas * 64 // 63 + 20_000
+
     def _send(self, task_id: int, step: str, *args: Any) -> None:
         """Send one step's transaction; a revert is journaled and retried a bounded number of
         times (the next look at the chain usually explains it: already done, window closed)."""
+        task = self.store.get_task(task_id)
+        floor = 0
+        if step in ("reveal", "resolve") and task is not None:
+            floor = self._resolution_gas(len(task.committee))
         try:
             sent = self.client.send(
                 step,
                 *args,
                 before_broadcast=lambda tx_hash: self.store.record_sent(task_id, step, tx_hash),
+                gas_floor=floor,
             )
         except ContractRevertError as exc:
             self.metrics.reverts.labels(exc.name).inc()
@@ -522,7 +559,7 @@ class VerifierNode:
             return
         self.metrics.transactions_sent.labels(step).inc()
         log.info("task %d: %s sent %s", task_id, step, sent.tx_hash)
-        self._schedule(task_id, self.config.chain.poll_interval_s)
+        self._schedule(task_id)  # look again at once: on a fast chain it is already mined
 
     def _finish(self, task: TaskRecord, view: TaskView) -> None:
         """The task is final on chain: record the outcome and what it paid or cost us."""

@@ -1,9 +1,13 @@
-"""The node's durable memory: SQLite in WAL mode with full fsync.
+"""The node's durable memory: SQLite in WAL mode.
 
 Why durable: the salt and digest of a vote must survive a crash between the commit and the reveal,
 or the operator cannot reveal and is slashed. The store is written *before* every transaction is
 sent (salt, then the signed transaction's hash), so a restarted node knows exactly what it may have
 put on chain and reconciles with the chain instead of guessing.
+
+Writes that protect a vote (digest + salt, a signed transaction's hash) are fsynced before they
+return (`synchronous=FULL` for that transaction); bookkeeping (journal, log cursor, states that the
+chain can re-derive) uses `NORMAL`, which survives a killed process, just not a power cut.
 
 One store belongs to one (chain id, oracle address); opening it for another raises `StoreError`.
 """
@@ -187,7 +191,7 @@ class Store:
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -207,15 +211,22 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; `durable` ones are fsynced (with all earlier ones) at commit."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _query(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -413,7 +424,7 @@ class Store:
     ) -> None:
         """Durably store digest and salt and move the task to COMPUTED, in one transaction."""
         now = time.time()
-        with self._transaction() as db:
+        with self._transaction(durable=True) as db:
             db.execute(
                 "INSERT OR REPLACE INTO votes (task_id, digest, salt, commitment, invalid_input, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -450,7 +461,7 @@ class Store:
         column = {"commit": "commit_tx", "reveal": "reveal_tx", "resolve": "resolve_tx"}[step]
         state = {"commit": COMMIT_SENT, "reveal": REVEAL_SENT, "resolve": None}[step]
         now = time.time()
-        with self._transaction() as db:
+        with self._transaction(durable=True) as db:
             db.execute(f"UPDATE votes SET {column} = ? WHERE task_id = ?", (tx_hash, task_id))
             if state is not None:
                 db.execute(

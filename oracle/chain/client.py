@@ -103,6 +103,8 @@ class ChainClient:
         )
         self.address: str = str(self.oracle.address)
         self.decoder = RevertDecoder(self.abi)
+        self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
+        self._tip: tuple[float, int] | None = None
         self._events_by_topic: dict[bytes, ContractEvent] = {}
         for entry in self.abi:
             if entry.get("type") == "event" and not entry.get("anonymous", False):
@@ -145,6 +147,12 @@ class ChainClient:
 
     def block_number(self) -> int:
         return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")
+
+    def head(self) -> tuple[int, bytes]:
+        """The latest block's number and hash (a changed hash at the same height is a reorg)."""
+        block = self.rpc(lambda: self.w3.eth.get_block("latest"), "read head")
+        self._latest_block = (time.monotonic(), block)
+        return int(block["number"]), bytes(block["hash"])
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return self.rpc(lambda: int(self.w3.eth.get_block(block)["timestamp"]), "read block")
@@ -231,12 +239,24 @@ class ChainClient:
             raise self.decoder.decode(exc.data, context=function) from None
 
     def _fees(self) -> dict[str, int]:
-        latest = self.rpc(lambda: self.w3.eth.get_block("latest"), "read base fee")
+        """EIP-1559 fees: maxFee = 2 x base fee + tip, so a few full blocks cannot price us out.
+
+        The base fee comes from the head block if it was read in the last second (the node's
+        listener reads it every poll), the tip from the node at most every 10 s.
+        """
+        now = time.monotonic()
+        if self._latest_block is not None and now - self._latest_block[0] < 1.0:
+            latest = self._latest_block[1]
+        else:
+            latest = self.rpc(lambda: self.w3.eth.get_block("latest"), "read base fee")
         base_fee = int(latest.get("baseFeePerGas", 0) or 0)
         if self.settings.priority_fee_gwei is not None:
             tip = int(self.settings.priority_fee_gwei * 10**9)
+        elif self._tip is not None and now - self._tip[0] < 10.0:
+            tip = self._tip[1]
         else:
             tip = self.rpc(lambda: int(self.w3.eth.max_priority_fee), "read priority fee")
+            self._tip = (now, tip)
         max_fee = 2 * base_fee + tip
         if self.settings.max_fee_gwei is not None:
             cap = int(self.settings.max_fee_gwei * 10**9)
@@ -254,8 +274,13 @@ class ChainClient:
         *args: Any,
         value: int = 0,
         before_broadcast: Callable[[str], None] | None = None,
+        gas_floor: int = 0,
     ) -> SentTransaction:
-        """Simulate, sign and broadcast; `before_broadcast(tx_hash)` runs before it leaves."""
+        """Simulate, sign and broadcast; `before_broadcast(tx_hash)` runs before it leaves.
+
+        `gas_floor` covers calls whose cost depends on what lands first: a reveal estimated as
+        "not the last" may be mined as the last one, which resolves the task (more gas).
+        """
         account = self._require_account()
         call: ContractFunction = self.oracle.functions[function](*args)
         with send_lock(account.address):
@@ -276,7 +301,7 @@ class ChainClient:
                         "from": account.address,
                         "value": value,
                         "nonce": nonce,
-                        "gas": int(estimate * self.settings.gas_limit_multiplier),
+                        "gas": max(int(estimate * self.settings.gas_limit_multiplier), gas_floor),
                         "chainId": self.chain_id,
                         "type": 2,
                         **self._fees(),
