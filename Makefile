@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node test test-slow lint solhint slither contracts format bench bench-gas bench-inference demo study study-quick lock clean
+.PHONY: help install node test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -75,6 +75,10 @@ bench-gas: install node
 # Batch pHash, bulk Hamming, determinism-context cost, tiny-sd and SmolLM2 generation times.
 bench-inference: install
 	$(PY) -P bench/inference.py
+
+# 3 verifier nodes on Anvil, tiny-sd 64 px: chain overhead per task and throughput vs inference.
+bench-e2e: install node
+	$(PY) -m bench.e2e
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock
