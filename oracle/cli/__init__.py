@@ -24,6 +24,10 @@ def _register_commands() -> None:
     main.add_command(models)
     main.add_command(generate)
 
+    from inference.study.cli import study
+
+    main.add_command(study)
+
     from deploy.cli import chain, deploy
 
     main.add_command(chain)

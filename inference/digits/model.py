@@ -1,0 +1,41 @@
+"""The Digits-Gen network and noise schedule: one definition shared by training and sampling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diffusers import DDPMScheduler, UNet2DModel
+
+IMAGE_SIZE = 16
+NUM_CLASSES = 10
+TRAIN_TIMESTEPS = 1000
+
+UNET_CONFIG: dict[str, Any] = {
+    "sample_size": IMAGE_SIZE,
+    "in_channels": 1,
+    "out_channels": 1,
+    "block_out_channels": (32, 64, 64),
+    "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+    "num_class_embeds": NUM_CLASSES,
+    "norm_num_groups": 16,
+    "attention_head_dim": 16,
+}
+
+SCHEDULER_CONFIG: dict[str, Any] = {
+    "num_train_timesteps": TRAIN_TIMESTEPS,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "clip_sample": True,
+}
+
+
+def build_unet() -> UNet2DModel:
+    """A freshly initialised network (the caller seeds torch first for reproducible weights)."""
+    return UNet2DModel(**UNET_CONFIG)
+
+
+def build_training_scheduler() -> DDPMScheduler:
+    """The forward-noising schedule the network is trained against."""
+    return DDPMScheduler(**SCHEDULER_CONFIG)

@@ -1,0 +1,306 @@
+"""Analysis of stored study samples: digests per scheme, pair distributions, voting, tolerances.
+
+The result is a plain JSON-able dict (written next to the report) so that the report, the README
+figures and the tolerance file all read the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from inference.digests import IMAGE_SCHEMES, LANES, Tolerance, digest_image
+from inference.hamming import pack_digests
+from inference.study import pairs, stats
+from inference.study.store import SampleStore, VariantSamples
+from inference.study.variants import ALL_VARIANTS, OTHER_SEED, REFERENCE
+
+SCHEME_MODES = {
+    "phash64": "lanes01",
+    "phash64+dhash64": "lanes01",
+    "phash64+fine64": "lanes01",
+    "phash256": "max",
+}
+
+
+def scheme_tolerance(scheme: str, tx: int, ty: int) -> Tolerance:
+    """The on-chain tolerance of a point (tx, ty) of a scheme's tolerance family."""
+    if SCHEME_MODES[scheme] == "max":
+        return Tolerance.of(tx, tx, tx, tx)
+    lanes = len(IMAGE_SCHEMES[scheme].lanes)
+    return Tolerance.of(tx, ty) if lanes == 2 else Tolerance.of(tx)
+
+
+def sample_image(pixels: npt.NDArray[np.uint8]) -> Image.Image:
+    """The image a verifier digests: Digits-Gen's 64x64 view of a 16x16 sample, else as stored."""
+    if pixels.ndim == 2 and pixels.shape == (16, 16):
+        from inference.digits.sampling import to_image
+
+        return to_image(pixels)
+    return Image.fromarray(np.ascontiguousarray(pixels))
+
+
+def variant_digests(
+    store: SampleStore, variant: str, samples: VariantSamples, scheme: str
+) -> npt.NDArray[np.uint64]:
+    """Packed digests of a variant's samples under a scheme, cached next to the samples."""
+    cache = store.variant_dir(variant) / f"digests-{scheme.replace('+', '_')}.npz"
+    if cache.is_file():
+        with np.load(cache) as cached:
+            if np.array_equal(cached["classes"], samples.classes) and np.array_equal(
+                cached["seeds"], samples.seeds
+            ):
+                return np.asarray(cached["packed"], dtype=np.uint64)
+    digests = [digest_image(sample_image(p), scheme) for p in samples.images]
+    packed = pack_digests(digests)
+    np.savez(cache, classes=samples.classes, seeds=samples.seeds, packed=packed)
+    return packed
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """Every variant restricted to the cells all of them hold, in the same order."""
+
+    variants: list[str]
+    classes: npt.NDArray[np.int64]
+    seeds: npt.NDArray[np.int64]
+    packed: dict[str, npt.NDArray[np.uint64]]
+
+
+def align(samples: dict[str, VariantSamples], packed: dict[str, npt.NDArray[np.uint64]]) -> Aligned:
+    keys = {v: s.classes.astype(np.int64) * (1 << 40) + s.seeds for v, s in samples.items()}
+    common = sorted(set.intersection(*(set(k.tolist()) for k in keys.values())))
+    if not common:
+        raise ValueError("the variants share no (class, seed) cell; run the study first")
+    wanted = np.asarray(common, dtype=np.int64)
+    out: dict[str, npt.NDArray[np.uint64]] = {}
+    for variant, key in keys.items():
+        position = {k: i for i, k in enumerate(key.tolist())}
+        out[variant] = packed[variant][[position[k] for k in wanted.tolist()]]
+    return Aligned(list(samples), wanted >> 40, wanted & ((1 << 40) - 1), out)
+
+
+def _summary(hist: npt.NDArray[np.int64], axis: int) -> dict[str, float]:
+    """min / median / p99 / max of one coordinate's marginal distribution."""
+    marginal = hist.sum(axis=1 - axis)
+    total = int(marginal.sum())
+    if total == 0:
+        return {}
+    cdf = np.cumsum(marginal) / total
+    present = np.nonzero(marginal)[0]
+    return {
+        "pairs": total,
+        "min": int(present.min()),
+        "median": int(np.searchsorted(cdf, 0.5)),
+        "p99": int(np.searchsorted(cdf, 0.99)),
+        "max": int(present.max()),
+        "mean": float((marginal * np.arange(marginal.size)).sum() / total),
+    }
+
+
+def _lane_distances(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    """Row-wise per-lane distances of two aligned (N, 4) arrays."""
+    return np.bitwise_count(a ^ b).astype(np.uint8)
+
+
+def _triple_rates(
+    aligned: Aligned, honest: list[str], impostors: list[str], tolerance: Tolerance
+) -> dict[str, Any]:
+    """Majority-of-3 and of-5 outcomes counted on real groups of verifiers (no independence)."""
+    limits = tolerance.lanes
+    result: dict[str, Any] = {}
+    digests = {v: aligned.packed[v] for v in honest}
+    groups3 = list(itertools.combinations(honest, 3))
+    resolved = []
+    for group in groups3:
+        stacked = np.stack([digests[v] for v in group], axis=1)  # (N, 3, 4)
+        distances = np.bitwise_count(stacked[:, :, None, :] ^ stacked[:, None, :, :])
+        resolved.append(stats.contract_resolves(stats.agree_matrix(distances, limits)))
+    result["honest_majority3"] = float(np.mean(resolved)) if resolved else float("nan")
+    result["honest_triples"] = len(resolved) * len(aligned.classes)
+    if len(honest) >= 5:
+        stacked = np.stack([digests[v] for v in honest[:5]], axis=1)
+        distances = np.bitwise_count(stacked[:, :, None, :] ^ stacked[:, None, :, :])
+        result["honest_majority5"] = float(
+            stats.contract_resolves(stats.agree_matrix(distances, limits)).mean()
+        )
+    # An impostor's digest is accepted if it agrees with a majority of three honest verifiers.
+    for impostor in impostors:
+        per_verifier = np.stack(
+            [
+                stats.agree_matrix(_lane_distances(aligned.packed[impostor], digests[v]), limits)
+                for v in honest
+            ],
+            axis=1,
+        )
+        accepted = [
+            stats.accepted_by_majority(per_verifier[:, list(g)])
+            for g in itertools.combinations(range(len(honest)), 3)
+        ]
+        result[f"accepted_majority3[{impostor}]"] = float(np.mean(accepted))
+    # Other seed of the same class: submitted reference image of seed s' for cell (c, s).
+    accepted_total, compared = 0, 0
+    for digit in np.unique(aligned.classes):
+        rows = np.nonzero(aligned.classes == digit)[0]
+        submitted = aligned.packed[REFERENCE.name][rows]
+        agree = np.stack(
+            [
+                stats.agree_matrix(
+                    np.bitwise_count(digests[v][rows][:, None, :] ^ submitted[None, :, :]), limits
+                )
+                for v in honest
+            ],
+            axis=-1,
+        )  # (cell, submitted, verifier)
+        off_diagonal = ~np.eye(len(rows), dtype=bool)
+        for group in itertools.combinations(range(len(honest)), 3):
+            accepted = stats.accepted_by_majority(agree[:, :, list(group)])
+            accepted_total += int(accepted[off_diagonal].sum())
+            compared += int(off_diagonal.sum())
+    result[f"accepted_majority3[{OTHER_SEED}]"] = accepted_total / compared if compared else 0.0
+    result["other_seed_triples"] = compared
+    return result
+
+
+def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str, Any]:
+    """Everything the report shows for one model."""
+    store = SampleStore(store_root, model)
+    samples = {v: store.load(v) for v in variants}
+    honest = [v for v in variants if ALL_VARIANTS[v].role in ("reference", "honest")]
+    impostors = [v for v in variants if ALL_VARIANTS[v].role == "impostor"]
+    honest_pairs = list(itertools.combinations(honest, 2))
+    result: dict[str, Any] = {
+        "model": model,
+        "variants": {v: ALL_VARIANTS[v].as_dict() for v in variants},
+        "samples": {v: len(s) for v, s in samples.items()},
+        "provenance": {v: s.provenance[0] for v, s in samples.items()},
+        "generation_seconds": {
+            v: float(sum(float(p["seconds"]) for p in s.provenance))  # type: ignore[arg-type]
+            for v, s in samples.items()
+        },
+        "schemes": {},
+    }
+    identical = {}
+    reference_images = samples[REFERENCE.name]
+    for v in variants:
+        if v == REFERENCE.name:
+            continue
+        other = samples[v]
+        n = min(len(other), len(reference_images))
+        same = np.all(
+            other.images[:n].reshape(n, -1) == reference_images.images[:n].reshape(n, -1), axis=1
+        )
+        identical[v] = float(same.mean())
+    result["byte_identical_to_reference"] = identical
+    comparisons, seconds = 0, 0.0
+    for scheme, mode in SCHEME_MODES.items():
+        began = time.perf_counter()
+        packed = {v: variant_digests(store, v, samples[v], scheme) for v in variants}
+        digest_seconds = time.perf_counter() - began
+        aligned = align(samples, packed)
+        histograms = pairs.all_pairs_histograms(
+            variants,
+            [packed[v] for v in variants],
+            [samples[v].classes.astype(np.int64) for v in variants],
+            [samples[v].seeds for v in variants],
+            mode,
+        )
+        comparisons += histograms.comparisons
+        seconds += histograms.seconds
+        honest_hist = histograms.select(honest_pairs, pairs.SAME_CELL)
+        impostor_hists = {
+            imp: histograms.select([(h, imp) for h in honest], pairs.SAME_CELL) for imp in impostors
+        }
+        intra = histograms.select([(h, h) for h in honest] + honest_pairs, pairs.SAME_CLASS)
+        inter = histograms.select([(h, h) for h in honest] + honest_pairs, pairs.OTHER_CLASS)
+        two = mode == "lanes01" and len(IMAGE_SCHEMES[scheme].lanes) == 2
+        rec = stats.recommend_tolerance(
+            honest_hist, [*impostor_hists.values(), intra], intra, two_coordinates=two
+        )
+        tolerance = scheme_tolerance(scheme, rec.tx, rec.ty)
+        distributions = {
+            "honest": honest_hist,
+            **{f"impostor {k}": h for k, h in impostor_hists.items()},
+            f"impostor {OTHER_SEED} (intra-class)": intra,
+            "other class": inter,
+        }
+        sweep = []
+        for tx in range(0, 41, 2 if mode == "max" else 1):
+            ty = rec.ty
+            row = {
+                "tx": tx,
+                "ty": ty,
+                "honest": stats.agreement_rate(honest_hist, tx, ty),
+                "intra_class": stats.agreement_rate(intra, tx, ty),
+                "other_class": stats.agreement_rate(inter, tx, ty),
+                **{
+                    f"detect[{k}]": 1.0 - stats.agreement_rate(h, tx, ty)
+                    for k, h in impostor_hists.items()
+                },
+            }
+            row["honest_majority3"] = stats.majority_probability(row["honest"], 3)
+            row["intra_class_majority3"] = stats.majority_probability(row["intra_class"], 3)
+            row["intra_class_majority5"] = stats.majority_probability(row["intra_class"], 5)
+            sweep.append(row)
+        at_rec = {
+            "honest": rec.honest_rate,
+            "honest_majority3_independent": stats.majority_probability(rec.honest_rate, 3),
+            "honest_majority5_independent": stats.majority_probability(rec.honest_rate, 5),
+            "intra_class": rec.collision_rate,
+            "intra_class_majority3_independent": stats.majority_probability(rec.collision_rate, 3),
+            "intra_class_majority5_independent": stats.majority_probability(rec.collision_rate, 5),
+            "other_class": stats.agreement_rate(inter, rec.tx, rec.ty),
+            **{
+                f"detect[{k}]": 1.0 - stats.agreement_rate(h, rec.tx, rec.ty)
+                for k, h in impostor_hists.items()
+            },
+            f"detect[{OTHER_SEED}]": 1.0 - rec.collision_rate,
+            **_triple_rates(aligned, honest, impostors, tolerance),
+        }
+        matched_lanes = {
+            v: {
+                f"lane{lane}": _lane_distances(aligned.packed[REFERENCE.name], aligned.packed[v])[
+                    :, lane
+                ]
+                .astype(int)
+                .tolist()
+                .count(0)
+                / len(aligned.classes)
+                for lane in range(LANES)
+                if len(IMAGE_SCHEMES[scheme].lanes) > lane
+            }
+            for v in variants
+            if v != REFERENCE.name
+        }
+        result["schemes"][scheme] = {
+            "lanes": list(IMAGE_SCHEMES[scheme].lanes),
+            "family": "equal threshold on every lane (x = largest lane distance)"
+            if mode == "max"
+            else "x = lane 0 threshold, y = lane 1 threshold",
+            "digest_seconds": digest_seconds,
+            "comparisons": histograms.comparisons,
+            "compare_seconds": histograms.seconds,
+            "recommendation": {
+                **asdict(rec),
+                "tolerance": list(tolerance.lanes),
+                "uint32": tolerance.to_uint32(),
+            },
+            "at_recommended": at_rec,
+            "sweep": sweep,
+            "summaries": {
+                name: {"x": _summary(h, 0), "y": _summary(h, 1) if two else {}}
+                for name, h in distributions.items()
+            },
+            "identical_lane_fraction": matched_lanes,
+            "histograms": {name: h.tolist() for name, h in distributions.items()},
+        }
+    result["comparisons"] = comparisons
+    result["compare_seconds"] = seconds
+    return result

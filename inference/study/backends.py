@@ -1,0 +1,98 @@
+"""How the study drives each model: a class index and a seed in, an 8-bit image out.
+
+The backend is created inside the worker process, after the variant's environment (thread count,
+instruction set) is in place, so it sees the conditions the variant describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from inference.study.variants import Variant
+
+DIGIT_CLASSES = tuple(f"a digit {d}" for d in range(10))
+
+
+class StudyBackend(Protocol):
+    """A model as the study sees it."""
+
+    name: str
+    prompts: tuple[str, ...]
+
+    def generate(
+        self, classes: Sequence[int], seeds: Sequence[int], variant: Variant
+    ) -> npt.NDArray[np.uint8]:
+        """One batch of samples as uint8 arrays (H, W) or (H, W, 3)."""
+        ...
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies the model and runtime in the provenance record."""
+        ...
+
+
+def runtime_fingerprint() -> dict[str, object]:
+    """Library versions, threads, instruction set: what may change the bits of an output."""
+    import diffusers
+    import torch
+
+    return {
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "machine": platform.machine(),
+    }
+
+
+class DigitsBackend:
+    """Digits-Gen from its shipped weights; prompt i is "a digit i"."""
+
+    name = "digits"
+    prompts = DIGIT_CLASSES
+    reference_steps = 50
+    reference_scheduler = "ddim"
+
+    def __init__(self, weights: Path | None = None) -> None:
+        from inference.digits.sampling import load_unet
+        from inference.digits.shipped import weights_path
+
+        self.weights = weights or weights_path()
+        self.unet = load_unet(self.weights)
+        self.weights_sha256 = hashlib.sha256(self.weights.read_bytes()).hexdigest()
+
+    def generate(
+        self, classes: Sequence[int], seeds: Sequence[int], variant: Variant
+    ) -> npt.NDArray[np.uint8]:
+        from inference.digits.sampling import sample_batch
+
+        return sample_batch(
+            self.unet,
+            classes,
+            seeds,
+            steps=variant.steps or self.reference_steps,
+            scheduler=variant.scheduler or self.reference_scheduler,
+            dtype=variant.dtype,
+        )
+
+    def fingerprint(self) -> dict[str, object]:
+        return {"model": self.name, "weights_sha256": self.weights_sha256, **runtime_fingerprint()}
+
+
+STUDY_MODELS = ("digits",)
+
+
+def open_backend(model: str) -> StudyBackend:
+    """The backend of a study model by name."""
+    if model == "digits":
+        return DigitsBackend()
+    raise ValueError(f"unknown study model {model!r}; known: {', '.join(STUDY_MODELS)}")

@@ -1,0 +1,191 @@
+"""`genoracle study`: train Digits-Gen, run the collision study, write its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from inference.study.backends import STUDY_MODELS
+from inference.study.variants import resolve_variants
+
+
+def default_store() -> Path:
+    home = Path(os.environ.get("GENORACLE_HOME", Path.home() / ".cache" / "genoracle"))
+    return home / "study"
+
+
+@click.group("study")
+def study() -> None:
+    """Reproduce the paper's collision experiment and calibrate tolerances."""
+
+
+@study.command("train-digits")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the weights (default: $GENORACLE_HOME/study/digits-retrain).",
+)
+@click.option("--threads", type=int, default=None, help="Thread count (default: as shipped).")
+@click.option("--steps", type=int, default=None, help="Training steps (default: as shipped).")
+@click.option(
+    "--install",
+    is_flag=True,
+    help="Replace the shipped weights and training record with the result.",
+)
+def train_digits(
+    output: Path | None, threads: int | None, steps: int | None, install: bool
+) -> None:
+    """Retrain Digits-Gen and compare its sha256 with the shipped weights."""
+    import dataclasses
+
+    import torch
+    from safetensors.torch import load_file
+    from tqdm import tqdm
+
+    from inference.digits import shipped as builtin
+    from inference.digits.train import TrainingConfig, save_weights, train
+
+    record = builtin.training_record()
+    config = TrainingConfig(**record["config"])
+    if threads is not None:
+        config = dataclasses.replace(config, threads=threads)
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    target = output or default_store() / "digits-retrain" / builtin.WEIGHTS_FILE
+    started = time.monotonic()
+    with tqdm(total=config.steps, desc="training Digits-Gen", unit="step") as bar:
+        weights = train(config, lambda step, loss: (bar.update(1), bar.set_postfix(loss=loss)))
+    digest = save_weights(weights, target, config)
+    seconds = time.monotonic() - started
+    shipped = record["files"][builtin.WEIGHTS_FILE]
+    click.echo(f"trained in {seconds:.0f} s -> {target}\nsha256 {digest}")
+    shipped_path = builtin.WEIGHTS_DIR / builtin.WEIGHTS_FILE
+    if digest == shipped:
+        click.echo("identical to the shipped weights (byte for byte)")
+    elif shipped_path.is_file():
+        reference = load_file(str(shipped_path))
+        worst = max(float((weights[k] - reference[k]).abs().max()) for k in reference)
+        click.echo(
+            f"differs from the shipped weights ({shipped}); largest |dw| = {worst:.3g} "
+            f"(shipped: {record['runtime']['threads']} threads, "
+            f"{record['runtime']['cpu_capability']}; this run: {config.threads} threads, "
+            f"{torch.backends.cpu.get_cpu_capability()})"
+        )
+    if install:
+        import diffusers
+        import sklearn
+
+        builtin.WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+        shipped_path.write_bytes(target.read_bytes())
+        new_record = {
+            "files": {builtin.WEIGHTS_FILE: digest},
+            "config": dataclasses.asdict(config),
+            "data": record["data"],
+            "runtime": {
+                "torch": torch.__version__,
+                "diffusers": diffusers.__version__,
+                "scikit-learn": sklearn.__version__,
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                "threads": config.threads,
+            },
+            "seconds": round(seconds),
+        }
+        (builtin.WEIGHTS_DIR / builtin.TRAINING_RECORD).write_text(
+            json.dumps(new_record, indent=2, sort_keys=True) + "\n"
+        )
+        click.echo(f"installed into {builtin.WEIGHTS_DIR}")
+    elif digest != shipped:
+        raise SystemExit(1)
+
+
+@study.command("run")
+@click.option("--model", type=click.Choice(STUDY_MODELS), default="digits", show_default=True)
+@click.option("--classes", default="0-9", show_default=True, help="Class indices, e.g. 0-9.")
+@click.option("--seeds", default="1-300", show_default=True, help="Seeds, e.g. 1-300.")
+@click.option(
+    "--variants",
+    default="all",
+    show_default=True,
+    help="all, honest, impostors or variant names, comma-separated.",
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sample store (default: $GENORACLE_HOME/study).",
+)
+def run(model: str, classes: str, seeds: str, variants: str, store: Path | None) -> None:
+    """Generate the grid under every variant (only what the store does not hold yet)."""
+    from inference.study.runner import parse_range, run_study
+
+    try:
+        chosen = resolve_variants(variants)
+        class_list, seed_list = parse_range(classes), parse_range(seeds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    root = store or default_store()
+    started = time.monotonic()
+    for outcome in run_study(root, model, chosen, class_list, seed_list):
+        click.echo(
+            f"{model}/{outcome.variant}: {outcome.generated} generated, "
+            f"{outcome.requested - outcome.generated} already stored"
+        )
+    click.echo(f"done in {time.monotonic() - started:.0f} s; samples under {root / model}")
+
+
+@study.command("report")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Choice(STUDY_MODELS),
+    default=("digits",),
+    show_default=True,
+)
+@click.option("--variants", default="all", show_default=True)
+@click.option("--store", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/study"), show_default=True
+)
+@click.option(
+    "--llm-results",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="llm-results.json from `genoracle study llm` to include.",
+)
+@click.option(
+    "--write-tolerances/--no-write-tolerances",
+    default=False,
+    help="Record the recommended tolerances in inference/tolerances.json.",
+)
+def report(
+    models: tuple[str, ...],
+    variants: str,
+    store: Path | None,
+    out: Path,
+    llm_results: Path | None,
+    write_tolerances: bool,
+) -> None:
+    """Analyse stored samples and write the markdown report, figures and results JSON."""
+    from inference.study.analysis import analyse_model
+    from inference.study.report import write_report
+    from inference.study.tolerances import record_tolerances
+
+    names = [v.name for v in resolve_variants(variants)]
+    results = []
+    for model in models:
+        click.echo(f"analysing {model} ...")
+        results.append(analyse_model(store or default_store(), model, names))
+    llm = json.loads(llm_results.read_text()) if llm_results else None
+    path = write_report(results, out, llm)
+    total = sum(r["comparisons"] for r in results)
+    click.echo(f"{total:,} comparisons; report: {path}")
+    if write_tolerances:
+        for result in results:
+            entry = record_tolerances(result, source=str(path))
+            click.echo(f"{result['model']}: {entry}")

@@ -1,0 +1,285 @@
+"""The study report: PNG figures and a markdown page written from the analysis results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from inference.study.variants import OTHER_SEED
+
+PAPER_HONEST_MAJORITY3 = 0.9989
+PAPER_COLLISION_MAJORITY3 = 0.000267
+GOAL_HONEST = 0.9999
+GOAL_COLLISION = 0.0001
+GOAL_DETECTION = 0.99
+
+
+def pct(value: float, digits: int = 4) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    return f"{100.0 * value:.{digits}f} %"
+
+
+def best_scheme(result: dict[str, Any]) -> str:
+    """The scheme that detects its weakest impostor best at its recommended tolerance."""
+
+    def key(item: tuple[str, dict[str, Any]]) -> tuple[float, float, float]:
+        at = item[1]["at_recommended"]
+        detections = [v for k, v in at.items() if k.startswith("detect[")]
+        return (min(detections), at["honest"], -at["intra_class"])
+
+    return max(result["schemes"].items(), key=key)[0]
+
+
+def _plot_histograms(result: dict[str, Any], scheme: str, folder: Path) -> str:
+    data = result["schemes"][scheme]
+    fig, axes = plt.subplots(1, 2 if data["summaries"]["honest"]["y"] else 1, figsize=(11, 4))
+    axes = np.atleast_1d(axes)
+    for axis_index, axis in enumerate(axes):
+        for name, hist in data["histograms"].items():
+            counts = np.asarray(hist).sum(axis=1 - axis_index)
+            if counts.sum() == 0:
+                continue
+            axis.step(np.arange(counts.size), counts / counts.sum(), where="mid", label=name)
+        axis.set_yscale("log")
+        axis.set_xlabel(
+            ("x: " if axis_index == 0 else "y: ") + data["lanes"][axis_index]
+            if data["family"].startswith("x = lane")
+            else "largest lane distance"
+        )
+        axis.set_ylabel("fraction of pairs")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{result['model']} / {scheme}: Hamming distance by pair type")
+    name = f"{result['model']}-hist-{scheme.replace('+', '_')}.png"
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def _plot_roc(result: dict[str, Any], folder: Path) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for scheme, data in result["schemes"].items():
+        sweep = data["sweep"]
+        intra = [max(r["intra_class"], 1e-7) for r in sweep]
+        honest = [r["honest"] for r in sweep]
+        axes[0].plot(intra, honest, marker=".", label=scheme)
+        detections = [min(v for k, v in r.items() if k.startswith("detect[")) for r in sweep]
+        axes[1].plot([r["tx"] for r in sweep], detections, marker=".", label=scheme)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("intra-class collision rate per pair (other seed, same class)")
+    axes[0].set_ylabel("honest agreement rate per pair")
+    axes[0].set_title("ROC over the lane-0 threshold")
+    axes[1].set_xlabel("lane-0 threshold (other lanes at the recommended value)")
+    axes[1].set_ylabel("weakest impostor detection rate")
+    for axis in axes:
+        axis.legend(fontsize=7)
+    fig.tight_layout()
+    name = f"{result['model']}-roc.png"
+    fig.savefig(folder / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def _goal_line(label: str, value: float, goal: float, higher_is_better: bool) -> str:
+    met = value >= goal if higher_is_better else value <= goal
+    gap = "" if met else f" (misses by {pct(abs(goal - value), 4)})"
+    return f"| {label} | {pct(value)} | {'>=' if higher_is_better else '<='} {pct(goal, 2)} | " + (
+        "met |" if met else f"**not met**{gap} |"
+    )
+
+
+def model_section(result: dict[str, Any], folder: Path) -> list[str]:
+    """The markdown of one model."""
+    model = result["model"]
+    best = best_scheme(result)
+    b = result["schemes"][best]
+    at = b["at_recommended"]
+    lines = [f"## {model}", ""]
+    grid = next(iter(result["samples"].values()))
+    lines += [
+        f"{grid} (class, seed) cells per variant; {len(result['variants'])} variants; "
+        f"{result['comparisons']:,} digest-pair comparisons on the packed Hamming engine in "
+        f"{result['compare_seconds']:.1f} s "
+        f"({result['comparisons'] / max(result['compare_seconds'], 1e-9) / 1e6:.0f} M pairs/s, "
+        "including the per-category histogramming).",
+        "",
+        "| variant | role | what changes | samples | generation s | 8-bit images identical to"
+        " the reference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, variant in result["variants"].items():
+        same = result["byte_identical_to_reference"].get(name)
+        identical = pct(same, 2) if same is not None else "-"
+        lines.append(
+            f"| {name} | {variant['role']} | {variant['description']} | "
+            f"{result['samples'][name]} | {result['generation_seconds'][name]:.0f} | {identical} |"
+        )
+    lines += [
+        "",
+        f"### Against the paper (best scheme: `{best}`, tolerance "
+        f"{'/'.join(map(str, b['recommendation']['tolerance']))})",
+        "",
+        "| figure | paper (ImageNet-Gen, SD 1.5) | this study: independence formula |"
+        " this study: real verifier groups |",
+        "|---|---|---|---|",
+        f"| honest match, majority of 3 | > {pct(PAPER_HONEST_MAJORITY3, 2)} | "
+        f"{pct(at['honest_majority3_independent'])} | {pct(at['honest_majority3'])} |",
+        f"| honest match, majority of 5 | - | {pct(at['honest_majority5_independent'])} | "
+        f"{pct(at.get('honest_majority5', float('nan')))} |",
+        f"| intra-class collision, majority of 3 | < {pct(PAPER_COLLISION_MAJORITY3)} | "
+        f"{pct(at['intra_class_majority3_independent'])} | "
+        f"{pct(at[f'accepted_majority3[{OTHER_SEED}]'])} |",
+        f"| intra-class collision, majority of 5 | - | "
+        f"{pct(at['intra_class_majority5_independent'])} | - |",
+        f"| intra-class collision, one pair | - | {pct(at['intra_class'])} | - |",
+        f"| comparisons | ~1e9 | {result['comparisons']:,} | - |",
+        "",
+        "Real groups: every 3 of the honest variants (and all 5) vote as the contract does; a"
+        " submitted digest (impostor, other seed) is accepted when it agrees with 2 of 3 honest"
+        " verifiers. Honest verifiers are deterministic, so their errors are not independent: the"
+        " real-group collision rate is close to the per-pair rate, not 3p^2 - 2p^3.",
+        "",
+        "### Goals",
+        "",
+        "| goal | measured | target | status |",
+        "|---|---|---|---|",
+        _goal_line(
+            "honest match, majority of 3 (real groups)", at["honest_majority3"], GOAL_HONEST, True
+        ),
+        _goal_line(
+            "intra-class collision, majority of 3 (real groups)",
+            at[f"accepted_majority3[{OTHER_SEED}]"],
+            GOAL_COLLISION,
+            False,
+        ),
+    ]
+    for key, value in at.items():
+        if key.startswith("detect["):
+            lines.append(
+                _goal_line(f"impostor {key[7:-1]} detected (per pair)", value, GOAL_DETECTION, True)
+            )
+    lines += ["", "### Schemes side by side at their recommended tolerance", ""]
+    impostors = [k[7:-1] for k in at if k.startswith("detect[")]
+    lines.append(
+        "| scheme | tolerance (uint32) | honest pair | intra-class pair | other class | "
+        + " | ".join(f"detect {i}" for i in impostors)
+        + " |"
+    )
+    lines.append("|---" * (5 + len(impostors)) + "|")
+    for scheme, data in result["schemes"].items():
+        a = data["at_recommended"]
+        rec = data["recommendation"]
+        lines.append(
+            f"| `{scheme}` | {'/'.join(map(str, rec['tolerance']))} (0x{rec['uint32']:08x}) | "
+            f"{pct(a['honest'])} | {pct(a['intra_class'])} | {pct(a['other_class'])} | "
+            + " | ".join(pct(a[f"detect[{i}]"], 2) for i in impostors)
+            + " |"
+        )
+    lines += [
+        "",
+        "Tolerance rule: the largest honest distance seen on each lane plus 2 bits of"
+        " headroom (every extra bit only lowers detection and raises collisions).",
+        "",
+    ]
+    lines += ["### Fraction of samples whose lane is bit-identical to the reference", ""]
+    lines.append("| scheme | " + " | ".join(result["variants"].keys() - {"reference"}) + " |")
+    for scheme, data in result["schemes"].items():
+        row = data["identical_lane_fraction"]
+        cells = []
+        for variant in result["variants"].keys() - {"reference"}:
+            cells.append(", ".join(f"{pct(v, 1)}" for v in row[variant].values()))
+        if scheme == next(iter(result["schemes"])):
+            lines.append("|---" * (1 + len(cells)) + "|")
+        lines.append(f"| `{scheme}` (per lane) | " + " | ".join(cells) + " |")
+    lines += ["", f"### Distances by pair type (`{best}`; x = {b['family']})", ""]
+    lines.append("| pairs | count | min | median | p99 | max | mean |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, summary in b["summaries"].items():
+        for axis in ("x", "y"):
+            s = summary[axis]
+            if s:
+                lines.append(
+                    f"| {name} ({axis}) | {s['pairs']:,} | {s['min']} | {s['median']} |"
+                    f" {s['p99']} | {s['max']} | {s['mean']:.1f} |"
+                )
+    lines += [
+        "",
+        f"### Per-threshold rates (`{best}`, lane-0 threshold swept, y fixed at "
+        f"{b['recommendation']['ty']})",
+        "",
+    ]
+    lines.append(
+        "| x | honest | honest maj-3 | intra-class | intra maj-3 | intra maj-5 |"
+        " other class | " + " | ".join(f"detect {i}" for i in impostors[:-1]) + " |"
+    )
+    lines.append("|---" * (7 + len(impostors) - 1) + "|")
+    for row in b["sweep"]:
+        lines.append(
+            f"| {row['tx']} | {pct(row['honest'])} | {pct(row['honest_majority3'])} | "
+            f"{pct(row['intra_class'])} | {pct(row['intra_class_majority3'], 6)} | "
+            f"{pct(row['intra_class_majority5'], 6)} | {pct(row['other_class'])} | "
+            + " | ".join(pct(row[f"detect[{i}]"], 1) for i in impostors[:-1])
+            + " |"
+        )
+    lines += ["", f"![ROC]({_plot_roc(result, folder)})", ""]
+    for scheme in result["schemes"]:
+        lines += [f"![{scheme}]({_plot_histograms(result, scheme, folder)})", ""]
+    return lines
+
+
+def llm_section(llm: dict[str, Any]) -> list[str]:
+    lines = [
+        "## LLM consensus",
+        "",
+        "Every prompt generated under every honest variant with each decoding mode; consensus"
+        " = all variants produced the same token ids (digest tolerance 0).",
+        "",
+        "| model | decoding | prompts | variants | consensus | smallest top-1/top-2 logit margin |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in llm["rows"]:
+        lines.append(
+            f"| {row['model']} | {row['decoding']} | {row['prompts']} | "
+            f"{row['variants']} | {pct(row['consensus'], 2)} | {row['min_margin']:.4g} |"
+        )
+    return [*lines, ""]
+
+
+def write_report(
+    results: list[dict[str, Any]], folder: Path, llm: dict[str, Any] | None = None
+) -> Path:
+    """Write report.md, figures and the results JSON (histograms in a separate npz)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Reproducibility and consensus study",
+        "",
+        "Generated by `genoracle study report`. Reproduces the collision experiment of"
+        " Kim et al., *Generative AI Reproducibility and Consensus* (arXiv 2307.01898), on"
+        " models that run offline.",
+        "",
+    ]
+    for result in results:
+        lines += model_section(result, folder)
+    if llm:
+        lines += llm_section(llm)
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    for result in results:
+        compact = json.loads(json.dumps(result))
+        hists = {}
+        for scheme, data in compact["schemes"].items():
+            for name, hist in data.pop("histograms").items():
+                hists[f"{scheme}|{name}"] = np.asarray(hist, dtype=np.int64)
+        np.savez_compressed(folder / f"{result['model']}-histograms.npz", **hists)
+        (folder / f"{result['model']}-results.json").write_text(json.dumps(compact, indent=1))
+    if llm:
+        (folder / "llm-results.json").write_text(json.dumps(llm, indent=1))
+    return path

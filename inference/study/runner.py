@@ -1,0 +1,126 @@
+"""Drive a study: for each variant, generate the (class, seed) cells the store does not hold yet.
+
+Each variant runs in a worker subprocess started with that variant's environment; the parent turns
+the worker's "done N" lines into a progress bar. Re-running the same grid generates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from inference.study.store import Cell, SampleStore
+from inference.study.variants import Variant
+
+DEFAULT_CHUNK = 200
+
+
+class StudyRunError(RuntimeError):
+    """A worker process failed; the message carries its exit code and the end of its stderr."""
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """What one variant needed and generated."""
+
+    variant: str
+    requested: int
+    generated: int
+
+
+def parse_range(text: str) -> list[int]:
+    """ "0-9", "1,3,5" or "1-300" (inclusive ranges, comma-separated) to a sorted list."""
+    values: set[int] = set()
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        low, sep, high = part.partition("-")
+        try:
+            start, stop = (int(low), int(high)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an integer or a range like 1-300") from None
+        if stop < start:
+            raise ValueError(f"range {part!r} is empty")
+        values.update(range(start, stop + 1))
+    if not values:
+        raise ValueError(f"no values in {text!r}")
+    return sorted(values)
+
+
+def study_cells(classes: Sequence[int], seeds: Sequence[int]) -> list[Cell]:
+    """The grid, ordered so that consecutive cells (and so batches) mix classes."""
+    return [(c, s) for s in seeds for c in classes]
+
+
+def run_variant(
+    store_root: Path,
+    model: str,
+    variant: Variant,
+    cells: Sequence[Cell],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    show_progress: bool = True,
+) -> VariantRun:
+    """Generate the missing cells of one variant in a fresh worker process."""
+    store = SampleStore(store_root, model)
+    have = store.stored_cells(variant.name)
+    missing = [cell for cell in cells if cell not in have]
+    if not missing:
+        return VariantRun(variant.name, len(cells), 0)
+    request = {
+        "model": model,
+        "variant": variant.as_dict(),
+        "cells": missing,
+        "store": str(store_root),
+        "chunk_size": chunk_size,
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATEN_", "MKL_", "ONEDNN_"))}
+    env.update(variant.environment())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference.study.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(request))
+    process.stdin.close()
+    bar = tqdm(
+        total=len(missing), desc=f"{model}/{variant.name}", unit="img", disable=not show_progress
+    )
+    with bar:
+        for line in process.stdout:
+            if line.startswith("done "):
+                bar.update(int(line.split()[1]))
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.wait() != 0:
+        raise StudyRunError(
+            f"worker for {model}/{variant.name} exited with {process.returncode}:\n"
+            + stderr[-3000:]
+        )
+    return VariantRun(variant.name, len(cells), len(missing))
+
+
+def run_study(
+    store_root: Path,
+    model: str,
+    variants: Sequence[Variant],
+    classes: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    show_progress: bool = True,
+) -> list[VariantRun]:
+    """Every variant over the classes x seeds grid; returns what each one had to generate."""
+    cells = study_cells(classes, seeds)
+    return [
+        run_variant(store_root, model, v, cells, chunk_size=chunk_size, show_progress=show_progress)
+        for v in variants
+    ]
