@@ -49,7 +49,7 @@ lint: install node
 	$(MAKE) solhint slither
 
 solhint: node
-	node_modules/.bin/solhint --max-warnings 0 'contracts/**/*.sol'
+	node_modules/.bin/solhint --config contracts/.solhint.json --max-warnings 0 'contracts/**/*.sol'
 
 # slither pins web3 < 8, so it lives in its own virtual environment.
 .venv-slither/.installed:
@@ -57,8 +57,10 @@ solhint: node
 	.venv-slither/bin/pip install -q slither-analyzer==0.11.6
 	touch $@
 
+# Same compiler settings as deploy/compile.py (viaIR is needed), passed through the solc shim.
 slither: node .venv-slither/.installed
-	.venv-slither/bin/slither . --config-file slither.config.json
+	SOLC_SHIM_SETTINGS='{"viaIR":true,"optimizer":{"enabled":true,"runs":1000},"evmVersion":"cancun"}' \
+	  .venv-slither/bin/slither contracts --config-file contracts/slither.config.json
 
 # Regenerate deploy/artifacts/ after changing a contract (a test checks they are up to date).
 contracts: install node

@@ -837,6 +837,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         for (uint256 i; i < paidCount; ++i) {
             _credit(paid[i], share, true);
         }
+        // The remainder of the integer division is the dust (divide-before-multiply on purpose).
+        // slither-disable-next-line divide-before-multiply
         uint256 dust = pool - share * paidCount;
         if (dust != 0) _treasuryBalance += dust;
     }
