@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-
-from contract_testlib import ETHER, MODEL_ID, INPUT, USE_DEFAULT, commitment, rpc, salt_for
+from contract_testlib import ETHER, INPUT, MODEL_ID, USE_DEFAULT, commitment, rpc, salt_for
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
