@@ -139,7 +139,7 @@ def _read_input(value: str) -> bytes:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--task-id", default=0, show_default=True, help="Task id (seed 0 derives from it).")
 @click.option("--entropy", default="", help="Task entropy as hex (seed 0 derives from it).")
-@click.option("--threads", type=int, help="torch threads (default: GENORACLE_THREADS or torch's).")
+@click.option("--threads", type=int, help="torch threads (default: GENORACLE_THREADS or 1).")
 def generate(
     model: str,
     input_json: str,
