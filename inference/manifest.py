@@ -11,6 +11,7 @@ run the same weights under the same code, or ``verify_files`` refuses to load.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Iterable, Mapping
 from hashlib import sha256
@@ -63,8 +64,12 @@ def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_cache_file(relative: str) -> bool:
-    # Hub downloads leave lock and metadata files that are no part of the model.
-    return relative.startswith(".cache/") or relative.endswith(".lock")
+    # Hub downloads leave lock and metadata files, and save() stages the manifest: no model part.
+    return (
+        relative.startswith(".cache/")
+        or relative.endswith(".lock")
+        or relative.startswith(f".{MANIFEST_FILE}.")
+    )
 
 
 class ModelManifest(BaseModel):
@@ -158,7 +163,10 @@ class ModelManifest(BaseModel):
         """Write ``manifest.json`` (indented for people; identity comes from canonical_json)."""
         path = folder / MANIFEST_FILE
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
-        path.write_text(text + "\n", encoding="utf-8")
+        # Written aside then renamed: a process loading the model never reads half a manifest.
+        staging = path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
+        staging.write_text(text + "\n", encoding="utf-8")
+        os.replace(staging, path)
         return path
 
     def verify_files(self, folder: Path) -> None:
