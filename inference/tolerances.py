@@ -31,9 +31,10 @@ def _read_table(path: Path) -> dict[str, Any]:
 
 
 def calibrated(
-    model_name: str, default_scheme: str, table_path: Path = TOLERANCES_FILE
+    model_name: str, default_scheme: str, table_path: Path | None = None
 ) -> tuple[str, Tolerance, Tolerance]:
-    """(scheme, default tolerance, maximum tolerance) for a model."""
+    """(scheme, default tolerance, maximum tolerance) for a model (table: TOLERANCES_FILE)."""
+    table_path = TOLERANCES_FILE if table_path is None else table_path
     entry = _read_table(table_path).get(model_name)
     if entry is None:
         return (

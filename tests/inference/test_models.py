@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from inference import tolerances
 from inference.digests import INVALID_INPUT_DIGEST, Tolerance, digest_image, digest_tokens
 from inference.errors import ManifestError, ModelIntegrityError, ModelNotFoundError
 from inference.manifest import MANIFEST_FILE, load_manifest
@@ -28,7 +29,7 @@ from inference.models import (
 from inference.runners import generate, generate_images, run_request
 from inference.seeds import derive_seed
 from inference.specs import ChatMessage, ImageInput, TextInput
-from inference.tiny_models import build_tiny_llama
+from inference.tiny_models import build_tiny_llama, build_tiny_sd
 from inference.tolerances import calibrated
 
 FOX = ImageInput(prompt="a red fox", seed=1, steps=4, width=64, height=64)
@@ -226,3 +227,35 @@ def test_calibrated_tolerances_override_the_scheme_defaults(tmp_path: Path) -> N
     table.write_text(json.dumps({"tiny-sd": {"default_tolerance": [300]}}))
     with pytest.raises(ManifestError, match="bad entry"):
         calibrated("tiny-sd", "phash64", table)
+
+
+def test_cached_builtins_follow_a_new_calibration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GENORACLE_HOME", str(tmp_path / "home"))
+    register_builtin(
+        BuiltinModel(name="tiny-sd-calibration", kind="image", description="", build=build_tiny_sd)
+    )
+    before = load_manifest(build_builtin("tiny-sd-calibration"))
+    assert (before.digest_scheme, before.default_tolerance) == ("phash64", (10, 0, 0, 0))
+    table = tmp_path / "tolerances.json"
+    table.write_text(
+        json.dumps(
+            {
+                "tiny-sd-calibration": {
+                    "scheme": "phash64+fine64",
+                    "default_tolerance": [6, 4, 0, 0],
+                    "max_tolerance": [20, 20, 0, 0],
+                }
+            }
+        )
+    )
+    monkeypatch.setattr(tolerances, "TOLERANCES_FILE", table)
+    after = load_model("tiny-sd-calibration")
+    assert after.manifest.digest_scheme == "phash64+fine64"
+    assert after.tolerance == Tolerance.of(6, 4)
+    assert after.manifest.files == before.files
+    assert after.model_id != before.model_id
+    result = generate(after, FOX)
+    assert result.digest.hex().startswith(GOLDEN_IMAGES[FOX][:16])
+    assert result.digest[8:16] != bytes(8)
