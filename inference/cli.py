@@ -7,10 +7,25 @@ starts fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+def _quiet_libraries() -> None:
+    """Keep loading bars and optional-dependency notices of diffusers/transformers off stdout."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    libraries: tuple[Any, ...] = (diffusers.utils.logging, transformers.utils.logging)
+    for logging_module in libraries:
+        logging_module.disable_progress_bar()
 
 
 @click.command("digest")
@@ -97,6 +112,7 @@ def list_models(as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Rebuild even if the model is cached.")
 def build_model(name: str, force: bool) -> None:
     """Build built-in model NAME into $GENORACLE_HOME/models and print its modelId."""
+    _quiet_libraries()
     from inference.errors import InferenceError
     from inference.manifest import load_manifest
     from inference.models import build_builtin
@@ -149,6 +165,7 @@ def generate(
     threads: int | None,
 ) -> None:
     """Run MODEL (built-in name, folder or hub id) on an input; write the artifact to --out."""
+    _quiet_libraries()
     from inference.digests import digest_hex
     from inference.errors import InferenceError
     from inference.models import load_model
