@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -78,3 +79,21 @@ def test_generate_with_invalid_input_prints_the_reserved_digest(tmp_path: Path) 
     assert result.exit_code == 2
     assert digest_hex(INVALID_INPUT_DIGEST) in result.stdout
     assert "steps: Extra inputs are not permitted" in result.stdout
+
+
+def test_models_manifest_makes_a_plain_folder_loadable(tmp_path: Path) -> None:
+    from inference.models import build_builtin, load_model
+
+    for name, kind in (("tiny-llama", "text"), ("tiny-sd", "image")):
+        folder = tmp_path / name
+        shutil.copytree(build_builtin(name), folder)
+        (folder / "manifest.json").unlink()
+        result = CliRunner().invoke(main, ["models", "manifest", str(folder), "--name", "mine"])
+        assert result.exit_code == 0, result.output
+        model = load_model(str(folder))
+        assert (model.name, model.kind) == ("mine", kind)
+        assert result.stdout.split()[1] == "0x" + model.model_id.hex()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["models", "manifest", str(empty)])
+    assert result.exit_code == 1 and "neither a diffusers pipeline" in result.output
