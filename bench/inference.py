@@ -44,19 +44,17 @@ TARGET_PHASH_RATIO = 2.0
 TARGET_CONTEXT_RATIO = 1.05
 
 
-def interleaved_medians(
-    first: Callable[[], object], second: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    """Median times of two calls run alternately, so that load from other processes hits both."""
-    first()
-    second()
-    times: tuple[list[float], list[float]] = ([], [])
+def interleaved_medians(*runs: Callable[[], object], repeats: int) -> list[float]:
+    """Median times of calls run in turn, so that load from other processes hits all alike."""
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        for run, bucket in ((first, times[0]), (second, times[1])):
+        for run, bucket in zip(runs, times, strict=True):
             started = time.perf_counter()
             run()
             bucket.append(time.perf_counter() - started)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(bucket) for bucket in times]
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -86,13 +84,11 @@ def bench_phash(count: int, repeats: int) -> dict[str, Any]:
     images = photo_like_images(count, 256)
     reference = np.stack([imagehash.phash(image).hash for image in images])
     identical = bool(np.array_equal(phash_bits_batch(images), reference))
-    baseline, batch = interleaved_medians(
+    baseline, batch, single = interleaved_medians(
         lambda: [imagehash.phash(image) for image in images],
         lambda: phash_bits_batch(images),
-        repeats,
-    )
-    _, single = interleaved_medians(
-        lambda: None, lambda: phash_bits_batch(images, threads=1), max(1, repeats // 2)
+        lambda: phash_bits_batch(images, threads=1),
+        repeats=repeats,
     )
     return {
         "phash_images": count,
@@ -153,7 +149,7 @@ def bench_context(repeats: int) -> dict[str, Any]:
         with deterministic(threads):
             backend.generate_images([spec], [3])
 
-    without, with_context = interleaved_medians(run_plain, run_deterministic, repeats)
+    without, with_context = interleaved_medians(run_plain, run_deterministic, repeats=repeats)
     return {
         "context_seconds": with_context,
         "plain_seconds": without,
