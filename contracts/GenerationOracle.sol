@@ -344,7 +344,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
 
     /// @inheritdoc IGenerationOracle
     /// @dev `input` is canonical JSON for the model (emitted, not stored). The committee is drawn
-    /// now, by stake and without replacement, from {_drawEntropy}.
+    /// now, by stake and without replacement, from {_drawEntropy}. No external call is made, so
+    /// no reentrancy lock is needed: a consumer may request again from its callback.
     /// Requirements: an active model; an odd committee size in 1..maxCommitteeSize and no larger
     /// than the eligible operator set; `tolerance` (or USE_DEFAULT_TOLERANCE) within the model's
     /// maximum in every lane; `callbackGasLimit` <= maxCallbackGasLimit (0 = no callback);
@@ -355,7 +356,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint8 committeeSize,
         uint32 tolerance,
         uint32 callbackGasLimit
-    ) external payable nonReentrant returns (uint256 taskId) {
+    ) external payable returns (uint256 taskId) {
         uint16 modelIndex;
         (tolerance, modelIndex) = _checkRequest(modelId, committeeSize, tolerance, callbackGasLimit);
         Globals memory globals = _globals;
@@ -415,8 +416,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// `commitment = keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, digest, salt))`.
     /// Binding the chain, this contract, the task and the operator stops copying and replay.
     /// @dev Requirements: the task is in its commit phase; the caller is a member that has not
-    /// committed; a nonzero commitment.
-    function commit(uint256 taskId, bytes32 commitment) external nonReentrant {
+    /// committed; a nonzero commitment. Makes no external call (no reentrancy lock needed).
+    function commit(uint256 taskId, bytes32 commitment) external {
         TaskCore memory core = _cores[taskId];
         _requireOpen(taskId, core);
         if (block.timestamp > core.commitDeadline) revert WrongPhase(taskId, _phase(core));
