@@ -82,6 +82,21 @@ bench-inference: install
 bench-e2e: install node
 	$(PY) -m bench.e2e
 
+# The quick study (a few minutes; also part of `make test`): Digits-Gen on a small grid, every
+# variant, analysis and report, end to end.
+study-quick: install
+	$(BIN)/pytest -q tests/study
+
+# The full study (<= 60 min on 2 idle cores): 10 classes x 300 seeds x every variant of Digits-Gen,
+# LLM consensus, then the report in reports/study/ and the tolerances in inference/tolerances.json.
+# Stored samples are reused: a re-run generates only what is missing.
+STUDY_JOBS ?= 2
+study: install
+	$(BIN)/genoracle study run --model digits --classes 0-9 --seeds 1-300 --variants all --jobs $(STUDY_JOBS)
+	$(BIN)/genoracle study llm --out reports/study/llm-results.json
+	$(BIN)/genoracle study report --model digits --out reports/study \
+	  --llm-results reports/study/llm-results.json --write-tolerances
+
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock
 

@@ -52,16 +52,25 @@ def variant_digests(
 ) -> npt.NDArray[np.uint64]:
     """Packed digests of a variant's samples under a scheme, cached next to the samples."""
     cache = store.variant_dir(variant) / f"digests-{scheme.replace('+', '_')}.npz"
+    probe = np.frombuffer(_scheme_probe(scheme), dtype=np.uint8)
     if cache.is_file():
         with np.load(cache) as cached:
-            if np.array_equal(cached["classes"], samples.classes) and np.array_equal(
-                cached["seeds"], samples.seeds
+            if (
+                np.array_equal(cached["classes"], samples.classes)
+                and np.array_equal(cached["seeds"], samples.seeds)
+                and np.array_equal(cached["probe"], probe)
             ):
                 return np.asarray(cached["packed"], dtype=np.uint64)
     digests = [digest_image(sample_image(p), scheme) for p in samples.images]
     packed = pack_digests(digests)
-    np.savez(cache, classes=samples.classes, seeds=samples.seeds, packed=packed)
+    np.savez(cache, classes=samples.classes, seeds=samples.seeds, packed=packed, probe=probe)
     return packed
+
+
+def _scheme_probe(scheme: str) -> bytes:
+    """The scheme's digest of a fixed image: a cache made by another digest version differs."""
+    ramp = np.add.outer(np.arange(64), 3 * np.arange(64)) % 251
+    return digest_image(Image.fromarray(ramp.astype(np.uint8), mode="L"), scheme)
 
 
 @dataclass(frozen=True)
@@ -232,17 +241,18 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
             "other class": inter,
         }
         sweep = []
-        for tx in range(0, 41, 2 if mode == "max" else 1):
-            ty = rec.ty
+        for k in [*range(0, 25), 28, 32, 40, 48]:
+            # One threshold k on every lane the scheme uses: the family the ROC is drawn over.
+            tx, ty = k, (k if two else 0)
             row = {
-                "tx": tx,
-                "ty": ty,
+                "k": k,
+                "tolerance": list(scheme_tolerance(scheme, tx, ty).lanes),
                 "honest": stats.agreement_rate(honest_hist, tx, ty),
                 "intra_class": stats.agreement_rate(intra, tx, ty),
                 "other_class": stats.agreement_rate(inter, tx, ty),
                 **{
-                    f"detect[{k}]": 1.0 - stats.agreement_rate(h, tx, ty)
-                    for k, h in impostor_hists.items()
+                    f"detect[{name}]": 1.0 - stats.agreement_rate(h, tx, ty)
+                    for name, h in impostor_hists.items()
                 },
             }
             row["honest_majority3"] = stats.majority_probability(row["honest"], 3)
@@ -281,9 +291,9 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         }
         result["schemes"][scheme] = {
             "lanes": list(IMAGE_SCHEMES[scheme].lanes),
-            "family": "equal threshold on every lane (x = largest lane distance)"
+            "family": "x = the largest lane distance (one threshold on every lane)"
             if mode == "max"
-            else "x = lane 0 threshold, y = lane 1 threshold",
+            else "x = lane 0 distance, y = lane 1 distance",
             "digest_seconds": digest_seconds,
             "comparisons": histograms.comparisons,
             "compare_seconds": histograms.seconds,

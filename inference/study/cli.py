@@ -119,7 +119,14 @@ def train_digits(
     default=None,
     help="Sample store (default: $GENORACLE_HOME/study).",
 )
-def run(model: str, classes: str, seeds: str, variants: str, store: Path | None) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Variants generated at once (one worker process each).",
+)
+def run(model: str, classes: str, seeds: str, variants: str, store: Path | None, jobs: int) -> None:
     """Generate the grid under every variant (only what the store does not hold yet)."""
     from inference.study.runner import parse_range, run_study
 
@@ -130,7 +137,7 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None)
         raise click.BadParameter(str(exc)) from exc
     root = store or default_store()
     started = time.monotonic()
-    for outcome in run_study(root, model, chosen, class_list, seed_list):
+    for outcome in run_study(root, model, chosen, class_list, seed_list, jobs=jobs):
         click.echo(
             f"{model}/{outcome.variant}: {outcome.generated} generated, "
             f"{outcome.requested - outcome.generated} already stored"
@@ -189,3 +196,45 @@ def report(
         for result in results:
             entry = record_tolerances(result, source=str(path))
             click.echo(f"{result['model']}: {entry}")
+
+
+@study.command("llm")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=("smollm2-135m", "tiny-llama"),
+    show_default=True,
+    help="Built-in text models to study.",
+)
+@click.option(
+    "--prompts",
+    "prompt_count",
+    type=click.IntRange(1, 50),
+    default=50,
+    show_default=True,
+    help="How many of the 50 fixed prompts to use.",
+)
+@click.option("--max-new-tokens", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/llm-results.json"),
+    show_default=True,
+)
+def llm(models: tuple[str, ...], prompt_count: int, max_new_tokens: int, out: Path) -> None:
+    """LLM consensus over honest variants x (greedy, beam 2, beam 4)."""
+    from inference.study.llm import PROMPTS, run_llm_study
+
+    started = time.monotonic()
+    result = run_llm_study(models, prompts=PROMPTS[:prompt_count], max_new_tokens=max_new_tokens)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    for row in result["rows"]:
+        click.echo(
+            f"{row['model']:>14} {row['decoding']:>7}: consensus {100 * row['consensus']:.1f} % "
+            f"over {row['prompts']} prompts x {row['variants']} variants; smallest top-1/top-2 "
+            f"logit margin {row['min_margin']:.4g}"
+        )
+    click.echo(f"written {out} in {result['seconds']:.0f} s")

@@ -23,7 +23,7 @@ from inference.study.variants import HONEST, REFERENCE, Variant
 
 DECODINGS = {"greedy": 1, "beam-2": 2, "beam-4": 4}
 LLM_VARIANTS = (
-    Variant(REFERENCE.name, "reference", "2 threads, one prompt per batch", batch_size=1),
+    Variant(REFERENCE.name, "reference", "1 thread, one prompt per batch", batch_size=1),
     *(
         Variant(v.name, v.role, v.description, v.threads, 1, v.older_cpu, v.deterministic)
         for v in HONEST

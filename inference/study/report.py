@@ -72,12 +72,12 @@ def _plot_roc(result: dict[str, Any], folder: Path) -> str:
         honest = [r["honest"] for r in sweep]
         axes[0].plot(intra, honest, marker=".", label=scheme)
         detections = [min(v for k, v in r.items() if k.startswith("detect[")) for r in sweep]
-        axes[1].plot([r["tx"] for r in sweep], detections, marker=".", label=scheme)
+        axes[1].plot([r["k"] for r in sweep], detections, marker=".", label=scheme)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("intra-class collision rate per pair (other seed, same class)")
     axes[0].set_ylabel("honest agreement rate per pair")
-    axes[0].set_title("ROC over the lane-0 threshold")
-    axes[1].set_xlabel("lane-0 threshold (other lanes at the recommended value)")
+    axes[0].set_title("ROC: one threshold k on every lane the scheme uses")
+    axes[1].set_xlabel("threshold k on every used lane")
     axes[1].set_ylabel("weakest impostor detection rate")
     for axis in axes:
         axis.legend(fontsize=7)
@@ -190,16 +190,17 @@ def model_section(result: dict[str, Any], folder: Path) -> list[str]:
         "",
     ]
     lines += ["### Fraction of samples whose lane is bit-identical to the reference", ""]
-    lines.append("| scheme | " + " | ".join(result["variants"].keys() - {"reference"}) + " |")
+    others = [v for v in result["variants"] if v != "reference"]
+    lines.append("| scheme | " + " | ".join(others) + " |")
     for scheme, data in result["schemes"].items():
         row = data["identical_lane_fraction"]
         cells = []
-        for variant in result["variants"].keys() - {"reference"}:
+        for variant in others:
             cells.append(", ".join(f"{pct(v, 1)}" for v in row[variant].values()))
         if scheme == next(iter(result["schemes"])):
             lines.append("|---" * (1 + len(cells)) + "|")
         lines.append(f"| `{scheme}` (per lane) | " + " | ".join(cells) + " |")
-    lines += ["", f"### Distances by pair type (`{best}`; x = {b['family']})", ""]
+    lines += ["", f"### Distances by pair type (`{best}`; {b['family']})", ""]
     lines.append("| pairs | count | min | median | p99 | max | mean |")
     lines.append("|---|---|---|---|---|---|---|")
     for name, summary in b["summaries"].items():
@@ -212,18 +213,17 @@ def model_section(result: dict[str, Any], folder: Path) -> list[str]:
                 )
     lines += [
         "",
-        f"### Per-threshold rates (`{best}`, lane-0 threshold swept, y fixed at "
-        f"{b['recommendation']['ty']})",
+        f"### Per-threshold rates (`{best}`, one threshold k on every lane it uses)",
         "",
     ]
     lines.append(
-        "| x | honest | honest maj-3 | intra-class | intra maj-3 | intra maj-5 |"
+        "| k | honest | honest maj-3 | intra-class | intra maj-3 | intra maj-5 |"
         " other class | " + " | ".join(f"detect {i}" for i in impostors[:-1]) + " |"
     )
     lines.append("|---" * (7 + len(impostors) - 1) + "|")
     for row in b["sweep"]:
         lines.append(
-            f"| {row['tx']} | {pct(row['honest'])} | {pct(row['honest_majority3'])} | "
+            f"| {row['k']} | {pct(row['honest'])} | {pct(row['honest_majority3'])} | "
             f"{pct(row['intra_class'])} | {pct(row['intra_class_majority3'], 6)} | "
             f"{pct(row['intra_class_majority5'], 6)} | {pct(row['other_class'])} | "
             + " | ".join(pct(row[f"detect[{i}]"], 1) for i in impostors[:-1])

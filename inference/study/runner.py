@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from inference.study.store import Cell, SampleStore
 from inference.study.variants import Variant
 
-DEFAULT_CHUNK = 200
+DEFAULT_CHUNK = 100
 
 
 class StudyRunError(RuntimeError):
@@ -115,12 +116,19 @@ def run_study(
     classes: Sequence[int],
     seeds: Sequence[int],
     *,
+    jobs: int = 1,
     chunk_size: int = DEFAULT_CHUNK,
     show_progress: bool = True,
 ) -> list[VariantRun]:
-    """Every variant over the classes x seeds grid; returns what each one had to generate."""
+    """Every variant over the classes x seeds grid, `jobs` worker processes at a time."""
     cells = study_cells(classes, seeds)
-    return [
-        run_variant(store_root, model, v, cells, chunk_size=chunk_size, show_progress=show_progress)
-        for v in variants
-    ]
+
+    def one(variant: Variant) -> VariantRun:
+        return run_variant(
+            store_root, model, variant, cells, chunk_size=chunk_size, show_progress=show_progress
+        )
+
+    if jobs <= 1:
+        return [one(v) for v in variants]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, variants))

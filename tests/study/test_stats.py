@@ -66,9 +66,7 @@ def test_agree_matrix_is_the_contract_rule() -> None:
         a = digest_from_lanes([int(v) for v in rng.integers(0, 2**63, 2)])
         flips = [1 << int(b) for b in rng.integers(0, 64, 4)]
         lanes = list(pack_digests([a])[0])
-        b = digest_from_lanes(
-            [int(lanes[0]) ^ flips[0] ^ flips[1], int(lanes[1]) ^ flips[2], 0, 0]
-        )
+        b = digest_from_lanes([int(lanes[0]) ^ flips[0] ^ flips[1], int(lanes[1]) ^ flips[2], 0, 0])
         distances = np.bitwise_count(pack_digests([a]) ^ pack_digests([b]))
         assert bool(stats.agree_matrix(distances, tolerance.lanes)[0]) == digests_agree(
             a, b, tolerance
@@ -104,8 +102,9 @@ def test_recommendation_is_worst_honest_distance_plus_headroom() -> None:
 def test_recommendation_widens_until_the_honest_floor_is_met() -> None:
     honest = np.zeros((65, 65), dtype=np.int64)
     honest[0, 0] = 10
-    rec = stats.recommend_tolerance(honest, [], honest, two_coordinates=False, margin=0,
-                                    honest_floor=1.0)
+    rec = stats.recommend_tolerance(
+        honest, [], honest, two_coordinates=False, margin=0, honest_floor=1.0
+    )
     assert (rec.tx, rec.ty) == (0, 0)
 
 
