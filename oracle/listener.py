@@ -26,15 +26,33 @@ class Listener:
         self.store = store
         self.start_block = start_block
         self.head = 0
+        self.head_timestamp = 0
+        self.reorged = False
+        """True after a poll that saw the head replaced (not merely extended)."""
         self._head_hash: bytes | None = None
 
     def poll(self) -> list[EventData]:
         """Events not seen before, from the cursor (minus the reorg margin) to the safe head."""
         settings = self.client.settings
-        head_number, head_hash = self.client.head()
+        block = self.client.head()
+        head_number, head_hash = int(block["number"]), bytes(block["hash"])
+        self.reorged = False
         if head_number == self.head and head_hash == self._head_hash:
             return []  # nothing new, and the head was not replaced: skip the log query
+        if self._head_hash is not None and (
+            head_number <= self.head
+            or (head_number == self.head + 1 and bytes(block["parentHash"]) != self._head_hash)
+        ):
+            log.warning(
+                "reorg: head %d %s replaced by %d %s",
+                self.head,
+                self._head_hash.hex()[:12],
+                head_number,
+                head_hash.hex()[:12],
+            )
+            self.reorged = True
         self.head, self._head_hash = head_number, head_hash
+        self.head_timestamp = int(block["timestamp"])
         safe_head = self.head - settings.confirmations
         cursor = self.store.log_cursor()
         if cursor is None:

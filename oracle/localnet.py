@@ -186,7 +186,7 @@ class NodeProcess:
             "models": list(models),
             "behaviour": behaviour,
             "allow_dishonest_behaviour": behaviour != "honest",
-            "recheck_interval_s": 0.5,
+            "recheck_interval_s": 5.0,
             "inference_threads": 1,
         }
         node.update(extra_node or {})

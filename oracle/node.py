@@ -46,7 +46,6 @@ from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, DeploymentNotFoundError, OracleError
 from oracle.listener import Listener
 from oracle.metrics import NodeMetrics
-from oracle.results import task_result
 from oracle.store import (
     ABANDONED,
     ACTIVE_STATES,
@@ -99,6 +98,8 @@ class VerifierNode:
         self._inflight: dict[int, concurrent.futures.Future[InferenceOutcome]] = {}
         self._due: dict[int, float] = {}
         self._attempts: dict[tuple[int, str], int] = {}
+        self._deadlines: dict[int, int] = {}  # task -> next chain timestamp to wake it at
+        self._resolution_tx: dict[int, str] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._api_thread: threading.Thread | None = None
@@ -192,6 +193,7 @@ class VerifierNode:
         now = time.monotonic()
         for task in self.store.tasks(ACTIVE_STATES):
             self._due[task.task_id] = now
+            self._deadlines[task.task_id] = task.commit_deadline
             self.store.journal(task.task_id, "resumed", task.state)
 
     def tick(self) -> None:
@@ -202,6 +204,7 @@ class VerifierNode:
         self.chain_ok, self.last_error = True, None
         for event in events:
             self._on_event(event)
+        self._wake_on_deadlines()
         self.metrics.head_block.set(self.listener.head)
         self._collect_inference()
         # A step can enable the next one at once (automine: the commit is mined by the time
@@ -226,15 +229,49 @@ class VerifierNode:
     # -- events -----------------------------------------------------------------------------
 
     def _on_event(self, event: EventData) -> None:
+        """Wake a task only for events that can change what it does next: its phase moved on,
+        it ended, or one of our own transactions landed. Other members' commits and reveals
+        change nothing for us (the last reveal resolves and emits TaskResolved)."""
         name = event["event"]
         args = event["args"]
         if name == "TaskRequested":
             self._on_task_requested(event)
-        elif "taskId" in args:
-            task_id = int(args["taskId"])
+            return
+        if "taskId" not in args:
+            return
+        task_id = int(args["taskId"])
+        if name in ("TaskResolved", "TaskFailed"):
+            self._resolution_tx[task_id] = event["transactionHash"].to_0x_hex()
+        elif name in ("CommitSubmitted", "DigestRevealed"):
+            if str(args["operator"]).lower() != self.address.lower():
+                return
+        elif name != "RevealPhaseStarted":
+            return
+        task = self.store.get_task(task_id)
+        if task is not None and task.state in ACTIVE_STATES and task.state != ASSIGNED:
+            self._due[task_id] = time.monotonic()
+
+    def _wake_on_deadlines(self) -> None:
+        """Phases also change with time alone (no event): wake a task when the head block's
+        timestamp passes its commit deadline, then its reveal deadline; and wake every task
+        after a reorg, which can erase our transactions."""
+        if self.listener.reorged:
+            for record in self.store.tasks(ACTIVE_STATES):
+                self._schedule(record.task_id)
+            return
+        now = self.listener.head_timestamp
+        for task_id, deadline in list(self._deadlines.items()):
+            if now <= deadline:
+                continue
             task = self.store.get_task(task_id)
-            if task is not None and task.state in ACTIVE_STATES and task.state != ASSIGNED:
-                self._due[task_id] = time.monotonic()
+            if task is None or task.state not in ACTIVE_STATES:
+                del self._deadlines[task_id]
+                continue
+            self._schedule(task_id)
+            if deadline < task.reveal_deadline:
+                self._deadlines[task_id] = task.reveal_deadline
+            else:
+                del self._deadlines[task_id]
 
     def _on_task_requested(self, event: EventData) -> None:
         args = event["args"]
@@ -280,6 +317,7 @@ class VerifierNode:
                 self._finish_step(task_id, MISSED, "found after its commit window closed", "commit")
                 return
         log.info("task %d: drawn (model %s)", task_id, self.models[model_id].name)
+        self._deadlines[task_id] = int(args["commitDeadline"])
         self._submit_inference(task_id)
 
     # -- inference --------------------------------------------------------------------------
@@ -567,18 +605,34 @@ class VerifierNode:
         if future is not None:
             future.cancel()
         outcome = view.status.name.lower()
-        result = task_result(self.client, task.task_id, from_block=task.request_block)
-        detail = ""
-        if result is not None:
-            mine = [p for p in result.payouts if p.account.lower() == self.address.lower()]
-            if mine:
-                detail = f"credited {mine[0].credited_wei} wei, slashed {mine[0].slashed_wei} wei"
+        detail = self._payout_detail(task.task_id)
         self.store.set_outcome(task.task_id, outcome, view.result)
         if detail:
             self.store.journal(task.task_id, "payout", detail)
         self.metrics.tasks_finished.labels(outcome).inc()
         self._due.pop(task.task_id, None)
+        self._deadlines.pop(task.task_id, None)
+        self._resolution_tx.pop(task.task_id, None)
         log.info("task %d: %s (was %s) %s", task.task_id, outcome, task.state, detail)
+
+    def _payout_detail(self, task_id: int) -> str:
+        """What the resolving transaction credited or slashed us (from its receipt's logs)."""
+        tx_hash = self._resolution_tx.get(task_id)
+        receipt = self.client.receipt(tx_hash) if tx_hash is not None else None
+        if receipt is None:
+            return ""
+        credited = slashed = 0
+        for event in self.client.receipt_events(receipt):
+            args = event["args"]
+            if event["event"] == "Credited" and args["account"] == self.address:
+                credited += int(args["amount"])
+            elif (
+                event["event"] == "OperatorSlashed"
+                and args["operator"] == self.address
+                and int(args["taskId"]) == task_id
+            ):
+                slashed += int(args["amount"])
+        return f"credited {credited} wei, slashed {slashed} wei"
 
     # -- HTTP API ------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import BlockIdentifier, EventData, TxParams, TxReceipt
+from web3.types import BlockData, BlockIdentifier, EventData, TxParams, TxReceipt
 
 from oracle.chain.contract import ORACLE_CONTRACT, deployment_record, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
@@ -148,11 +148,11 @@ class ChainClient:
     def block_number(self) -> int:
         return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")
 
-    def head(self) -> tuple[int, bytes]:
-        """The latest block's number and hash (a changed hash at the same height is a reorg)."""
+    def head(self) -> BlockData:
+        """The latest block (its number, hash, parent hash, timestamp, base fee)."""
         block = self.rpc(lambda: self.w3.eth.get_block("latest"), "read head")
         self._latest_block = (time.monotonic(), block)
-        return int(block["number"]), bytes(block["hash"])
+        return block
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return self.rpc(lambda: int(self.w3.eth.get_block(block)["timestamp"]), "read block")

@@ -14,6 +14,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 from eth_utils.conversions import to_hex
 
 from oracle.errors import ChainError
@@ -101,6 +102,10 @@ class RevertDecoder:
                 values = abi_decode(types, body)
             except DecodingError:
                 return revert_class(name)(name, {"raw": raw}, raw, context)
+            values = tuple(
+                to_checksum_address(value) if kind == "address" else value
+                for kind, value in zip(types, values, strict=True)
+            )
             return revert_class(name)(name, dict(zip(names, values, strict=True)), raw, context)
         if selector == _ERROR_STRING_SELECTOR:
             (reason,) = abi_decode(["string"], body)

@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from inference.errors import InferenceError
 from oracle.chain.client import ChainClient
 from oracle.client import OracleClient
 from oracle.config import ClientConfig, load_client_config
@@ -69,7 +70,7 @@ def clean_errors(function: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
-        except OracleError as exc:
+        except (OracleError, InferenceError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper

@@ -1,0 +1,143 @@
+"""The `genoracle` commands of the oracle: operator lifecycle, task submit/show, config errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from oracle_testlib import IMAGE_MODEL, TEXT_MODEL
+
+from oracle.cli import main
+from oracle.localnet import NodeProcess, OracleChain, oracle_chain
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def chain_args(net: OracleChain) -> list[str]:
+    return ["--rpc-url", net.rpc_url, "--oracle", net.deployment.oracle]
+
+
+@pytest.fixture(scope="module")
+def bare_net() -> Iterator[OracleChain]:
+    """A chain with the image model and no operators: the CLI registers one."""
+    with oracle_chain((IMAGE_MODEL,), operators=0) as chain:
+        yield chain
+
+
+def test_operator_lifecycle(bare_net: OracleChain) -> None:
+    account = bare_net.anvil.accounts()[5]
+    env = {"GENORACLE_PRIVATE_KEY": account.key.hex()}
+    args = chain_args(bare_net)
+
+    registered = run(
+        ["operator", "register", *args, "--stake", "1.5", "--endpoint", "https://op.example"], env
+    )
+    assert registered.exit_code == 0, registered.output
+    assert f"registered {account.address} with stake 1.500000 ETH" in registered.output
+
+    again = run(["operator", "register", *args, "--stake", "1", "--endpoint", "x"], env)
+    assert again.exit_code == 1
+    assert f"AlreadyRegistered(operator={account.address})" in again.output
+
+    status = run(["operator", "status", *args, "--json"], env)
+    info = json.loads(status.output)
+    assert (
+        info["stake"] == 15 * 10**17
+        and info["active"]
+        and info["endpoint"] == ("https://op.example")
+    )
+
+    early = run(["operator", "withdraw", *args], env)
+    assert early.exit_code == 1 and "NotExiting" in early.output
+
+    exited = run(["operator", "exit", *args], env)
+    assert exited.exit_code == 0 and "exit requested" in exited.output
+    waiting = run(["operator", "withdraw", *args], env)
+    assert waiting.exit_code == 1 and "UnbondingNotOver" in waiting.output
+
+    bare_net.advance_time(601)
+    withdrawn = run(["operator", "withdraw", *args], env)
+    assert withdrawn.exit_code == 0 and "withdrew 1.500000 ETH" in withdrawn.output
+    nothing = run(["operator", "claim", *args], env)
+    assert nothing.exit_code == 1 and "NothingToClaim" in nothing.output
+
+
+def test_cli_errors_are_one_clear_line(bare_net: OracleChain, tmp_path: Path) -> None:
+    args = chain_args(bare_net)
+    no_key = run(["operator", "status", *args], {"GENORACLE_PRIVATE_KEY": ""})
+    assert no_key.exit_code == 1 and "no signing key" in no_key.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[chain]\nrpc_url = "localhost"\n')
+    bad_config = run(["task", "show", "--config", str(bad), "1"])
+    assert bad_config.exit_code == 1
+    assert "chain.rpc_url = 'localhost': must be an http:// or https:// URL" in bad_config.output
+    unknown = run(["task", "show", *args, "42"])
+    assert unknown.exit_code == 1 and "task 42 does not exist" in unknown.output
+    fee = run(
+        ["task", "submit", *args, "--model", IMAGE_MODEL, "--prompt", "x", "--fee", "1wei"],
+        {"GENORACLE_PRIVATE_KEY": bare_net.requester.key.hex()},
+    )
+    assert fee.exit_code == 1 and "FeeTooLow(sent=1, required=" in fee.output
+    unreachable = run(
+        [
+            "task",
+            "show",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--oracle",
+            bare_net.deployment.oracle,
+            "1",
+        ],
+        {"GENORACLE_CHAIN_MAX_RETRIES": "1"},
+    )
+    assert unreachable.exit_code == 1 and "unreachable" in unreachable.output
+
+
+def test_task_submit_wait_and_show(
+    honest_net: OracleChain, honest_nodes: list[NodeProcess]
+) -> None:
+    env = {"GENORACLE_PRIVATE_KEY": honest_net.requester.key.hex()}
+    args = chain_args(honest_net)
+    submitted = run(
+        [
+            "task",
+            "submit",
+            *args,
+            "--model",
+            TEXT_MODEL,
+            "--prompt",
+            "Hello",
+            "--max-new-tokens",
+            "6",
+            "--wait",
+            "--timeout",
+            "120",
+            "--json",
+        ],
+        env,
+    )
+    assert submitted.exit_code == 0, submitted.output
+    result = json.loads(submitted.output)
+    assert result["status"] == "resolved" and result["support"] == 3
+    shown = run(["task", "show", *args, str(result["task_id"])])
+    assert shown.exit_code == 0
+    assert f"task {result['task_id']}: resolved" in shown.output
+    assert shown.output.count("agrees") == 3
+    invalid = run(
+        [
+            "task",
+            "submit",
+            *args,
+            "--model",
+            IMAGE_MODEL,
+            "--input",
+            '{"prompt": "x", "width": 65}',
+        ],
+        env,
+    )
+    assert invalid.exit_code == 1 and "not a multiple of 8" in invalid.output
