@@ -19,15 +19,16 @@ import scipy.fftpack
 from PIL import Image
 
 from inference.hamming import default_threads
+from inference.resample import lanczos_resize_l
 
 HIGHFREQ_FACTOR = 4
 _MIN_IMAGES_PER_TASK = 16
 
 
 def _shrink(image: Image.Image, side: int) -> npt.NDArray[np.uint8]:
-    """imagehash's preprocessing: grey, then LANCZOS to side x side."""
+    """imagehash's preprocessing: grey (by PIL), then LANCZOS to side x side (bit-exact copy)."""
     grey = image if image.mode == "L" else image.convert("L")
-    return np.asarray(grey.resize((side, side), Image.Resampling.LANCZOS), dtype=np.uint8)
+    return lanczos_resize_l(np.asarray(grey), side, side)
 
 
 def shrink_batch(
