@@ -51,9 +51,9 @@ def test_counts_equal_brute_force(tolerance: Tolerance, threads: int) -> None:
     a, b = _near_duplicates(rng, 301, 4), _near_duplicates(rng, 257, 4)
     b[:40] = a[:40]
     reference = _brute_force(a, b, tolerance)
-    assert count_agreeing(a, b, tolerance, threads=threads, tile_elements=999) == reference.sum()
+    assert count_agreeing(a, b, tolerance, threads=threads) == reference.sum()
     within = _brute_force(a, a, tolerance)[np.triu_indices(len(a), 1)].sum()
-    assert count_agreeing_within(a, tolerance, threads=threads, tile_elements=777) == within
+    assert count_agreeing_within(a, tolerance, threads=threads) == within
     assert within > 0
 
 
@@ -76,10 +76,10 @@ def test_one_lane_arrays_and_histograms() -> None:
     b = rng.integers(0, 2**63, 300, dtype=np.uint64)
     distances = np.bitwise_count(a[:, None] ^ b[None, :])
     assert count_agreeing(a, b, Tolerance.of(28)) == (distances <= 28).sum()
-    histogram = distance_histogram(a, b, tile_elements=5000)
+    histogram = distance_histogram(a, b)
     assert histogram.tolist() == np.bincount(distances.ravel(), minlength=65).tolist()
     self_distances = np.bitwise_count(a[:, None] ^ a[None, :])[np.triu_indices(500, 1)]
     expected = np.bincount(self_distances, minlength=65).tolist()
-    assert distance_histogram(a, tile_elements=3000).tolist() == expected
+    assert distance_histogram(a).tolist() == expected
     with pytest.raises(TypeError, match="uint64"):
         count_agreeing(a.astype(np.int64), b, Tolerance.of(1))  # type: ignore[arg-type]
