@@ -83,11 +83,11 @@ def _popcount(value: np.uint64) -> np.uint64:
 
 
 @numba.njit(nogil=True, cache=True)
-def _count_lane(value: np.uint64, column: npt.NDArray[np.uint64], limit: np.uint64) -> np.int64:
+def _count_lane(value: np.uint64, column: npt.NDArray[np.uint64], limit: np.uint64) -> int:
     """How many entries of one contiguous lane lie within ``limit`` bits of ``value``."""
     total = 0
     for index in range(column.shape[0]):
-        total += _popcount(value ^ column[index]) <= limit
+        total += int(_popcount(value ^ column[index]) <= limit)
     return total
 
 
