@@ -176,6 +176,13 @@ class VerifierNode:
                 self.last_error = str(exc)
                 self.metrics.rpc_errors.inc()
                 log.warning("chain error: %s", exc)
+            except Exception as exc:
+                # A bug in one step must not take every other task down with it: log it with
+                # its traceback and carry on; the failing step is retried on its next wake-up.
+                failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("unexpected error in the node loop")
+                self._stop.wait(min(0.5 * failures, 5.0))
             self._wake.wait(self.config.chain.poll_interval_s)
             self._wake.clear()
         self.close()
@@ -342,6 +349,18 @@ class VerifierNode:
             try:
                 outcome = future.result()
             except concurrent.futures.CancelledError:
+                continue
+            except concurrent.futures.BrokenExecutor:
+                # The worker process died (killed, out of memory): a fresh one takes the job.
+                key = (task_id, "inference")
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+                if self._attempts[key] < self.config.node.max_step_attempts:
+                    self.store.journal(task_id, "inference_retry", "worker process died")
+                    self._submit_inference(task_id)
+                    continue
+                reason = "inference failed: the worker process died on every attempt"
+                self._reject(task_id, reason)
+                self._finish_step(task_id, MISSED, reason, "commit")
                 continue
             except Exception as exc:  # a model bug must not stop the node; record it
                 reason = f"inference failed: {type(exc).__name__}: {exc}"

@@ -37,6 +37,10 @@ def run(config_path: Path, log_level: str) -> None:
     """Listen for tasks, run inference, commit, reveal and resolve; resume after a crash.
 
     Stop with Ctrl-C or SIGTERM: the current step finishes and the state stays on disk.
+
+    node.behaviour other than "honest" (lazy, random, silent, no-reveal) is TEST ONLY: it makes
+    the operator cheat so tests can show it is outvoted and slashed, and it is refused unless
+    node.allow_dishonest_behaviour = true is also set.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
