@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from contract_testlib import (
     ETHER,
     MODEL_ID,
@@ -9,12 +12,16 @@ from contract_testlib import (
     events,
     request,
     reverts,
+    rpc,
     run_task,
     send,
     warp_past,
 )
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+
+from deploy.deployer import OracleConfig, deploy_oracle
 
 
 def test_register_and_views(w3c: Web3, oracle: Contract, actors: Actors) -> None:
@@ -227,3 +234,35 @@ def test_request_validation(
         send(oracle.functions.requestExit(), op)
     with reverts("NotEnoughOperators"):
         request(oracle, actors.requester, size=3)
+
+
+def test_fee_above_the_escrow_cap_is_refused(
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+) -> None:
+    cap = oracle.functions.MAX_FEE().call()
+    assert cap == 2**80 - 1
+    rpc(w3c, "anvil_setBalance", [actors.requester, hex(2**81)])
+    with reverts("FeeTooHigh"):
+        request(oracle, actors.requester, size=3, fee=cap + 1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("min_stake", 10**9 - 1),
+        ("min_fee_per_member", 0),
+        ("commit_window", 0),
+        ("reveal_window", 0),
+        ("slash_deviation_bps", 10_001),
+        ("slash_no_commit_bps", 10_001),
+        ("max_committee_size", 4),
+        ("max_committee_size", 9),
+        ("max_callback_gas_limit", 2**24),
+    ],
+)
+def test_constructor_rejects_bad_config(
+    w3c: Web3, accounts: list[LocalAccount], field: str, value: int
+) -> None:
+    config = replace(OracleConfig(), **{field: value})
+    with reverts("InvalidConfig"):
+        deploy_oracle(w3c, accounts[0], config, records_dir=None)
