@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
@@ -113,6 +114,13 @@ def test_silent_node_is_slashed_and_the_task_still_resolves(
             "the honest commits",
         )
         assert not committed(net, task.task_id, silent.address)
+        # Still open: nothing to verify an artifact against yet.
+        early = httpx.post(
+            f"{honest_pair[0].api_url}/tasks/{task.task_id}/verify",
+            files={"file": ("a.png", b"x")},
+            timeout=30,
+        )
+        assert early.status_code == 409 and "wait until it is resolved" in early.json()["detail"]
         net.advance_time(COMMIT_WINDOW + 1)
         result = client.wait(task.task_id, timeout_s=60)
     finally:
