@@ -16,8 +16,9 @@ Image schemes (the scheme is part of a model's manifest):
 An ``imagehash`` hash becomes an integer by reading its bits row by row, the first bit being the
 most significant one: the same order as ``str(imagehash_value)``.
 
-Text: the sha256 of the generated token ids, each a 4-byte big-endian unsigned integer, in order
-(``digest_tokens``); it is compared with tolerance 0 in every lane.
+Text: the sha256 of the generated token ids (the new tokens only, ending with the
+end-of-sequence token when the model produced one), each a 4-byte big-endian unsigned integer,
+in order (``digest_tokens``); it is compared with tolerance 0 in every lane.
 """
 
 from __future__ import annotations
