@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from eth_account import Account
 
 from oracle.chain.views import read_operator
 from oracle.cli.common import (
@@ -17,11 +18,39 @@ from oracle.cli.common import (
     load_config,
     parse_eth,
 )
+from oracle.config import AccountSettings
+from oracle.keys import load_account, write_keystore
 
 
 @click.group("operator")
 def operator() -> None:
     """Register as a verifier operator, manage the stake, collect earnings."""
+
+
+@operator.command("new-keystore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--import-env",
+    default=None,
+    metavar="VAR",
+    help="Encrypt the hex key held in this environment variable instead of a new one.",
+)
+@click.password_option(
+    "--password",
+    envvar="GENORACLE_KEYSTORE_PASSWORD",
+    help="Keystore password (prompted, or $GENORACLE_KEYSTORE_PASSWORD).",
+)
+@clean_errors
+def new_keystore(path: Path, import_env: str | None, password: str) -> None:
+    """Write an encrypted keystore (mode 0600) for [account] keystore = PATH."""
+    if path.exists():
+        raise click.ClickException(f"{path} exists; refusing to overwrite a keystore")
+    if import_env is not None:
+        account = load_account(AccountSettings(private_key_env=import_env))
+    else:
+        account = Account.create()
+    address = write_keystore(account.key.hex(), password, path)
+    click.echo(f"wrote {path} for {address}; fund it, then 'genoracle operator register'")
 
 
 @operator.command("register")

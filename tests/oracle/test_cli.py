@@ -141,3 +141,38 @@ def test_task_submit_wait_and_show(
         env,
     )
     assert invalid.exit_code == 1 and "not a multiple of 8" in invalid.output
+
+
+def test_keystore_made_by_the_cli_signs_for_the_operator(
+    bare_net: OracleChain, tmp_path: Path
+) -> None:
+    account = bare_net.anvil.accounts()[6]
+    keystore = tmp_path / "op.keystore.json"
+    made = run(
+        ["operator", "new-keystore", str(keystore), "--import-env", "OP_KEY"],
+        {"OP_KEY": account.key.hex(), "GENORACLE_KEYSTORE_PASSWORD": "pw"},
+    )
+    assert made.exit_code == 0 and account.address in made.output
+    assert account.key.hex() not in keystore.read_text()
+    config = tmp_path / "op.toml"
+    config.write_text(
+        f'[chain]\nrpc_url = "{bare_net.rpc_url}"\n'
+        f'oracle_address = "{bare_net.deployment.oracle}"\n'
+        f'[account]\nkeystore = "{keystore.name}"\npassword_env = "OP_PASS"\n'
+    )
+    registered = run(
+        [
+            "operator",
+            "register",
+            "--config",
+            str(config),
+            "--stake",
+            "1",
+            "--endpoint",
+            "https://ks.example",
+        ],
+        {"OP_PASS": "pw"},
+    )
+    assert registered.exit_code == 0 and f"registered {account.address}" in registered.output
+    wrong = run(["operator", "status", "--config", str(config)], {"OP_PASS": "nope"})
+    assert wrong.exit_code == 1 and "wrong password" in wrong.output

@@ -119,3 +119,10 @@ def test_client_config_accepts_a_node_file_and_cli_overrides(tmp_path: Path) -> 
     assert config.account.private_key_env == "MY_KEY"
     with pytest.raises(ConfigError, match=r"chain\.rpc_url = 'nope'.*command-line option"):
         load_client_config(None, environ={}, overrides={"chain": {"rpc_url": "nope"}})
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "oracle" / "node.example.toml"
+    config = load_node_config(example, environ={})
+    assert config.node.behaviour == "honest" and config.api.port == 8700
+    assert config.node.data_dir == example.parent / ".genoracle" / "node"
