@@ -36,6 +36,9 @@ class ChainSettings(_Section):
     oracle_address: str | None = None
     """Checksummed oracle address; when absent, read from `deployments_dir/<chainId>.json`."""
     deployments_dir: Path = Path("deploy/deployments")
+    start_block: int | None = Field(default=None, ge=0)
+    """First block to read logs from on a fresh node (default: the deployment record's block,
+    or 0 when the address is configured without a record)."""
     confirmations: int = Field(default=0, ge=0, le=64)
     """Blocks a receipt must be buried under before a step counts as done (0 on Anvil)."""
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)

@@ -108,6 +108,8 @@ class VerifierNode:
     # -- setup ------------------------------------------------------------------------------
 
     def _start_block(self) -> int:
+        if self.config.chain.start_block is not None:
+            return self.config.chain.start_block
         if self.config.chain.oracle_address is not None:
             return 0
         try:
