@@ -8,6 +8,7 @@ deadline, which the tests then move past by advancing the chain's clock.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,35 @@ def test_silent_node_is_slashed_and_the_task_still_resolves(
     assert result.status == "resolved"
     assert result.support == 2
     assert payout_of(result, silent.address)[1] > 0
+    assert all(payout_of(result, n.address)[0] > 0 for n in honest_pair)
+
+
+def test_no_reveal_node_is_slashed_and_an_honest_node_resolves_after_the_deadline(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+) -> None:
+    withholder = third_node(net, tmp_path, "no-reveal")
+    try:
+        client = net.requester_client()
+        task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
+
+        def revealed() -> int:
+            now = client.result(task.task_id)
+            assert now is not None and now.status == "open"
+            return sum(vote.revealed for vote in now.votes)
+
+        wait_until(lambda: revealed() == 2, 60, "the two honest reveals")
+        time.sleep(1.0)  # the withholder had its chance: it committed, it will not reveal
+        assert revealed() == 2
+        # Nobody else will reveal: once the reveal window closes, an honest node resolves.
+        net.advance_time(2 * COMMIT_WINDOW + 1)
+        result = client.wait(task.task_id, timeout_s=60)
+    finally:
+        withholder.stop()
+    assert result.status == "resolved" and result.support == 2
+    assert result.resolution_tx is not None
+    resolver = net.client().w3.eth.get_transaction(result.resolution_tx)["from"]
+    assert resolver in {n.address for n in honest_pair}
+    assert payout_of(result, withholder.address)[1] > 0
     assert all(payout_of(result, n.address)[0] > 0 for n in honest_pair)
 
 
