@@ -488,10 +488,10 @@ class VerifierNode:
             self._step_reveal_sent(task, vote, phase, revealed)
         elif state == REVEALED:
             self._step_resolve(task, vote, phase)
-        if task_id not in self._due and self.store.get_task(task_id) is not None:
+        if task_id not in self._due:
             current = self.store.get_task(task_id)
             if current is not None and current.state in ACTIVE_STATES:
-                self._schedule(task_id, self.config.node.recheck_interval_s)
+                self._schedule(task_id, self.config.node.recheck_interval_s)  # safety net
 
     def _step_commit(
         self, task: TaskRecord, vote: VoteRecord, phase: Phase, committed: bool
