@@ -80,6 +80,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark in turn, then one combined table of the headline figures against their targets.
+bench: install node
+	$(PY) -m bench.combined
+
+# The whole story on an embedded Anvil: deploy, four operators' nodes, an image and a completion
+# requested by the example dApp, verified, paid and slashed. Artifacts land in demo-output/.
+demo: install node
+	$(BIN)/genoracle demo --out demo-output
+
 # Gas per oracle call and per task (committees 1/3/5), request gas vs registered operators.
 bench-gas: install node
 	$(PY) -m bench.gas

@@ -1,0 +1,144 @@
+"""`make bench`: run every benchmark, then print one combined table of the headline figures.
+
+Each benchmark runs as its own process (so none warms another's caches) and prints its own table
+and a JSON line `{"bench": NAME, ...}`; this script streams their output, keeps the JSON lines,
+and ends with one table and one JSON line `{"bench": "all", ...}` holding every benchmark's line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+BENCHMARKS: dict[str, list[str]] = {
+    "gas": [sys.executable, "-m", "bench.gas"],
+    "inference": [sys.executable, "-P", "bench/inference.py"],
+    "e2e": [sys.executable, "-m", "bench.e2e"],
+}
+
+Figure = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, Any]], bool]]
+
+#: (what, value as text, target as text, target met) per benchmark.
+HEADLINES: dict[str, list[Figure]] = {
+    "gas": [
+        (
+            "gas, 3-member task (request+3 commits+3 reveals)",
+            lambda r: f"{r['total_3_member_task']:,}",
+            "<= 400,000",
+            lambda r: r["total_3_member_task"] <= 400_000,
+        ),
+        (
+            "request gas, 1000 vs 10 operators",
+            lambda r: f"{r['request_ratio_max_vs_min']:.3f}x",
+            "<= 1.5x",
+            lambda r: r["request_ratio_max_vs_min"] <= 1.5,
+        ),
+    ],
+    "inference": [
+        (
+            "batch pHash vs imagehash.phash (identical bits)",
+            lambda r: f"{r['phash_ratio']:.2f}x",
+            ">= 2x",
+            lambda r: r["phash_ratio"] >= 2 and r["phash_identical_bits"],
+        ),
+        (
+            "Hamming comparisons per second",
+            lambda r: f"{r['hamming_pairs_per_s']:.3g}",
+            ">= 1e9",
+            lambda r: r["hamming_pairs_per_s"] >= 1e9,
+        ),
+        (
+            "Hamming engine vs ImageHash '-'",
+            lambda r: f"{r['hamming_ratio']:,.0f}x",
+            ">= 1000x",
+            lambda r: r["hamming_ratio"] >= 1000,
+        ),
+        (
+            "determinism context cost",
+            lambda r: f"{r['context_ratio']:.3f}x",
+            "<= 1.05x",
+            lambda r: r["context_ratio"] <= 1.05,
+        ),
+    ],
+    "e2e": [
+        (
+            "chain overhead per task (median)",
+            lambda r: f"{r['overhead_median_s']:.3f} s",
+            "<= 1.0 s",
+            lambda r: r["overhead_median_s"] <= 1.0,
+        ),
+        (
+            "throughput / inference-only ceiling",
+            lambda r: f"{r['throughput_ratio']:.2f}",
+            ">= 0.5",
+            lambda r: r["throughput_ratio"] >= 0.5,
+        ),
+    ],
+}
+
+
+def run_benchmark(name: str) -> tuple[dict[str, Any] | None, float]:
+    """Run one benchmark, echoing its output; return its JSON line and wall time."""
+    print(f"\n==== bench {name}: {' '.join(BENCHMARKS[name][1:])}", flush=True)
+    start = time.perf_counter()
+    process = subprocess.Popen(BENCHMARKS[name], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    found: dict[str, Any] | None = None
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        if line.startswith('{"bench"'):
+            found = json.loads(line)
+    process.wait()
+    if process.returncode != 0:
+        print(f"bench {name} exited with {process.returncode}", file=sys.stderr)
+    return found, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHMARKS)} (default: all)")
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
+    results: dict[str, dict[str, Any] | None] = {}
+    seconds: dict[str, float] = {}
+    for name in names:
+        results[name], seconds[name] = run_benchmark(name)
+
+    print("\n==== all benchmarks")
+    print(f"{'bench':10} {'figure':50} {'value':>14} {'target':>11}  met")
+    all_met = True
+    for name in names:
+        result = results[name]
+        if result is None:
+            print(f"{name:10} {'(no result: the benchmark failed)':50}")
+            all_met = False
+            continue
+        for what, value, target, met in HEADLINES[name]:
+            ok = met(result)
+            all_met &= ok
+            print(f"{name:10} {what:50} {value(result):>14} {target:>11}  {'yes' if ok else 'NO'}")
+    print(
+        json.dumps(
+            {
+                "bench": "all",
+                "targets_met": all_met,
+                "results": results,
+                "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            }
+        )
+    )
+    return 0 if all(r is not None for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
