@@ -127,9 +127,9 @@ def _deployer_account(anvil_account: int | None) -> LocalAccount:
 )
 @click.option("--treasury", default=None, help="Treasury address (default: deployer).")
 @click.option(
-    "--example-consumer-model",
-    default=None,
-    help="Also deploy the example gallery dApp for this model id (0x + 64 hex).",
+    "--with-example-consumer",
+    is_flag=True,
+    help="Also deploy the example dApp (ExampleGenerationGallery, any model) against the oracle.",
 )
 @click.option(
     "--records-dir", type=click.Path(path_type=Path), default=DEPLOYMENTS_DIR, show_default=True
@@ -144,21 +144,13 @@ def deploy(
     reveal_window: int,
     unbonding_delay: int,
     treasury: str | None,
-    example_consumer_model: str | None,
+    with_example_consumer: bool,
     records_dir: Path,
 ) -> None:
     """Deploy GenerationOracle to RPC_URL and write deploy/deployments/<chainId>.json."""
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     if not w3.is_connected():
         raise click.ClickException(f"cannot reach an Ethereum RPC at {rpc_url}")
-    model: bytes | None = None
-    if example_consumer_model is not None:
-        try:
-            model = bytes.fromhex(example_consumer_model.removeprefix("0x"))
-        except ValueError as exc:
-            raise click.BadParameter("not hex", param_hint="--example-consumer-model") from exc
-        if len(model) != 32:
-            raise click.BadParameter("must be 32 bytes", param_hint="--example-consumer-model")
     config = OracleConfig(
         min_stake=min_stake_wei,
         min_fee_per_member=min_fee_wei,
@@ -173,7 +165,7 @@ def deploy(
             _deployer_account(anvil_account),
             config,
             owner=owner,
-            example_consumer_model=model,
+            example_consumer=with_example_consumer,
             records_dir=records_dir,
         )
     except DeploymentError as exc:

@@ -22,7 +22,7 @@ from deploy.artifacts import artifact_hash, load_artifact
 
 DEPLOYMENTS_DIR = Path(__file__).resolve().parent / "deployments"
 ORACLE_CONTRACT = "GenerationOracle"
-CONSUMER_CONTRACT = "ExampleImageGallery"
+CONSUMER_CONTRACT = "ExampleGenerationGallery"
 ETHER = 10**18
 
 
@@ -207,12 +207,12 @@ def deploy_oracle(
     config: OracleConfig | None = None,
     *,
     owner: str | None = None,
-    example_consumer_model: bytes | None = None,
+    example_consumer: bool = False,
     records_dir: Path | None = DEPLOYMENTS_DIR,
 ) -> Deployment:
     """Deploy GenerationOracle (owner: `owner` or the deployer) and record it.
 
-    With `example_consumer_model` (a model id), also deploy the ExampleImageGallery dApp for it.
+    With `example_consumer`, also deploy the ExampleGenerationGallery dApp (any model) against it.
 
     `records_dir=None` writes no record (tests); pass a temporary directory to keep the repository
     clean while still exercising the record format.
@@ -223,9 +223,9 @@ def deploy_oracle(
         w3, deployer, ORACLE_CONTRACT, owner_address, config.as_tuple(deployer.address)
     )
     consumer_address = None
-    if example_consumer_model is not None:
+    if example_consumer:
         consumer_address, _ = deploy_contract(
-            w3, deployer, CONSUMER_CONTRACT, oracle_address, example_consumer_model, owner_address
+            w3, deployer, CONSUMER_CONTRACT, oracle_address, owner_address
         )
     resolved_config = asdict(config)
     resolved_config["treasury"] = Web3.to_checksum_address(config.treasury or deployer.address)

@@ -43,7 +43,7 @@ class Phase:
 
 def _error_selectors() -> dict[bytes, str]:
     selectors: dict[bytes, str] = {}
-    for name in ("GenerationOracle", "ExampleImageGallery"):
+    for name in ("GenerationOracle", "ExampleGenerationGallery"):
         for item in load_artifact(name)["abi"]:
             if item["type"] == "error":
                 types = ",".join(i["type"] for i in item["inputs"])

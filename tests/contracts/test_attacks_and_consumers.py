@@ -12,6 +12,7 @@ from contract_testlib import (
     USE_DEFAULT,
     Actors,
     Status,
+    Task,
     commit_all,
     commitment,
     events,
@@ -25,10 +26,16 @@ from contract_testlib import (
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
-from deploy.deployer import deploy_contract
+from deploy.artifacts import load_artifact
+from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
 
 BASE = bytes.fromhex("00ff" * 16)
+#: A digest far (per lane) from BASE and from 0xff00..: three members, three answers.
+THIRD_DIGEST = bytes.fromhex("0f0f" * 16)
+#: The example gallery's fee for a committee of three.
+FEE = 3 * 10**15
 
 
 def test_copied_commitment_cannot_be_revealed_by_the_copier(
@@ -59,19 +66,13 @@ def test_commitment_cannot_be_replayed_on_another_task(
 
 
 def _consumer(w3: Web3, accounts: list[LocalAccount], oracle: Contract, name: str) -> Contract:
-    from deploy.artifacts import load_artifact
-
     address, _ = deploy_contract(w3, accounts[0], name, oracle.address)
     return w3.eth.contract(address=address, abi=load_artifact(name)["abi"])
 
 
-def _consumer_task(w3: Web3, oracle: Contract, consumer: Contract, requester: str, gas: int) -> Any:
-    receipt = send(
-        consumer.functions.request(MODEL_ID, INPUT, 3, USE_DEFAULT, gas), requester, 3 * 10**15
-    )
-    event = oracle.events.TaskRequested().process_receipt(receipt)[0]["args"]
-    from contract_testlib import Task
-
+def _requested_task(oracle: Contract, receipt: Any) -> Task:
+    """The task a consumer's request transaction opened, from the oracle's TaskRequested."""
+    event = oracle.events.TaskRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]
     return Task(
         event["taskId"],
         list(event["committee"]),
@@ -81,6 +82,13 @@ def _consumer_task(w3: Web3, oracle: Contract, consumer: Contract, requester: st
         event["revealDeadline"],
         receipt,
     )
+
+
+def _consumer_task(w3: Web3, oracle: Contract, consumer: Contract, requester: str, gas: int) -> Any:
+    receipt = send(
+        consumer.functions.request(MODEL_ID, INPUT, 3, USE_DEFAULT, gas), requester, 3 * 10**15
+    )
+    return _requested_task(oracle, receipt)
 
 
 @pytest.mark.parametrize("name", ["RevertingConsumer", "GasBurningConsumer", "ReenteringConsumer"])
@@ -153,41 +161,66 @@ def test_eoa_requester_gets_no_callback(
     assert oracle.functions.getTask(task.id).call()[2] == Status.RESOLVED
 
 
-def test_example_gallery_flow(
+def test_example_gallery_serves_an_image_and_a_text_model(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, accounts: list[LocalAccount]
 ) -> None:
-    from deploy.artifacts import load_artifact
-
     with reverts("OracleNotContract"):
-        deploy_contract(
-            w3c, accounts[0], "ExampleImageGallery", actors.outsider, MODEL_ID, actors.owner
-        )
-    address, _ = deploy_contract(
-        w3c, accounts[0], "ExampleImageGallery", oracle.address, MODEL_ID, actors.owner
+        deploy_contract(w3c, accounts[0], CONSUMER_CONTRACT, actors.outsider, actors.owner)
+    address, _ = deploy_contract(w3c, accounts[0], CONSUMER_CONTRACT, oracle.address, actors.owner)
+    gallery = w3c.eth.contract(address=address, abi=load_artifact(CONSUMER_CONTRACT)["abi"])
+    text_model = Web3.keccak(text="test-text-model")
+    send(
+        oracle.functions.registerModel(text_model, 1, "sha256-tokens", 0, 0, "ipfs://text-model"),
+        actors.owner,
     )
-    gallery = w3c.eth.contract(address=address, abi=load_artifact("ExampleImageGallery")["abi"])
     with reverts("NoFee"):
-        send(gallery.functions.requestPicture(INPUT, 3), actors.requester)
-    receipt = send(gallery.functions.requestPicture(INPUT, 3), actors.requester, 3 * 10**15)
-    task_id = gallery.events.PictureRequested().process_receipt(receipt)[0]["args"]["taskId"]
-    event = oracle.events.TaskRequested().process_receipt(receipt)[0]["args"]
-    from contract_testlib import Task
+        send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 3), actors.requester)
+    with reverts("UnknownModel"):
+        send(gallery.functions.requestGeneration(b"\x07" * 32, INPUT, 3), actors.requester, FEE)
 
-    task = Task(
-        task_id,
-        list(event["committee"]),
-        event["fee"],
-        event["entropy"],
-        event["commitDeadline"],
-        event["revealDeadline"],
-        receipt,
-    )
-    receipt = run_task(w3c, oracle, task, [BASE] * 3)
-    verified = gallery.events.PictureVerified().process_receipt(receipt)[0]["args"]
-    assert verified["digest"] == BASE
-    entry = gallery.functions.entry(task_id).call()
-    assert entry[0] == actors.requester and entry[1] == 2 and entry[3] == BASE and entry[4] == INPUT
+    # An image at the image model's default tolerance: verified, the digest stored.
+    receipt = send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 3), actors.requester, FEE)
+    requested = gallery.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)[0][
+        "args"
+    ]
+    image_task = _requested_task(oracle, receipt)
+    assert requested["taskId"] == image_task.id
+    assert requested["patron"] == actors.requester and requested["modelId"] == MODEL_ID
+    assert oracle.functions.getTask(image_task.id).call()[4] == 0x08000000
+    entry = gallery.functions.entry(image_task.id).call()
+    assert entry == (actors.requester, 1, 0, b"\x00" * 32, MODEL_ID, INPUT)  # Pending
+    receipt = run_task(w3c, oracle, image_task, [BASE] * 3)
+    verified = gallery.events.GenerationVerified().process_receipt(receipt, errors=DISCARD)[0][
+        "args"
+    ]
+    assert verified["taskId"] == image_task.id and verified["digest"] == BASE
+    entry = gallery.functions.entry(image_task.id).call()
+    assert entry == (actors.requester, 2, 0, BASE, MODEL_ID, INPUT)  # Verified
+
+    # A completion from the text model (exact tolerance) that the committee disagrees on: the
+    # entry fails with NoConsensus and the refunded fee reaches the owner.
+    prompt = b'{"prompt":"Once upon a time","max_new_tokens":16}'
+    receipt = send(gallery.functions.requestGeneration(text_model, prompt, 3), actors.outsider, FEE)
+    text_task = _requested_task(oracle, receipt)
+    assert oracle.functions.getTask(text_task.id).call()[4] == 0
+    receipt = run_task(w3c, oracle, text_task, [BASE, bytes.fromhex("ff00" * 16), THIRD_DIGEST])
+    failed = gallery.events.GenerationFailed().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert failed["taskId"] == text_task.id and failed["reason"] == 1  # NoConsensus
+    entry = gallery.functions.entry(text_task.id).call()
+    assert entry == (actors.outsider, 3, 1, b"\x00" * 32, text_model, prompt)  # Failed
+    assert gallery.functions.entry(999).call()[1] == 0  # None: never requested here
+
+    with reverts("OwnableUnauthorizedAccount"):
+        send(gallery.functions.collectRefunds(), actors.outsider)
+    owner_before = w3c.eth.get_balance(actors.owner)
+    receipt = send(gallery.functions.collectRefunds(), actors.owner)
+    collected = gallery.events.RefundsCollected().process_receipt(receipt, errors=DISCARD)[0][
+        "args"
+    ]
+    assert collected["amount"] == FEE
+    gas_cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert w3c.eth.get_balance(actors.owner) == owner_before + FEE - gas_cost
     with reverts("OnlyOracle"):
-        send(gallery.functions.onGenerationVerified(task_id, BASE), actors.outsider)
+        send(gallery.functions.onGenerationVerified(image_task.id, BASE), actors.outsider)
     with reverts("OnlyOracle"):
-        send(gallery.functions.onGenerationFailed(task_id, 1), actors.outsider)
+        send(gallery.functions.onGenerationFailed(image_task.id, 1), actors.outsider)

@@ -29,12 +29,12 @@ EIP170_CODE_LIMIT = 24_576
 def test_fresh_compile_reproduces_committed_artifacts() -> None:
     artifacts = compile_contracts()
     assert stale_artifacts(artifacts, ARTIFACTS_DIR) == []
-    for name in ("GenerationOracle", "ExampleImageGallery", "IGenerationConsumer"):
+    for name in ("GenerationOracle", "ExampleGenerationGallery", "IGenerationConsumer"):
         assert name in artifacts
 
 
 def test_deployable_contracts_fit_the_code_size_limit() -> None:
-    for name in ("GenerationOracle", "ExampleImageGallery", "CommitteeDrawHarness"):
+    for name in ("GenerationOracle", "ExampleGenerationGallery", "CommitteeDrawHarness"):
         size = (len(load_artifact(name)["deployedBytecode"]) - 2) // 2
         assert size <= EIP170_CODE_LIMIT, (name, size)
 
