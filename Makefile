@@ -41,9 +41,10 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed
 
+# Hardhat first, so that pytest's summary is the suite's closing line.
 test: install node
-	$(BIN)/pytest -q
 	$(MAKE) hardhat-test
+	$(BIN)/pytest -q
 
 # Hardhat compiles contracts/ offline with the same npm solc and runs tests/hardhat/*.t.sol.
 hardhat-test: node
