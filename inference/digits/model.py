@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffusers import DDPMScheduler, UNet2DModel
+import diffusers
 
 IMAGE_SIZE = 16
 NUM_CLASSES = 10
@@ -31,11 +31,15 @@ SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
-def build_unet() -> UNet2DModel:
-    """A freshly initialised network (the caller seeds torch first for reproducible weights)."""
-    return UNet2DModel(**UNET_CONFIG)
+# diffusers ships no type information; its classes are used through an Any-typed handle.
+_diffusers: Any = diffusers
 
 
-def build_training_scheduler() -> DDPMScheduler:
-    """The forward-noising schedule the network is trained against."""
-    return DDPMScheduler(**SCHEDULER_CONFIG)
+def build_unet() -> Any:
+    """A freshly initialised UNet2DModel (the caller seeds torch first for reproducible weights)."""
+    return _diffusers.UNet2DModel(**UNET_CONFIG)
+
+
+def build_training_scheduler() -> Any:
+    """The forward-noising DDPMScheduler the network is trained against."""
+    return _diffusers.DDPMScheduler(**SCHEDULER_CONFIG)

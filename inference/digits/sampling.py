@@ -13,14 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-    UNet2DModel,
-)
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -29,6 +24,7 @@ from inference.digits.model import IMAGE_SIZE, NUM_CLASSES, SCHEDULER_CONFIG, bu
 SCHEDULERS = ("ddim", "euler", "dpm++")
 DTYPES = ("float32", "bfloat16")
 DISPLAY_SCALE = 4
+_diffusers: Any = diffusers  # untyped library, used through an Any-typed handle
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -49,7 +45,7 @@ def class_from_prompt(prompt: str) -> int:
     return found.pop()
 
 
-def load_unet(weights: Path) -> UNet2DModel:
+def load_unet(weights: Path) -> Any:
     """The network with the shipped (or a retrained) weights, in eval mode."""
     unet = build_unet()
     unet.load_state_dict(load_file(str(weights)))
@@ -61,13 +57,13 @@ def make_scheduler(name: str, steps: int) -> Any:
     """A sampling scheduler over the training noise schedule, with its timesteps set."""
     config = dict(SCHEDULER_CONFIG)
     if name == "ddim":
-        scheduler: Any = DDIMScheduler(**config, set_alpha_to_one=False)
+        scheduler: Any = _diffusers.DDIMScheduler(**config, set_alpha_to_one=False)
     elif name == "euler":
         config.pop("clip_sample")
-        scheduler = EulerDiscreteScheduler(**config)
+        scheduler = _diffusers.EulerDiscreteScheduler(**config)
     elif name == "dpm++":
         config.pop("clip_sample")
-        scheduler = DPMSolverMultistepScheduler(**config, algorithm_type="dpmsolver++")
+        scheduler = _diffusers.DPMSolverMultistepScheduler(**config, algorithm_type="dpmsolver++")
     else:
         raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     if not 1 <= steps <= 1000:
@@ -88,7 +84,7 @@ def initial_noise(seeds: Sequence[int]) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_batch(
-    unet: UNet2DModel,
+    unet: Any,
     classes: Sequence[int],
     seeds: Sequence[int],
     *,
@@ -117,7 +113,7 @@ def sample_batch(
             noise = unet(model_input, t, class_labels=labels).sample
         sample = sched.step(noise.float(), t, sample).prev_sample
     pixels = ((sample.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    return pixels[:, 0].numpy()
+    return np.asarray(pixels[:, 0].numpy(), dtype=np.uint8)
 
 
 def to_image(pixels: np.ndarray) -> Image.Image:

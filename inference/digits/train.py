@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,11 +105,14 @@ def train(
     return {name: ema[name].contiguous() for name in sorted(ema)}
 
 
-def save_weights(weights: dict[str, torch.Tensor], path: Path, config: TrainingConfig) -> str:
-    """Write safetensors with the training config as metadata; return the file's sha256."""
+def save_weights(weights: dict[str, torch.Tensor], path: Path) -> str:
+    """Write safetensors and return the file's sha256.
+
+    No metadata: safetensors writes its metadata map in hash-map order, which changes from run to
+    run, so the same weights would get a different sha256. The config lives in training.json.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {key: str(value) for key, value in asdict(config).items()}
-    save_file(weights, str(path), metadata=metadata)
+    save_file(weights, str(path))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -128,7 +131,7 @@ def main() -> None:
                 flush=True,
             )
 
-    digest = save_weights(train(config, report), out, config)
+    digest = save_weights(train(config, report), out)
     print(f"sha256 {digest} {out} {time.monotonic() - started:.0f}s", flush=True)
 
 

@@ -116,7 +116,7 @@ def _summary(hist: npt.NDArray[np.int64], axis: int) -> dict[str, float]:
 
 def _lane_distances(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
     """Row-wise per-lane distances of two aligned (N, 4) arrays."""
-    return np.bitwise_count(a ^ b).astype(np.uint8)
+    return np.asarray(np.bitwise_count(a ^ b), dtype=np.uint8)
 
 
 def _triple_rates(
@@ -169,9 +169,9 @@ def _triple_rates(
             axis=-1,
         )  # (cell, submitted, verifier)
         off_diagonal = ~np.eye(len(rows), dtype=bool)
-        for group in itertools.combinations(range(len(honest)), 3):
-            accepted = stats.accepted_by_majority(agree[:, :, list(group)])
-            accepted_total += int(accepted[off_diagonal].sum())
+        for trio in itertools.combinations(range(len(honest)), 3):
+            taken = stats.accepted_by_majority(agree[:, :, list(trio)])
+            accepted_total += int(taken[off_diagonal].sum())
             compared += int(off_diagonal.sum())
     result[f"accepted_majority3[{OTHER_SEED}]"] = accepted_total / compared if compared else 0.0
     result["other_seed_triples"] = compared
@@ -191,8 +191,7 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         "samples": {v: len(s) for v, s in samples.items()},
         "provenance": {v: s.provenance[0] for v, s in samples.items()},
         "generation_seconds": {
-            v: float(sum(float(p["seconds"]) for p in s.provenance))  # type: ignore[arg-type]
-            for v, s in samples.items()
+            v: sum(float(str(p["seconds"])) for p in s.provenance) for v, s in samples.items()
         },
         "schemes": {},
     }

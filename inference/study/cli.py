@@ -59,8 +59,13 @@ def train_digits(
     target = output or default_store() / "digits-retrain" / builtin.WEIGHTS_FILE
     started = time.monotonic()
     with tqdm(total=config.steps, desc="training Digits-Gen", unit="step") as bar:
-        weights = train(config, lambda step, loss: (bar.update(1), bar.set_postfix(loss=loss)))
-    digest = save_weights(weights, target, config)
+
+        def advance(step: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        weights = train(config, advance)
+    digest = save_weights(weights, target)
     seconds = time.monotonic() - started
     shipped = record["files"][builtin.WEIGHTS_FILE]
     click.echo(f"trained in {seconds:.0f} s -> {target}\nsha256 {digest}")
@@ -162,8 +167,8 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None,
 @click.option(
     "--llm-results",
     type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="llm-results.json from `genoracle study llm` to include.",
+    multiple=True,
+    help="Results of `genoracle study llm` to include (repeatable).",
 )
 @click.option(
     "--write-tolerances/--no-write-tolerances",
@@ -175,7 +180,7 @@ def report(
     variants: str,
     store: Path | None,
     out: Path,
-    llm_results: Path | None,
+    llm_results: tuple[Path, ...],
     write_tolerances: bool,
 ) -> None:
     """Analyse stored samples and write the markdown report, figures and results JSON."""
@@ -188,7 +193,10 @@ def report(
     for model in models:
         click.echo(f"analysing {model} ...")
         results.append(analyse_model(store or default_store(), model, names))
-    llm = json.loads(llm_results.read_text()) if llm_results else None
+    llm = None
+    if llm_results:
+        parts = [json.loads(p.read_text()) for p in llm_results]
+        llm = {"rows": [row for part in parts for row in part["rows"]], "parts": parts}
     path = write_report(results, out, llm)
     total = sum(r["comparisons"] for r in results)
     click.echo(f"{total:,} comparisons; report: {path}")
@@ -222,12 +230,30 @@ def report(
     default=Path("reports/study/llm-results.json"),
     show_default=True,
 )
-def llm(models: tuple[str, ...], prompt_count: int, max_new_tokens: int, out: Path) -> None:
+@click.option(
+    "--variants",
+    default="all",
+    show_default=True,
+    help="all, or comma-separated names of the honest LLM variants.",
+)
+def llm(
+    models: tuple[str, ...], prompt_count: int, max_new_tokens: int, out: Path, variants: str
+) -> None:
     """LLM consensus over honest variants x (greedy, beam 2, beam 4)."""
-    from inference.study.llm import PROMPTS, run_llm_study
+    from inference.study.llm import LLM_VARIANTS, PROMPTS, run_llm_study
 
+    known = {v.name: v for v in LLM_VARIANTS}
+    names = [n.strip() for n in variants.split(",") if n.strip()]
+    if variants == "all":
+        names = list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown LLM variant(s) {unknown}; known: {', '.join(known)}")
+    chosen = [known["reference"], *(known[n] for n in names if n != "reference")]
     started = time.monotonic()
-    result = run_llm_study(models, prompts=PROMPTS[:prompt_count], max_new_tokens=max_new_tokens)
+    result = run_llm_study(
+        models, prompts=PROMPTS[:prompt_count], max_new_tokens=max_new_tokens, variants=chosen
+    )
     result["seconds"] = round(time.monotonic() - started, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -169,6 +169,7 @@ def run_llm_study(
                     "decoding": decoding,
                     "prompts": len(prompts),
                     "variants": len(variants),
+                    "variant_names": [v.name for v in variants],
                     "consensus": agreeing / len(prompts),
                     "min_margin": min(reference["margins"]),
                     "max_new_tokens": max_new_tokens,

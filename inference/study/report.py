@@ -35,7 +35,7 @@ def best_scheme(result: dict[str, Any]) -> str:
         detections = [v for k, v in at.items() if k.startswith("detect[")]
         return (min(detections), at["honest"], -at["intra_class"])
 
-    return max(result["schemes"].items(), key=key)[0]
+    return str(max(result["schemes"].items(), key=key)[0])
 
 
 def _plot_histograms(result: dict[str, Any], scheme: str, folder: Path) -> str:
@@ -242,13 +242,15 @@ def llm_section(llm: dict[str, Any]) -> list[str]:
         "Every prompt generated under every honest variant with each decoding mode; consensus"
         " = all variants produced the same token ids (digest tolerance 0).",
         "",
-        "| model | decoding | prompts | variants | consensus | smallest top-1/top-2 logit margin |",
-        "|---|---|---|---|---|---|",
+        "| model | decoding | prompts | new tokens | honest variants | consensus |"
+        " smallest top-1/top-2 logit margin (greedy path) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in llm["rows"]:
         lines.append(
             f"| {row['model']} | {row['decoding']} | {row['prompts']} | "
-            f"{row['variants']} | {pct(row['consensus'], 2)} | {row['min_margin']:.4g} |"
+            f"{row['max_new_tokens']} | {', '.join(row['variant_names'])} | "
+            f"{pct(row['consensus'], 2)} | {row['min_margin']:.4g} |"
         )
     return [*lines, ""]
 
@@ -278,8 +280,8 @@ def write_report(
         for scheme, data in compact["schemes"].items():
             for name, hist in data.pop("histograms").items():
                 hists[f"{scheme}|{name}"] = np.asarray(hist, dtype=np.int64)
-        np.savez_compressed(folder / f"{result['model']}-histograms.npz", **hists)
+        np.savez_compressed(folder / f"{result['model']}-histograms.npz", **hists)  # type: ignore[arg-type]
         (folder / f"{result['model']}-results.json").write_text(json.dumps(compact, indent=1))
     if llm:
-        (folder / "llm-results.json").write_text(json.dumps(llm, indent=1))
+        (folder / "llm-consensus.json").write_text(json.dumps(llm, indent=1))
     return path

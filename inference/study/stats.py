@@ -43,7 +43,7 @@ def agree_matrix(
 ) -> npt.NDArray[np.bool_]:
     """The contract rule on per-lane distances (..., 4): every lane within its threshold."""
     limits = np.asarray(tolerance, dtype=np.int64)
-    return np.all(distances.astype(np.int64) <= limits, axis=-1)
+    return np.asarray(np.all(distances.astype(np.int64) <= limits, axis=-1))
 
 
 def contract_resolves(agree: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
