@@ -1,4 +1,5 @@
-"""`genoracle chain up` (a local Anvil chain) and `genoracle deploy` (the oracle, to any RPC)."""
+"""`genoracle chain up` (a local Anvil chain), `genoracle chain check` (a deployment record against
+a chain) and `genoracle deploy` (the oracle, to any EVM RPC, recorded per chain id)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from deploy.deployer import (
     Deployment,
     DeploymentError,
     OracleConfig,
+    check_deployment,
     deploy_oracle,
+    load_deployment,
+    read_deployment,
 )
 
 PRIVATE_KEY_ENV = "GENORACLE_PRIVATE_KEY"
@@ -34,7 +38,7 @@ def _echo_deployment(deployment: Deployment, path: Path | None) -> None:
 
 @click.group("chain")
 def chain() -> None:
-    """Run a local development chain (embedded Anvil)."""
+    """Run a local development chain (embedded Anvil); check deployment records against a chain."""
 
 
 @chain.command("up")
@@ -88,6 +92,46 @@ def chain_up(
         click.echo("anvil stopped")
 
 
+@chain.command("check")
+@click.option("--rpc-url", default="http://127.0.0.1:8545", show_default=True)
+@click.option(
+    "--records-dir",
+    type=click.Path(path_type=Path),
+    default=DEPLOYMENTS_DIR,
+    show_default=True,
+    help="Use <records-dir>/<chain id the RPC serves>.json.",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Check this record file instead (refused if it is for another chain).",
+)
+def chain_check(rpc_url: str, records_dir: Path, record: Path | None) -> None:
+    """Check a deployment record against the chain at RPC_URL: same chain id, the contracts
+    deployed there, the oracle built with the recorded configuration."""
+    w3 = _connect(rpc_url)
+    try:
+        if record is not None:
+            deployment = read_deployment(record)
+        else:
+            deployment = load_deployment(w3.eth.chain_id, records_dir)
+            record = records_dir / f"{deployment.chain_id}.json"
+        check_deployment(w3, deployment)
+    except DeploymentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"chain:    {deployment.chain_id}  ({rpc_url})")
+    _echo_deployment(deployment, record)
+    click.echo("record matches the chain")
+
+
+def _connect(rpc_url: str) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    if not w3.is_connected():
+        raise click.ClickException(f"cannot reach an Ethereum RPC at {rpc_url}")
+    return w3
+
+
 def _deployer_account(anvil_account: int | None) -> LocalAccount:
     if anvil_account is not None:
         return anvil_accounts(anvil_account + 1)[anvil_account]
@@ -105,6 +149,13 @@ def _deployer_account(anvil_account: int | None) -> LocalAccount:
 
 @click.command("deploy")
 @click.option("--rpc-url", default="http://127.0.0.1:8545", show_default=True)
+@click.option(
+    "--chain-id",
+    "expected_chain_id",
+    type=int,
+    default=None,
+    help="Refuse to deploy unless the RPC serves this chain id (guards against a wrong URL).",
+)
 @click.option(
     "--anvil-account",
     type=int,
@@ -136,6 +187,7 @@ def _deployer_account(anvil_account: int | None) -> LocalAccount:
 )
 def deploy(
     rpc_url: str,
+    expected_chain_id: int | None,
     anvil_account: int | None,
     owner: str | None,
     min_stake_wei: int,
@@ -147,10 +199,10 @@ def deploy(
     with_example_consumer: bool,
     records_dir: Path,
 ) -> None:
-    """Deploy GenerationOracle to RPC_URL and write deploy/deployments/<chainId>.json."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    if not w3.is_connected():
-        raise click.ClickException(f"cannot reach an Ethereum RPC at {rpc_url}")
+    """Deploy GenerationOracle to the EVM chain at RPC_URL, signing with $GENORACLE_PRIVATE_KEY
+    (or an Anvil account), write <records-dir>/<chainId>.json, then read the record back and
+    check it against the chain."""
+    w3 = _connect(rpc_url)
     config = OracleConfig(
         min_stake=min_stake_wei,
         min_fee_per_member=min_fee_wei,
@@ -167,7 +219,10 @@ def deploy(
             owner=owner,
             example_consumer=with_example_consumer,
             records_dir=records_dir,
+            expected_chain_id=expected_chain_id,
         )
     except DeploymentError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(f"chain:    {deployment.chain_id}  ({rpc_url})")
     _echo_deployment(deployment, records_dir / f"{deployment.chain_id}.json")
+    click.echo("record read back and checked against the chain")

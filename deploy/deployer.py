@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3Exception
 from web3.types import TxParams, TxReceipt, Wei
 
 from deploy.artifacts import artifact_hash, load_artifact
@@ -122,6 +123,19 @@ def save_deployment(deployment: Deployment, records_dir: Path = DEPLOYMENTS_DIR)
     return path
 
 
+def read_deployment(path: Path) -> Deployment:
+    """The record stored at `path` (any file, e.g. one copied from another machine)."""
+    if not path.is_file():
+        raise DeploymentError(f"no deployment record at {path}: run `genoracle deploy` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DeploymentError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DeploymentError(f"{path} is not a deployment record (a JSON object)")
+    return Deployment.from_json(data)
+
+
 def load_deployment(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
     """The record for `chain_id`; refuses a record whose own chain id differs."""
     path = record_path(chain_id, records_dir)
@@ -129,11 +143,7 @@ def load_deployment(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Deplo
         raise DeploymentError(
             f"no deployment record for chain {chain_id} at {path}: run `genoracle deploy` first"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise DeploymentError(f"{path} is not valid JSON: {exc}") from exc
-    deployment = Deployment.from_json(data)
+    deployment = read_deployment(path)
     if deployment.chain_id != chain_id:
         raise DeploymentError(
             f"{path} records chain {deployment.chain_id}, not chain {chain_id}: "
@@ -142,14 +152,47 @@ def load_deployment(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Deplo
     return deployment
 
 
+def check_chain_id(w3: Web3, expected_chain_id: int, what: str) -> None:
+    """Refuse to act on `w3` unless it serves chain `expected_chain_id` (`what` says why)."""
+    actual = w3.eth.chain_id
+    if actual != expected_chain_id:
+        raise DeploymentError(
+            f"chain id mismatch: {what} is for chain {expected_chain_id}, but the RPC serves "
+            f"chain {actual}; point --rpc-url at chain {expected_chain_id} or use chain "
+            f"{actual}'s record"
+        )
+
+
+def check_deployment(w3: Web3, deployment: Deployment) -> None:
+    """Check `deployment` against the chain `w3` serves: same chain id, the oracle (and the
+    consumer, if any) deployed there, and the oracle built with the recorded configuration."""
+    check_chain_id(w3, deployment.chain_id, f"the deployment record of {deployment.oracle}")
+    for role, address in (("oracle", deployment.oracle), ("consumer", deployment.consumer)):
+        if address is not None and not w3.eth.get_code(Web3.to_checksum_address(address)):
+            raise DeploymentError(
+                f"no contract at {address} ({role}) on chain {deployment.chain_id}: the record "
+                "is stale (a restarted local chain?); deploy again"
+            )
+    try:
+        on_chain = asdict(OracleConfig.from_chain(deployment.oracle_contract(w3)))
+    except (Web3Exception, TypeError, ValueError) as exc:
+        raise DeploymentError(
+            f"the contract at {deployment.oracle} on chain {deployment.chain_id} does not answer "
+            f"config() like this build's GenerationOracle ({exc}); deploy again"
+        ) from exc
+    on_chain["treasury"] = Web3.to_checksum_address(on_chain["treasury"])
+    if on_chain != deployment.config:
+        raise DeploymentError(
+            f"the oracle at {deployment.oracle} on chain {deployment.chain_id} has configuration "
+            f"{on_chain}, but the record says {deployment.config}: the record does not describe "
+            "this contract"
+        )
+
+
 def deployment_for(w3: Web3, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
     """The record for the chain `w3` is connected to, checked against the code on chain."""
     deployment = load_deployment(w3.eth.chain_id, records_dir)
-    if not w3.eth.get_code(Web3.to_checksum_address(deployment.oracle)):
-        raise DeploymentError(
-            f"no contract at {deployment.oracle} on chain {deployment.chain_id}: the record is "
-            "stale (a restarted local chain?); deploy again"
-        )
+    check_deployment(w3, deployment)
     return deployment
 
 
@@ -209,14 +252,19 @@ def deploy_oracle(
     owner: str | None = None,
     example_consumer: bool = False,
     records_dir: Path | None = DEPLOYMENTS_DIR,
+    expected_chain_id: int | None = None,
 ) -> Deployment:
-    """Deploy GenerationOracle (owner: `owner` or the deployer) and record it.
+    """Deploy GenerationOracle (owner: `owner` or the deployer), record it, and check the record.
 
     With `example_consumer`, also deploy the ExampleGenerationGallery dApp (any model) against it.
+    With `expected_chain_id`, refuse to deploy to an RPC that serves another chain.
 
-    `records_dir=None` writes no record (tests); pass a temporary directory to keep the repository
-    clean while still exercising the record format.
+    The record is read back from disk and checked against the chain (check_deployment), so a
+    deployment that returns is one a client can use. `records_dir=None` writes no record (tests);
+    pass a temporary directory to keep the repository clean while still exercising the format.
     """
+    if expected_chain_id is not None:
+        check_chain_id(w3, expected_chain_id, "this deployment")
     config = config or OracleConfig()
     owner_address = Web3.to_checksum_address(owner or deployer.address)
     oracle_address, receipt = deploy_contract(
@@ -240,5 +288,8 @@ def deploy_oracle(
         consumer=consumer_address,
     )
     if records_dir is not None:
-        save_deployment(deployment, records_dir)
+        path = save_deployment(deployment, records_dir)
+        if load_deployment(deployment.chain_id, records_dir) != deployment:
+            raise DeploymentError(f"{path} does not read back as the deployment just written")
+    check_deployment(w3, deployment)
     return deployment
