@@ -257,8 +257,15 @@ class VerifierNode:
         elif name != "RevealPhaseStarted":
             return
         task = self.store.get_task(task_id)
-        if task is not None and task.state in ACTIVE_STATES and task.state != ASSIGNED:
-            self._due[task_id] = time.monotonic()
+        if task is None or task.state not in ACTIVE_STATES or task.state == ASSIGNED:
+            return
+        already = {
+            "CommitSubmitted": (COMMITTED, REVEAL_SENT, REVEALED),
+            "DigestRevealed": (REVEALED,),
+        }
+        if task.state in already.get(name, ()):
+            return  # our own transaction, already seen landing when we sent it
+        self._due[task_id] = time.monotonic()
 
     def _wake_on_deadlines(self) -> None:
         """Phases also change with time alone (no event): wake a task when the head block's
