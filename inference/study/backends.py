@@ -88,11 +88,91 @@ class DigitsBackend:
         return {"model": self.name, "weights_sha256": self.weights_sha256, **runtime_fingerprint()}
 
 
-STUDY_MODELS = ("digits",)
+TINY_SD_CLASSES = tuple(
+    f"A photo of a {name}"
+    for name in (
+        "goldfish",
+        "tree frog",
+        "golden retriever",
+        "tabby cat",
+        "red fox",
+        "lighthouse",
+        "sports car",
+        "espresso",
+        "volcano",
+        "daisy",
+    )
+)
+
+
+class TinySDBackend:
+    """The inference package's tiny-sd through its own image backend, ImageNet-Gen style prompts.
+
+    The study calls the backend directly (not the runner) so that the variant, not the runner's
+    deterministic context, decides the thread count and the deterministic flag.
+    """
+
+    name = "tiny-sd"
+    prompts = TINY_SD_CLASSES
+    reference_steps = 10  # the model's own default: what a node runs when a request names none
+    reference_scheduler = "default"
+    size = 64
+
+    def __init__(self) -> None:
+        from inference.models import load_model
+
+        self.model = load_model("tiny-sd")
+
+    def generate(
+        self, classes: Sequence[int], seeds: Sequence[int], variant: Variant
+    ) -> npt.NDArray[np.uint8]:
+        from inference.specs import ImageInput
+
+        if variant.dtype != "float32":
+            raise ValueError(
+                f"tiny-sd runs in float32 only; variant {variant.name} asks {variant.dtype}"
+            )
+        specs = [
+            ImageInput(
+                prompt=self.prompts[c],
+                seed=s,
+                steps=variant.steps or self.reference_steps,
+                scheduler=variant.scheduler or self.reference_scheduler,
+                width=self.size,
+                height=self.size,
+            )
+            for c, s in zip(classes, seeds, strict=True)
+        ]
+        backend = self.model.image_backend
+        images = backend.generate_images(specs, list(seeds))
+        return np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8) for image in images])
+
+    def fingerprint(self) -> dict[str, object]:
+        return {
+            "model": self.name,
+            "model_id": self.model.manifest.model_id_hex,
+            **runtime_fingerprint(),
+        }
+
+
+STUDY_MODELS = ("digits", "tiny-sd")
+MODEL_VARIANTS: dict[str, tuple[str, ...]] = {
+    "digits": (
+        *("reference", "threads-2", "batch-1", "avx2", "nondeterministic"),
+        *("steps-10", "steps-25", "euler", "dpm-20", "bf16"),
+    ),
+    "tiny-sd": (
+        *("reference", "threads-2", "batch-1", "avx2", "nondeterministic"),
+        *("steps-5", "euler", "dpm-20"),
+    ),
+}
+"""Variants each model runs (tiny-sd: 10 reference steps, no bf16 path in its backend)."""
 
 
 def open_backend(model: str) -> StudyBackend:
     """The backend of a study model by name."""
     if model == "digits":
         return DigitsBackend()
+    if model == "tiny-sd":
+        return TinySDBackend()
     raise ValueError(f"unknown study model {model!r}; known: {', '.join(STUDY_MODELS)}")

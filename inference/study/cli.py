@@ -9,8 +9,14 @@ from pathlib import Path
 
 import click
 
-from inference.study.backends import STUDY_MODELS
-from inference.study.variants import resolve_variants
+from inference.study.backends import MODEL_VARIANTS, STUDY_MODELS
+from inference.study.variants import Variant, resolve_variants
+
+
+def variants_for(model: str, names: str) -> list[Variant]:
+    """The requested variants that the model can run (tiny-sd has no bf16 path, for one)."""
+    allowed = MODEL_VARIANTS[model]
+    return [v for v in resolve_variants(names) if v.name in allowed]
 
 
 def default_store() -> Path:
@@ -136,7 +142,7 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None,
     from inference.study.runner import parse_range, run_study
 
     try:
-        chosen = resolve_variants(variants)
+        chosen = variants_for(model, variants)
         class_list, seed_list = parse_range(classes), parse_range(seeds)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -188,10 +194,10 @@ def report(
     from inference.study.report import write_report
     from inference.study.tolerances import record_tolerances
 
-    names = [v.name for v in resolve_variants(variants)]
     results = []
     for model in models:
         click.echo(f"analysing {model} ...")
+        names = [v.name for v in variants_for(model, variants)]
         results.append(analyse_model(store or default_store(), model, names))
     llm = None
     if llm_results:

@@ -60,8 +60,9 @@ HONEST = (
 )
 
 IMPOSTORS = (
-    Variant("steps-10", "impostor", "DDIM 10 steps instead of 50", steps=10),
-    Variant("steps-25", "impostor", "DDIM 25 steps instead of 50", steps=25),
+    Variant("steps-10", "impostor", "10 steps instead of the reference's 50", steps=10),
+    Variant("steps-5", "impostor", "5 steps instead of the reference's 10 (tiny-sd)", steps=5),
+    Variant("steps-25", "impostor", "25 steps instead of the reference's 50", steps=25),
     Variant("euler", "impostor", "Euler scheduler, same step count", scheduler="euler"),
     Variant("dpm-20", "impostor", "DPM-Solver++ 20 steps", scheduler="dpm++", steps=20),
     Variant("bf16", "impostor", "bfloat16 autocast instead of float32", dtype="bfloat16"),
