@@ -42,5 +42,9 @@ def _register_commands() -> None:
     main.add_command(task)
     main.add_command(verify)
 
+    from oracle.cli.demo import demo
+
+    main.add_command(demo)
+
 
 _register_commands()

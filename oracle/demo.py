@@ -1,0 +1,362 @@
+"""`genoracle demo`: the whole story on an embedded Anvil, from deployment to a verified image.
+
+Nothing is simulated: an Anvil process, the committed contract artifacts, four `genoracle node run`
+processes (three honest operators and one test-only `lazy` one), the example consumer dApp asking
+for an image and a completion, and the `genoracle verify` command run on the saved image. The
+facts it prints are read back from the chain, and `run_demo` returns them so that a test can check
+each one against the chain again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import Wei
+
+from deploy.anvil import AnvilProcess
+from deploy.artifacts import load_artifact
+from deploy.deployer import CONSUMER_CONTRACT, deploy_oracle, send_transaction
+from inference.digests import lane_distances
+from inference.specs import canonical_json, parse_input
+from oracle.chain.client import ChainClient
+from oracle.localnet import (
+    E2E_ORACLE_CONFIG,
+    ETHER,
+    GENORACLE,
+    NodeProcess,
+    OracleChain,
+    register_builtin_model,
+    wait_until,
+)
+from oracle.results import TaskResult, task_result
+
+Echo = Callable[[str], None]
+
+HONEST_STAKE_WEI = 2 * ETHER
+#: The lazy operator stakes more, hoping to earn more while skipping work. Its weight also makes it
+#: all but certain (> 99.6 %) to be drawn into a committee of 3 out of 4, so the demo shows a slash.
+LAZY_STAKE_WEI = 20 * ETHER
+COMMITTEE_SIZE = 3
+FEE_PER_TASK_WEI = 3 * 10**16
+CALLBACK_STATUS = ("none", "pending", "verified", "failed")
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    """One generation the dApp asks for."""
+
+    kind: str
+    """"image" or "text": the model kind, which picks the input schema."""
+    model: str
+    input: dict[str, Any]
+
+    @property
+    def canonical_input(self) -> bytes:
+        """The input as every verifier reads it: validated, canonical JSON."""
+        return canonical_json(parse_input(self.kind, json.dumps(self.input)))
+
+    @property
+    def suffix(self) -> str:
+        return ".png" if self.kind == "image" else ".txt"
+
+
+@dataclass
+class DemoTask:
+    """What happened to one request, as read back from the chain."""
+
+    request: DemoRequest
+    task_id: int
+    input_json: str
+    result: TaskResult
+    callback_status: str
+    callback_digest: str | None
+    artifact_path: Path | None = None
+
+
+@dataclass
+class DemoReport:
+    """Everything the demo printed, for a reader or a test."""
+
+    rpc_url: str
+    oracle: str
+    consumer: str
+    roles: dict[str, str]
+    tasks: list[DemoTask] = field(default_factory=list)
+    verify_output: str = ""
+    verify_exit_code: int | None = None
+    seconds: float = 0.0
+
+
+def default_requests(image_model: str, text_model: str) -> list[DemoRequest]:
+    """An image from the diffusion model and a chat completion from the LLM."""
+    image = {"prompt": "A photo of a lighthouse at dusk", "seed": 0, "steps": 8}
+    image |= {"width": 64, "height": 64}
+    chat = [{"role": "user", "content": "Name three primary colours."}]
+    return [
+        DemoRequest("image", image_model, image),
+        DemoRequest("text", text_model, {"messages": chat, "max_new_tokens": 24}),
+    ]
+
+
+class _Progress:
+    """Numbered steps with their duration: the demo's progress display."""
+
+    def __init__(self, echo: Echo, total: int) -> None:
+        self.echo = echo
+        self.total = total
+        self.done = 0
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        self.done += 1
+        self.echo(f"[{self.done}/{self.total}] {what} ...")
+        start = time.perf_counter()
+        yield
+        self.echo(f"      done in {time.perf_counter() - start:.1f} s")
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    image_model: str = "tiny-sd",
+    text_model: str = "smollm2-135m",
+    echo: Echo = print,
+    timeout_s: float = 240.0,
+    inspect: Callable[[DemoReport, OracleChain], None] | None = None,
+) -> DemoReport:
+    """Run the whole flow; every process started here is stopped before returning.
+
+    `inspect`, when given, is called with the report and the live chain just before the nodes and
+    Anvil stop, so a test can check each printed fact against the chain.
+    """
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Node state from an earlier run belongs to a chain that no longer exists.
+    shutil.rmtree(out_dir / "nodes", ignore_errors=True)
+    requests = default_requests(image_model, text_model)
+    models = tuple(dict.fromkeys(request.model for request in requests))
+    progress = _Progress(echo, 8)
+
+    with progress.step(f"Building the models {', '.join(models)} (cached after the first run)"):
+        _build_models(models)
+
+    with contextlib.ExitStack() as stack:
+        with progress.step("Starting Anvil on 127.0.0.1"):
+            anvil = stack.enter_context(AnvilProcess(accounts=12))
+            accounts = anvil.accounts()
+            w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+            echo(f"      {anvil.rpc_url}, chain id {w3.eth.chain_id}")
+
+        with progress.step("Deploying the oracle and the example dApp (committed artifacts)"):
+            deployment = deploy_oracle(
+                w3, accounts[0], E2E_ORACLE_CONFIG, example_consumer=True, records_dir=None
+            )
+            assert deployment.consumer is not None
+            operators = accounts[1:5]
+            chain = OracleChain(anvil, deployment, accounts[0], operators, accounts[11])
+            echo(f"      oracle {deployment.oracle}, dApp {deployment.consumer}")
+
+        with progress.step(f"Registering the models {', '.join(models)}"):
+            owner = chain.client(chain.owner)
+            for name in models:
+                chain.models[name] = register_builtin_model(owner, name)
+                echo(f"      {name}: model id 0x{chain.models[name].hex()}")
+
+        roles = {str(account.address): "honest" for account in operators[:3]}
+        roles[str(operators[3].address)] = "lazy"
+        report = DemoReport(anvil.rpc_url, deployment.oracle, deployment.consumer, roles)
+        with progress.step("Registering four operators (three honest, one lazy) and their nodes"):
+            nodes = _start_nodes(chain, operators, roles, models, out_dir / "nodes", stack)
+            for node in nodes:
+                stake = LAZY_STAKE_WEI if roles[node.address] == "lazy" else HONEST_STAKE_WEI
+                echo(f"      {node.address} {roles[node.address]:>6}, stake {stake / ETHER:g} ETH")
+
+        with progress.step("The dApp requests an image and a completion"):
+            consumer = _consumer(w3, deployment.consumer)
+            task_ids = [
+                _request_through_consumer(w3, consumer, chain.requester, chain.models[r.model], r)
+                for r in requests
+            ]
+            for request, task_id in zip(requests, task_ids, strict=True):
+                echo(f"      task {task_id}: {request.kind} from {request.model}")
+
+        with progress.step("Waiting for the committees to commit, reveal and resolve"):
+            client = chain.client()
+            for request, task_id in zip(requests, task_ids, strict=True):
+                result = _wait_final(client, task_id, deployment.block_number, timeout_s)
+                status, digest = _callback_of(consumer, task_id)
+                input_json = request.canonical_input.decode()
+                report.tasks.append(DemoTask(request, task_id, input_json, result, status, digest))
+
+        with progress.step("Saving the artifacts and verifying the image with `genoracle verify`"):
+            for task in report.tasks:
+                task.artifact_path = _save_artifact(task, nodes, roles, out_dir)
+            image = report.tasks[0]
+            if image.artifact_path is not None:
+                verify = subprocess.run(
+                    [
+                        GENORACLE,
+                        "verify",
+                        "--task",
+                        str(image.task_id),
+                        "--rpc-url",
+                        anvil.rpc_url,
+                        "--oracle",
+                        deployment.oracle,
+                        str(image.artifact_path),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                report.verify_output = (verify.stdout + verify.stderr).strip()
+                report.verify_exit_code = verify.returncode
+        echo("")
+        for task in report.tasks:
+            _print_task(echo, task, roles)
+        echo(f"$ genoracle verify --task {report.tasks[0].task_id} {report.tasks[0].artifact_path}")
+        echo(report.verify_output)
+        echo("")
+        if inspect is not None:
+            inspect(report, chain)
+        echo("Stopping the nodes and Anvil.")
+    report.seconds = time.perf_counter() - started
+    echo(f"Demo finished in {report.seconds:.0f} s; artifacts in {out_dir}")
+    return report
+
+
+def _build_models(models: tuple[str, ...]) -> None:
+    from inference.models import resolve_model_folder
+
+    for name in models:
+        resolve_model_folder(name)
+
+
+def _start_nodes(
+    chain: OracleChain,
+    operators: list[LocalAccount],
+    roles: dict[str, str],
+    models: tuple[str, ...],
+    workdir: Path,
+    stack: contextlib.ExitStack,
+) -> list[NodeProcess]:
+    nodes = []
+    for index, account in enumerate(operators):
+        role = roles[account.address]
+        stake = LAZY_STAKE_WEI if role == "lazy" else HONEST_STAKE_WEI
+        chain.client(account).transact("register", f"http://operator-{index}.demo", value=stake)
+        node = NodeProcess(
+            chain, account, workdir / f"operator-{index}", models=models, behaviour=role
+        )
+        stack.callback(node.stop)
+        nodes.append(node.start())
+    for node in nodes:
+        node.wait_ready(timeout=180)
+    return nodes
+
+
+def _consumer(w3: Web3, address: str) -> Contract:
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact(CONSUMER_CONTRACT)["abi"]
+    )
+
+
+def _request_through_consumer(
+    w3: Web3, consumer: Contract, patron: LocalAccount, model_id: bytes, request: DemoRequest
+) -> int:
+    """The dApp's own entry point: it pays the fee and becomes the oracle's requester."""
+    call = consumer.functions.requestGeneration(model_id, request.canonical_input, COMMITTEE_SIZE)
+    tx = call.build_transaction({"from": patron.address, "value": Wei(FEE_PER_TASK_WEI)})
+    # The draw's gas depends on the block's randomness: let the sender estimate with a margin.
+    del tx["gas"]
+    receipt = send_transaction(w3, patron, tx)
+    events = consumer.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)
+    return int(events[0]["args"]["taskId"])
+
+
+def _wait_final(client: ChainClient, task_id: int, from_block: int, timeout_s: float) -> TaskResult:
+    def final() -> TaskResult | None:
+        result = task_result(client, task_id, from_block=from_block)
+        return result if result is not None and result.final else None
+
+    result: TaskResult = wait_until(final, timeout_s, f"task {task_id} to be final")
+    return result
+
+
+def _callback_of(consumer: Contract, task_id: int) -> tuple[str, str | None]:
+    entry = consumer.functions.entry(task_id).call()
+    status = CALLBACK_STATUS[int(entry[1])]
+    digest = bytes(entry[3])
+    return status, ("0x" + digest.hex()) if any(digest) else None
+
+
+def _save_artifact(
+    task: DemoTask, nodes: list[NodeProcess], roles: dict[str, str], out_dir: Path
+) -> Path | None:
+    """Fetch the artifact from an honest operator that agreed, over its HTTP API."""
+    for vote in task.result.votes:
+        if not vote.agrees or roles.get(vote.operator) != "honest":
+            continue
+        node = next(n for n in nodes if n.address == vote.operator)
+        response = node.get(f"/tasks/{task.task_id}/artifact")
+        if response.status_code == 200:
+            path = out_dir / f"task-{task.task_id}-{task.request.kind}{task.request.suffix}"
+            path.write_bytes(response.content)
+            return path
+    return None
+
+
+def _print_task(echo: Echo, task: DemoTask, roles: dict[str, str]) -> None:
+    result = task.result
+    echo(f"== Task {task.task_id}: {task.request.kind} from {task.request.model}")
+    echo(f"   input      {task.input_json}")
+    tolerance = "/".join(str(t) for t in result.tolerance)
+    echo(f"   tolerance  {tolerance} bits per lane (lanes 0/1/2/3)")
+    for vote in result.votes:
+        role = roles.get(vote.operator, "?")
+        if vote.digest is None:
+            echo(f"   {vote.operator} {role:>6}  did not reveal")
+            continue
+        distances = "/".join(str(d) for d in vote.distances) if vote.distances else "-"
+        verdict = "agrees" if vote.agrees else "deviates"
+        echo(f"   {vote.operator} {role:>6}  {vote.digest}  distance {distances}  {verdict}")
+    echo(f"   status     {result.status}; consensus {result.digest} (support {result.support})")
+    for payout in result.payouts:
+        role = roles.get(payout.account, "requester/treasury")
+        if payout.credited_wei:
+            echo(
+                f"   paid       {payout.account} {role:>6}  +{payout.credited_wei / ETHER:.6f} ETH"
+            )
+        if payout.slashed_wei:
+            echo(f"   slashed    {payout.account} {role:>6}  -{payout.slashed_wei / ETHER:.6f} ETH")
+    callback = task.callback_status
+    echo(f"   callback   dApp recorded '{callback}' with digest {task.callback_digest}")
+    if task.artifact_path is not None:
+        echo(f"   artifact   {task.artifact_path}")
+        if task.artifact_path.suffix == ".txt":
+            echo(f"   text       {task.artifact_path.read_text()!r}")
+    echo("")
+
+
+def distances_to_consensus(result: TaskResult) -> dict[str, tuple[int, int, int, int]]:
+    """Per-operator lane distances to the consensus, recomputed here from the revealed digests."""
+    assert result.digest is not None
+    consensus = bytes.fromhex(result.digest.removeprefix("0x"))
+    return {
+        vote.operator: lane_distances(bytes.fromhex(vote.digest.removeprefix("0x")), consensus)
+        for vote in result.votes
+        if vote.digest is not None
+    }

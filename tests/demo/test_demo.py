@@ -1,0 +1,90 @@
+"""The demo's flow end to end (tiny-llama instead of SmolLM2 to stay fast), every printed fact
+checked again against the live chain before the demo tears it down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from deploy.artifacts import load_artifact
+from deploy.deployer import CONSUMER_CONTRACT
+from inference.digests import digest_file
+from oracle.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
+from oracle.localnet import OracleChain
+
+
+def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -> None:
+    w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
+    oracle = chain.deployment.oracle_contract(w3)
+    consumer = w3.eth.contract(address=report.consumer, abi=load_artifact(CONSUMER_CONTRACT)["abi"])
+    lazy = next(address for address, role in report.roles.items() if role == "lazy")
+    lazy_drawn = 0
+    for task in report.tasks:
+        result = task.result
+        on_chain = oracle.functions.getTask(task.task_id).call()
+        assert result.status == "resolved", result
+        assert result.requester == report.consumer  # the dApp, not an EOA, asked
+        result_digest = "0x" + bytes(oracle.functions.resultOf(task.task_id).call()).hex()
+        assert result.digest == result_digest
+        assert result_digest in printed
+        committee = [str(address) for address in on_chain[9]]
+        assert sorted(vote.operator for vote in result.votes) == sorted(committee)
+        # The dApp's callback recorded the verified digest.
+        entry = consumer.functions.entry(task.task_id).call()
+        assert entry[1] == 2 and "0x" + bytes(entry[3]).hex() == result_digest
+        assert task.callback_status == "verified" and task.callback_digest == result_digest
+        # Votes: honest members agree at distance 0 in every lane, the lazy one deviates.
+        slashed = {
+            event["args"]["operator"]
+            for event in oracle.events.OperatorSlashed().get_logs(
+                from_block=chain.deployment.block_number,
+                argument_filters={"taskId": task.task_id},
+            )
+        }
+        for vote in result.votes:
+            assert vote.digest is not None and vote.digest in printed
+            if report.roles[vote.operator] == "honest":
+                assert vote.agrees and vote.distances == (0, 0, 0, 0)
+                assert vote.operator not in slashed
+            else:
+                lazy_drawn += 1
+                assert vote.agrees is False and vote.operator in slashed
+        # Payouts as printed equal the Credited logs of the resolving transaction.
+        for payout in result.payouts:
+            if payout.credited_wei:
+                assert f"+{payout.credited_wei / 10**18:.6f} ETH" in printed
+            if payout.slashed_wei:
+                assert payout.account == lazy
+                assert f"-{payout.slashed_wei / 10**18:.6f} ETH" in printed
+        assert task.artifact_path is not None and task.artifact_path.is_file()
+    # A 20-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-5.
+    assert lazy_drawn >= 1
+    lazy_stake = oracle.functions.getOperator(lazy).call()[0]
+    assert lazy_stake < LAZY_STAKE_WEI
+    for address, role in report.roles.items():
+        if role == "honest":
+            assert oracle.functions.getOperator(address).call()[0] == HONEST_STAKE_WEI
+    # The verified image is the one saved, and its digest is the consensus.
+    image = report.tasks[0]
+    assert image.artifact_path is not None
+    assert "0x" + digest_file(image.artifact_path).hex() in printed
+    assert report.verify_exit_code == 0, report.verify_output
+
+
+@pytest.mark.timeout(900)
+def test_demo_flow_is_true_on_chain(tmp_path: Path) -> None:
+    lines: list[str] = []
+    checked: list[bool] = []
+
+    def inspect(report: DemoReport, chain: OracleChain) -> None:
+        _check_against_chain(report, chain, "\n".join(lines))
+        checked.append(True)
+
+    report = run_demo(tmp_path, text_model="tiny-llama", echo=lines.append, inspect=inspect)
+    assert checked == [True]
+    printed = "\n".join(lines)
+    assert "callback   dApp recorded 'verified'" in printed
+    assert "Stopping the nodes and Anvil." in printed
+    assert (tmp_path / f"task-{report.tasks[1].task_id}-text.txt").read_text()
