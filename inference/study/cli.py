@@ -177,6 +177,13 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None,
     help="Results of `genoracle study llm` to include (repeatable).",
 )
 @click.option(
+    "--training-results",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Output of `genoracle study train-check` to include.",
+)
+@click.option("--note", multiple=True, help="A remark printed at the top of the report.")
+@click.option(
     "--write-tolerances/--no-write-tolerances",
     default=False,
     help="Record the recommended tolerances in inference/tolerances.json.",
@@ -187,6 +194,8 @@ def report(
     store: Path | None,
     out: Path,
     llm_results: tuple[Path, ...],
+    training_results: Path | None,
+    note: tuple[str, ...],
     write_tolerances: bool,
 ) -> None:
     """Analyse stored samples and write the markdown report, figures and results JSON."""
@@ -203,7 +212,8 @@ def report(
     if llm_results:
         parts = [json.loads(p.read_text()) for p in llm_results]
         llm = {"rows": [row for part in parts for row in part["rows"]], "parts": parts}
-    path = write_report(results, out, llm)
+    training = json.loads(training_results.read_text()) if training_results else None
+    path = write_report(results, out, llm, training=training, notes=note)
     total = sum(r["comparisons"] for r in results)
     click.echo(f"{total:,} comparisons; report: {path}")
     if write_tolerances:
@@ -270,3 +280,51 @@ def llm(
             f"logit margin {row['min_margin']:.4g}"
         )
     click.echo(f"written {out} in {result['seconds']:.0f} s")
+
+
+@study.command("train-check")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=300, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/training-reproducibility.json"),
+    show_default=True,
+)
+def train_check(steps: int, out: Path) -> None:
+    """Train twice at 2 threads and once at 1 thread; compare the weights' bytes and values."""
+    import dataclasses
+    import tempfile
+
+    import torch
+
+    from inference.digits import shipped
+    from inference.digits.train import TrainingConfig, save_weights, train
+
+    base = dataclasses.replace(TrainingConfig(**shipped.training_record()["config"]), steps=steps)
+    runs = {"2 threads (a)": 2, "2 threads (b)": 2, "1 thread": 1}
+    weights: dict[str, dict[str, torch.Tensor]] = {}
+    hashes: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for label, threads in runs.items():
+            began = time.monotonic()
+            weights[label] = train(dataclasses.replace(base, threads=threads))
+            seconds[label] = round(time.monotonic() - began, 1)
+            hashes[label] = save_weights(weights[label], Path(folder) / f"{threads}-{len(hashes)}")
+            click.echo(f"{label}: sha256 {hashes[label]} ({seconds[label]} s)")
+
+    def largest_difference(a: str, b: str) -> float:
+        return max(float((weights[a][k] - weights[b][k]).abs().max()) for k in weights[a])
+
+    result = {
+        "steps": steps,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "sha256": hashes,
+        "seconds": seconds,
+        "same_threads_identical": hashes["2 threads (a)"] == hashes["2 threads (b)"],
+        "threads_1_vs_2_identical": hashes["1 thread"] == hashes["2 threads (a)"],
+        "threads_1_vs_2_max_abs_weight_difference": largest_difference("1 thread", "2 threads (a)"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    click.echo(json.dumps(result))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -255,8 +256,39 @@ def llm_section(llm: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def training_section(training: dict[str, Any]) -> list[str]:
+    """Digits-Gen training reproducibility (from `genoracle study train-check`)."""
+    sha = training["sha256"]
+    return [
+        "## Digits-Gen training reproducibility",
+        "",
+        f"{training['steps']} training steps of the shipped configuration, three times on "
+        f"{training['cpu_capability']}:",
+        "",
+        "| run | weights sha256 | seconds |",
+        "|---|---|---|",
+        *(
+            f"| {label} | `{digest[:16]}...` | {training['seconds'][label]} |"
+            for label, digest in sha.items()
+        ),
+        "",
+        "Same thread count: "
+        f"{'byte-identical' if training['same_threads_identical'] else 'DIFFERENT'}"
+        ". 1 vs 2 threads: "
+        f"{'identical' if training['threads_1_vs_2_identical'] else 'different bytes'}, largest "
+        f"weight difference {training['threads_1_vs_2_max_abs_weight_difference']:.3g} (the"
+        " reduction order of the parallel kernels changes the float rounding).",
+        "",
+    ]
+
+
 def write_report(
-    results: list[dict[str, Any]], folder: Path, llm: dict[str, Any] | None = None
+    results: list[dict[str, Any]],
+    folder: Path,
+    llm: dict[str, Any] | None = None,
+    *,
+    training: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write report.md, figures and the results JSON (histograms in a separate npz)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -267,11 +299,14 @@ def write_report(
         " Kim et al., *Generative AI Reproducibility and Consensus* (arXiv 2307.01898), on"
         " models that run offline.",
         "",
+        *(f"> {note}\n" for note in notes),
     ]
     for result in results:
         lines += model_section(result, folder)
     if llm:
         lines += llm_section(llm)
+    if training:
+        lines += training_section(training)
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
     for result in results:
