@@ -8,7 +8,8 @@ Measures, in one run:
   block to the resolution's block, minus the inference time the slowest committee member
   reported. Block times are taken by watching the chain (Anvil's timestamps are whole seconds).
 
-Prints a table and one JSON line {"bench": "e2e", ...}. Medians over several runs.
+Prints a table and one JSON line {"bench": "e2e", ...}. Medians over several runs; the throughput
+ratio is the median over runs of each run's throughput against the ceiling measured just before.
 Targets: overhead <= 1.0 s (median), throughput >= 50 % of the ceiling.
 """
 
@@ -187,7 +188,9 @@ def main() -> int:
     inference = statistics.median(r["inference_s"] for r in rows)
     throughput = statistics.median(throughputs)
     ceiling = statistics.median(ceilings)
-    ratio = throughput / ceiling
+    # Each run's throughput against the ceiling measured right before it (same machine load),
+    # then the median: steadier than a ratio of medians on a shared machine.
+    ratio = statistics.median(t / c for t, c in zip(throughputs, ceilings, strict=True))
     passed = overhead <= OVERHEAD_TARGET_S and ratio >= THROUGHPUT_TARGET_RATIO
 
     print(f"{'measure':44} {'value':>12}  target")
@@ -196,7 +199,10 @@ def main() -> int:
     print(f"{'chain overhead per task (median)':44} {overhead:>10.3f} s  <= {OVERHEAD_TARGET_S}")
     print(f"{'throughput, tasks/min (median of runs)':44} {throughput:>12.1f}")
     print(f"{'inference-only ceiling, tasks/min (median)':44} {ceiling:>12.1f}")
-    print(f"{'throughput / ceiling':44} {ratio:>12.2f}  >= {THROUGHPUT_TARGET_RATIO}")
+    print(
+        f"{'throughput / ceiling (median of run pairs)':44} {ratio:>12.2f}  >= "
+        f"{THROUGHPUT_TARGET_RATIO}"
+    )
     print(
         json.dumps(
             {
