@@ -201,9 +201,19 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         if v == REFERENCE.name:
             continue
         other = samples[v]
-        n = min(len(other), len(reference_images))
+        position = {
+            (c, s): i
+            for i, (c, s) in enumerate(
+                zip(reference_images.classes.tolist(), reference_images.seeds.tolist(), strict=True)
+            )
+        }
+        cells = list(zip(other.classes.tolist(), other.seeds.tolist(), strict=True))
+        mine = [i for i, cell in enumerate(cells) if cell in position]
+        theirs = [position[cells[i]] for i in mine]
         same = np.all(
-            other.images[:n].reshape(n, -1) == reference_images.images[:n].reshape(n, -1), axis=1
+            other.images[mine].reshape(len(mine), -1)
+            == reference_images.images[theirs].reshape(len(mine), -1),
+            axis=1,
         )
         identical[v] = float(same.mean())
     result["byte_identical_to_reference"] = identical

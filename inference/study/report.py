@@ -104,10 +104,11 @@ def model_section(result: dict[str, Any], folder: Path) -> list[str]:
     b = result["schemes"][best]
     at = b["at_recommended"]
     lines = [f"## {model}", ""]
-    grid = next(iter(result["samples"].values()))
+    grid = result["samples"]["reference"]
     lines += [
-        f"{grid} (class, seed) cells per variant; {len(result['variants'])} variants; "
-        f"{result['comparisons']:,} digest-pair comparisons on the packed Hamming engine in "
+        f"{grid} (class, seed) cells for the reference (the other variants: see the table); "
+        f"{len(result['variants'])} variants; {result['comparisons']:,} digest-pair comparisons "
+        f"({4 * result['comparisons']:,} 64-bit lane comparisons) on the packed Hamming engine in "
         f"{result['compare_seconds']:.1f} s "
         f"({result['comparisons'] / max(result['compare_seconds'], 1e-9) / 1e6:.0f} M pairs/s, "
         "including the per-category histogramming).",

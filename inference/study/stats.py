@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 def majority_probability(p: float, voters: int) -> float:
     """P(a strict majority of `voters` independent events of probability p); 3p^2 - 2p^3 for 3."""
+    if p != p:  # NaN: no pairs of that kind were measured
+        return float("nan")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"probability {p} is outside [0, 1]")
     need = voters // 2 + 1
