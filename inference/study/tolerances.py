@@ -16,10 +16,14 @@ from inference.tolerances import TOLERANCES_FILE
 
 
 def record_tolerances(
-    result: dict[str, Any], *, source: str, path: Path = TOLERANCES_FILE
+    result: dict[str, Any], *, source: str, path: Path = TOLERANCES_FILE, scheme: str | None = None
 ) -> dict[str, Any]:
-    """Set the model's entry to its best scheme at the recommended tolerance; keep other models."""
-    scheme = best_scheme(result)
+    """Set the model's entry to a scheme (default: its best) at the recommended tolerance.
+
+    Other models' entries are kept. A fixed `scheme` serves models whose digests are pinned
+    elsewhere (golden tests) and that only get their tolerance calibrated.
+    """
+    scheme = scheme or best_scheme(result)
     recommendation = result["schemes"][scheme]["recommendation"]
     default = [int(t) for t in recommendation["tolerance"]]
     maximum = [
