@@ -213,24 +213,24 @@ def model_section(result: dict[str, Any], folder: Path) -> list[str]:
                     f"| {name} ({axis}) | {s['pairs']:,} | {s['min']} | {s['median']} |"
                     f" {s['p99']} | {s['max']} | {s['mean']:.1f} |"
                 )
-    lines += [
-        "",
-        f"### Per-threshold rates (`{best}`, one threshold k on every lane it uses)",
-        "",
-    ]
-    lines.append(
-        "| k | honest | honest maj-3 | intra-class | intra maj-3 | intra maj-5 |"
-        " other class | " + " | ".join(f"detect {i}" for i in impostors[:-1]) + " |"
-    )
-    lines.append("|---" * (7 + len(impostors) - 1) + "|")
-    for row in b["sweep"]:
-        lines.append(
-            f"| {row['k']} | {pct(row['honest'])} | {pct(row['honest_majority3'])} | "
-            f"{pct(row['intra_class'])} | {pct(row['intra_class_majority3'], 6)} | "
-            f"{pct(row['intra_class_majority5'], 6)} | {pct(row['other_class'])} | "
-            + " | ".join(pct(row[f"detect[{i}]"], 1) for i in impostors[:-1])
-            + " |"
-        )
+    for scheme in dict.fromkeys([best, "phash64"]):
+        lines += [
+            "",
+            f"### Per-threshold rates (`{scheme}`, one threshold k on every lane it uses)",
+            "",
+            "| k | honest | honest maj-3 | intra-class | intra maj-3 | intra maj-5 | other class | "
+            + " | ".join(f"detect {i}" for i in impostors[:-1])
+            + " |",
+            "|---" * (7 + len(impostors) - 1) + "|",
+        ]
+        for row in result["schemes"][scheme]["sweep"]:
+            lines.append(
+                f"| {row['k']} | {pct(row['honest'])} | {pct(row['honest_majority3'])} | "
+                f"{pct(row['intra_class'])} | {pct(row['intra_class_majority3'], 6)} | "
+                f"{pct(row['intra_class_majority5'], 6)} | {pct(row['other_class'])} | "
+                + " | ".join(pct(row[f"detect[{i}]"], 1) for i in impostors[:-1])
+                + " |"
+            )
     lines += ["", f"![ROC]({_plot_roc(result, folder)})", ""]
     for scheme in result["schemes"]:
         lines += [f"![{scheme}]({_plot_histograms(result, scheme, folder)})", ""]
