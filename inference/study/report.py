@@ -48,7 +48,8 @@ def _plot_histograms(result: dict[str, Any], scheme: str, folder: Path) -> str:
             counts = np.asarray(hist).sum(axis=1 - axis_index)
             if counts.sum() == 0:
                 continue
-            axis.step(np.arange(counts.size), counts / counts.sum(), where="mid", label=name)
+            present = np.nonzero(counts)[0]  # pHash distances are even: skip the empty bins
+            axis.plot(present, counts[present] / counts.sum(), marker=".", label=name)
         axis.set_yscale("log")
         axis.set_xlabel(
             ("x: " if axis_index == 0 else "y: ") + data["lanes"][axis_index]
@@ -66,20 +67,25 @@ def _plot_histograms(result: dict[str, Any], scheme: str, folder: Path) -> str:
 
 
 def _plot_roc(result: dict[str, Any], folder: Path) -> str:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for scheme, data in result["schemes"].items():
         sweep = data["sweep"]
-        intra = [max(r["intra_class"], 1e-7) for r in sweep]
-        honest = [r["honest"] for r in sweep]
-        axes[0].plot(intra, honest, marker=".", label=scheme)
+        ks = [r["k"] for r in sweep]
         detections = [min(v for k, v in r.items() if k.startswith("detect[")) for r in sweep]
-        axes[1].plot([r["k"] for r in sweep], detections, marker=".", label=scheme)
-    axes[0].set_xscale("log")
-    axes[0].set_xlabel("intra-class collision rate per pair (other seed, same class)")
+        accepted = [
+            1.0 - min(d, 1.0 - r["intra_class"]) for d, r in zip(detections, sweep, strict=True)
+        ]
+        axes[0].plot(accepted, [r["honest"] for r in sweep], marker=".", label=scheme)
+        axes[1].plot(ks, [max(r["intra_class"], 1e-9) for r in sweep], marker=".", label=scheme)
+        axes[2].plot(ks, detections, marker=".", label=scheme)
+    axes[0].set_xlabel("acceptance of the most successful impostor (incl. other seed)")
     axes[0].set_ylabel("honest agreement rate per pair")
-    axes[0].set_title("ROC: one threshold k on every lane the scheme uses")
+    axes[0].set_title("ROC over the threshold k")
+    axes[1].set_yscale("log")
     axes[1].set_xlabel("threshold k on every used lane")
-    axes[1].set_ylabel("weakest impostor detection rate")
+    axes[1].set_ylabel("intra-class collision rate per pair")
+    axes[2].set_xlabel("threshold k on every used lane")
+    axes[2].set_ylabel("weakest impostor detection rate")
     for axis in axes:
         axis.legend(fontsize=7)
     fig.tight_layout()
