@@ -644,23 +644,38 @@ class VerifierNode:
         log.info("task %d: %s (was %s) %s", task.task_id, outcome, task.state, detail)
 
     def _payout_detail(self, task_id: int) -> str:
-        """What the resolving transaction credited or slashed us (from its receipt's logs)."""
-        tx_hash = self._resolution_tx.get(task_id)
-        receipt = self.client.receipt(tx_hash) if tx_hash is not None else None
-        if receipt is None:
-            return ""
-        credited = slashed = 0
-        for event in self.client.receipt_events(receipt):
-            args = event["args"]
-            if event["event"] == "Credited" and args["account"] == self.address:
-                credited += int(args["amount"])
-            elif (
-                event["event"] == "OperatorSlashed"
-                and args["operator"] == self.address
-                and int(args["taskId"]) == task_id
+        """What the resolving transaction credited or slashed us (from its receipt's logs).
+
+        That transaction is the one whose TaskResolved/TaskFailed log we saw, or our own reveal
+        or resolve when it was the one that closed the task.
+        """
+        vote = self.store.get_vote(task_id)
+        candidates = [self._resolution_tx.get(task_id)]
+        if vote is not None:
+            candidates += [vote.reveal_tx, vote.resolve_tx]
+        for tx_hash in candidates:
+            receipt = self.client.receipt(tx_hash) if tx_hash is not None else None
+            if receipt is None:
+                continue
+            events = self.client.receipt_events(receipt)
+            if not any(
+                e["event"] in ("TaskResolved", "TaskFailed") and int(e["args"]["taskId"]) == task_id
+                for e in events
             ):
-                slashed += int(args["amount"])
-        return f"credited {credited} wei, slashed {slashed} wei"
+                continue
+            credited = slashed = 0
+            for event in events:
+                args = event["args"]
+                if event["event"] == "Credited" and args["account"] == self.address:
+                    credited += int(args["amount"])
+                elif (
+                    event["event"] == "OperatorSlashed"
+                    and args["operator"] == self.address
+                    and int(args["taskId"]) == task_id
+                ):
+                    slashed += int(args["amount"])
+            return f"credited {credited} wei, slashed {slashed} wei"
+        return ""
 
     # -- HTTP API ------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import requests
+from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.address import to_checksum_address
 from eth_utils.conversions import to_hex
 from hexbytes import HexBytes
@@ -30,7 +32,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import BlockData, BlockIdentifier, EventData, TxParams, TxReceipt
+from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxParams, TxReceipt
 
 from oracle.chain.contract import ORACLE_CONTRACT, deployment_record, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
@@ -134,16 +136,33 @@ class ChainClient:
         raise AssertionError("unreachable")
 
     def view(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
-        """Call a view function; struct results come back as dicts keyed by field name."""
+        """Call a view function; struct results come back as dicts keyed by field name.
+
+        Views are the node's hottest path (every step re-reads its task), so they skip web3's
+        middleware: one raw eth_call, decoded by the ABI's output types.
+        """
         call = self.oracle.functions[function](*args)
-        try:
-            value = self.rpc(lambda: call.call(block_identifier=block), f"call {function}")
-        except ContractLogicError as exc:
-            raise self.decoder.decode(exc.data, context=function) from None
+        data = self.oracle.encode_abi(function, list(args))
+        block_param = hex(block) if isinstance(block, int) else block
+        params: list[Any] = [{"to": self.address, "data": data}, block_param]
+        response = self.rpc(
+            lambda: self.w3.provider.make_request(RPCEndpoint("eth_call"), params),
+            f"call {function}",
+        )
+        if "error" in response:
+            error = response["error"]
+            revert_data = error.get("data") if isinstance(error, dict) else None
+            if isinstance(revert_data, str) and revert_data.startswith("0x"):
+                raise self.decoder.decode(revert_data, context=function)
+            raise ChainError(f"call {function}: the node answered {error}")
         outputs = call.abi.get("outputs", [])
+        values = abi_decode(
+            [collapse_if_tuple(dict(output)) for output in outputs],
+            bytes.fromhex(str(response["result"])[2:]),
+        )
         if len(outputs) == 1:
-            return _named(outputs[0], value)
-        return tuple(_named(output, item) for output, item in zip(outputs, value, strict=True))
+            return _named(outputs[0], values[0])
+        return tuple(_named(output, item) for output, item in zip(outputs, values, strict=True))
 
     def block_number(self) -> int:
         return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")

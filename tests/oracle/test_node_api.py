@@ -11,7 +11,7 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, TEXT_INPUT, TEXT_MODEL
 from PIL import Image
 
-from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
+from oracle.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
 
 ROUTES = (
     "/health",
@@ -35,6 +35,13 @@ def resolved(honest_net: OracleChain, honest_nodes: list[NodeProcess]) -> dict[s
     text = client.submit(TEXT_MODEL, TEXT_INPUT)
     client.wait(image.task_id, timeout_s=120)
     client.wait(text.task_id, timeout_s=120)
+    # The node's own record trails the chain by a poll or two.
+    for task_id in (image.task_id, text.task_id):
+        wait_until(
+            lambda t=task_id: (honest_nodes[0].local_task(t) or {}).get("state") == "done",
+            30,
+            f"node 0 to finish task {task_id}",
+        )
     return {"image": image.task_id, "text": text.task_id}
 
 
