@@ -276,7 +276,11 @@ def llm(
     chosen = [known["reference"], *(known[n] for n in names if n != "reference")]
     started = time.monotonic()
     result = run_llm_study(
-        models, prompts=PROMPTS[:prompt_count], max_new_tokens=max_new_tokens, variants=chosen
+        models,
+        prompts=PROMPTS[:prompt_count],
+        max_new_tokens=max_new_tokens,
+        variants=chosen,
+        cache_dir=default_store() / "llm",
     )
     result["seconds"] = round(time.monotonic() - started, 1)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the headroom before a numeric difference could flip a token.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -133,8 +134,12 @@ def run_llm_study(
     max_new_tokens: int = 16,
     variants: Sequence[Variant] = LLM_VARIANTS,
     show_progress: bool = True,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Every model x honest variant x decoding; consensus = identical token ids everywhere."""
+    """Every model x honest variant x decoding; consensus = identical token ids everywhere.
+
+    With `cache_dir`, each variant's outputs are kept there, so an interrupted study resumes.
+    """
     rows = []
     raw: dict[str, Any] = {}
     for model in models:
@@ -147,6 +152,11 @@ def run_llm_study(
                 "max_new_tokens": max_new_tokens,
                 "margins": variant.name == REFERENCE.name,
             }
+            key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+            cached = cache_dir / model / f"{variant.name}-{key}.json" if cache_dir else None
+            if cached is not None and cached.is_file():
+                outputs[variant.name] = json.loads(cached.read_text())
+                continue
             outputs[variant.name] = _run_worker(
                 request,
                 variant,
@@ -154,6 +164,9 @@ def run_llm_study(
                 f"{model}/{variant.name}",
                 show_progress,
             )
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(json.dumps(outputs[variant.name]))
         reference = outputs[REFERENCE.name]
         for decoding in DECODINGS:
             agreeing = sum(

@@ -40,6 +40,10 @@ class Variant:
     def environment(self) -> dict[str, str]:
         """Environment variables the worker process must start with."""
         env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        if self.threads > 1:
+            # Idle OpenMP threads sleep instead of spinning: on a shared, loaded machine a spinning
+            # thread steals the core its partner needs to reach the barrier. Outputs are unchanged.
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
         if self.older_cpu:
             env.update(OLDER_CPU_ENV)
         return env
