@@ -457,7 +457,11 @@ class VerifierNode:
             return
         view = read_task(self.client, task_id)
         if view is None:
-            # The request itself was erased (reorg) or the chain forgot it: wait for it.
+            # The request itself was erased by a reorg (or the chain forgot it). It may come
+            # back in the new branch; once the chain is well past it, give up on it.
+            if self.listener.head > task.request_block + 4 * self.config.chain.reorg_depth + 16:
+                self._finish_step(task_id, ABANDONED, "the request is no longer on chain")
+                return
             self.store.journal(task_id, "waiting", "task not found on chain (reorg?)")
             self._schedule(task_id, self.config.node.recheck_interval_s)
             return
