@@ -1,4 +1,5 @@
-"""Run a local Anvil chain as a child process: 127.0.0.1, a free port read from its log, clean stop.
+"""Run a local Anvil chain as a child process: 127.0.0.1, a free port read from its log, clean stop,
+and (with a state file) a restart on the same port that keeps the chain.
 
 The binary comes from the npm package @foundry-rs/anvil-linux-amd64 (node_modules/.bin/anvil is a
 direct link to it), or from $GENORACLE_ANVIL. Nothing is downloaded at run time.
@@ -6,15 +7,19 @@ direct link to it), or from $GENORACLE_ANVIL. Nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import deque
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -65,6 +70,13 @@ class AnvilProcess:
 
     `block_time=None` mines one block per transaction (automine). The node's output is kept (the
     last 2000 lines) and shown in the error when it fails to start or dies.
+
+    With `state_path`, Anvil loads the chain from that file at start (if it exists) and dumps it
+    there when stopped gracefully, so `stop()` then `start()` (or `restart()`) brings the same
+    chain back on the same port: blocks, receipts, logs, balances and nonces are kept; the mempool
+    is not (as on a real node restart, pending transactions are gone). Anvil does not keep its
+    clock offset (`evm_increaseTime`) in the state, so the restart restores it: the chain's clock
+    never runs backwards and keeps counting while the node was down.
     """
 
     def __init__(
@@ -80,6 +92,7 @@ class AnvilProcess:
         extra_args: tuple[str, ...] = (),
         binary: Path | None = None,
         startup_timeout: float = 15.0,
+        state_path: Path | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.block_time = block_time
@@ -91,11 +104,15 @@ class AnvilProcess:
         self._extra_args = extra_args
         self._binary = binary
         self._startup_timeout = startup_timeout
+        self.state_path = state_path
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._lines: deque[str] = deque(maxlen=_LOG_LINES)
         self._port: int | None = None
         self._ready = threading.Event()
+        self._restarting = False
+        self._clock_offset: float | None = None  # chain time minus wall time, read at stop()
+        self._state_saved = False  # the last stop was graceful: the state file holds the chain
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -121,12 +138,24 @@ class AnvilProcess:
             args += ["--block-time", str(self.block_time)]
         if self._gas_limit is not None:
             args += ["--gas-limit", str(self._gas_limit)]
+        if self.state_path is not None:
+            args += ["--state", str(self.state_path)]
+            if self._restarting and self.block_time is None:
+                # Automine would mine a transaction that arrives before the clock is restored
+                # with a timestamp in the past; mining is switched on once it is.
+                args.append("--no-mining")
         return args + list(self._extra_args)
 
     def start(self) -> AnvilProcess:
-        """Start Anvil and wait until it listens; raises AnvilError with its log otherwise."""
+        """Start Anvil and wait until it listens; raises AnvilError with its log otherwise.
+
+        After `stop()`, an instance with a `state_path` starts again on the port it had, from the
+        state it dumped; one without refuses (its chain is gone).
+        """
+        if self.running:
+            raise AnvilError("this AnvilProcess is already running")
         if self._process is not None:
-            raise AnvilError("this AnvilProcess was already started")
+            self._prepare_restart()
         self._process = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
@@ -150,16 +179,71 @@ class AnvilProcess:
                 raise AnvilError(
                     f"anvil did not listen within {self._startup_timeout:.0f} s\n" + self.log
                 )
+        if self._restarting:
+            self._resume_after_restart()
         return self
 
+    def restart(self, downtime_s: float = 0.0) -> AnvilProcess:
+        """Stop gracefully (the state is dumped), stay down `downtime_s`, start again on the same
+        port with the state loaded. Needs `state_path`."""
+        if self.state_path is None:
+            raise AnvilError("restart() needs a state_path: without one the chain is lost on stop")
+        self.stop()
+        time.sleep(downtime_s)
+        return self.start()
+
+    def _prepare_restart(self) -> None:
+        if self.state_path is None:
+            raise AnvilError(
+                "this AnvilProcess was stopped and has no state_path: its chain is gone; "
+                "pass state_path=... to restart it with its state"
+            )
+        if not self._state_saved or not self.state_path.is_file():
+            raise AnvilError(
+                f"anvil did not dump its state to {self.state_path} (it died or was killed "
+                "rather than stopped): cannot restart its chain\n" + self.log
+            )
+        port = self._port
+        assert port is not None  # it listened before stopping
+        self._requested_port = port
+        self._port = None
+        self._ready.clear()
+        self._restarting = True
+
+    def _resume_after_restart(self) -> None:
+        """Give the restarted chain back its clock, then its mining mode."""
+        offset = self._clock_offset
+        if offset is not None and offset > 0:
+            self.rpc("evm_increaseTime", [math.ceil(offset)])
+        if self.block_time is None:
+            # Switching automine on also mines whatever arrived while mining was off.
+            self.rpc("evm_setAutomine", [True])
+        self._restarting = False
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call to this node (for its own housekeeping and for tests)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        request = urllib.request.Request(
+            self.rpc_url, data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            reply = json.loads(response.read())
+        if "error" in reply:
+            raise AnvilError(f"anvil {method}: {reply['error']}")
+        return reply.get("result")
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop Anvil: SIGTERM, then SIGKILL after `timeout` seconds. Safe to call twice."""
+        """Stop Anvil: SIGTERM (it dumps its state, if it has a state_path), then SIGKILL after
+        `timeout` seconds. Safe to call twice."""
         process = self._process
         if process is None or process.poll() is not None:
             return
+        if self.state_path is not None and self._ready.is_set():
+            self._clock_offset = self._read_clock_offset()
         process.terminate()
         try:
             process.wait(timeout=timeout)
+            self._state_saved = process.returncode == 0
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout)
@@ -206,6 +290,14 @@ class AnvilProcess:
         """Raise AnvilError with the log if the node has died."""
         if self._process is not None and self._process.poll() is not None:
             raise AnvilError(f"anvil died with code {self._process.returncode}\n" + self.log)
+
+    def _read_clock_offset(self) -> float | None:
+        """How far the chain's clock is ahead of the wall clock (as far as the head block shows)."""
+        try:
+            head = self.rpc("eth_getBlockByNumber", ["latest", False])
+        except (OSError, ValueError, AnvilError):
+            return self._clock_offset  # not answering: keep what we knew
+        return float(int(head["timestamp"], 16)) - time.time()
 
     def _drain(self) -> None:
         """Read Anvil's output until it exits, so its pipe never fills up and blocks it."""

@@ -131,9 +131,13 @@ def oracle_chain(
     operators: int = 3,
     config: OracleConfig = E2E_ORACLE_CONFIG,
     stake_wei: int = 2 * ETHER,
+    anvil_state: Path | None = None,
 ) -> Iterator[OracleChain]:
-    """Anvil + oracle + registered models + `operators` staked operators (accounts 1..n)."""
-    with AnvilProcess(accounts=12) as anvil:
+    """Anvil + oracle + registered models + `operators` staked operators (accounts 1..n).
+
+    With `anvil_state` (a file path), `chain.anvil.restart()` brings the same chain back on the
+    same port, as a restarted RPC node would."""
+    with AnvilProcess(accounts=12, state_path=anvil_state) as anvil:
         accounts = anvil.accounts()
         w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
         deployment = deploy_oracle(w3, accounts[0], config, records_dir=None)

@@ -447,8 +447,22 @@ class VerifierNode:
             log.info("task %d: abandoned: %s", task_id, detail)
 
     def _advance(self, task_id: int) -> None:
-        """Look at the chain, then take the one step the task needs now (if any)."""
+        """Look at the chain, then take the one step the task needs now (if any).
+
+        A step that fails (the RPC went away mid-step, a bug) leaves the task scheduled again:
+        nothing else would wake it before its deadline (no event comes for a commit that sits
+        in a mempool which a restarted RPC node has forgotten)."""
         self._due.pop(task_id, None)
+        try:
+            self._take_step(task_id)
+        except ChainUnavailableError:
+            self._schedule(task_id, self.config.chain.poll_interval_s)  # once it is back
+            raise
+        except Exception:
+            self._schedule(task_id, self.config.node.recheck_interval_s)
+            raise
+
+    def _take_step(self, task_id: int) -> None:
         task = self.store.get_task(task_id)
         if task is None or task.state not in ACTIVE_STATES:
             return

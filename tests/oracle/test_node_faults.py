@@ -1,4 +1,5 @@
-"""Faults with real node processes: dishonest operators, kill -9, RPC outages and reorgs.
+"""Faults with real node processes: dishonest operators, kill -9, RPC outages, an Anvil restart
+and reorgs.
 
 Nodes A and B are honest and live for the whole module; the third operator's node (C) is started
 per test with the behaviour under test, or left down so the reveal phase waits for the commit
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_typing import HexStr
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
 from oracle.chain.views import read_task
@@ -25,8 +27,9 @@ COMMIT_WINDOW = 600  # E2E_ORACLE_CONFIG.commit_window
 
 
 @pytest.fixture(scope="module")
-def net() -> Iterator[OracleChain]:
-    with oracle_chain(MODELS, operators=3) as chain:
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OracleChain]:
+    state = tmp_path_factory.mktemp("anvil") / "state.json"  # so that Anvil can be restarted
+    with oracle_chain(MODELS, operators=3, anvil_state=state) as chain:
         yield chain
 
 
@@ -155,7 +158,7 @@ def test_no_reveal_node_is_slashed_and_an_honest_node_resolves_after_the_deadlin
         withholder.stop()
     assert result.status == "resolved" and result.support == 2
     assert result.resolution_tx is not None
-    resolver = net.client().w3.eth.get_transaction(result.resolution_tx)["from"]
+    resolver = net.client().w3.eth.get_transaction(HexStr(result.resolution_tx))["from"]
     assert resolver in {n.address for n in honest_pair}
     assert payout_of(result, withholder.address)[1] > 0
     assert all(payout_of(result, n.address)[0] > 0 for n in honest_pair)
@@ -261,6 +264,71 @@ def test_rpc_unreachable_for_a_while_then_the_node_catches_up(
         proxy.close()
     assert result.status == "resolved" and result.support == 3
     assert payout_of(result, node.address)[0] > 0
+
+
+def test_anvil_restarted_mid_task_the_nodes_reconnect_commit_again_and_are_paid(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+) -> None:
+    """The three commits are in Anvil's mempool when it stops: the nodes see connection refused,
+    Anvil comes back a few seconds later on the same port with its chain but without its
+    mempool, and each node notices its commit is gone, sends it again (same salt) and is paid."""
+    third = third_node(net, tmp_path)
+    nodes = [*honest_pair, third]
+    client = net.requester_client()
+    chain = net.client()
+    net.rpc("evm_setAutomine", [False])
+    try:
+        model_view = client.model(IMAGE_MODEL)
+        sent = client.chain.send(
+            "requestGeneration",
+            model_view.model_id,
+            client.encode_input(model_view, IMAGE_INPUT),
+            3,
+            model_view.default_tolerance,
+            0,
+            value=client.minimum_fee(3),
+        )
+        net.rpc("evm_mine", [])
+        receipt = client.chain.wait_for_receipt(sent.tx_hash)
+        task_id = next(int(e["args"]["taskId"]) for e in client.chain.receipt_events(receipt))
+        wait_until(
+            lambda: all(_pending_commit(net, n.address) for n in nodes), 60, "the pending commits"
+        )
+        head_before = chain.head()
+        net.anvil.stop()
+        down_since = time.monotonic()
+        wait_until(
+            lambda: all(n.get("/health").status_code == 503 for n in nodes),
+            30,
+            "the nodes to see connection refused",
+        )
+        time.sleep(max(0.0, 3.0 - (time.monotonic() - down_since)))  # down a few seconds
+        net.anvil.start()  # same port, same chain, empty mempool, automine
+        result = client.wait(task_id, timeout_s=60)
+        wait_until(
+            lambda: all(n.get("/health").json()["rpc_reachable"] for n in nodes), 10, "health"
+        )
+    finally:
+        if not net.anvil.running:
+            net.anvil.start()
+        net.rpc("evm_setAutomine", [True])
+        third.stop()
+    assert result.status == "resolved" and result.support == 3
+    for node in nodes:
+        credited, slashed = payout_of(result, node.address)
+        assert credited > 0 and slashed == 0
+        steps = journal_steps(node, task_id)
+        assert steps.count("commit_sent") == 2 and "commit_lost" in steps
+    commit_logs = [
+        e
+        for e in chain.logs(int(head_before["number"]), chain.block_number())
+        if e["event"] == "CommitSubmitted" and int(e["args"]["taskId"]) == task_id
+    ]
+    assert sorted(e["args"]["operator"] for e in commit_logs) == sorted(n.address for n in nodes)
+    # The restarted chain went on from the same head, and its clock did not run backwards.
+    resumed = chain.w3.eth.get_block(int(head_before["number"]) + 1)
+    assert resumed["parentHash"] == head_before["hash"]
+    assert resumed["timestamp"] >= head_before["timestamp"]
 
 
 def test_reorg_of_two_blocks_around_commits_loses_no_vote_and_doubles_none(
