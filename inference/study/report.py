@@ -297,7 +297,7 @@ def write_report(
     training: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
 ) -> Path:
-    """Write report.md, figures and the results JSON (histograms in a separate npz)."""
+    """Write REPORT.md, figures and the results JSON (histograms in a separate npz)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Reproducibility and consensus study",
@@ -314,7 +314,7 @@ def write_report(
         lines += llm_section(llm)
     if training:
         lines += training_section(training)
-    path = folder / "report.md"
+    path = folder / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
     for result in results:
         compact = json.loads(json.dumps(result))
