@@ -97,12 +97,12 @@ class NodeSettings(_Section):
     """TEST ONLY: dishonest behaviours exist to exercise slashing; they need the flag below."""
     allow_dishonest_behaviour: bool = False
     resolve_tasks: bool = True
+    """Send resolve() for tasks this node served once they are due (anyone may)."""
     recheck_interval_s: float = Field(default=10.0, gt=0, le=600)
     """Safety net: how often an open task is re-read with no event, deadline or reorg to wake
     it (each of those wakes it at once)."""
     max_step_attempts: int = Field(default=5, ge=1, le=100)
     """Rejected sends of one step before the node records the window as missed."""
-    """Send resolve() for tasks this node served once they are due (anyone may)."""
 
     @field_validator("models")
     @classmethod
