@@ -379,4 +379,7 @@ def test_reorg_of_two_blocks_around_commits_loses_no_vote_and_doubles_none(
     # more, after noticing the reorg.
     assert journal_steps(moved, task.task_id).count("commit_sent") == 1
     lost_steps = journal_steps(lost, task.task_id)
-    assert lost_steps.count("commit_sent") == 2 and "reorg" in lost_steps
+    # Either the node had already seen its commit mined (the reorg erases it: "reorg") or it was
+    # still waiting for the receipt (the transaction is gone: "commit_lost"); both recommit once.
+    assert lost_steps.count("commit_sent") == 2
+    assert "reorg" in lost_steps or "commit_lost" in lost_steps
