@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from inference.study.variants import HONEST, REFERENCE, Variant
+from inference.study.variants import HONEST, REFERENCE, Variant, start_variant_worker
 
 DECODINGS = {"greedy": 1, "beam-2": 2, "beam-4": 4}
 LLM_VARIANTS = (
@@ -199,19 +197,8 @@ def run_llm_study(
 def _run_worker(
     request: dict[str, Any], variant: Variant, total: int, label: str, show_progress: bool
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATEN_", "MKL_", "ONEDNN_"))}
-    env.update(variant.environment())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inference.study.llm"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(json.dumps(request))
-    process.stdin.close()
+    process = start_variant_worker("inference.study.llm", request, variant)
+    assert process.stdout is not None
     result_line = ""
     with tqdm(total=total, desc=label, unit="gen", disable=not show_progress) as bar:
         for line in process.stdout:

@@ -6,10 +6,6 @@ the worker's "done N" lines into a progress bar. Re-running the same grid genera
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from inference.study.store import Cell, SampleStore
-from inference.study.variants import Variant
+from inference.study.variants import Variant, start_variant_worker
 
 DEFAULT_CHUNK = 100
 
@@ -80,19 +76,8 @@ def run_variant(
         "store": str(store_root),
         "chunk_size": chunk_size,
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATEN_", "MKL_", "ONEDNN_"))}
-    env.update(variant.environment())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inference.study.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(json.dumps(request))
-    process.stdin.close()
+    process = start_variant_worker("inference.study.worker", request, variant)
+    assert process.stdout is not None
     bar = tqdm(
         total=len(missing), desc=f"{model}/{variant.name}", unit="img", disable=not show_progress
     )

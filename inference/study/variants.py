@@ -9,8 +9,12 @@ generation: it is the reference sample of another seed, compared at analysis tim
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["reference", "honest", "impostor"]
 
@@ -95,3 +99,27 @@ def resolve_variants(names: str) -> list[Variant]:
             raise ValueError(f"unknown variant {token!r}; known: {known}")
         chosen.extend(v for v in group if v not in chosen)
     return chosen
+
+
+def start_variant_worker(
+    module: str, request: dict[str, Any], variant: Variant
+) -> subprocess.Popen[str]:
+    """Start `python -m module` in the variant's environment and send it `request` as JSON.
+
+    CPU-kernel settings must be in place before torch is imported, hence one process per variant;
+    the caller reads the worker's progress lines from its stdout.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATEN_", "MKL_", "ONEDNN_"))}
+    env.update(variant.environment())
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(request))
+    process.stdin.close()
+    return process
