@@ -20,6 +20,7 @@ from eth_typing import HexStr
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
 from oracle.chain.views import read_task
+from oracle.client import OracleClient
 from oracle.localnet import FlakyProxy, NodeProcess, OracleChain, oracle_chain, wait_until
 from oracle.store import Store
 
@@ -191,6 +192,23 @@ def _pending_commit(net: OracleChain, address: str) -> bool:
     return any(sender.lower() == address.lower() for sender in pending)
 
 
+def _request_image_by_hand(net: OracleChain, client: OracleClient) -> int:
+    """With automine off: send an image request, mine it, return its task id."""
+    model_view = client.model(IMAGE_MODEL)
+    sent = client.chain.send(
+        "requestGeneration",
+        model_view.model_id,
+        client.encode_input(model_view, IMAGE_INPUT),
+        3,
+        model_view.default_tolerance,
+        0,
+        value=client.minimum_fee(3),
+    )
+    net.rpc("evm_mine", [])
+    receipt = client.chain.wait_for_receipt(sent.tx_hash)
+    return next(int(e["args"]["taskId"]) for e in client.chain.receipt_events(receipt))
+
+
 @pytest.mark.parametrize("fate", ["mined", "dropped"])
 def test_kill_9_between_sending_and_mining_the_commit(
     net: OracleChain, honest_pair: list[NodeProcess], fate: str
@@ -201,19 +219,7 @@ def test_kill_9_between_sending_and_mining_the_commit(
     client = net.requester_client()
     net.rpc("evm_setAutomine", [False])
     try:
-        model_view = client.model(IMAGE_MODEL)
-        sent = client.chain.send(
-            "requestGeneration",
-            model_view.model_id,
-            client.encode_input(model_view, IMAGE_INPUT),
-            3,
-            model_view.default_tolerance,
-            0,
-            value=client.minimum_fee(3),
-        )
-        net.rpc("evm_mine", [])
-        receipt = client.chain.wait_for_receipt(sent.tx_hash)
-        task_id = next(int(e["args"]["taskId"]) for e in client.chain.receipt_events(receipt))
+        task_id = _request_image_by_hand(net, client)
         wait_until(lambda: _pending_commit(net, victim.address), 60, "the victim's pending commit")
         wait_until(lambda: _pending_commit(net, other.address), 60, "the other pending commit")
         victim.kill(signal.SIGKILL)
@@ -278,19 +284,7 @@ def test_anvil_restarted_mid_task_the_nodes_reconnect_commit_again_and_are_paid(
     chain = net.client()
     net.rpc("evm_setAutomine", [False])
     try:
-        model_view = client.model(IMAGE_MODEL)
-        sent = client.chain.send(
-            "requestGeneration",
-            model_view.model_id,
-            client.encode_input(model_view, IMAGE_INPUT),
-            3,
-            model_view.default_tolerance,
-            0,
-            value=client.minimum_fee(3),
-        )
-        net.rpc("evm_mine", [])
-        receipt = client.chain.wait_for_receipt(sent.tx_hash)
-        task_id = next(int(e["args"]["taskId"]) for e in client.chain.receipt_events(receipt))
+        task_id = _request_image_by_hand(net, client)
         wait_until(
             lambda: all(_pending_commit(net, n.address) for n in nodes), 60, "the pending commits"
         )
