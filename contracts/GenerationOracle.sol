@@ -70,6 +70,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     struct Profile {
         bool registered;
         bool exiting;
+        bool paused; // not drawn, by its own choice (see {pauseAssignments})
         uint64 withdrawableAt;
         string endpoint;
     }
@@ -208,12 +209,14 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         _accounts[msg.sender] = account;
         profile.registered = true;
         profile.exiting = false;
+        profile.paused = false;
         profile.withdrawableAt = 0;
         profile.endpoint = endpoint;
         emit OperatorRegistered(msg.sender, endpoint, stake);
     }
 
-    /// @notice Adds `msg.value` to the caller's stake (also restores eligibility after a slash).
+    /// @notice Adds `msg.value` to the caller's stake (also restores eligibility after a slash,
+    /// unless the operator paused its assignments).
     /// @dev Requirements: registered, not exiting, `msg.value` > 0.
     function addStake() external payable nonReentrant {
         Profile storage profile = _profiles[msg.sender];
@@ -223,7 +226,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         Account storage account = _accounts[msg.sender];
         uint96 newStake = (uint256(account.stake) + msg.value).toUint96();
         account.stake = newStake;
-        _setWeight(account.index, _eligibleWeight(newStake));
+        if (!profile.paused) _setWeight(account.index, _eligibleWeight(newStake));
         emit StakeAdded(msg.sender, msg.value, newStake);
     }
 
@@ -237,22 +240,56 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         emit EndpointUpdated(msg.sender, endpoint);
     }
 
-    /// @notice Stops the caller from being drawn and starts its unbonding delay. Tasks already
-    /// assigned must still be served; {withdrawStake} waits for them.
-    /// @dev Requirements: registered, not already exiting.
+    /// @notice Stops the caller from being drawn for new committees, without leaving: the way
+    /// for a busy operator to drain its open assignments before {requestExit}, or to pause for
+    /// maintenance. Tasks already assigned must still be served.
+    /// @dev Requirements: registered, not exiting, not already paused.
+    function pauseAssignments() external {
+        Profile storage profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        if (profile.exiting) revert OperatorExiting(msg.sender);
+        if (profile.paused) revert AssignmentsAlreadyPaused(msg.sender);
+        profile.paused = true;
+        _setWeight(_accounts[msg.sender].index, 0);
+        emit AssignmentsPaused(msg.sender);
+    }
+
+    /// @notice Makes a paused operator drawable again, with its current stake.
+    /// @dev Requirements: registered, not exiting, paused.
+    function resumeAssignments() external {
+        Profile storage profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        if (profile.exiting) revert OperatorExiting(msg.sender);
+        if (!profile.paused) revert AssignmentsNotPaused(msg.sender);
+        profile.paused = false;
+        Account storage account = _accounts[msg.sender];
+        _setWeight(account.index, _eligibleWeight(account.stake));
+        emit AssignmentsResumed(msg.sender);
+    }
+
+    /// @notice Leaves the operator set: stops the caller from being drawn and starts its
+    /// unbonding delay, after which {withdrawStake} pays the stake out.
+    /// @dev Requirements: registered, not already exiting, no open assignment (a busy operator
+    /// calls {pauseAssignments} first and waits for its tasks to finish), so that every task the
+    /// stake answers for is settled before the unbonding clock starts.
     function requestExit() external {
         Profile storage profile = _profiles[msg.sender];
         if (!profile.registered) revert NotRegistered(msg.sender);
         if (profile.exiting) revert OperatorExiting(msg.sender);
+        Account storage account = _accounts[msg.sender];
+        if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
         uint64 withdrawableAt = uint64(block.timestamp) + _unbondingDelay;
         profile.exiting = true;
+        profile.paused = false;
         profile.withdrawableAt = withdrawableAt;
-        _setWeight(_accounts[msg.sender].index, 0);
+        _setWeight(account.index, 0);
         emit ExitRequested(msg.sender, withdrawableAt);
     }
 
     /// @notice Pays the caller's whole stake out and deregisters it.
-    /// @dev Requirements: exit requested, unbonding delay over, no open assignment.
+    /// @dev Requirements: exit requested, unbonding delay over, no open assignment. The last
+    /// check cannot fail today ({requestExit} needs none open and an exiting operator is not
+    /// drawn); it stays so that the stake can never leave while a task may still slash it.
     function withdrawStake() external nonReentrant {
         Profile storage profile = _profiles[msg.sender];
         if (!profile.registered) revert NotRegistered(msg.sender);
@@ -509,10 +546,11 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         return OperatorInfo({
             stake: account.stake,
             endpoint: profile.endpoint,
-            active: profile.registered && !profile.exiting,
+            active: profile.registered && !profile.exiting && !profile.paused,
             exiting: profile.exiting,
             withdrawableAt: profile.withdrawableAt,
-            openTasks: account.openTasks
+            openTasks: account.openTasks,
+            paused: profile.paused
         });
     }
 

@@ -123,6 +123,7 @@ class OperatorBody(BaseModel):
     exiting: bool
     withdrawable_at: int
     open_tasks: int
+    paused: bool
     credit_wei: int
     balance_wei: int
     tasks_by_state: dict[str, int]
@@ -348,6 +349,7 @@ def create_app(node: VerifierNode) -> FastAPI:
             exiting=info.exiting,
             withdrawable_at=info.withdrawable_at,
             open_tasks=info.open_tasks,
+            paused=info.paused,
             credit_wei=credit,
             balance_wei=node.client.balance(node.address),
             tasks_by_state=node.store.count_by_state(),

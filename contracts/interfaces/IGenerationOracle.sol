@@ -86,6 +86,7 @@ interface IGenerationOracle {
         bool exiting;
         uint64 withdrawableAt;
         uint32 openTasks;
+        bool paused;
     }
 
     struct ModelInfo {
@@ -122,6 +123,8 @@ interface IGenerationOracle {
     event OperatorRegistered(address indexed operator, string endpoint, uint256 stake);
     event StakeAdded(address indexed operator, uint256 amount, uint256 newStake);
     event EndpointUpdated(address indexed operator, string endpoint);
+    event AssignmentsPaused(address indexed operator);
+    event AssignmentsResumed(address indexed operator);
     event ExitRequested(address indexed operator, uint256 withdrawableAt);
     event StakeWithdrawn(address indexed operator, uint256 amount);
     event BalanceClaimed(address indexed account, uint256 amount);
@@ -192,6 +195,8 @@ interface IGenerationOracle {
     error OperatorExiting(address operator);
     error NotExiting(address operator);
     error OpenAssignments(address operator, uint32 openTasks);
+    error AssignmentsAlreadyPaused(address operator);
+    error AssignmentsNotPaused(address operator);
     error UnbondingNotOver(address operator, uint256 withdrawableAt);
     error NothingToClaim(address account);
     error TaskNotFound(uint256 taskId);

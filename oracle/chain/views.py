@@ -72,6 +72,8 @@ class OperatorView:
     exiting: bool
     withdrawable_at: int
     open_tasks: int
+    paused: bool
+    """Registered but not drawn, by its own choice (pauseAssignments)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def read_operator(client: ChainClient, address: str) -> OperatorView:
         exiting=bool(_field(data, "exiting")),
         withdrawable_at=int(_field(data, "withdrawableAt")),
         open_tasks=int(_field(data, "openTasks")),
+        paused=bool(_field(data, "paused")),
     )
 
 

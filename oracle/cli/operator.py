@@ -89,20 +89,40 @@ def add_stake(
     click.echo(f"stake now {format_eth(read_operator(client, client.account.address).stake)}")
 
 
+@operator.command("pause")
+@config_option
+@clean_errors
+def pause(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
+    """Stop being drawn for new tasks (assigned ones must still be served); see `exit`."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    client.transact("pauseAssignments")
+    assert client.account is not None
+    info = read_operator(client, client.account.address)
+    click.echo(f"paused: not drawn for new tasks; {info.open_tasks} assigned task(s) still open")
+
+
+@operator.command("resume")
+@config_option
+@clean_errors
+def resume(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
+    """Be drawn for new tasks again after `pause`."""
+    client = chain_client(load_config(config_path, rpc_url, oracle_address))
+    client.transact("resumeAssignments")
+    click.echo("resumed: drawn for new tasks again")
+
+
 @operator.command("exit")
 @config_option
 @clean_errors
 def exit_(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
-    """Stop being drawn; the stake unlocks after the unbonding delay."""
+    """Leave: stop being drawn and start the unbonding delay. Needs no open assignment: a busy
+    operator runs `pause` first and waits for its tasks to end."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
     client.transact("requestExit")
     assert client.account is not None
     info = read_operator(client, client.account.address)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.withdrawable_at))
-    click.echo(
-        f"exit requested; stake withdrawable at {when} ({info.withdrawable_at}) "
-        f"once no assigned task is open ({info.open_tasks} open now)"
-    )
+    click.echo(f"exit requested; stake withdrawable at {when} ({info.withdrawable_at})")
 
 
 @operator.command("withdraw")
@@ -151,7 +171,13 @@ def status(
     if as_json:
         echo_json({**info.__dict__, "credit": credit})
         return
-    state = "exiting" if info.exiting else ("active" if info.active else "not registered")
+    if info.exiting:
+        state = "exiting"
+    elif info.paused:
+        state = "paused (not drawn)"
+    else:
+        state = "active" if info.active else "not registered"
+
     click.echo(
         f"operator   {info.address}\nstate      {state}\nstake      "
         f"{format_eth(info.stake)}\nendpoint   {info.endpoint or '-'}\nopen tasks "

@@ -81,6 +81,15 @@ class OracleMachine(RuleBasedStateMachine):
         if not self._send(self.oracle.functions.withdrawStake(), person):
             self._send(self.oracle.functions.requestExit(), person)
 
+    @rule(who=st.integers(1, 8), pause=st.booleans())
+    def pause_or_resume(self, who: int, pause: bool) -> None:
+        call = (
+            self.oracle.functions.pauseAssignments
+            if pause
+            else self.oracle.functions.resumeAssignments
+        )
+        self._send(call(), self.people[who])
+
     @rule(who=st.integers(0, 9))
     def claim(self, who: int) -> None:
         self._send(self.oracle.functions.claim(), self.people[who])

@@ -40,6 +40,7 @@ def test_register_and_views(w3c: Web3, oracle: Contract, actors: Actors) -> None
         False,
         0,
         0,
+        False,
     )
     assert oracle.functions.operatorIndex(op).call() == 1
     assert oracle.functions.operatorAt(1).call() == [op, 2 * 10**9]
@@ -113,23 +114,73 @@ def test_exit_and_withdraw(w3c: Web3, oracle: Contract, actors: Actors) -> None:
     assert oracle.functions.operatorCount().call() == 1
 
 
-def test_exit_is_allowed_but_withdraw_refused_while_assigned(
+def test_exit_and_withdraw_are_refused_while_assigned(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
 ) -> None:
     task = request(oracle, actors.requester, size=3)
     member = task.committee[0]
+    with reverts("OpenAssignments"):
+        send(oracle.functions.requestExit(), member)
+    # The way out for a busy operator: pause (no new draws), let the open task end, then exit.
+    receipt = send(oracle.functions.pauseAssignments(), member)
+    assert events(oracle, receipt, "AssignmentsPaused")[0]["operator"] == member
+    for _ in range(5):
+        assert member not in request(oracle, actors.requester, size=3).committee
+    open_tasks = oracle.functions.getOperator(member).call()[5]
+    assert open_tasks == 1
+    with reverts("OpenAssignments"):
+        send(oracle.functions.requestExit(), member)
+    with reverts("NotExiting"):  # so the stake cannot leave while it answers for the task
+        send(oracle.functions.withdrawStake(), member)
+    warp_past(w3c, task.reveal_deadline)
+    send(oracle.functions.resolve(task.id), actors.outsider)  # expired, member slashed
+    assert oracle.functions.getOperator(member).call()[5] == 0
     receipt = send(oracle.functions.requestExit(), member)
     withdrawable_at = events(oracle, receipt, "ExitRequested")[0]["withdrawableAt"]
-    warp_past(w3c, max(withdrawable_at, task.reveal_deadline))
-    with reverts("OpenAssignments"):
-        send(oracle.functions.withdrawStake(), member)
-    send(oracle.functions.resolve(task.id), actors.outsider)  # expired, member slashed
+    warp_past(w3c, withdrawable_at)
     stake = oracle.functions.getOperator(member).call()[0]
     receipt = send(oracle.functions.withdrawStake(), member)
     assert events(oracle, receipt, "StakeWithdrawn")[0]["amount"] == stake
-    # The exiting member is never drawn again.
-    for _ in range(5):
-        assert member not in request(oracle, actors.requester, size=3).committee
+
+
+def test_pause_and_resume_assignments(
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+) -> None:
+    op, stranger = operators[0], actors.outsider
+    with reverts("NotRegistered"):
+        send(oracle.functions.pauseAssignments(), stranger)
+    with reverts("NotRegistered"):
+        send(oracle.functions.resumeAssignments(), stranger)
+    with reverts("AssignmentsNotPaused"):
+        send(oracle.functions.resumeAssignments(), op)
+    eligible, weight = (
+        oracle.functions.eligibleOperatorCount().call(),
+        oracle.functions.totalWeight().call(),
+    )
+    stake = oracle.functions.getOperator(op).call()[0]
+    send(oracle.functions.pauseAssignments(), op)
+    info = oracle.functions.getOperator(op).call()
+    assert (info[2], info[3], info[6]) == (False, False, True)  # not active, not exiting, paused
+    assert oracle.functions.eligibleOperatorCount().call() == eligible - 1
+    assert oracle.functions.totalWeight().call() == weight - stake // 10**9
+    with reverts("AssignmentsAlreadyPaused"):
+        send(oracle.functions.pauseAssignments(), op)
+    # Topping up while paused raises the stake but keeps the operator out of the draw.
+    send(oracle.functions.addStake(), op, ETHER)
+    assert oracle.functions.eligibleOperatorCount().call() == eligible - 1
+    receipt = send(oracle.functions.resumeAssignments(), op)
+    assert events(oracle, receipt, "AssignmentsResumed")[0]["operator"] == op
+    assert oracle.functions.getOperator(op).call()[2] is True
+    assert oracle.functions.eligibleOperatorCount().call() == eligible
+    assert oracle.functions.totalWeight().call() == weight + ETHER // 10**9
+    # A paused operator may exit directly (exit clears the pause); an exiting one cannot pause.
+    send(oracle.functions.pauseAssignments(), op)
+    send(oracle.functions.requestExit(), op)
+    assert oracle.functions.getOperator(op).call()[6] is False
+    with reverts("OperatorExiting"):
+        send(oracle.functions.pauseAssignments(), op)
+    with reverts("OperatorExiting"):
+        send(oracle.functions.resumeAssignments(), op)
 
 
 def test_claim_and_treasury(
@@ -231,7 +282,7 @@ def test_request_validation(
     with reverts("TaskNotFound"):
         oracle.functions.getTask(77).call()
     for op in operators[:5]:
-        send(oracle.functions.requestExit(), op)
+        send(oracle.functions.pauseAssignments(), op)
     with reverts("NotEnoughOperators"):
         request(oracle, actors.requester, size=3)
 

@@ -55,6 +55,17 @@ def test_operator_lifecycle(bare_net: OracleChain) -> None:
     early = run(["operator", "withdraw", *args], env)
     assert early.exit_code == 1 and "NotExiting" in early.output
 
+    paused = run(["operator", "pause", *args], env)
+    assert paused.exit_code == 0 and "0 assigned task(s) still open" in paused.output
+    status = run(["operator", "status", *args], env)
+    assert "paused (not drawn)" in status.output
+    twice = run(["operator", "pause", *args], env)
+    assert twice.exit_code == 1 and "AssignmentsAlreadyPaused" in twice.output
+    resumed = run(["operator", "resume", *args], env)
+    assert resumed.exit_code == 0 and json.loads(
+        run(["operator", "status", *args, "--json"], env).output
+    )["active"]
+
     exited = run(["operator", "exit", *args], env)
     assert exited.exit_code == 0 and "exit requested" in exited.output
     waiting = run(["operator", "withdraw", *args], env)
