@@ -322,21 +322,24 @@ class VerifierNode:
             self._reject(task_id, reason)
             self._finish_step(task_id, MISSED, reason, "commit")
             return
-        if int(event["blockNumber"]) < self.listener.head:
-            # An old request (a restart, or a node catching up): do not compute for a task
-            # whose windows are already over.
-            view = read_task(self.client, task_id)
-            if view is not None and (
-                view.status != TaskStatus.OPEN
-                or read_phase(self.client, task_id) in (Phase.RESOLVABLE, Phase.FINISHED)
-            ):
-                self._finish_step(task_id, MISSED, "found after its commit window closed", "commit")
-                return
         log.info("task %d: drawn (model %s)", task_id, self.models[model_id].name)
         self._deadlines[task_id] = int(args["commitDeadline"])
-        self._submit_inference(task_id)
+        # Handling a log makes no RPC call: the log is already marked seen, so a call that
+        # failed here would lose the task until a restart. The first step (below) is retried.
+        self._schedule(task_id)
 
     # -- inference --------------------------------------------------------------------------
+
+    def _too_late_to_compute(self, task: TaskRecord) -> bool:
+        """An old request (a restart, a node catching up): computing is pointless once the task
+        ended or its windows are over. A fresh request needs no look at the chain."""
+        if task.request_block >= self.listener.head:
+            return False
+        view = read_task(self.client, task.task_id)
+        return view is not None and (
+            view.status != TaskStatus.OPEN
+            or read_phase(self.client, task.task_id) in (Phase.RESOLVABLE, Phase.FINISHED)
+        )
 
     def _submit_inference(self, task_id: int) -> None:
         task = self.store.get_task(task_id)
@@ -467,7 +470,10 @@ class VerifierNode:
         if task is None or task.state not in ACTIVE_STATES:
             return
         if task.state == ASSIGNED:
-            self._submit_inference(task_id)
+            if task_id not in self._inflight and self._too_late_to_compute(task):
+                self._finish_step(task_id, MISSED, "found after its commit window closed", "commit")
+            else:
+                self._submit_inference(task_id)
             return
         view = read_task(self.client, task_id)
         if view is None:

@@ -62,9 +62,10 @@ def test_operator_lifecycle(bare_net: OracleChain) -> None:
     twice = run(["operator", "pause", *args], env)
     assert twice.exit_code == 1 and "AssignmentsAlreadyPaused" in twice.output
     resumed = run(["operator", "resume", *args], env)
-    assert resumed.exit_code == 0 and json.loads(
-        run(["operator", "status", *args, "--json"], env).output
-    )["active"]
+    assert (
+        resumed.exit_code == 0
+        and json.loads(run(["operator", "status", *args, "--json"], env).output)["active"]
+    )
 
     exited = run(["operator", "exit", *args], env)
     assert exited.exit_code == 0 and "exit requested" in exited.output
