@@ -35,8 +35,8 @@ from inference.tolerances import calibrated
 FOX = ImageInput(prompt="a red fox", seed=1, steps=4, width=64, height=64)
 CAR = ImageInput(prompt="a blue car", seed=2, steps=4, width=64, height=64, scheduler="euler")
 GOLDEN_IMAGES = {
-    FOX: "8d88be33c1963763000000000000000000000000000000000000000000000000",
-    CAR: "e32e1785c4786cd9000000000000000000000000000000000000000000000000",
+    FOX: "8d88be33c1963763a21b80e2c60d4b6800000000000000000000000000000000",
+    CAR: "e32e1785c4786cd9066d244978ba5bb900000000000000000000000000000000",
 }
 GREEDY = TextInput(prompt="Hello there", max_new_tokens=12)
 BEAMS = TextInput(messages=[ChatMessage(role="user", content="Hi")], max_new_tokens=12, num_beams=4)
@@ -233,12 +233,14 @@ def test_cached_builtins_follow_a_new_calibration(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GENORACLE_HOME", str(tmp_path / "home"))
+    # An empty calibration table at first: the build takes the starting scheme and tolerance.
+    table = tmp_path / "tolerances.json"
+    monkeypatch.setattr(tolerances, "TOLERANCES_FILE", table)
     register_builtin(
         BuiltinModel(name="tiny-sd-calibration", kind="image", description="", build=build_tiny_sd)
     )
     before = load_manifest(build_builtin("tiny-sd-calibration"))
     assert (before.digest_scheme, before.default_tolerance) == ("phash64", (10, 0, 0, 0))
-    table = tmp_path / "tolerances.json"
     table.write_text(
         json.dumps(
             {
@@ -250,7 +252,6 @@ def test_cached_builtins_follow_a_new_calibration(
             }
         )
     )
-    monkeypatch.setattr(tolerances, "TOLERANCES_FILE", table)
     after = load_model("tiny-sd-calibration")
     assert after.manifest.digest_scheme == "phash64+fine64"
     assert after.tolerance == Tolerance.of(6, 4)
