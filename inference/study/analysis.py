@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,58 @@ class Aligned:
     classes: npt.NDArray[np.int64]
     seeds: npt.NDArray[np.int64]
     packed: dict[str, npt.NDArray[np.uint64]]
+
+    def subset(self, rows: npt.NDArray[np.bool_]) -> Aligned:
+        """The same variants on the selected cells only (a seed half)."""
+        return Aligned(
+            self.variants,
+            self.classes[rows],
+            self.seeds[rows],
+            {v: p[rows] for v, p in self.packed.items()},
+        )
+
+
+@dataclass(frozen=True)
+class Categories:
+    """The (x, y) histograms the analysis needs, from one seed split of the pairs."""
+
+    honest: npt.NDArray[np.int64]
+    impostors: dict[str, npt.NDArray[np.int64]]
+    intra: npt.NDArray[np.int64]
+    inter: npt.NDArray[np.int64]
+
+
+def categories(
+    histograms: pairs.PairHistograms, honest: list[str], impostors: list[str], split: int | None
+) -> Categories:
+    """Honest same-cell pairs, each impostor against every honest variant, and the honest
+    variants' same-class (other seed) and other-class pairs, of one split (None: all pairs)."""
+    honest_pairs = list(itertools.combinations(honest, 2))
+    among_honest = [(h, h) for h in honest] + honest_pairs
+    return Categories(
+        honest=histograms.select(honest_pairs, pairs.SAME_CELL, split),
+        impostors={
+            imp: histograms.select([(h, imp) for h in honest], pairs.SAME_CELL, split)
+            for imp in impostors
+        },
+        intra=histograms.select(among_honest, pairs.SAME_CLASS, split),
+        inter=histograms.select(among_honest, pairs.OTHER_CLASS, split),
+    )
+
+
+def pair_rates(cats: Categories, tx: int, ty: int) -> dict[str, float]:
+    """Per-pair rates of one split at a tolerance point: honest agreement, collisions and the
+    detection of each impostor (another seed of the same class included)."""
+    intra = stats.agreement_rate(cats.intra, tx, ty)
+    return {
+        "honest": stats.agreement_rate(cats.honest, tx, ty),
+        "intra_class": intra,
+        "other_class": stats.agreement_rate(cats.inter, tx, ty),
+        **{
+            f"detect[{k}]": 1.0 - stats.agreement_rate(h, tx, ty) for k, h in cats.impostors.items()
+        },
+        f"detect[{OTHER_SEED}]": 1.0 - intra,
+    }
 
 
 def align(samples: dict[str, VariantSamples], packed: dict[str, npt.NDArray[np.uint64]]) -> Aligned:
@@ -180,11 +233,11 @@ def _triple_rates(
 
 def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str, Any]:
     """Everything the report shows for one model."""
+    started = time.perf_counter()
     store = SampleStore(store_root, model)
     samples = {v: store.load(v) for v in variants}
     honest = [v for v in variants if ALL_VARIANTS[v].role in ("reference", "honest")]
     impostors = [v for v in variants if ALL_VARIANTS[v].role == "impostor"]
-    honest_pairs = list(itertools.combinations(honest, 2))
     result: dict[str, Any] = {
         "model": model,
         "variants": {v: ALL_VARIANTS[v].as_dict() for v in variants},
@@ -192,6 +245,17 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         "provenance": {v: s.provenance[0] for v, s in samples.items()},
         "generation_seconds": {
             v: sum(float(str(p["seconds"])) for p in s.provenance) for v, s in samples.items()
+        },
+        "identities": {
+            key: dict(
+                Counter(
+                    str(record["fingerprint"][key])  # type: ignore[index]
+                    for s in samples.values()
+                    for record in s.provenance
+                    if key in record.get("fingerprint", {})  # type: ignore[operator]
+                )
+            )
+            for key in ("weights_sha256", "model_id")
         },
         "schemes": {},
     }
@@ -232,17 +296,23 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         )
         comparisons += histograms.comparisons
         seconds += histograms.seconds
-        honest_hist = histograms.select(honest_pairs, pairs.SAME_CELL)
-        impostor_hists = {
-            imp: histograms.select([(h, imp) for h in honest], pairs.SAME_CELL) for imp in impostors
-        }
-        intra = histograms.select([(h, h) for h in honest] + honest_pairs, pairs.SAME_CLASS)
-        inter = histograms.select([(h, h) for h in honest] + honest_pairs, pairs.OTHER_CLASS)
+        everything = categories(histograms, honest, impostors, None)
+        calibration = categories(histograms, honest, impostors, pairs.CALIBRATION)
+        held = categories(histograms, honest, impostors, pairs.HELD_OUT)
+        # Choose on odd seeds, judge on even ones; a grid without both halves uses all pairs.
+        split = bool(calibration.honest.sum() > 0 and held.honest.sum() > 0)
+        if not split:
+            calibration = held = everything
         two = mode == "lanes01" and len(IMAGE_SCHEMES[scheme].lanes) == 2
         rec = stats.recommend_tolerance(
-            honest_hist, [*impostor_hists.values(), intra], intra, two_coordinates=two
+            calibration.honest,
+            [*calibration.impostors.values(), calibration.intra],
+            calibration.intra,
+            two_coordinates=two,
         )
         tolerance = scheme_tolerance(scheme, rec.tx, rec.ty)
+        honest_hist, impostor_hists = everything.honest, everything.impostors
+        intra, inter = everything.intra, everything.inter
         distributions = {
             "honest": honest_hist,
             **{f"impostor {k}": h for k, h in impostor_hists.items()},
@@ -268,20 +338,22 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
             row["intra_class_majority3"] = stats.majority_probability(row["intra_class"], 3)
             row["intra_class_majority5"] = stats.majority_probability(row["intra_class"], 5)
             sweep.append(row)
+        at_calibration = pair_rates(calibration, rec.tx, rec.ty)
+        held_rates = pair_rates(held, rec.tx, rec.ty)
+        held_rows = aligned.seeds % 2 == 0
+        if not split or not held_rows.any():
+            held_rows = np.ones(len(aligned.seeds), dtype=bool)
         at_rec = {
-            "honest": rec.honest_rate,
-            "honest_majority3_independent": stats.majority_probability(rec.honest_rate, 3),
-            "honest_majority5_independent": stats.majority_probability(rec.honest_rate, 5),
-            "intra_class": rec.collision_rate,
-            "intra_class_majority3_independent": stats.majority_probability(rec.collision_rate, 3),
-            "intra_class_majority5_independent": stats.majority_probability(rec.collision_rate, 5),
-            "other_class": stats.agreement_rate(inter, rec.tx, rec.ty),
-            **{
-                f"detect[{k}]": 1.0 - stats.agreement_rate(h, rec.tx, rec.ty)
-                for k, h in impostor_hists.items()
-            },
-            f"detect[{OTHER_SEED}]": 1.0 - rec.collision_rate,
-            **_triple_rates(aligned, honest, impostors, tolerance),
+            **held_rates,
+            "honest_majority3_independent": stats.majority_probability(held_rates["honest"], 3),
+            "honest_majority5_independent": stats.majority_probability(held_rates["honest"], 5),
+            "intra_class_majority3_independent": stats.majority_probability(
+                held_rates["intra_class"], 3
+            ),
+            "intra_class_majority5_independent": stats.majority_probability(
+                held_rates["intra_class"], 5
+            ),
+            **_triple_rates(aligned.subset(held_rows), honest, impostors, tolerance),
         }
         matched_lanes = {
             v: {
@@ -311,6 +383,7 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
                 "tolerance": list(tolerance.lanes),
                 "uint32": tolerance.to_uint32(),
             },
+            "at_calibration": at_calibration,
             "at_recommended": at_rec,
             "sweep": sweep,
             "summaries": {
@@ -322,4 +395,11 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
         }
     result["comparisons"] = comparisons
     result["compare_seconds"] = seconds
+    result["analysis_seconds"] = time.perf_counter() - started
+    odd = int((aligned.seeds % 2 == 1).sum())
+    result["split"] = {
+        "held_out": split,
+        "calibration_cells": odd if split else len(aligned.seeds),
+        "held_out_cells": len(aligned.seeds) - odd if split else len(aligned.seeds),
+    }
     return result

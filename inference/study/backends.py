@@ -156,6 +156,14 @@ class TinySDBackend:
 
 
 STUDY_MODELS = ("digits", "tiny-sd")
+MODEL_ABOUT = {
+    "digits": "Digits-Gen: a class-conditional diffusion model trained here on scikit-learn's"
+    " digits (16x16 samples, digested as a 64x64 upscale), DDIM 50 steps.",
+    "tiny-sd": "tiny-sd: a Stable Diffusion pipeline with random weights built from fixed seeds"
+    " (no trained image generator is available offline), 64x64, 10 steps. Its prompts barely"
+    " change the image, which is why its other-class pairs with the same seed collide.",
+}
+"""One line per study model for the report: what it is and what that means for its figures."""
 MODEL_VARIANTS: dict[str, tuple[str, ...]] = {
     "digits": (
         *("reference", "threads-2", "batch-1", "avx2", "nondeterministic"),

@@ -194,6 +194,15 @@ def run(model: str, classes: str, seeds: str, variants: str, store: Path | None,
     default=False,
     help="Record the recommended tolerances in inference/tolerances.json.",
 )
+@click.option(
+    "--run-started",
+    type=int,
+    default=None,
+    help="Unix time at which the whole study run began (the report states its duration).",
+)
+@click.option(
+    "--run-load", default=None, help="Load average when the study run began (for the record)."
+)
 def report(
     models: tuple[str, ...],
     variants: str,
@@ -204,6 +213,8 @@ def report(
     note: tuple[str, ...],
     keep_scheme: tuple[str, ...],
     write_tolerances: bool,
+    run_started: int | None,
+    run_load: str | None,
 ) -> None:
     """Analyse stored samples and write the markdown report, figures and results JSON."""
     from inference.study.analysis import analyse_model
@@ -220,7 +231,18 @@ def report(
         parts = [json.loads(p.read_text()) for p in llm_results]
         llm = {"rows": [row for part in parts for row in part["rows"]], "parts": parts}
     training = json.loads(training_results.read_text()) if training_results else None
-    path = write_report(results, out, llm, training=training, notes=note)
+    run = None
+    if run_started is not None:
+        load_now = Path("/proc/loadavg")
+        run = {
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run_started)),
+            "elapsed": time.time() - run_started,
+            "load_before": run_load or "unknown",
+            "load_after": " ".join(load_now.read_text().split()[:3])
+            if load_now.is_file()
+            else "unknown",
+        }
+    path = write_report(results, out, llm, training=training, notes=note, run=run)
     total = sum(r["comparisons"] for r in results)
     click.echo(f"{total:,} comparisons; report: {path}")
     kept = dict(item.split("=", 1) for item in keep_scheme if "=" in item)

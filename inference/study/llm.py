@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def run_llm_study(
             if cached is not None and cached.is_file():
                 outputs[variant.name] = json.loads(cached.read_text())
                 continue
+            began = time.monotonic()
             outputs[variant.name] = _run_worker(
                 request,
                 variant,
@@ -162,6 +164,7 @@ def run_llm_study(
                 f"{model}/{variant.name}",
                 show_progress,
             )
+            outputs[variant.name]["seconds"] = round(time.monotonic() - began, 1)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_text(json.dumps(outputs[variant.name]))
@@ -187,7 +190,11 @@ def run_llm_study(
                 }
             )
         raw[model] = {
-            v: {"digests": o["digests"], "cpu_capability": o["cpu_capability"]}
+            v: {
+                "digests": o["digests"],
+                "cpu_capability": o["cpu_capability"],
+                "seconds": o.get("seconds"),  # the run that made the cached output
+            }
             for v, o in outputs.items()
         }
         raw[model]["margins"] = reference["margins"]

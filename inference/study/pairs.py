@@ -3,9 +3,12 @@
 Every pair of the pool (all variants' digests of one model under one scheme) is compared lane by
 lane on the packed-uint64 Hamming engine; each pair's lane distances are reduced to two
 coordinates (x, y) that the scheme's tolerance family thresholds, and counted in a 65 x 65
-histogram per category (variant of each side, and whether the pair is the same cell, the same
-class with another seed, or another class). Histograms make every per-threshold rate exact without
-keeping the pairs.
+histogram per category (variant of each side, whether the pair is the same cell, the same class
+with another seed, or another class, and which half of the seeds its two sides come from).
+Histograms make every per-threshold rate exact without keeping the pairs.
+
+The seed halves keep calibration and evaluation apart: tolerances are chosen on pairs of odd
+seeds and judged on pairs of even seeds, which the choice never saw.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from inference.hamming import lane_distance_block
 BINS = LANE_BITS + 1
 SAME_CELL, SAME_CLASS, OTHER_CLASS = 0, 1, 2
 RELATIONS = ("same cell", "same class, other seed", "other class")
+CALIBRATION, HELD_OUT, MIXED = 0, 1, 2
+SPLITS = ("calibration (odd seeds)", "held out (even seeds)", "one side of each")
+
+
+def seed_half(seeds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """CALIBRATION for odd seeds, HELD_OUT for even ones (seeds are 1, 2, 3, ...)."""
+    return np.where(np.asarray(seeds) % 2 == 1, CALIBRATION, HELD_OUT).astype(np.int64)
 
 
 def reduce_lanes(
@@ -41,7 +51,7 @@ def reduce_lanes(
 
 @dataclass
 class PairHistograms:
-    """hist[vi, vj, relation, x, y] = number of unordered pairs (vi <= vj) in that bin."""
+    """hist[vi, vj, relation, split, x, y] = number of unordered pairs (vi <= vj) in that bin."""
 
     variants: list[str]
     hist: npt.NDArray[np.int64]
@@ -52,13 +62,17 @@ class PairHistograms:
     def pairs_per_second(self) -> float:
         return self.comparisons / self.seconds if self.seconds > 0 else float("inf")
 
-    def select(self, pairs: list[tuple[str, str]], relation: int) -> npt.NDArray[np.int64]:
-        """The summed (x, y) histogram of the given variant pairs (order-insensitive)."""
+    def select(
+        self, pairs: list[tuple[str, str]], relation: int, split: int | None = None
+    ) -> npt.NDArray[np.int64]:
+        """The summed (x, y) histogram of the given variant pairs (order-insensitive), of one
+        seed split or (None) of all pairs."""
         total = np.zeros((BINS, BINS), dtype=np.int64)
         index = {name: i for i, name in enumerate(self.variants)}
         for first, second in pairs:
             i, j = sorted((index[first], index[second]))
-            total += self.hist[i, j, relation]
+            cell = self.hist[i, j, relation]
+            total += cell.sum(axis=0) if split is None else cell[split]
         return total
 
 
@@ -76,8 +90,10 @@ def all_pairs_histograms(
     owner = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(packed)])
     pool_classes = np.concatenate(classes).astype(np.int64)
     pool_seeds = np.concatenate(seeds).astype(np.int64)
+    pool_halves = seed_half(pool_seeds)
     count = len(variants)
-    hist = np.zeros(count * count * 3 * BINS * BINS, dtype=np.int64)
+    splits = len(SPLITS)
+    hist = np.zeros(count * count * 3 * splits * BINS * BINS, dtype=np.int64)
     comparisons = 0
     started = time.perf_counter()
     size = len(pool)
@@ -90,9 +106,11 @@ def all_pairs_histograms(
             same_class = pool_classes[i0:i1, None] == pool_classes[None, j0:j1]
             same_seed = pool_seeds[i0:i1, None] == pool_seeds[None, j0:j1]
             relation = np.where(same_class, np.where(same_seed, SAME_CELL, SAME_CLASS), OTHER_CLASS)
+            hi, hj = pool_halves[i0:i1, None], pool_halves[None, j0:j1]
+            split = np.where(hi == hj, hi, MIXED)
             vi, vj = owner[i0:i1, None], owner[None, j0:j1]
             low, high = np.minimum(vi, vj), np.maximum(vi, vj)
-            code = ((low * count + high) * 3 + relation) * (BINS * BINS)
+            code = (((low * count + high) * 3 + relation) * splits + split) * (BINS * BINS)
             code = code + x.astype(np.int64) * BINS + y
             if i0 == j0:  # diagonal block: keep only pairs above the diagonal
                 keep = np.triu(np.ones((i1 - i0, j1 - j0), dtype=bool), k=1)
@@ -100,4 +118,6 @@ def all_pairs_histograms(
             comparisons += code.size
             hist += np.bincount(code.ravel(), minlength=hist.size)
     seconds = time.perf_counter() - started
-    return PairHistograms(variants, hist.reshape(count, count, 3, BINS, BINS), comparisons, seconds)
+    return PairHistograms(
+        variants, hist.reshape(count, count, 3, splits, BINS, BINS), comparisons, seconds
+    )

@@ -84,10 +84,14 @@ def test_analysis_report_and_tolerances(quick_store: Path, tmp_path: Path) -> No
     assert fine["at_recommended"]["detect[steps-10]"] == 1.0
     assert fine["at_recommended"]["detect[steps-25]"] == 1.0
     assert best_scheme(result) in schemes
+    # Seeds 1 and 3 choose the tolerances; seed 2 (3 cells) judges them.
+    assert result["split"] == {"held_out": True, "calibration_cells": 6, "held_out_cells": 3}
+    assert fine["at_calibration"]["honest"] == 1.0
 
     report = write_report([result], tmp_path / "report")
     text = report.read_text()
     assert "## digits" in text and "> 99.89 %" in text and "< 0.0267 %" in text
+    assert "Held out:" in text and "(3 cells)" in text
     assert (tmp_path / "report" / "digits-roc.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "report" / "digits-results.json").read_text())
     assert saved["comparisons"] == result["comparisons"]
@@ -98,6 +102,7 @@ def test_analysis_report_and_tolerances(quick_store: Path, tmp_path: Path) -> No
     written = json.loads(table.read_text())
     assert written["tiny-sd"]["default_tolerance"] == [8]  # other models are kept
     assert written["digits"]["default_tolerance"] == entry["default_tolerance"]
+    assert written["digits"]["evidence"]["measured_on"].startswith("held-out")
     Tolerance.of(*entry["default_tolerance"])  # a valid on-chain tolerance
 
 

@@ -10,6 +10,7 @@ import pytest
 from inference.digests import Tolerance, digest_from_lanes, digests_agree
 from inference.hamming import pack_digests
 from inference.study import pairs, stats
+from inference.study.analysis import categories, pair_rates
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 0.9989, 1.0])
@@ -128,3 +129,59 @@ def test_all_pairs_histograms_count_every_pair_once_by_category() -> None:
     assert across.sum() == 4 and set(np.nonzero(across)[0]) == {7, 9}
     other = result.select([("a", "a"), ("b", "b"), ("a", "b")], pairs.OTHER_CLASS)
     assert other.sum() == 4 + 4 + 8
+
+
+def test_pairs_are_split_by_seed_half() -> None:
+    # Seeds 1 and 3 calibrate, 2 and 4 are held out; a pair across the halves is neither.
+    assert pairs.seed_half(np.array([1, 2, 3, 4])).tolist() == [
+        pairs.CALIBRATION,
+        pairs.HELD_OUT,
+        pairs.CALIBRATION,
+        pairs.HELD_OUT,
+    ]
+    seeds = np.array([1, 2, 3, 4])
+    classes = np.zeros(4, dtype=np.int64)
+    a = pack_digests([digest_from_lanes([0xFF << (8 * i), 0]) for i in range(4)])
+    result = pairs.all_pairs_histograms(["a"], [a], [classes], [seeds], "lanes01", block=2)
+    within = {
+        split: result.select([("a", "a")], pairs.SAME_CLASS, split).sum()
+        for split in (pairs.CALIBRATION, pairs.HELD_OUT, pairs.MIXED)
+    }
+    assert within == {pairs.CALIBRATION: 1, pairs.HELD_OUT: 1, pairs.MIXED: 4}
+    assert result.select([("a", "a")], pairs.SAME_CLASS).sum() == 6  # all splits
+
+
+def test_tolerance_is_chosen_on_odd_seeds_and_judged_on_even_ones() -> None:
+    # threads-2 differs from the reference by 1 bit on odd seeds but by 4 bits on seed 4: the
+    # calibration sees at most 1 (tolerance 1 + 2 = 3), the held-out half then misses one pair.
+    seeds = np.array([1, 2, 3, 4])
+    classes = np.array([0, 1, 2, 3])
+    base = [0x0F0F << (16 * i) for i in range(4)]
+    flips = {1: 0b1, 2: 0, 3: 0b1, 4: 0b1111 << 32}
+    reference = pack_digests([digest_from_lanes([b, 0]) for b in base])
+    threads = pack_digests(
+        [digest_from_lanes([b ^ flips[int(s)], 0]) for b, s in zip(base, seeds, strict=True)]
+    )
+    impostor = pack_digests([digest_from_lanes([~b & (2**64 - 1), 0]) for b in base])
+    histograms = pairs.all_pairs_histograms(
+        ["reference", "threads-2", "steps-10"],
+        [reference, threads, impostor],
+        [classes] * 3,
+        [seeds] * 3,
+        "lanes01",
+    )
+    honest, impostors = ["reference", "threads-2"], ["steps-10"]
+    calibration = categories(histograms, honest, impostors, pairs.CALIBRATION)
+    held = categories(histograms, honest, impostors, pairs.HELD_OUT)
+    rec = stats.recommend_tolerance(
+        calibration.honest,
+        list(calibration.impostors.values()),
+        calibration.intra,
+        two_coordinates=False,
+    )
+    assert (rec.tx, rec.ty) == (3, 0)
+    assert pair_rates(calibration, rec.tx, rec.ty)["honest"] == 1.0
+    judged = pair_rates(held, rec.tx, rec.ty)
+    assert judged["honest"] == 0.5
+    assert judged["detect[steps-10]"] == 1.0
+    assert judged["intra_class"] != judged["intra_class"]  # NaN: one cell per class, no pairs
