@@ -51,8 +51,6 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     uint256 private constant LOW_COMMITTEE_SLOTS = 5;
     /// @dev Gas kept back when calling a consumer, so the call gets exactly the requested gas.
     uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
-    /// @dev Passed as `lastPosition` when no reveal is pending in the current transaction.
-    uint256 private constant NO_POSITION = type(uint256).max;
 
     // ------------------------------------------------------------------------------------------
     // Storage
@@ -477,34 +475,34 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// the commitment matches.
     function reveal(uint256 taskId, bytes32 digest, bytes32 salt) external nonReentrant {
         TaskCore memory core = _cores[taskId];
-        _requireOpen(taskId, core);
-        Phase phase = _phase(core);
-        if (phase != Phase.Reveal) revert WrongPhase(taskId, phase);
+        _requireRevealPhase(taskId, core);
         uint256 position = _positionOf(taskId, core, msg.sender);
-        uint8 bit = uint8(1 << position);
-        if (core.committedMask & bit == 0) revert NotCommitted(taskId, msg.sender);
-        if (core.revealedMask & bit != 0) revert AlreadyRevealed(taskId, msg.sender);
+        PendingDigests memory pending;
+        _open(taskId, core, position, msg.sender, digest, salt, pending);
+        _afterReveals(taskId, core, pending);
+    }
 
-        uint256 key = _sealKey(taskId, position);
-        bytes32 expected = keccak256(
-            abi.encode(block.chainid, address(this), taskId, msg.sender, digest, salt)
-        );
-        if (_seals[key] != expected) revert CommitmentMismatch(taskId, msg.sender);
-
-        core.revealOrder |= uint24(position << (3 * _popCount(core.revealedMask)));
-        core.revealedMask |= bit;
-        emit DigestRevealed(taskId, msg.sender, digest);
-        if (
-            core.revealedMask == core.committedMask
-                && (core.committedMask == _fullMask(core.size)
-                    || block.timestamp > core.commitDeadline)
-        ) {
-            // The digest is passed along instead of stored: resolution keeps only the result.
-            _resolve(taskId, core, position, digest);
-        } else {
-            _seals[key] = digest;
-            _cores[taskId] = core;
+    /// @notice Reveals several members' commitments in one transaction: the aggregated reveal.
+    /// Members hand each other their openings off chain once the commit phase is over (nothing
+    /// can be copied then), and one of them submits them all: a task then costs one reveal
+    /// transaction instead of one per member. Anyone may submit, since every commitment binds
+    /// its operator's address, an opening only counts for the member who committed to it.
+    /// @dev Requirements: as {reveal}, for every opening: a committee position of the task that
+    /// committed and has not revealed (in this call either), and a matching commitment.
+    function revealBatch(uint256 taskId, Opening[] calldata openings) external nonReentrant {
+        TaskCore memory core = _cores[taskId];
+        _requireRevealPhase(taskId, core);
+        if (openings.length == 0) revert NoOpenings(taskId);
+        uint256 committee = _committeeWord(taskId, core);
+        PendingDigests memory pending;
+        for (uint256 i; i < openings.length; ++i) {
+            Opening calldata opening = openings[i];
+            uint256 position = opening.position;
+            if (position >= core.size) revert InvalidPosition(taskId, position);
+            address operator = _leaves[_memberIndex(committee, position)].operator;
+            _open(taskId, core, position, operator, opening.digest, opening.salt, pending);
         }
+        _afterReveals(taskId, core, pending);
     }
 
     /// @notice Resolves a task whose outcome can no longer change: every committed member revealed
@@ -516,7 +514,8 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         _requireOpen(taskId, core);
         Phase phase = _phase(core);
         if (phase != Phase.Resolvable) revert WrongPhase(taskId, phase);
-        _resolve(taskId, core, NO_POSITION, bytes32(0));
+        PendingDigests memory none;
+        _resolve(taskId, core, none);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -649,6 +648,13 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         if (core.winner != 0) info.result = info.digests[core.winner - 1];
     }
 
+    /// @notice What committee position `position` of an open task stored: its commitment, then
+    /// its digest once revealed (zero before it commits). Members check a peer's opening against
+    /// it before they submit it in a {revealBatch}.
+    function sealOf(uint256 taskId, uint256 position) external view returns (bytes32) {
+        return _seals[_sealKey(taskId, position)];
+    }
+
     /// @notice The winning digest of a Resolved task (zero otherwise), for on-chain readers.
     function resultOf(uint256 taskId) external view returns (bytes32) {
         TaskCore memory core = _cores[taskId];
@@ -732,6 +738,66 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         }
     }
 
+    /// @dev Digests revealed in the current transaction and not stored (yet): a reveal that
+    /// resolves the task never writes them, resolution keeps only the result.
+    struct PendingDigests {
+        uint256 mask; // bit p: the digest of committee position p is in `digests[p]`
+        bytes32[MAX_COMMITTEE_SIZE] digests;
+    }
+
+    function _requireRevealPhase(uint256 taskId, TaskCore memory core) private view {
+        _requireOpen(taskId, core);
+        Phase phase = _phase(core);
+        if (phase != Phase.Reveal) revert WrongPhase(taskId, phase);
+    }
+
+    /// @dev Checks `operator`'s opening at committee `position` and records the reveal in `core`
+    /// and `pending` (nothing is written to storage here).
+    function _open(
+        uint256 taskId,
+        TaskCore memory core,
+        uint256 position,
+        address operator,
+        bytes32 digest,
+        bytes32 salt,
+        PendingDigests memory pending
+    ) private {
+        uint8 bit = uint8(1 << position);
+        if (core.committedMask & bit == 0) revert NotCommitted(taskId, operator);
+        if (core.revealedMask & bit != 0) revert AlreadyRevealed(taskId, operator);
+        bytes32 expected =
+            keccak256(abi.encode(block.chainid, address(this), taskId, operator, digest, salt));
+        if (_seals[_sealKey(taskId, position)] != expected) {
+            revert CommitmentMismatch(taskId, operator);
+        }
+        core.revealOrder |= uint24(position << (3 * _popCount(core.revealedMask)));
+        core.revealedMask |= bit;
+        pending.mask |= bit;
+        pending.digests[position] = digest;
+        emit DigestRevealed(taskId, operator, digest);
+    }
+
+    /// @dev After the reveals of one transaction: resolve if no commitment is left unrevealed
+    /// and no more commits can come, else store the new digests over their commitments.
+    function _afterReveals(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
+        private
+    {
+        if (
+            core.revealedMask == core.committedMask
+                && (core.committedMask == _fullMask(core.size)
+                    || block.timestamp > core.commitDeadline)
+        ) {
+            _resolve(taskId, core, pending);
+            return;
+        }
+        for (uint256 position; position < core.size; ++position) {
+            if (pending.mask & (1 << position) != 0) {
+                _seals[_sealKey(taskId, position)] = pending.digests[position];
+            }
+        }
+        _cores[taskId] = core;
+    }
+
     /// @dev Outcome of a task, computed before any balance moves.
     struct Verdict {
         TaskStatus status;
@@ -742,18 +808,15 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     }
 
     /// @dev Resolves, settles and calls back; the callback is the only interaction and comes last.
-    /// `lastPosition`/`lastDigest`: a reveal made in this transaction and not yet stored.
-    function _resolve(
-        uint256 taskId,
-        TaskCore memory core,
-        uint256 lastPosition,
-        bytes32 lastDigest
-    ) private {
-        Verdict memory verdict = _judge(taskId, core, lastPosition, lastDigest);
+    /// `pending`: digests revealed in this transaction and not stored.
+    function _resolve(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
+        private
+    {
+        Verdict memory verdict = _judge(taskId, core, pending);
         core.status = verdict.status;
         if (verdict.status == TaskStatus.Resolved) core.winner = uint8(verdict.winner + 1);
         _cores[taskId] = core;
-        _keepOnlyResult(taskId, core, verdict, lastPosition);
+        _keepOnlyResult(taskId, core, verdict, pending);
 
         TaskPayment memory payment = _payments[taskId];
         address[] memory paid = _settle(taskId, core, payment, verdict);
@@ -769,12 +832,11 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     }
 
     /// @dev Tolerant majority over the revealed digests, in reveal order (ties: earliest reveal).
-    function _judge(
-        uint256 taskId,
-        TaskCore memory core,
-        uint256 lastPosition,
-        bytes32 lastDigest
-    ) private view returns (Verdict memory verdict) {
+    function _judge(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
+        private
+        view
+        returns (Verdict memory verdict)
+    {
         uint256 quorum = uint256(core.size) / 2 + 1;
         uint256 revealCount = _popCount(core.revealedMask);
         verdict.paidMask = core.revealedMask;
@@ -785,8 +847,9 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         bytes32[] memory digests = new bytes32[](revealCount);
         for (uint256 rank; rank < revealCount; ++rank) {
             uint256 position = (uint256(core.revealOrder) >> (3 * rank)) & 7;
-            digests[rank] =
-                position == lastPosition ? lastDigest : _seals[_sealKey(taskId, position)];
+            digests[rank] = pending.mask & (1 << position) != 0
+                ? pending.digests[position]
+                : _seals[_sealKey(taskId, position)];
         }
         uint256 bestRank;
         uint256 bestSupport;
@@ -823,14 +886,14 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint256 taskId,
         TaskCore memory core,
         Verdict memory verdict,
-        uint256 lastPosition
+        PendingDigests memory pending
     ) private {
         bool resolved = verdict.status == TaskStatus.Resolved;
         for (uint256 position; position < core.size; ++position) {
             if (core.committedMask & (1 << position) == 0) continue;
             uint256 key = _sealKey(taskId, position);
             if (resolved && position == verdict.winner) {
-                if (position == lastPosition) _seals[key] = verdict.result;
+                if (pending.mask & (1 << position) != 0) _seals[key] = verdict.result;
             } else {
                 delete _seals[key];
             }

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from oracle.chain.reverts import ContractRevertError
-from oracle.chain.views import read_operator
+from oracle.chain.views import Phase, read_operator, read_phase, read_task
 from oracle.errors import ChainUnavailableError, OracleError
 from oracle.results import task_result
 from oracle.store import ACTIVE_STATES, FINAL_STATES
@@ -102,6 +102,14 @@ class TaskBody(BaseModel):
     resolution_tx: str | None
     resolution_block: int | None
     node: LocalTaskBody | None
+
+
+class OpeningBody(BaseModel):
+    task_id: int
+    position: int
+    operator: str
+    digest: str
+    salt: str
 
 
 class VerificationBody(BaseModel):
@@ -282,6 +290,40 @@ def create_app(node: VerifierNode) -> FastAPI:
             )
         data = result.to_json()
         return TaskBody(**data, node=_local(task_id))
+
+    @app.get(
+        "/tasks/{task_id}/opening",
+        response_model=OpeningBody,
+        responses={**_ERRORS, 409: {"model": ErrorBody}},
+        summary="This node's opening (digest and salt) of a task, once its commit phase is over",
+    )
+    def get_opening(task_id: TaskId) -> OpeningBody:
+        """For the aggregated reveal (oracle/aggregation.py). Handed out only once the chain
+        says no more commits can come, so nobody can copy it into a commitment of their own."""
+        local = node.store.get_task(task_id)
+        vote = node.store.get_vote(task_id)
+        if local is None or vote is None or vote.commit_tx is None:
+            raise HTTPException(404, f"this node has not committed to task {task_id}")
+        if node.behaviour == "no-reveal":  # TEST ONLY
+            raise HTTPException(404, "this node does not reveal (test-only behaviour 'no-reveal')")
+        view = read_task(node.client, task_id)
+        position = view.member_index(node.address) if view is not None else None
+        if view is None or position is None or not view.committed[position]:
+            raise HTTPException(404, f"this node's commit to task {task_id} is not on chain")
+        phase = read_phase(node.client, task_id)
+        if phase == Phase.COMMIT:
+            raise HTTPException(
+                409,
+                f"task {task_id} is still in its commit phase: openings are handed out only "
+                "once no more commits can come",
+            )
+        return OpeningBody(
+            task_id=task_id,
+            position=position,
+            operator=node.address,
+            digest="0x" + vote.digest.hex(),
+            salt="0x" + vote.salt.hex(),
+        )
 
     @app.get(
         "/tasks/{task_id}/artifact",

@@ -103,6 +103,14 @@ class NodeSettings(_Section):
     it (each of those wakes it at once)."""
     max_step_attempts: int = Field(default=5, ge=1, le=100)
     """Rejected sends of one step before the node records the window as missed."""
+    aggregate_reveals: bool = True
+    """Reveal through one revealBatch per task (oracle/aggregation.py): the committee pays one
+    reveal transaction instead of one each. Needs the registered endpoint to reach this API."""
+    aggregation_wait_s: float = Field(default=3.0, ge=0, le=600)
+    """How long a member waits for the aggregator's batch before it reveals alone; the
+    aggregator collects openings for up to half of it. Keep it well inside the reveal window."""
+    peer_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    """Timeout of one request for a peer's opening."""
 
     @field_validator("models")
     @classmethod

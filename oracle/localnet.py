@@ -228,6 +228,8 @@ class NodeProcess:
         return f"http://127.0.0.1:{self.api_port}"
 
     def start(self) -> NodeProcess:
+        # Peers fetch this node's openings from its registered endpoint (the aggregated reveal).
+        self.chain.client(self.account).transact("setEndpoint", self.api_url)
         env = dict(
             os.environ,
             NODE_PRIVATE_KEY=self.account.key.hex(),

@@ -30,6 +30,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.types import EventData
 
+from oracle.aggregation import Opening, PeerOpenings
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import deployment_record
 from oracle.chain.reverts import ContractRevertError
@@ -100,6 +101,9 @@ class VerifierNode:
         self._attempts: dict[tuple[int, str], int] = {}
         self._deadlines: dict[int, int] = {}  # task -> next chain timestamp to wake it at
         self._resolution_tx: dict[int, str] = {}
+        self.peers = PeerOpenings(self.client, config.node.peer_timeout_s)
+        self._reveal_phase_seen: dict[int, float] = {}  # task -> when we first could reveal
+        self._openings: dict[int, dict[int, Opening]] = {}  # task -> position -> opening
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._api_thread: threading.Thread | None = None
@@ -514,9 +518,9 @@ class VerifierNode:
         elif state == COMMIT_SENT:
             self._step_commit_sent(task, vote, phase, committed)
         elif state == COMMITTED:
-            self._step_reveal(task, vote, phase, revealed)
+            self._step_reveal(task, vote, phase, view)
         elif state == REVEAL_SENT:
-            self._step_reveal_sent(task, vote, phase, revealed)
+            self._step_reveal_sent(task, vote, phase, view)
         elif state == REVEALED:
             self._step_resolve(task, vote, phase)
         if task_id not in self._due:
@@ -576,25 +580,78 @@ class VerifierNode:
         self.store.set_state(task_id, state)
         self._schedule(task_id)
 
+    def _revealed(self, view: TaskView) -> bool:
+        index = view.member_index(self.address)
+        return index is not None and view.revealed[index]
+
     def _step_reveal(
-        self, task: TaskRecord, vote: VoteRecord, phase: Phase, revealed: bool
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, view: TaskView
     ) -> None:
-        if revealed:
+        if self._revealed(view):
             self.store.set_state(task.task_id, REVEALED, "reveal found on chain")
             self._schedule(task.task_id)
         elif self.behaviour == "no-reveal":  # TEST ONLY
             self._finish_step(task.task_id, ABANDONED, "test-only behaviour 'no-reveal'")
         elif phase == Phase.REVEAL:
-            self._send(task.task_id, "reveal", task.task_id, vote.digest, vote.salt)
+            if self.config.node.aggregate_reveals:
+                self._reveal_aggregated(task, vote, view)
+            else:
+                self._send(task.task_id, "reveal", task.task_id, vote.digest, vote.salt)
         elif phase != Phase.COMMIT:
             self._finish_step(
                 task.task_id, MISSED, f"reveal window closed (phase {phase.name.lower()})", "reveal"
             )
 
+    def _reveal_aggregated(self, task: TaskRecord, vote: VoteRecord, view: TaskView) -> None:
+        """The aggregated reveal (oracle/aggregation.py): the member at the lowest position still
+        to reveal collects the others' openings for a while and sends one revealBatch; the others
+        give it `aggregation_wait_s`, then reveal alone (our DigestRevealed wakes us earlier)."""
+        task_id = task.task_id
+        me = view.member_index(self.address)
+        assert me is not None
+        waiting = [
+            position
+            for position in range(len(view.committee))
+            if view.committed[position] and not view.revealed[position]
+        ]
+        now = time.monotonic()
+        waited = now - self._reveal_phase_seen.setdefault(task_id, now)
+        patience = self.config.node.aggregation_wait_s
+        if waiting[0] != me:
+            if waited < patience:
+                self._schedule(task_id, patience - waited)
+                return
+            self.store.journal(task_id, "reveal_alone", f"no batch after {patience:.1f} s")
+            self._send(task_id, "reveal", task_id, vote.digest, vote.salt)
+            return
+        collected = self._openings.setdefault(task_id, {})
+        collected[me] = Opening(me, self.address, vote.digest, vote.salt)
+        for position in waiting:
+            if position not in collected:
+                peer = self.peers.fetch(task_id, position, view.committee[position])
+                if peer is not None:
+                    collected[position] = peer
+        missing = [position for position in waiting if position not in collected]
+        if missing and waited < patience / 2:
+            self._schedule(task_id, min(0.2, patience / 10))  # peers may not have seen the phase
+            return
+        openings = [collected[position] for position in waiting if position in collected]
+        if missing:
+            self.store.journal(
+                task_id,
+                "batch_partial",
+                "no opening from " + ", ".join(view.committee[p] for p in missing),
+            )
+        if len(openings) == 1:
+            self._send(task_id, "reveal", task_id, vote.digest, vote.salt)
+        else:
+            batch = [opening.as_call_argument() for opening in openings]
+            self._send(task_id, "reveal", task_id, batch, function="revealBatch")
+
     def _step_reveal_sent(
-        self, task: TaskRecord, vote: VoteRecord, phase: Phase, revealed: bool
+        self, task: TaskRecord, vote: VoteRecord, phase: Phase, view: TaskView
     ) -> None:
-        if revealed:
+        if self._revealed(view):
             self._mark_done_if_confirmed(task.task_id, vote.reveal_tx, REVEALED)
             return
         status = self._pending_or_lost(vote.reveal_tx)
@@ -603,7 +660,7 @@ class VerifierNode:
             return
         self.store.journal(task.task_id, f"reveal_{status}", vote.reveal_tx or "")
         self.store.set_state(task.task_id, COMMITTED, f"reveal transaction {status}")
-        self._step_reveal(task, vote, phase, revealed=False)
+        self._step_reveal(task, vote, phase, view)
 
     def _step_resolve(self, task: TaskRecord, vote: VoteRecord, phase: Phase) -> None:
         if phase != Phase.RESOLVABLE or not self.config.node.resolve_tasks:
@@ -618,16 +675,17 @@ class VerifierNode:
         contract allows (a reveal may turn out to be the last one, which resolves)."""
         return 150_000 + 30_000 * committee_size + self.max_callback_gas * 64 // 63 + 20_000
 
-    def _send(self, task_id: int, step: str, *args: Any) -> None:
-        """Send one step's transaction; a revert is journaled and retried a bounded number of
-        times (the next look at the chain usually explains it: already done, window closed)."""
+    def _send(self, task_id: int, step: str, *args: Any, function: str | None = None) -> None:
+        """Send one step's transaction (the contract function `function`, by default named like
+        the step); a revert is journaled and retried a bounded number of times (the next look
+        at the chain usually explains it: already done, window closed)."""
         task = self.store.get_task(task_id)
         floor = 0
         if step in ("reveal", "resolve") and task is not None:
             floor = self._resolution_gas(len(task.committee))
         try:
             sent = self.client.send(
-                step,
+                function or step,
                 *args,
                 before_broadcast=lambda tx_hash: self.store.record_sent(task_id, step, tx_hash),
                 gas_floor=floor,
@@ -665,6 +723,8 @@ class VerifierNode:
         self._due.pop(task.task_id, None)
         self._deadlines.pop(task.task_id, None)
         self._resolution_tx.pop(task.task_id, None)
+        self._reveal_phase_seen.pop(task.task_id, None)
+        self._openings.pop(task.task_id, None)
         log.info("task %d: %s (was %s) %s", task.task_id, outcome, task.state, detail)
 
     def _payout_detail(self, task_id: int) -> str:

@@ -79,6 +79,13 @@ interface IGenerationOracle {
         address treasury;
     }
 
+    /// @notice One member's opening of its commitment, for {revealBatch}.
+    struct Opening {
+        uint8 position; // the member's committee position (index into TaskInfo.committee)
+        bytes32 digest;
+        bytes32 salt;
+    }
+
     struct OperatorInfo {
         uint256 stake;
         string endpoint;
@@ -207,6 +214,8 @@ interface IGenerationOracle {
     error NotCommitted(uint256 taskId, address operator);
     error AlreadyRevealed(uint256 taskId, address operator);
     error CommitmentMismatch(uint256 taskId, address operator);
+    error NoOpenings(uint256 taskId);
+    error InvalidPosition(uint256 taskId, uint256 position);
     error InsufficientGasForCallback(uint256 available, uint256 callbackGasLimit);
 
     // ------------------------------------------------------------------------------------------

@@ -124,6 +124,21 @@ class OracleMachine(RuleBasedStateMachine):
         self._send(self.oracle.functions.reveal(task_id, digest, salt_for(task_id, member)), member)
 
     @rule(data=st.data())
+    def reveal_batch(self, data: st.DataObject) -> None:
+        """Anyone submits the openings of every member of a task that committed (the aggregated
+        reveal); it fails as a whole if any of them cannot be revealed now."""
+        if not self.digests:
+            return
+        task_id = data.draw(st.sampled_from(sorted({task for task, _ in self.digests})))
+        committee = self.oracle.functions.getTask(task_id).call()[9]
+        openings = [
+            (position, self.digests[(task_id, member)], salt_for(task_id, member))
+            for position, member in enumerate(committee)
+            if (task_id, member) in self.digests
+        ]
+        self._send(self.oracle.functions.revealBatch(task_id, openings), self.people[9])
+
+    @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
         if self.tasks:
             self._send(

@@ -3,6 +3,7 @@ fault test): blocks, receipts, logs and nonces kept, the mempool dropped, the cl
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,11 @@ def test_restart_keeps_the_chain_on_the_same_port_and_the_clock_runs_on(tmp_path
         assert anvil.rpc("eth_getTransactionCount", [sender, "latest"]) == "0x1"
         # Automine is back, and the new block is not older than the last one before the stop:
         # the hour-ahead clock was restored and the downtime counted.
-        anvil.rpc("eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x1"}])
+        sent = anvil.rpc("eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x1"}])
+        deadline = time.monotonic() + 10
+        while anvil.rpc("eth_getTransactionReceipt", [sent]) is None:  # mined a moment later
+            assert time.monotonic() < deadline, "the transaction after the restart was not mined"
+            time.sleep(0.05)
         mined = anvil.rpc("eth_getBlockByNumber", ["latest", False])
         assert int(mined["number"], 16) == int(before["number"], 16) + 1
         assert int(mined["timestamp"], 16) >= int(before["timestamp"], 16) + 1

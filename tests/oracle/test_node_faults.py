@@ -126,12 +126,25 @@ def test_silent_node_is_slashed_and_the_task_still_resolves(
             timeout=30,
         )
         assert early.status_code == 409 and "wait until it is resolved" in early.json()["detail"]
+        # Openings are handed out only once no more commits can come (else they could be copied).
+        opening = httpx.get(f"{honest_pair[0].api_url}/tasks/{task.task_id}/opening", timeout=30)
+        assert opening.status_code == 409 and "commit phase" in opening.json()["detail"]
+        none = httpx.get(f"{silent.api_url}/tasks/{task.task_id}/opening", timeout=30)
+        assert none.status_code == 404 and "has not committed" in none.json()["detail"]
         net.advance_time(COMMIT_WINDOW + 1)
         result = client.wait(task.task_id, timeout_s=60)
+        opening = httpx.get(f"{honest_pair[0].api_url}/tasks/{task.task_id}/opening", timeout=30)
     finally:
         silent.stop()
     assert result.status == "resolved"
     assert result.support == 2
+    assert opening.status_code == 200 and opening.json()["digest"] == result.digest
+    # The two honest members revealed in one aggregated transaction, which also resolved.
+    oracle = net.deployment.oracle_contract(net.client().w3)
+    reveals = oracle.events.DigestRevealed().get_logs(
+        from_block=0, argument_filters={"taskId": task.task_id}
+    )
+    assert [log["transactionHash"].to_0x_hex() for log in reveals] == [result.resolution_tx] * 2
     assert payout_of(result, silent.address)[1] > 0
     assert all(payout_of(result, n.address)[0] > 0 for n in honest_pair)
 

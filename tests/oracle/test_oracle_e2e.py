@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, TEXT_INPUT, TEXT_MODEL
+from web3 import Web3
 
 from inference.digests import INVALID_INPUT_DIGEST, digest_image
 from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
@@ -44,6 +45,18 @@ def test_three_nodes_resolve_a_text_task(
     local = honest_nodes[0].local_task(submitted.task_id)
     assert local is not None and local["digest"] == result.digest
     assert local["artifact_media_type"].startswith("text/plain")
+    # The aggregated reveal: one member collected the others' openings from their APIs and
+    # revealed all three in the one transaction that also resolved the task.
+    w3 = Web3(Web3.HTTPProvider(honest_net.rpc_url))
+    oracle = honest_net.deployment.oracle_contract(w3)
+    reveals = oracle.events.DigestRevealed().get_logs(
+        from_block=0, argument_filters={"taskId": submitted.task_id}
+    )
+    resolved = oracle.events.TaskResolved().get_logs(
+        from_block=0, argument_filters={"taskId": submitted.task_id}
+    )
+    assert len(reveals) == 3
+    assert {log["transactionHash"] for log in reveals} == {resolved[0]["transactionHash"]}
 
 
 def test_invalid_input_resolves_to_the_reserved_digest(

@@ -1,0 +1,106 @@
+"""The aggregated reveal: committee members hand each other their openings, one submits them all.
+
+Once the commit phase is over nothing can be copied any more, so each member serves its opening
+(digest and salt) at `GET <endpoint>/tasks/<id>/opening`, the endpoint it registered on chain.
+The member at the lowest committee position among those still to reveal collects them, checks
+each against the commitment stored on chain, and sends one `revealBatch`; the others wait a
+moment for it and reveal alone if it does not come. A task then costs one reveal transaction
+instead of one per member (contracts/GAS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from oracle.chain.client import ChainClient
+from oracle.chain.views import commitment, read_operator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """One member's opening of its commitment, as revealBatch takes it."""
+
+    position: int
+    operator: str
+    digest: bytes
+    salt: bytes
+
+    def as_call_argument(self) -> tuple[int, bytes, bytes]:
+        return (self.position, self.digest, self.salt)
+
+
+class PeerOpenings:
+    """Fetches and checks the openings of other committee members."""
+
+    def __init__(self, client: ChainClient, timeout_s: float) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+        self._endpoints: dict[str, str] = {}
+
+    def endpoint_of(self, operator: str) -> str:
+        """The operator's registered endpoint (cached: it rarely changes, and a stale one only
+        costs a failed fetch, after which the member reveals alone)."""
+        if operator not in self._endpoints:
+            self._endpoints[operator] = read_operator(self.client, operator).endpoint
+        return self._endpoints[operator]
+
+    def fetch(self, task_id: int, position: int, operator: str) -> Opening | None:
+        """The member's opening if it serves one that matches its commitment on chain, else None
+        (not ready yet, unreachable, or wrong: each is logged)."""
+        endpoint = self.endpoint_of(operator).rstrip("/")
+        url = f"{endpoint}/tasks/{task_id}/opening"
+        try:
+            response = httpx.get(url, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            log.info("task %d: no opening from %s (%s): %s", task_id, operator, url, exc)
+            self._endpoints.pop(operator, None)  # re-read it next time
+            return None
+        if response.status_code != 200:
+            log.info(
+                "task %d: no opening from %s yet (%d %s)",
+                task_id,
+                operator,
+                response.status_code,
+                response.text[:200],
+            )
+            return None
+        try:
+            data = response.json()
+            opening = Opening(
+                position=int(data["position"]),
+                operator=str(data["operator"]),
+                digest=bytes.fromhex(str(data["digest"]).removeprefix("0x")),
+                salt=bytes.fromhex(str(data["salt"]).removeprefix("0x")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("task %d: malformed opening from %s: %s", task_id, operator, exc)
+            return None
+        if not self._matches(task_id, position, operator, opening):
+            log.warning(
+                "task %d: %s served an opening that does not match its commitment; ignored",
+                task_id,
+                operator,
+            )
+            return None
+        return opening
+
+    def _matches(self, task_id: int, position: int, operator: str, opening: Opening) -> bool:
+        if opening.position != position or opening.operator.lower() != operator.lower():
+            return False
+        if len(opening.digest) != 32 or len(opening.salt) != 32:
+            return False
+        sealed = bytes(self.client.view("sealOf", task_id, position))
+        expected = commitment(
+            self.client.chain_id,
+            self.client.address,
+            task_id,
+            operator,
+            opening.digest,
+            opening.salt,
+        )
+        return sealed == expected
