@@ -11,6 +11,7 @@ from web3 import Web3
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT
 from inference.digests import digest_file
+from inference.models import default_cache
 from oracle.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
 from oracle.localnet import OracleChain
 
@@ -69,7 +70,8 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
     # The verified image is the one saved, and its digest is the consensus.
     image = report.tasks[0]
     assert image.artifact_path is not None
-    assert "0x" + digest_file(image.artifact_path).hex() in printed
+    scheme = default_cache().get(image.request.model).manifest.digest_scheme
+    assert "0x" + digest_file(image.artifact_path, scheme).hex() in printed
     assert report.verify_exit_code == 0, report.verify_output
 
 
