@@ -9,6 +9,7 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, TEXT_INPUT, TEXT_MODEL
 from web3 import Web3
 
 from inference.digests import INVALID_INPUT_DIGEST, digest_image
+from inference.models import default_cache
 from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
 
 
@@ -24,12 +25,13 @@ def test_three_nodes_resolve_an_image_task(
     assert all(vote.agrees and vote.distances == (0, 0, 0, 0) for vote in result.votes)
     assert {p.account for p in result.payouts} == {n.address for n in honest_nodes}
     assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts)
-    # Every node kept the PNG it generated, and its digest is the verified one.
+    # Every node kept the PNG it generated, and its digest (model's scheme) is the verified one.
+    scheme = default_cache().get(IMAGE_MODEL).manifest.digest_scheme
     for node in honest_nodes:
         artifact = httpx.get(f"{node.api_url}/tasks/{submitted.task_id}/artifact", timeout=30)
         assert artifact.status_code == 200
         assert artifact.headers["content-type"] == "image/png"
-        assert "0x" + digest_image(artifact.content).hex() == result.digest
+        assert "0x" + digest_image(artifact.content, scheme).hex() == result.digest
 
 
 def test_three_nodes_resolve_a_text_task(
