@@ -85,10 +85,13 @@ def payout_of(result: Any, address: str) -> tuple[int, int]:
     return 0, 0
 
 
-def test_lazy_node_is_outvoted_and_slashed(
-    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path
+@pytest.mark.parametrize("behaviour", ["lazy", "random"])
+def test_lazy_or_random_node_is_outvoted_and_slashed(
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path, behaviour: str
 ) -> None:
-    lazy = third_node(net, tmp_path, "lazy")
+    """`lazy` runs a cheaper generation (few steps), `random` reveals random bits: either way its
+    digest is far from the honest pair's, which wins 2 of 3 and takes its slashed stake."""
+    lazy = third_node(net, tmp_path, behaviour)
     try:
         client = net.requester_client()
         task = client.submit(IMAGE_MODEL, IMAGE_INPUT)
