@@ -78,6 +78,29 @@ contract GenerationOracleTest {
         }
     }
 
+    function testAggregatedRevealResolvesInOneCall() public {
+        uint256 taskId = oracle.requestGeneration{value: 3 * FEE_PER_MEMBER}(
+            MODEL, bytes('{"prompt":"a dog","seed":0}'), 3, type(uint32).max, 0
+        );
+        address[] memory committee = oracle.getTask(taskId).committee;
+        bytes32 digest = bytes32(uint256(0xBEEF));
+        IGenerationOracle.Opening[] memory openings = new IGenerationOracle.Opening[](3);
+        for (uint256 i; i < committee.length; ++i) {
+            bytes32 salt = keccak256(abi.encode("batch", i));
+            VM.prank(committee[i]);
+            oracle.commit(
+                taskId,
+                keccak256(abi.encode(block.chainid, address(oracle), taskId, committee[i], digest, salt))
+            );
+            openings[i] = IGenerationOracle.Opening({position: uint8(i), digest: digest, salt: salt});
+        }
+        oracle.revealBatch(taskId, openings); // submitted by a non-member: the openings bind
+        IGenerationOracle.TaskInfo memory info = oracle.getTask(taskId);
+        require(info.status == IGenerationOracle.TaskStatus.Resolved, "task not resolved");
+        require(info.result == digest, "wrong result");
+        require(oracle.creditOf(committee[2]) == FEE_PER_MEMBER, "fee share not credited");
+    }
+
     function testExpiredTaskRefundsTheRequester() public {
         uint256 taskId = oracle.requestGeneration{value: 3 * FEE_PER_MEMBER}(
             MODEL, bytes("{}"), 3, type(uint32).max, 0
