@@ -231,6 +231,17 @@ def _triple_rates(
     return result
 
 
+def _identities(samples: dict[str, VariantSamples], key: str) -> dict[str, Counter[str]]:
+    """For one fingerprint key (weights hash, model id): value -> variant -> stored chunks."""
+    seen: dict[str, Counter[str]] = {}
+    for variant, stored in samples.items():
+        for record in stored.provenance:
+            fingerprint = record.get("fingerprint")
+            if isinstance(fingerprint, dict) and key in fingerprint:
+                seen.setdefault(str(fingerprint[key]), Counter())[variant] += 1
+    return seen
+
+
 def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str, Any]:
     """Everything the report shows for one model."""
     started = time.perf_counter()
@@ -247,14 +258,10 @@ def analyse_model(store_root: Path, model: str, variants: list[str]) -> dict[str
             v: sum(float(str(p["seconds"])) for p in s.provenance) for v, s in samples.items()
         },
         "identities": {
-            key: dict(
-                Counter(
-                    str(record["fingerprint"][key])  # type: ignore[index]
-                    for s in samples.values()
-                    for record in s.provenance
-                    if key in record.get("fingerprint", {})  # type: ignore[operator]
-                )
-            )
+            key: {
+                value: dict(counts)
+                for value, counts in _identities(samples, key).items()  # by variant
+            }
             for key in ("weights_sha256", "model_id")
         },
         "schemes": {},

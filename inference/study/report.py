@@ -117,20 +117,26 @@ def model_section(result: dict[str, Any], folder: Path) -> list[str]:
     if model in MODEL_ABOUT:
         lines += [MODEL_ABOUT[model], ""]
     for key, seen in result.get("identities", {}).items():
-        if seen:
-            label = "weights sha256" if key == "weights_sha256" else "manifest model id"
-            lines.append(
-                f"Stored chunks by {label} at generation: "
-                + ", ".join(f"`{value[:16]}...` {count}" for value, count in seen.items())
-                + (
-                    " (the model id covers the manifest's digest scheme and tolerance too, so it"
-                    " changes with a recalibration while the weights stay the same)"
-                    if key == "model_id"
-                    else ""
-                )
-                + ".",
+        if not seen:
+            continue
+        label = "weights sha256" if key == "weights_sha256" else "manifest model id"
+        parts = [
+            f"`{value[:16]}...` ({', '.join(f'{v} {n}' for v, n in variants.items())})"
+            for value, variants in seen.items()
+        ]
+        text = f"Stored chunks by {label} at generation: " + "; ".join(parts) + "."
+        if len(seen) > 1:
+            text += (
+                " Where a variant made under another value than the reference's is still"
+                " byte-identical to it (last column of the table), the weights hold the same"
+                " tensors."
             )
-            lines.append("")
+        if key == "model_id":
+            text += (
+                " The model id also covers the manifest's digest scheme and tolerance, so a"
+                " recalibration changes it while the weights stay the same."
+            )
+        lines += [text, ""]
     grid = result["samples"]["reference"]
     lines += [
         f"{grid} (class, seed) cells for the reference (the other variants: see the table); "

@@ -92,6 +92,7 @@ def test_analysis_report_and_tolerances(quick_store: Path, tmp_path: Path) -> No
     text = report.read_text()
     assert "## digits" in text and "> 99.89 %" in text and "< 0.0267 %" in text
     assert "Held out:" in text and "(3 cells)" in text
+    assert "Stored chunks by weights sha256 at generation" in text
     assert (tmp_path / "report" / "digits-roc.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "report" / "digits-results.json").read_text())
     assert saved["comparisons"] == result["comparisons"]

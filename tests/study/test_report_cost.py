@@ -23,3 +23,24 @@ def test_cost_reports_the_run_it_was_written_in() -> None:
     run = {"started": "2026-11-24 23:00 UTC", "elapsed": 1234.0, "load_before": "1.0 1.0 1.0"}
     text = "\n".join(cost_section([], None, None, {**run, "load_after": "2.0 2.0 2.0"}))
     assert "started at 2026-11-24 23:00 UTC" in text and "1,234 s later" in text
+
+
+def test_identities_count_chunks_per_weights_file_and_variant() -> None:
+    import numpy as np
+
+    from inference.study.analysis import _identities
+    from inference.study.store import VariantSamples
+
+    def stored(*hashes: str) -> VariantSamples:
+        empty = np.zeros(0, dtype=np.int64)
+        records: list[dict[str, object]] = [{"fingerprint": {"weights_sha256": h}} for h in hashes]
+        return VariantSamples(empty.astype(np.int16), empty, np.zeros((0, 2, 2), np.uint8), records)
+
+    seen = _identities(
+        {"reference": stored("a", "a"), "threads-2": stored("a", "b")}, "weights_sha256"
+    )
+    assert {k: dict(v) for k, v in seen.items()} == {
+        "a": {"reference": 2, "threads-2": 1},
+        "b": {"threads-2": 1},
+    }
+    assert _identities({"reference": stored("a")}, "model_id") == {}
