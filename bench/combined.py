@@ -27,7 +27,7 @@ Figure = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, An
 HEADLINES: dict[str, list[Figure]] = {
     "gas": [
         (
-            "gas, 3-member task (request+3 commits+3 reveals)",
+            "gas, 3-member task, aggregated reveal",
             lambda r: f"{r['total_3_member_task']:,}",
             "<= 400,000",
             lambda r: r["total_3_member_task"] <= 400_000,

@@ -62,6 +62,9 @@ class VoteBody(BaseModel):
         description="Per-lane Hamming distance to the result"
     )
     agrees: bool | None
+    reveal_tx: str | None = Field(
+        description="The transaction that revealed it (one revealBatch can reveal several)"
+    )
 
 
 class PayoutBody(BaseModel):

@@ -30,6 +30,8 @@ class Vote:
     distances: tuple[int, int, int, int] | None
     """Per-lane Hamming distance to the result (None until resolved or when not revealed)."""
     agrees: bool | None
+    reveal_tx: str | None = None
+    """The transaction that revealed it: the member's own, or an aggregated revealBatch."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,15 @@ class TaskResult:
         return asdict(self)
 
 
-def _revealed_digests(client: ChainClient, task_id: int, from_block: int) -> dict[str, bytes]:
-    """Operator -> revealed digest, from DigestRevealed logs (the contract may clear its copy)."""
+def _reveals(client: ChainClient, task_id: int, from_block: int) -> dict[str, tuple[bytes, str]]:
+    """Operator -> (revealed digest, revealing transaction), from DigestRevealed logs (the
+    contract may clear its copy of the digest)."""
     topics = [client.event_topic("DigestRevealed"), _task_topic(task_id)]
     return {
-        to_checksum_address(event["args"]["operator"]): bytes(event["args"]["digest"])
+        to_checksum_address(event["args"]["operator"]): (
+            bytes(event["args"]["digest"]),
+            event["transactionHash"].to_0x_hex(),
+        )
         for event in client.logs(from_block, client.block_number(), topics=topics)
     }
 
@@ -83,13 +89,13 @@ def _task_topic(task_id: int) -> str:
     return "0x" + task_id.to_bytes(32, "big").hex()
 
 
-def _votes(view: TaskView, revealed_digests: dict[str, bytes]) -> list[Vote]:
+def _votes(view: TaskView, reveals: dict[str, tuple[bytes, str]]) -> list[Vote]:
     tolerance = Tolerance.from_uint32(view.tolerance)
     has_result = view.status == TaskStatus.RESOLVED
     votes = []
     for index, operator in enumerate(view.committee):
         revealed = view.revealed[index]
-        digest = revealed_digests.get(operator) if revealed else None
+        digest, reveal_tx = reveals.get(operator, (None, None)) if revealed else (None, None)
         if digest is None and revealed and view.digests[index] != ZERO_DIGEST:
             digest = view.digests[index]
         distances = lane_distances(digest, view.result) if digest and has_result else None
@@ -102,6 +108,7 @@ def _votes(view: TaskView, revealed_digests: dict[str, bytes]) -> list[Vote]:
                 digest="0x" + digest.hex() if digest is not None else None,
                 distances=distances,
                 agrees=agrees,
+                reveal_tx=reveal_tx,
             )
         )
     return votes
@@ -171,9 +178,7 @@ def task_result(client: ChainClient, task_id: int, *, from_block: int = 0) -> Ta
         digest="0x" + view.result.hex() if has_result else None,
         invalid_input=has_result and view.result == INVALID_INPUT_DIGEST,
         support=support,
-        votes=_votes(
-            view, _revealed_digests(client, task_id, from_block) if any(view.revealed) else {}
-        ),
+        votes=_votes(view, _reveals(client, task_id, from_block) if any(view.revealed) else {}),
         payouts=payouts,
         resolution_tx=resolution_tx,
         resolution_block=resolution_block,

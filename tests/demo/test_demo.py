@@ -44,6 +44,9 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
                 argument_filters={"taskId": task.task_id},
             )
         }
+        reveal_txs = {vote.reveal_tx for vote in result.votes}
+        assert None not in reveal_txs
+        assert f"reveals    3 in {len(reveal_txs)} transaction(s)" in printed
         for vote in result.votes:
             assert vote.digest is not None and vote.digest in printed
             if report.roles[vote.operator] == "honest":
