@@ -217,9 +217,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// unless the operator paused its assignments).
     /// @dev Requirements: registered, not exiting, `msg.value` > 0.
     function addStake() external payable nonReentrant {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (profile.exiting) revert OperatorExiting(msg.sender);
+        Profile storage profile = _activeProfile();
         if (msg.value == 0) revert ZeroAmount();
         Account storage account = _accounts[msg.sender];
         uint96 newStake = (uint256(account.stake) + msg.value).toUint96();
@@ -243,9 +241,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// maintenance. Tasks already assigned must still be served.
     /// @dev Requirements: registered, not exiting, not already paused.
     function pauseAssignments() external {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (profile.exiting) revert OperatorExiting(msg.sender);
+        Profile storage profile = _activeProfile();
         if (profile.paused) revert AssignmentsAlreadyPaused(msg.sender);
         profile.paused = true;
         _setWeight(_accounts[msg.sender].index, 0);
@@ -255,9 +251,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// @notice Makes a paused operator drawable again, with its current stake.
     /// @dev Requirements: registered, not exiting, paused.
     function resumeAssignments() external {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (profile.exiting) revert OperatorExiting(msg.sender);
+        Profile storage profile = _activeProfile();
         if (!profile.paused) revert AssignmentsNotPaused(msg.sender);
         profile.paused = false;
         Account storage account = _accounts[msg.sender];
@@ -271,9 +265,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// calls {pauseAssignments} first and waits for its tasks to finish), so that every task the
     /// stake answers for is settled before the unbonding clock starts.
     function requestExit() external {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (profile.exiting) revert OperatorExiting(msg.sender);
+        Profile storage profile = _activeProfile();
         Account storage account = _accounts[msg.sender];
         if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
         uint64 withdrawableAt = uint64(block.timestamp) + _unbondingDelay;
@@ -1087,6 +1079,13 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
 
     function _popCount(uint256 mask) private pure returns (uint256 count) {
         for (; mask != 0; mask &= mask - 1) ++count;
+    }
+
+    /// @dev The caller's profile; reverts unless it is a registered operator that is not exiting.
+    function _activeProfile() private view returns (Profile storage profile) {
+        profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        if (profile.exiting) revert OperatorExiting(msg.sender);
     }
 
     function _checkEndpoint(string calldata endpoint) private pure {

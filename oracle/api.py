@@ -303,9 +303,8 @@ def create_app(node: VerifierNode) -> FastAPI:
     def get_opening(task_id: TaskId) -> OpeningBody:
         """For the aggregated reveal (oracle/aggregation.py). Handed out only once the chain
         says no more commits can come, so nobody can copy it into a commitment of their own."""
-        local = node.store.get_task(task_id)
         vote = node.store.get_vote(task_id)
-        if local is None or vote is None or vote.commit_tx is None:
+        if vote is None or vote.commit_tx is None:
             raise HTTPException(404, f"this node has not committed to task {task_id}")
         if node.behaviour == "no-reveal":  # TEST ONLY
             raise HTTPException(404, "this node does not reveal (test-only behaviour 'no-reveal')")

@@ -335,10 +335,14 @@ def _print_task(echo: Echo, task: DemoTask, roles: dict[str, str]) -> None:
         echo(f"   {vote.operator} {role:>6}  {vote.digest}  distance {distances}  {verdict}")
     echo(f"   status     {result.status}; consensus {result.digest} (support {result.support})")
     reveal_txs = [vote.reveal_tx for vote in result.votes if vote.reveal_tx is not None]
-    batched = len(reveal_txs) - len(set(reveal_txs))
+    transactions = len(set(reveal_txs))
     echo(
-        f"   reveals    {len(reveal_txs)} in {len(set(reveal_txs))} transaction(s)"
-        + (" (aggregated: one member submitted the others' openings)" if batched else "")
+        f"   reveals    {len(reveal_txs)} in {transactions} transaction(s)"
+        + (
+            " (aggregated: one member submitted the others' openings)"
+            if transactions < len(reveal_txs)
+            else ""
+        )
     )
     for payout in result.payouts:
         role = roles.get(payout.account, "requester/treasury")
