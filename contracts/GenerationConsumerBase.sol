@@ -9,7 +9,10 @@ import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
 /// accept calls from the oracle only and forward to the internal hooks {_fulfill} and {_fail},
 /// which the dApp implements.
 /// @dev The oracle calls back with exactly the gas the request asked for; keep the hooks cheap and
-/// non-reverting (a revert is recorded by the oracle, never retried).
+/// non-reverting (a revert is recorded by the oracle, never retried). The oracle never sends ether
+/// to a requester: the fee of a task that fails is credited to the requesting contract, which
+/// pulls it with {_claimOracleCredit} (received by {receive}); a dApp that took the fee from a
+/// user should record, in {_fail}, what it owes that user.
 abstract contract GenerationConsumerBase is IGenerationConsumer {
     /// @notice The oracle this consumer trusts.
     IGenerationOracle public immutable oracle;
@@ -38,6 +41,22 @@ abstract contract GenerationConsumerBase is IGenerationConsumer {
         _fail(taskId, reason);
     }
 
+    /// @notice Receives this consumer's credit, claimed from the oracle by {_claimOracleCredit}.
+    /// @dev Requirements: sent by the oracle (stray ether could not be attributed to anyone).
+    receive() external payable virtual {
+        _checkOracle();
+    }
+
+    /// @dev Claims this contract's whole credit at the oracle (refunded fees of failed tasks) into
+    /// its balance and returns the amount received; 0, without a call to claim, if there is none.
+    /// The oracle pays by a call to {receive}, so an override of it must accept the oracle.
+    function _claimOracleCredit() internal returns (uint256 amount) {
+        if (oracle.creditOf(address(this)) == 0) return 0;
+        uint256 before = address(this).balance;
+        oracle.claim();
+        return address(this).balance - before;
+    }
+
     /// @dev Sends a request paying `fee`; see IGenerationOracle.requestGeneration.
     function _requestGeneration(
         bytes32 modelId,
@@ -55,7 +74,9 @@ abstract contract GenerationConsumerBase is IGenerationConsumer {
     /// @dev Called once when task `taskId` resolved to `digest`.
     function _fulfill(uint256 taskId, bytes32 digest) internal virtual;
 
-    /// @dev Called once when task `taskId` failed (an IGenerationOracle.FailureReason code).
+    /// @dev Called once when task `taskId` failed (an IGenerationOracle.FailureReason code). For
+    /// every reason but InvalidInput (3: the verifiers were paid) the fee less the callback part
+    /// (callbackGasLimit * config().callbackGasPrice, paid to whoever resolved) is credited back.
     function _fail(uint256 taskId, uint8 reason) internal virtual;
 
     function _checkOracle() private view {

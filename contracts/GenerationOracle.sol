@@ -1,116 +1,74 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
+import {TolerantMajority} from "./libraries/TolerantMajority.sol";
+import {ModelRegistry} from "./models/ModelRegistry.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
-import {DigestAgreement} from "./libraries/DigestAgreement.sol";
-import {StakeTree} from "./libraries/StakeTree.sol";
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {OperatorStaking} from "./operators/OperatorStaking.sol";
 
 /// @title GenerationOracle
 /// @notice Verifies generative-AI outputs on chain. A requester pays a fee for a generation of a
-/// registered deterministic model; a committee of staked operators, drawn by stake weight, each
-/// commits to and then reveals a locality-sensitive digest of its output; the task resolves to the
-/// digest a strict majority agrees with (per-lane Hamming tolerance). Agreeing members share the
-/// fee and the slashed stake of the others; requesting contracts are called back.
-/// @dev Gas layout: a task is two storage words (everything commit/reveal/resolve need, including
-/// the committee as packed 20-bit operator indices; and requester, fee, model); a member's
-/// commitment word is overwritten by its digest at reveal, and cleared at resolution unless it
-/// holds the result (refund); each operator's stake, credit and open-task count share one word.
-/// The reveal that completes the set of commitments resolves the task in the same transaction;
-/// {resolve} serves the deadline cases.
-contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTransient {
+/// registered deterministic model; a committee of staked operators serving that model is drawn by
+/// stake weight from randomness that did not exist when the request was sent; each member commits
+/// to and then reveals a locality-sensitive digest of its output; the task resolves to the digest a
+/// strict majority agrees with (per-lane Hamming tolerance). Agreeing members share the fee and the
+/// slashed stake of the others; requesting contracts are called back.
+/// @dev Task lifecycle: Drawing -> (draw) -> Open (commit, reveal) -> Resolved | NoConsensus |
+/// Expired. The draw uses the hash of the block that includes the request, which no transaction in
+/// that block can know; it is done by {drawCommittees} (keepers, batched), by a member's first
+/// {commit}, or by any weight change, which first completes every draw whose randomness exists.
+/// Gas layout: a task is two storage words (the hot word with the committee as packed 20-bit
+/// operator indices; requester, fee, model); a member's commitment word is overwritten by its
+/// digest at reveal and cleared at resolution unless it holds the result (refund).
+contract GenerationOracle is IGenerationOracle, OperatorStaking {
     using SafeCast for uint256;
-    using StakeTree for StakeTree.Tree;
 
-    /// @notice The reserved digest meaning "this input is invalid for this model"; it is agreed
-    /// like any other digest, so bad inputs end cleanly and verifiers are still paid.
+    /// @notice The reserved digest meaning "this input is invalid for this model". It wins only
+    /// if every revealed digest is this digest (and they are a majority); otherwise it agrees with
+    /// nothing, so members cannot skip the work by claiming an input is invalid.
     bytes32 public constant INVALID_INPUT_DIGEST = keccak256("genoracle.invalid-input");
-    /// @notice Pass as `tolerance` to use the model's default tolerance.
+    /// @notice Pass as `tolerance` to use the model's default tolerance (its honest floor).
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
-    /// @notice Committees are odd and at most this large (the committee is packed into one word).
+    /// @notice Committees are odd, at least this large (one member verifies nothing).
+    uint8 public constant MIN_COMMITTEE_SIZE = 3;
+    /// @notice Committees are odd and at most this large.
     uint8 public constant MAX_COMMITTEE_SIZE = 7;
-    /// @notice Operator indices are 20-bit (the committee packs them).
-    uint256 public constant MAX_OPERATORS = (1 << 20) - 1;
     /// @notice Largest fee a task can escrow (it is packed into 80 bits).
     uint256 public constant MAX_FEE = type(uint80).max;
-    /// @notice Longest operator endpoint, in bytes.
-    uint256 public constant MAX_ENDPOINT_LENGTH = 256;
+    /// @notice Bound on `maxCallbackGasLimit`: the per-transaction gas cap (2^24, EIP-7825) minus
+    /// a 7-member resolution with room to spare, so a resolution always fits in one transaction.
+    uint32 public constant MAX_CALLBACK_GAS_LIMIT = 10_000_000;
+    /// @notice At most this many tasks wait for their draw: every weight change completes the
+    /// ready ones first, so this bounds what that costs.
+    uint256 public constant MAX_PENDING_DRAWS = 16;
+    /// @notice blockhash() reaches back this many blocks; an older draw block cannot be drawn.
+    uint256 public constant DRAW_HORIZON = 256;
 
     uint256 private constant BPS = 10_000;
-    /// @dev Draw weights count stake in gwei, so the tree packs four 64-bit sums per word.
-    uint256 private constant WEIGHT_UNIT = 1 gwei;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
-    /// @dev Committee positions stored in the task's hot word; positions 5 and 6 go to _committeeHigh.
-    uint256 private constant LOW_COMMITTEE_SLOTS = 5;
+    /// @dev Committee positions stored in the task's hot word; positions 4..6 go to _committeeHigh.
+    uint256 private constant LOW_COMMITTEE_SLOTS = 4;
     /// @dev Gas kept back when calling a consumer, so the call gets exactly the requested gas.
     uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
 
-    // ------------------------------------------------------------------------------------------
-    // Storage
-    // ------------------------------------------------------------------------------------------
-
-    /// @dev One word per account: what every task touches for its members.
-    struct Account {
-        uint96 stake;
-        uint96 credit;
-        uint32 openTasks;
-        uint32 index; // 1-based operator index, 0 if the account never registered
-    }
-
-    /// @dev Touched only by registration, top-up and exit.
-    struct Profile {
-        bool registered;
-        bool exiting;
-        bool paused; // not drawn, by its own choice (see {pauseAssignments})
-        uint64 withdrawableAt;
-        string endpoint;
-    }
-
-    /// @dev One word per operator index: who it is and its weight in the draw, in gwei of stake
-    /// (0 = not eligible).
-    struct Leaf {
-        address operator;
-        uint96 weight;
-    }
-
-    struct Globals {
-        uint32 operatorCount;
-        uint32 eligibleCount;
-        uint64 taskCount;
-        uint128 totalWeight; // sum of leaf weights (gwei), kept below 2^64 for the packed tree
-    }
-
-    struct Model {
-        bool registered;
-        bool active;
-        ModelKind kind;
-        uint32 defaultTolerance;
-        uint32 maxTolerance;
-        uint16 index;
-        string digestScheme;
-        string metadataURI;
-    }
-
-    /// @dev Word 0 of a task: everything commit, reveal and resolve read and write. The reveal
-    /// deadline is commitDeadline + revealWindow (the window is immutable).
+    /// @dev Word 0 of a task: everything draw, commit, reveal and resolve read and write.
     struct TaskCore {
         uint32 commitDeadline;
+        uint32 drawBlock;
         TaskStatus status;
         uint8 size;
         uint8 committedMask; // bit p: member at committee position p committed
         uint8 revealedMask; // bit p: member at committee position p revealed
-        uint24 revealOrder; // 3 bits per reveal: committee position of the (r+1)-th reveal
         uint8 winner; // committee position + 1 of the winning digest, 0 if none
         uint32 tolerance;
         uint24 callbackGasLimit;
-        uint104 committee; // operator indices of positions 0..4, 20 bits each
+        uint80 committee; // operator indices of positions 0..3, 20 bits each; 0 = none drawn
     }
 
     /// @dev Word 1 of a task.
@@ -120,249 +78,59 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint16 modelIndex;
     }
 
-    uint96 private immutable _minStake;
+    /// @dev Task ids are sequential and drawn in order: ids (drawnThrough, taskCount] wait.
+    struct TaskCounters {
+        uint64 taskCount;
+        uint64 drawnThrough;
+    }
+
     uint96 private immutable _minFeePerMember;
     uint32 private immutable _commitWindow;
     uint32 private immutable _revealWindow;
-    uint32 private immutable _unbondingDelay;
     uint16 private immutable _slashDeviationBps;
     uint16 private immutable _slashNoCommitBps;
     uint32 private immutable _maxCallbackGasLimit;
     uint8 private immutable _maxCommitteeSize;
-    address private immutable _treasury;
+    uint64 private immutable _callbackGasPrice;
 
-    Globals internal _globals;
-    uint256 private _treasuryBalance;
-    StakeTree.Tree private _tree;
-    mapping(address account => Account) private _accounts;
-    mapping(address operator => Profile) private _profiles;
-    mapping(uint256 index => Leaf) private _leaves;
-    mapping(bytes32 modelId => Model) private _models;
-    bytes32[] private _modelIds;
+    TaskCounters private _counters;
     mapping(uint256 taskId => TaskCore) private _cores;
     mapping(uint256 taskId => TaskPayment) private _payments;
-    /// @dev Operator indices of committee positions 5 and 6 (committees of 7 only).
+    /// @dev Operator indices of committee positions 4..6 (committees of 5 and 7).
     mapping(uint256 taskId => uint256) private _committeeHigh;
     /// @dev Keyed by taskId * 8 + committee position: the commitment, replaced by the digest at reveal.
     mapping(uint256 sealKey => bytes32) private _seals;
 
-    /// @param initialOwner Owner of the model registry.
+    /// @param initialOwner Owner of the model registry this oracle creates (see {models}); the
+    /// oracle itself has no owner.
     /// @param cfg Deployment-time configuration; see {Config}. Requirements: positive stake, fee and
-    /// windows; basis points <= 10000; an odd committee bound in 1..7; a nonzero treasury.
-    constructor(address initialOwner, Config memory cfg) Ownable(initialOwner) {
-        if (cfg.minStake < WEIGHT_UNIT) revert InvalidConfig("minStake");
+    /// windows; basis points <= 10000; an odd committee bound in 3..7; callback gas within
+    /// MAX_CALLBACK_GAS_LIMIT; a nonzero treasury.
+    constructor(address initialOwner, Config memory cfg)
+        OperatorStaking(
+            new ModelRegistry(initialOwner), cfg.minStake, cfg.unbondingDelay, cfg.treasury
+        )
+    {
         if (cfg.minFeePerMember == 0) revert InvalidConfig("minFeePerMember");
         if (cfg.commitWindow == 0) revert InvalidConfig("commitWindow");
         if (cfg.revealWindow == 0) revert InvalidConfig("revealWindow");
         if (cfg.slashDeviationBps > BPS) revert InvalidConfig("slashDeviationBps");
         if (cfg.slashNoCommitBps > BPS) revert InvalidConfig("slashNoCommitBps");
         if (
-            cfg.maxCommitteeSize == 0 || cfg.maxCommitteeSize % 2 == 0
+            cfg.maxCommitteeSize < MIN_COMMITTEE_SIZE || cfg.maxCommitteeSize % 2 == 0
                 || cfg.maxCommitteeSize > MAX_COMMITTEE_SIZE
         ) revert InvalidConfig("maxCommitteeSize");
-        if (cfg.maxCallbackGasLimit > type(uint24).max) revert InvalidConfig("maxCallbackGasLimit");
-        if (cfg.treasury == address(0)) revert InvalidConfig("treasury");
-        _minStake = cfg.minStake;
+        if (cfg.maxCallbackGasLimit > MAX_CALLBACK_GAS_LIMIT) {
+            revert InvalidConfig("maxCallbackGasLimit");
+        }
         _minFeePerMember = cfg.minFeePerMember;
         _commitWindow = cfg.commitWindow;
         _revealWindow = cfg.revealWindow;
-        _unbondingDelay = cfg.unbondingDelay;
         _slashDeviationBps = cfg.slashDeviationBps;
         _slashNoCommitBps = cfg.slashNoCommitBps;
         _maxCallbackGasLimit = cfg.maxCallbackGasLimit;
         _maxCommitteeSize = cfg.maxCommitteeSize;
-        _treasury = cfg.treasury;
-    }
-
-    // ------------------------------------------------------------------------------------------
-    // Operators
-    // ------------------------------------------------------------------------------------------
-
-    /// @notice Registers the caller as an operator staking `msg.value`, reachable at `endpoint`.
-    /// @dev Requirements: not registered; `msg.value` >= minStake; endpoint 1..256 bytes.
-    /// An operator that withdrew may register again (it keeps its index).
-    function register(string calldata endpoint) external payable nonReentrant {
-        Profile storage profile = _profiles[msg.sender];
-        if (profile.registered) revert AlreadyRegistered(msg.sender);
-        if (msg.value < _minStake) revert StakeTooLow(msg.value, _minStake);
-        _checkEndpoint(endpoint);
-
-        Account memory account = _accounts[msg.sender];
-        Globals memory globals = _globals;
-        uint96 stake = msg.value.toUint96();
-        uint96 weight = uint96(stake / WEIGHT_UNIT);
-        if (account.index == 0) {
-            if (globals.operatorCount >= MAX_OPERATORS) revert TooManyOperators(MAX_OPERATORS);
-            account.index = ++globals.operatorCount;
-            _leaves[account.index] = Leaf({operator: msg.sender, weight: weight});
-            _tree.append(account.index, weight);
-        } else {
-            _leaves[account.index].weight = weight;
-            _tree.increase(globals.operatorCount, account.index, weight);
-        }
-        globals.eligibleCount += 1;
-        globals.totalWeight = uint256(globals.totalWeight + weight).toUint64();
-        _globals = globals;
-        account.stake = stake;
-        _accounts[msg.sender] = account;
-        profile.registered = true;
-        profile.exiting = false;
-        profile.paused = false;
-        profile.withdrawableAt = 0;
-        profile.endpoint = endpoint;
-        emit OperatorRegistered(msg.sender, endpoint, stake);
-    }
-
-    /// @notice Adds `msg.value` to the caller's stake (also restores eligibility after a slash,
-    /// unless the operator paused its assignments).
-    /// @dev Requirements: registered, not exiting, `msg.value` > 0.
-    function addStake() external payable nonReentrant {
-        Profile storage profile = _activeProfile();
-        if (msg.value == 0) revert ZeroAmount();
-        Account storage account = _accounts[msg.sender];
-        uint96 newStake = (uint256(account.stake) + msg.value).toUint96();
-        account.stake = newStake;
-        if (!profile.paused) _setWeight(account.index, _eligibleWeight(newStake));
-        emit StakeAdded(msg.sender, msg.value, newStake);
-    }
-
-    /// @notice Changes the endpoint at which the caller serves artifacts.
-    /// @dev Requirements: registered; endpoint 1..256 bytes.
-    function setEndpoint(string calldata endpoint) external {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        _checkEndpoint(endpoint);
-        profile.endpoint = endpoint;
-        emit EndpointUpdated(msg.sender, endpoint);
-    }
-
-    /// @notice Stops the caller from being drawn for new committees, without leaving: the way
-    /// for a busy operator to drain its open assignments before {requestExit}, or to pause for
-    /// maintenance. Tasks already assigned must still be served.
-    /// @dev Requirements: registered, not exiting, not already paused.
-    function pauseAssignments() external {
-        Profile storage profile = _activeProfile();
-        if (profile.paused) revert AssignmentsAlreadyPaused(msg.sender);
-        profile.paused = true;
-        _setWeight(_accounts[msg.sender].index, 0);
-        emit AssignmentsPaused(msg.sender);
-    }
-
-    /// @notice Makes a paused operator drawable again, with its current stake.
-    /// @dev Requirements: registered, not exiting, paused.
-    function resumeAssignments() external {
-        Profile storage profile = _activeProfile();
-        if (!profile.paused) revert AssignmentsNotPaused(msg.sender);
-        profile.paused = false;
-        Account storage account = _accounts[msg.sender];
-        _setWeight(account.index, _eligibleWeight(account.stake));
-        emit AssignmentsResumed(msg.sender);
-    }
-
-    /// @notice Leaves the operator set: stops the caller from being drawn and starts its
-    /// unbonding delay, after which {withdrawStake} pays the stake out.
-    /// @dev Requirements: registered, not already exiting, no open assignment (a busy operator
-    /// calls {pauseAssignments} first and waits for its tasks to finish), so that every task the
-    /// stake answers for is settled before the unbonding clock starts.
-    function requestExit() external {
-        Profile storage profile = _activeProfile();
-        Account storage account = _accounts[msg.sender];
-        if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
-        uint64 withdrawableAt = uint64(block.timestamp) + _unbondingDelay;
-        profile.exiting = true;
-        profile.paused = false;
-        profile.withdrawableAt = withdrawableAt;
-        _setWeight(account.index, 0);
-        emit ExitRequested(msg.sender, withdrawableAt);
-    }
-
-    /// @notice Pays the caller's whole stake out and deregisters it.
-    /// @dev Requirements: exit requested, unbonding delay over, no open assignment. The last
-    /// check cannot fail today ({requestExit} needs none open and an exiting operator is not
-    /// drawn); it stays so that the stake can never leave while a task may still slash it.
-    function withdrawStake() external nonReentrant {
-        Profile storage profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (!profile.exiting) revert NotExiting(msg.sender);
-        if (block.timestamp < profile.withdrawableAt) {
-            revert UnbondingNotOver(msg.sender, profile.withdrawableAt);
-        }
-        Account storage account = _accounts[msg.sender];
-        if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
-        uint256 amount = account.stake;
-        account.stake = 0;
-        profile.registered = false;
-        profile.exiting = false;
-        profile.withdrawableAt = 0;
-        emit StakeWithdrawn(msg.sender, amount);
-        Address.sendValue(payable(msg.sender), amount);
-    }
-
-    /// @inheritdoc IGenerationOracle
-    /// @dev Requirements: a positive credited balance.
-    function claim() external nonReentrant {
-        Account storage account = _accounts[msg.sender];
-        uint256 amount = account.credit;
-        if (amount == 0) revert NothingToClaim(msg.sender);
-        account.credit = 0;
-        emit BalanceClaimed(msg.sender, amount);
-        Address.sendValue(payable(msg.sender), amount);
-    }
-
-    /// @notice Sends the accumulated rounding dust and orphaned slashes to the treasury address.
-    /// @dev Anyone may call; the destination is fixed. Requirements: a positive balance.
-    function withdrawTreasury() external nonReentrant {
-        uint256 amount = _treasuryBalance;
-        if (amount == 0) revert NothingToClaim(_treasury);
-        _treasuryBalance = 0;
-        emit TreasuryWithdrawn(_treasury, amount);
-        Address.sendValue(payable(_treasury), amount);
-    }
-
-    // ------------------------------------------------------------------------------------------
-    // Models
-    // ------------------------------------------------------------------------------------------
-
-    /// @notice Registers a model. `modelId` is the sha256 of the model's canonical manifest.
-    /// @dev Requirements: owner; new nonzero id; nonempty scheme; every lane threshold <= 64 and
-    /// the default's lanes within the maximum's.
-    function registerModel(
-        bytes32 modelId,
-        ModelKind kind,
-        string calldata digestScheme,
-        uint32 defaultTolerance,
-        uint32 maxTolerance,
-        string calldata metadataURI
-    ) external onlyOwner {
-        if (modelId == bytes32(0)) revert InvalidModelId();
-        Model storage model = _models[modelId];
-        if (model.registered) revert ModelAlreadyRegistered(modelId);
-        if (bytes(digestScheme).length == 0) revert InvalidDigestScheme();
-        _checkTolerance(maxTolerance);
-        if (!_withinTolerance(defaultTolerance, maxTolerance)) {
-            revert ToleranceTooHigh(defaultTolerance, maxTolerance);
-        }
-        model.registered = true;
-        model.active = true;
-        model.kind = kind;
-        model.defaultTolerance = defaultTolerance;
-        model.maxTolerance = maxTolerance;
-        model.index = _modelIds.length.toUint16();
-        model.digestScheme = digestScheme;
-        model.metadataURI = metadataURI;
-        _modelIds.push(modelId);
-        emit ModelRegistered(
-            modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI
-        );
-    }
-
-    /// @notice Allows or stops new requests for a model; open tasks are unaffected.
-    /// @dev Requirements: owner; a registered model.
-    function setModelActive(bytes32 modelId, bool active) external onlyOwner {
-        Model storage model = _models[modelId];
-        if (!model.registered) revert UnknownModel(modelId);
-        model.active = active;
-        emit ModelStatusChanged(modelId, active);
+        _callbackGasPrice = cfg.callbackGasPrice;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -370,13 +138,15 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IGenerationOracle
-    /// @dev `input` is canonical JSON for the model (emitted, not stored). The committee is drawn
-    /// now, by stake and without replacement, from {_drawEntropy}. No external call is made, so
-    /// no reentrancy lock is needed: a consumer may request again from its callback.
-    /// Requirements: an active model; an odd committee size in 1..maxCommitteeSize and no larger
-    /// than the eligible operator set; `tolerance` (or USE_DEFAULT_TOLERANCE) within the model's
-    /// maximum in every lane; `callbackGasLimit` <= maxCallbackGasLimit (0 = no callback);
-    /// `msg.value` >= minFeePerMember * committeeSize.
+    /// @dev `input` is canonical JSON for the model (emitted, not stored). Nothing is drawn here:
+    /// the committee comes from the hash of this request's block, which this transaction cannot
+    /// know, so a requester cannot look at its committee and revert. First completes the draws of
+    /// earlier blocks. No external call is made (a consumer may request again from its callback).
+    /// Requirements: an active model served by at least `committeeSize` drawable operators; an odd
+    /// committee size in 3..maxCommitteeSize; `tolerance` USE_DEFAULT_TOLERANCE or between the
+    /// model's default (the honest floor) and maximum in every lane; `callbackGasLimit` <=
+    /// maxCallbackGasLimit (0 = no callback); `msg.value` >= {requiredFee}; fewer than
+    /// MAX_PENDING_DRAWS tasks waiting for their draw.
     function requestGeneration(
         bytes32 modelId,
         bytes calldata input,
@@ -384,42 +154,40 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint32 tolerance,
         uint32 callbackGasLimit
     ) external payable returns (uint256 taskId) {
+        if (
+            committeeSize < MIN_COMMITTEE_SIZE || committeeSize % 2 == 0
+                || committeeSize > _maxCommitteeSize
+        ) revert InvalidCommitteeSize(committeeSize);
+        if (callbackGasLimit > _maxCallbackGasLimit) {
+            revert CallbackGasTooHigh(callbackGasLimit, _maxCallbackGasLimit);
+        }
+        uint256 required = _requiredFee(committeeSize, callbackGasLimit);
+        if (msg.value < required) revert FeeTooLow(msg.value, required);
+        if (msg.value > MAX_FEE) revert FeeTooHigh(msg.value, MAX_FEE);
         uint16 modelIndex;
-        (tolerance, modelIndex) = _checkRequest(modelId, committeeSize, tolerance, callbackGasLimit);
-        Globals memory globals = _globals;
-        if (globals.eligibleCount < committeeSize) {
-            revert NotEnoughOperators(globals.eligibleCount, committeeSize);
-        }
-        taskId = ++globals.taskCount;
-        _globals = globals;
+        (modelIndex, tolerance) = _models.requestTerms(modelId, tolerance);
+        uint256 eligible = _poolEligible(modelIndex);
+        if (eligible < committeeSize) revert NotEnoughOperators(modelId, eligible, committeeSize);
 
-        bytes32 entropy = _drawEntropy(taskId);
-        (uint256[] memory indices, address[] memory committee) =
-            _drawCommittee(entropy, committeeSize, globals);
-        for (uint256 i; i < committeeSize; ++i) {
-            _accounts[committee[i]].openTasks += 1;
-        }
+        TaskCounters memory counters = _drawReady(_counters, type(uint256).max);
+        uint256 pending = counters.taskCount - counters.drawnThrough;
+        if (pending >= MAX_PENDING_DRAWS) revert DrawBacklogFull(pending);
+        taskId = ++counters.taskCount;
+        _counters = counters;
 
-        uint256 packed;
-        for (uint256 position; position < committeeSize; ++position) {
-            packed |= indices[position] << (INDEX_BITS * position);
-        }
         uint32 commitDeadline = (block.timestamp + _commitWindow).toUint32();
         _cores[taskId] = TaskCore({
             commitDeadline: commitDeadline,
-            status: TaskStatus.Open,
+            drawBlock: block.number.toUint32(),
+            status: TaskStatus.Drawing,
             size: committeeSize,
             committedMask: 0,
             revealedMask: 0,
-            revealOrder: 0,
             winner: 0,
             tolerance: tolerance,
             callbackGasLimit: uint24(callbackGasLimit),
-            committee: uint104(packed)
+            committee: 0
         });
-        if (committeeSize > LOW_COMMITTEE_SLOTS) {
-            _committeeHigh[taskId] = packed >> (INDEX_BITS * LOW_COMMITTEE_SLOTS);
-        }
         _payments[taskId] = TaskPayment({
             requester: msg.sender,
             fee: uint80(msg.value), // checked against MAX_FEE
@@ -430,24 +198,40 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
             msg.sender,
             modelId,
             input,
-            committee,
+            committeeSize,
             tolerance,
             commitDeadline,
-            commitDeadline + _revealWindow,
+            uint64(commitDeadline) + _revealWindow,
             msg.value,
-            entropy
+            uint64(block.number)
         );
+    }
+
+    /// @notice Draws the committees of every task whose randomness exists (up to `maxTasks`, oldest
+    /// first). Anyone may call (nodes do, as keepers); a member's first {commit} also draws its
+    /// task, so no task depends on a keeper. Returns how many tasks were drawn.
+    function drawCommittees(uint256 maxTasks) external returns (uint256 drawn) {
+        TaskCounters memory before = _counters;
+        uint256 waiting = before.taskCount - before.drawnThrough;
+        uint256 last = before.drawnThrough + (maxTasks < waiting ? maxTasks : waiting);
+        TaskCounters memory counters = _drawReady(before, last);
+        _counters = counters;
+        return counters.drawnThrough - before.drawnThrough;
     }
 
     /// @notice Commits to a digest without revealing it:
     /// `commitment = keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, digest, salt))`.
     /// Binding the chain, this contract, the task and the operator stops copying and replay.
+    /// Draws the task's committee first if nobody has yet (see {committeeOf}).
     /// @dev Requirements: the task is in its commit phase; the caller is a member that has not
     /// committed; a nonzero commitment. Makes no external call (no reentrancy lock needed).
     function commit(uint256 taskId, bytes32 commitment) external {
         TaskCore memory core = _cores[taskId];
+        if (core.status == TaskStatus.Drawing) core = _drawThrough(taskId);
         _requireOpen(taskId, core);
-        if (block.timestamp > core.commitDeadline) revert WrongPhase(taskId, _phase(core));
+        if (block.timestamp > core.commitDeadline || core.committee == 0) {
+            revert WrongPhase(taskId, _phase(core));
+        }
         if (commitment == bytes32(0)) revert ZeroCommitment(taskId);
         uint256 position = _positionOf(taskId, core, msg.sender);
         uint8 bit = uint8(1 << position);
@@ -462,57 +246,86 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
 
     /// @notice Reveals the digest and salt behind the caller's commitment. The reveal that leaves
     /// no commitment unrevealed (once no more commits can come) resolves the task at once.
-    /// @dev Requirements: the task is in its reveal phase (all members committed or the commit
-    /// deadline passed, reveal deadline not passed); the caller committed and has not revealed;
-    /// the commitment matches.
+    /// @dev Requirements: the task is in its reveal phase (all members committed, or the commit
+    /// deadline passed with a majority committed; reveal deadline not passed); the caller
+    /// committed and has not revealed; the commitment matches.
     function reveal(uint256 taskId, bytes32 digest, bytes32 salt) external nonReentrant {
         TaskCore memory core = _cores[taskId];
         _requireRevealPhase(taskId, core);
         uint256 position = _positionOf(taskId, core, msg.sender);
-        PendingDigests memory pending;
-        _open(taskId, core, position, msg.sender, digest, salt, pending);
-        _afterReveals(taskId, core, pending);
+        if (core.revealedMask & (1 << position) != 0) revert AlreadyRevealed(taskId, msg.sender);
+        bytes32[] memory digests = new bytes32[](core.size);
+        _open(taskId, core, position, msg.sender, digest, salt, digests);
+        _afterReveals(taskId, core, digests);
     }
 
     /// @notice Reveals several members' commitments in one transaction: the aggregated reveal.
     /// Members hand each other their openings off chain once the commit phase is over (nothing
     /// can be copied then), and one of them submits them all: a task then costs one reveal
-    /// transaction instead of one per member. Anyone may submit, since every commitment binds
-    /// its operator's address, an opening only counts for the member who committed to it.
-    /// @dev Requirements: as {reveal}, for every opening: a committee position of the task that
-    /// committed and has not revealed (in this call either), and a matching commitment.
+    /// transaction instead of one per member. Anyone may submit: every commitment binds its
+    /// operator's address, so an opening only counts for the member who committed to it.
+    /// Openings of positions already revealed are skipped, so a front-run opening does not sink
+    /// the batch.
+    /// @dev Requirements: as {reveal}; every opening names a committee position that committed,
+    /// with a matching commitment; at least one opening is not revealed yet.
     function revealBatch(uint256 taskId, Opening[] calldata openings) external nonReentrant {
         TaskCore memory core = _cores[taskId];
         _requireRevealPhase(taskId, core);
         if (openings.length == 0) revert NoOpenings(taskId);
         uint256 committee = _committeeWord(taskId, core);
-        PendingDigests memory pending;
+        uint8 before = core.revealedMask;
+        bytes32[] memory digests = new bytes32[](core.size);
         for (uint256 i; i < openings.length; ++i) {
             Opening calldata opening = openings[i];
             uint256 position = opening.position;
             if (position >= core.size) revert InvalidPosition(taskId, position);
-            address operator = _leaves[_memberIndex(committee, position)].operator;
-            _open(taskId, core, position, operator, opening.digest, opening.salt, pending);
+            if (core.revealedMask & (1 << position) != 0) continue;
+            address operator = _operatorAt[_memberIndex(committee, position)];
+            _open(taskId, core, position, operator, opening.digest, opening.salt, digests);
         }
-        _afterReveals(taskId, core, pending);
+        if (core.revealedMask == before) revert NothingToReveal(taskId);
+        _afterReveals(taskId, core, digests);
     }
 
-    /// @notice Resolves a task whose outcome can no longer change: every committed member revealed
-    /// after the commit phase, the reveal deadline passed, or too few members committed in time.
-    /// Anyone may call. Pays, slashes and refunds by credit; calls a contract requester back.
-    /// @dev Requirements: the task is Resolvable (see {taskPhase}).
+    /// @notice Ends a task whose outcome can no longer change: every committed member revealed
+    /// after the commit phase, the reveal deadline passed, too few members committed in time, or
+    /// no committee could be drawn. Anyone may call. Pays, slashes and refunds by credit; calls a
+    /// contract requester back; credits the callback fee to the caller.
+    /// @dev Requirements: the task is Resolvable (see {taskPhase}); a Drawing task whose draw
+    /// is ready is drawn first.
     function resolve(uint256 taskId) external nonReentrant {
         TaskCore memory core = _cores[taskId];
+        if (core.status == TaskStatus.Drawing) core = _drawThrough(taskId);
         _requireOpen(taskId, core);
         Phase phase = _phase(core);
         if (phase != Phase.Resolvable) revert WrongPhase(taskId, phase);
-        PendingDigests memory none;
-        _resolve(taskId, core, none);
+        _resolve(taskId, core, _storedDigests(taskId, core));
+    }
+
+    /// @inheritdoc IGenerationOracle
+    /// @dev Requirements: a positive credited balance.
+    function claim() external nonReentrant {
+        Account storage account = _accounts[msg.sender];
+        uint256 amount = account.credit;
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        account.credit = 0;
+        emit BalanceClaimed(msg.sender, amount);
+        Address.sendValue(payable(msg.sender), amount);
     }
 
     // ------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IGenerationOracle
+    function creditOf(address account) external view returns (uint256) {
+        return _accounts[account].credit;
+    }
+
+    /// @inheritdoc IGenerationOracle
+    function models() external view returns (IModelRegistry) {
+        return _models;
+    }
 
     /// @inheritdoc IGenerationOracle
     function config() external view returns (Config memory) {
@@ -526,110 +339,86 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
             slashNoCommitBps: _slashNoCommitBps,
             maxCallbackGasLimit: _maxCallbackGasLimit,
             maxCommitteeSize: _maxCommitteeSize,
+            callbackGasPrice: _callbackGasPrice,
             treasury: _treasury
         });
     }
 
-    /// @notice Stake, endpoint and status of `operator` (zeroes if it never registered).
-    function getOperator(address operator) external view returns (OperatorInfo memory) {
-        Profile storage profile = _profiles[operator];
-        Account storage account = _accounts[operator];
-        return OperatorInfo({
-            stake: account.stake,
-            endpoint: profile.endpoint,
-            active: profile.registered && !profile.exiting && !profile.paused,
-            exiting: profile.exiting,
-            withdrawableAt: profile.withdrawableAt,
-            openTasks: account.openTasks,
-            paused: profile.paused
-        });
-    }
-
-    /// @notice Number of operator indices ever assigned (withdrawn operators keep theirs).
-    function operatorCount() external view returns (uint256) {
-        return _globals.operatorCount;
-    }
-
-    /// @notice Number of operators that can currently be drawn.
-    function eligibleOperatorCount() external view returns (uint256) {
-        return _globals.eligibleCount;
-    }
-
-    /// @notice The operator at 1-based `index` and its weight in the draw: its stake in whole
-    /// gwei, or 0 if it cannot be drawn (exiting, withdrawn, or below minStake).
-    function operatorAt(uint256 index) external view returns (address operator, uint256 weight) {
-        Leaf memory leaf = _leaves[index];
-        return (leaf.operator, leaf.weight);
-    }
-
-    /// @notice The 1-based operator index of `operator` (0 if it never registered).
-    function operatorIndex(address operator) external view returns (uint256) {
-        return _accounts[operator].index;
-    }
-
-    /// @notice Sum of the draw weights (gwei) of all drawable operators.
-    function totalWeight() external view returns (uint256) {
-        return _globals.totalWeight;
-    }
-
     /// @inheritdoc IGenerationOracle
-    function creditOf(address account) external view returns (uint256) {
-        return _accounts[account].credit;
-    }
-
-    /// @notice Rounding dust and orphaned slashes waiting for {withdrawTreasury}.
-    function treasuryBalance() external view returns (uint256) {
-        return _treasuryBalance;
-    }
-
-    /// @notice The registered model `modelId`. Requirements: registered.
-    function getModel(bytes32 modelId) external view returns (ModelInfo memory) {
-        Model storage model = _models[modelId];
-        if (!model.registered) revert UnknownModel(modelId);
-        return ModelInfo({
-            kind: model.kind,
-            active: model.active,
-            defaultTolerance: model.defaultTolerance,
-            maxTolerance: model.maxTolerance,
-            digestScheme: model.digestScheme,
-            metadataURI: model.metadataURI
-        });
-    }
-
-    /// @notice Number of registered models.
-    function modelCount() external view returns (uint256) {
-        return _modelIds.length;
+    function requiredFee(uint8 committeeSize, uint32 callbackGasLimit)
+        external
+        view
+        returns (uint256)
+    {
+        return _requiredFee(committeeSize, callbackGasLimit);
     }
 
     /// @notice Number of tasks ever requested; task ids are 1..taskCount().
     function taskCount() external view returns (uint256) {
-        return _globals.taskCount;
+        return _counters.taskCount;
+    }
+
+    /// @notice Tasks up to this id have been drawn (or found undrawable).
+    function drawnThrough() external view returns (uint256) {
+        return _counters.drawnThrough;
+    }
+
+    /// @notice The committee of task `taskId` and the randomness it is drawn with: the drawn one,
+    /// or, for a task still Drawing whose randomness exists, the one the draw will produce (weights
+    /// cannot change before it is drawn). Empty while the randomness does not exist yet, or when
+    /// no committee can be drawn. Nodes learn from this whether to start work before anyone drew.
+    function committeeOf(uint256 taskId)
+        external
+        view
+        returns (address[] memory committee, bytes32 entropy)
+    {
+        TaskCore memory core = _cores[taskId];
+        if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
+        if (core.status == TaskStatus.Drawing) {
+            if (core.drawBlock >= block.number) return (committee, bytes32(0));
+            DrawFailure failure;
+            (failure, entropy) = _drawCheck(taskId, core, _payments[taskId].modelIndex);
+            if (failure != DrawFailure.None) return (committee, bytes32(0));
+            (, committee) = _drawFromPool(_payments[taskId].modelIndex, entropy, core.size);
+            return (committee, entropy);
+        }
+        if (core.committee == 0) return (committee, bytes32(0));
+        uint256 word = _committeeWord(taskId, core);
+        committee = new address[](core.size);
+        for (uint256 position; position < core.size; ++position) {
+            committee[position] = _operatorAt[_memberIndex(word, position)];
+        }
+        entropy = _drawEntropy(taskId, core.drawBlock);
     }
 
     /// @notice Everything stored about task `taskId`. While the task is open, `digests` holds
     /// each revealed digest; once it is finished only the result is kept (the others were deleted
-    /// for a gas refund and remain in the DigestRevealed events).
+    /// for a gas refund and remain in the DigestRevealed events). Operator indices are reused
+    /// after an operator withdraws, so for a finished task the CommitteeDrawn event is the record
+    /// of who served.
     /// @dev Requirements: the task exists.
     function getTask(uint256 taskId) external view returns (TaskInfo memory info) {
         TaskCore memory core = _cores[taskId];
         if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
         TaskPayment memory payment = _payments[taskId];
-        uint256 size = core.size;
-        uint256 committee = _committeeWord(taskId, core);
         info.requester = payment.requester;
-        info.modelId = _modelIds[payment.modelIndex];
+        info.modelId = _models.modelIdAt(payment.modelIndex);
         info.status = core.status;
         info.committeeSize = core.size;
         info.tolerance = core.tolerance;
         info.commitDeadline = core.commitDeadline;
         info.revealDeadline = uint64(core.commitDeadline) + _revealWindow;
+        info.drawBlock = core.drawBlock;
         info.fee = payment.fee;
+        info.callbackGasLimit = core.callbackGasLimit;
+        uint256 size = core.committee == 0 ? 0 : core.size;
+        uint256 committee = _committeeWord(taskId, core);
         info.committee = new address[](size);
         info.committed = new bool[](size);
         info.revealed = new bool[](size);
         info.digests = new bytes32[](size);
         for (uint256 position; position < size; ++position) {
-            info.committee[position] = _leaves[_memberIndex(committee, position)].operator;
+            info.committee[position] = _operatorAt[_memberIndex(committee, position)];
             info.committed[position] = core.committedMask & (1 << position) != 0;
             info.revealed[position] = core.revealedMask & (1 << position) != 0;
             bool kept = core.status == TaskStatus.Open || position + 1 == core.winner;
@@ -663,78 +452,106 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     // Randomness (replaceable)
     // ------------------------------------------------------------------------------------------
 
-    /// @notice The randomness a task's committee is drawn from.
-    /// @dev Default: keccak256(block.prevrandao, taskId). Trust assumption: the block proposer
-    /// sees prevrandao before including the request and can, at the cost of its block reward,
-    /// withhold the block to re-roll once; requesters cannot predict it more than a block ahead.
-    /// This suffices when no single proposer gains more from steering one committee than a
-    /// block is worth. Override (e.g. with a VRF result delivered before the draw) where it
-    /// does not, or on chains whose prevrandao is not random (some L2s, local dev chains).
-    function _drawEntropy(uint256 taskId) internal view virtual returns (bytes32) {
-        return keccak256(abi.encode(block.prevrandao, taskId));
-    }
-
-    // ------------------------------------------------------------------------------------------
-    // Internals
-    // ------------------------------------------------------------------------------------------
-
-    /// @dev Validates a request; returns the effective tolerance and the model's index.
-    function _checkRequest(
-        bytes32 modelId,
-        uint8 committeeSize,
-        uint32 tolerance,
-        uint32 callbackGasLimit
-    ) private view returns (uint32, uint16) {
-        Model storage model = _models[modelId];
-        if (!model.registered) revert UnknownModel(modelId);
-        if (!model.active) revert ModelInactive(modelId);
-        if (committeeSize == 0 || committeeSize % 2 == 0 || committeeSize > _maxCommitteeSize) {
-            revert InvalidCommitteeSize(committeeSize);
-        }
-        uint32 maxTolerance = model.maxTolerance;
-        if (tolerance == USE_DEFAULT_TOLERANCE) {
-            tolerance = model.defaultTolerance;
-        } else if (!_withinTolerance(tolerance, maxTolerance)) {
-            revert ToleranceTooHigh(tolerance, maxTolerance);
-        }
-        if (callbackGasLimit > _maxCallbackGasLimit) {
-            revert CallbackGasTooHigh(callbackGasLimit, _maxCallbackGasLimit);
-        }
-        uint256 required = uint256(_minFeePerMember) * committeeSize;
-        if (msg.value < required) revert FeeTooLow(msg.value, required);
-        if (msg.value > MAX_FEE) revert FeeTooHigh(msg.value, MAX_FEE);
-        return (tolerance, model.index);
-    }
-
-    /// @dev Draws `size` distinct operators by stake weight in O(size * log N) storage reads.
-    /// Requires `size` <= the number of eligible operators.
-    function _drawCommittee(bytes32 entropy, uint256 size, Globals memory globals)
+    /// @notice The randomness task `taskId`'s committee is drawn with: the hash of `drawBlock`,
+    /// the block that includes the request, mixed with the task id (zero once that block is more
+    /// than DRAW_HORIZON blocks old).
+    /// @dev Trust assumption: nobody knows a block's hash before the block is sealed, so no
+    /// requester, operator or outsider can see a committee before the request is final, and
+    /// weights are frozen from then on (see {_beforeWeightChange}). The builder of the request's
+    /// block could grind its contents for a favourable hash; this suffices while steering one
+    /// committee is worth less than building blocks honestly. Override with a VRF output (e.g.
+    /// delivered to the task before its draw) where it is not, or on chains whose block hashes
+    /// are not random.
+    function _drawEntropy(uint256 taskId, uint256 drawBlock)
         internal
         view
-        returns (uint256[] memory indices, address[] memory operators)
+        virtual
+        returns (bytes32)
     {
-        indices = new uint256[](size);
-        operators = new address[](size);
-        uint256[] memory weights = new uint256[](size);
-        uint256 count = globals.operatorCount;
-        uint256 firstStep = StakeTree.topStep(count);
-        uint256 remaining = globals.totalWeight;
-        for (uint256 drawn; drawn < size; ++drawn) {
-            uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
-            uint256 index = _tree.find(count, firstStep, target, indices, weights, drawn);
-            Leaf memory leaf = _leaves[index];
-            indices[drawn] = index;
-            weights[drawn] = leaf.weight;
-            operators[drawn] = leaf.operator;
-            remaining -= leaf.weight;
-        }
+        bytes32 hash = blockhash(drawBlock);
+        if (hash == bytes32(0)) return bytes32(0);
+        return keccak256(abi.encode(hash, taskId));
     }
 
-    /// @dev Digests revealed in the current transaction and not stored (yet): a reveal that
-    /// resolves the task never writes them, resolution keeps only the result.
-    struct PendingDigests {
-        uint256 mask; // bit p: the digest of committee position p is in `digests[p]`
-        bytes32[MAX_COMMITTEE_SIZE] digests;
+    // ------------------------------------------------------------------------------------------
+    // Draws
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc OperatorStaking
+    function _beforeWeightChange() internal override {
+        _counters = _drawReady(_counters, type(uint256).max);
+    }
+
+    /// @dev Draws task `taskId` (and every earlier task still waiting, all ready by then).
+    function _drawThrough(uint256 taskId) private returns (TaskCore memory) {
+        TaskCore memory core = _cores[taskId];
+        if (core.drawBlock >= block.number) revert WrongPhase(taskId, Phase.Draw);
+        _counters = _drawReady(_counters, taskId);
+        return _cores[taskId];
+    }
+
+    /// @dev Draws, oldest first, the waiting tasks up to id `last` whose randomness exists.
+    function _drawReady(TaskCounters memory counters, uint256 last)
+        private
+        returns (TaskCounters memory)
+    {
+        uint256 next = uint256(counters.drawnThrough) + 1;
+        if (last > counters.taskCount) last = counters.taskCount;
+        for (; next <= last; ++next) {
+            TaskCore memory core = _cores[next];
+            if (core.drawBlock >= block.number) break;
+            _draw(next, core);
+        }
+        counters.drawnThrough = uint64(next - 1);
+        return counters;
+    }
+
+    /// @dev Draws one ready task: Open with its committee, or Open with none (resolvable at once,
+    /// refunded) when it cannot be drawn.
+    function _draw(uint256 taskId, TaskCore memory core) private {
+        uint256 modelIndex = _payments[taskId].modelIndex;
+        (DrawFailure failure, bytes32 entropy) = _drawCheck(taskId, core, modelIndex);
+        core.status = TaskStatus.Open;
+        if (failure != DrawFailure.None) {
+            _cores[taskId] = core;
+            emit CommitteeNotDrawn(taskId, failure);
+            return;
+        }
+        (uint256[] memory indices, address[] memory committee) =
+            _drawFromPool(modelIndex, entropy, core.size);
+        uint256 packed;
+        for (uint256 position; position < indices.length; ++position) {
+            packed |= indices[position] << (INDEX_BITS * position);
+            _accounts[committee[position]].openTasks += 1;
+        }
+        core.committee = uint80(packed);
+        if (core.size > LOW_COMMITTEE_SLOTS) {
+            _committeeHigh[taskId] = packed >> (INDEX_BITS * LOW_COMMITTEE_SLOTS);
+        }
+        _cores[taskId] = core;
+        emit CommitteeDrawn(taskId, committee, entropy);
+    }
+
+    /// @dev Why a ready task cannot be drawn (None if it can), and its randomness.
+    function _drawCheck(uint256 taskId, TaskCore memory core, uint256 modelIndex)
+        private
+        view
+        returns (DrawFailure, bytes32 entropy)
+    {
+        if (block.timestamp > core.commitDeadline) return (DrawFailure.CommitDeadlinePassed, 0);
+        entropy = _drawEntropy(taskId, core.drawBlock);
+        if (entropy == bytes32(0)) return (DrawFailure.StaleRandomness, 0);
+        if (_poolEligible(modelIndex) < core.size) return (DrawFailure.NotEnoughOperators, 0);
+        return (DrawFailure.None, entropy);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Reveal and resolution
+    // ------------------------------------------------------------------------------------------
+
+    function _requireOpen(uint256 taskId, TaskCore memory core) private view {
+        if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
+        if (core.status != TaskStatus.Open) revert WrongPhase(taskId, _phase(core));
     }
 
     function _requireRevealPhase(uint256 taskId, TaskCore memory core) private view {
@@ -744,7 +561,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     }
 
     /// @dev Checks `operator`'s opening at committee `position` and records the reveal in `core`
-    /// and `pending` (nothing is written to storage here).
+    /// and `digests` (nothing is written to storage here).
     function _open(
         uint256 taskId,
         TaskCore memory core,
@@ -752,125 +569,123 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         address operator,
         bytes32 digest,
         bytes32 salt,
-        PendingDigests memory pending
+        bytes32[] memory digests
     ) private {
         uint8 bit = uint8(1 << position);
         if (core.committedMask & bit == 0) revert NotCommitted(taskId, operator);
-        if (core.revealedMask & bit != 0) revert AlreadyRevealed(taskId, operator);
         bytes32 expected =
             keccak256(abi.encode(block.chainid, address(this), taskId, operator, digest, salt));
         if (_seals[_sealKey(taskId, position)] != expected) {
             revert CommitmentMismatch(taskId, operator);
         }
-        core.revealOrder |= uint24(position << (3 * _popCount(core.revealedMask)));
         core.revealedMask |= bit;
-        pending.mask |= bit;
-        pending.digests[position] = digest;
+        digests[position] = digest;
         emit DigestRevealed(taskId, operator, digest);
     }
 
-    /// @dev After the reveals of one transaction: resolve if no commitment is left unrevealed
-    /// and no more commits can come, else store the new digests over their commitments.
-    function _afterReveals(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
-        private
-    {
+    /// @dev After the reveals of one transaction (new digests in `fresh`, by position): resolve if
+    /// no commitment is left unrevealed and no more commits can come, else store the new digests
+    /// over their commitments.
+    function _afterReveals(uint256 taskId, TaskCore memory core, bytes32[] memory fresh) private {
+        uint8 stored = _cores[taskId].revealedMask;
         if (
             core.revealedMask == core.committedMask
                 && (core.committedMask == _fullMask(core.size)
                     || block.timestamp > core.commitDeadline)
         ) {
-            _resolve(taskId, core, pending);
+            for (uint256 position; position < core.size; ++position) {
+                if (stored & (1 << position) != 0) {
+                    fresh[position] = _seals[_sealKey(taskId, position)];
+                }
+            }
+            _resolve(taskId, core, fresh);
             return;
         }
         for (uint256 position; position < core.size; ++position) {
-            if (pending.mask & (1 << position) != 0) {
-                _seals[_sealKey(taskId, position)] = pending.digests[position];
+            if (core.revealedMask & ~stored & (1 << position) != 0) {
+                _seals[_sealKey(taskId, position)] = fresh[position];
             }
         }
         _cores[taskId] = core;
     }
 
+    /// @dev The digests revealed and stored so far, by committee position.
+    function _storedDigests(uint256 taskId, TaskCore memory core)
+        private
+        view
+        returns (bytes32[] memory digests)
+    {
+        digests = new bytes32[](core.size);
+        for (uint256 position; position < core.size; ++position) {
+            if (core.revealedMask & (1 << position) != 0) {
+                digests[position] = _seals[_sealKey(taskId, position)];
+            }
+        }
+    }
+
     /// @dev Outcome of a task, computed before any balance moves.
     struct Verdict {
         TaskStatus status;
+        FailureReason reason; // why it failed (not Resolved)
         uint256 winner; // committee position of the winning digest (if Resolved)
         bytes32 result; // the winning digest (if Resolved)
         uint256 support;
-        uint256 paidMask; // members paid: agreeing (Resolved) or revealed (failure)
+        uint256 paidMask; // members paid: agreeing (Resolved), else those that did their part
     }
 
     /// @dev Resolves, settles and calls back; the callback is the only interaction and comes last.
-    /// `pending`: digests revealed in this transaction and not stored.
-    function _resolve(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
-        private
-    {
-        Verdict memory verdict = _judge(taskId, core, pending);
+    /// `digests`: every revealed digest, by committee position.
+    function _resolve(uint256 taskId, TaskCore memory core, bytes32[] memory digests) private {
+        Verdict memory verdict = _judge(core, digests);
         core.status = verdict.status;
         if (verdict.status == TaskStatus.Resolved) core.winner = uint8(verdict.winner + 1);
         _cores[taskId] = core;
-        _keepOnlyResult(taskId, core, verdict, pending);
+        _keepOnlyResult(taskId, core, verdict, digests);
 
         TaskPayment memory payment = _payments[taskId];
         address[] memory paid = _settle(taskId, core, payment, verdict);
         if (verdict.status == TaskStatus.Resolved) {
             emit TaskResolved(taskId, verdict.result, uint8(verdict.support), paid);
         } else {
-            uint8 reason = verdict.status == TaskStatus.NoConsensus
-                ? uint8(FailureReason.NoConsensus)
-                : uint8(FailureReason.Expired);
-            emit TaskFailed(taskId, reason);
+            emit TaskFailed(taskId, verdict.reason);
         }
         _callBack(taskId, payment.requester, core.callbackGasLimit, verdict);
     }
 
-    /// @dev Tolerant majority over the revealed digests, in reveal order (ties: earliest reveal).
-    function _judge(uint256 taskId, TaskCore memory core, PendingDigests memory pending)
+    /// @dev The tolerant majority over the revealed digests (order-independent: see
+    /// TolerantMajority), or why there is none. When fewer than a majority committed, nobody could
+    /// reveal: the task expires and the members who committed are not blamed.
+    function _judge(TaskCore memory core, bytes32[] memory digests)
         private
         view
         returns (Verdict memory verdict)
     {
-        uint256 quorum = uint256(core.size) / 2 + 1;
-        uint256 revealCount = _popCount(core.revealedMask);
-        verdict.paidMask = core.revealedMask;
-        if (revealCount < quorum) {
-            verdict.status = TaskStatus.Expired;
+        verdict.status = TaskStatus.Expired;
+        verdict.reason = FailureReason.Expired;
+        if (core.committee == 0) {
+            verdict.reason = FailureReason.NotDrawn;
             return verdict;
         }
-        bytes32[] memory digests = new bytes32[](revealCount);
-        for (uint256 rank; rank < revealCount; ++rank) {
-            uint256 position = (uint256(core.revealOrder) >> (3 * rank)) & 7;
-            digests[rank] = pending.mask & (1 << position) != 0
-                ? pending.digests[position]
-                : _seals[_sealKey(taskId, position)];
+        uint256 quorum = uint256(core.size) / 2 + 1;
+        if (_popCount(core.committedMask) < quorum) {
+            verdict.paidMask = core.committedMask;
+            return verdict;
         }
-        uint256 bestRank;
-        uint256 bestSupport;
-        for (uint256 i; i < revealCount; ++i) {
-            uint256 support = 1;
-            for (uint256 j; j < revealCount; ++j) {
-                if (i != j && DigestAgreement.agree(digests[i], digests[j], core.tolerance)) {
-                    ++support;
-                }
-            }
-            if (support > bestSupport) {
-                bestSupport = support;
-                bestRank = i;
-            }
-        }
-        if (bestSupport < quorum) {
+        verdict.paidMask = core.revealedMask;
+        if (_popCount(core.revealedMask) < quorum) return verdict;
+        TolerantMajority.Outcome memory outcome =
+            TolerantMajority.decide(digests, core.revealedMask, core.tolerance, INVALID_INPUT_DIGEST);
+        if (outcome.support < quorum) {
             verdict.status = TaskStatus.NoConsensus;
+            verdict.reason = FailureReason.NoConsensus;
             return verdict;
         }
         verdict.status = TaskStatus.Resolved;
-        verdict.winner = (uint256(core.revealOrder) >> (3 * bestRank)) & 7;
-        verdict.result = digests[bestRank];
-        verdict.support = bestSupport;
-        verdict.paidMask = 0;
-        for (uint256 rank; rank < revealCount; ++rank) {
-            if (DigestAgreement.agree(verdict.result, digests[rank], core.tolerance)) {
-                verdict.paidMask |= 1 << ((uint256(core.revealOrder) >> (3 * rank)) & 7);
-            }
-        }
+        verdict.reason = FailureReason.None;
+        verdict.winner = outcome.winner;
+        verdict.result = digests[outcome.winner];
+        verdict.support = outcome.support;
+        verdict.paidMask = outcome.agreeMask;
     }
 
     /// @dev Deletes every commitment/digest word of the task except the result's (gas refund).
@@ -878,14 +693,14 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         uint256 taskId,
         TaskCore memory core,
         Verdict memory verdict,
-        PendingDigests memory pending
+        bytes32[] memory digests
     ) private {
         bool resolved = verdict.status == TaskStatus.Resolved;
         for (uint256 position; position < core.size; ++position) {
             if (core.committedMask & (1 << position) == 0) continue;
             uint256 key = _sealKey(taskId, position);
             if (resolved && position == verdict.winner) {
-                if (pending.mask & (1 << position) != 0) _seals[key] = verdict.result;
+                _seals[key] = digests[position];
             } else {
                 delete _seals[key];
             }
@@ -894,8 +709,9 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
 
     /// @dev Slashes, releases assignments and credits, writing each member's account once: on
     /// success the fee and the slashes go to the agreeing members; on failure the fee goes back
-    /// to the requester and the slashes of members that failed to commit or reveal go to those who
-    /// revealed. Dust goes to the treasury. Returns the paid members in committee order.
+    /// to the requester and the slashes go to the members that did their part. The callback fee
+    /// goes to whoever sends this transaction. Dust goes to the treasury. Returns the paid
+    /// members in committee order.
     function _settle(
         uint256 taskId,
         TaskCore memory core,
@@ -903,33 +719,38 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         Verdict memory verdict
     ) private returns (address[] memory paid) {
         bool resolved = verdict.status == TaskStatus.Resolved;
+        uint256 callbackFee = uint256(core.callbackGasLimit) * _callbackGasPrice;
+        uint256 memberFee = payment.fee - callbackFee;
+        uint256 pool = resolved ? memberFee : 0;
+        uint256 size = core.committee == 0 ? 0 : core.size;
         uint256 committee = _committeeWord(taskId, core);
         paid = new address[](_popCount(verdict.paidMask));
-        uint256 pool = resolved ? payment.fee : 0;
         uint256 paidCount;
-        for (uint256 position; position < core.size; ++position) {
-            uint256 index = _memberIndex(committee, position);
-            address operator = _leaves[index].operator;
+        bool drained;
+        for (uint256 position; position < size; ++position) {
+            address operator = _operatorAt[_memberIndex(committee, position)];
             uint256 bit = 1 << position;
+            _accounts[operator].openTasks -= 1;
             if (verdict.paidMask & bit != 0) {
                 paid[paidCount++] = operator; // credited below, once the pool is known
                 continue;
             }
-            Account storage account = _accounts[operator];
-            (SlashReason reason, uint256 bps) = _slashFor(core, bit, resolved);
-            uint256 amount = uint256(account.stake) * bps / BPS;
-            uint96 newStake = account.stake - uint96(amount);
-            account.stake = newStake;
-            account.openTasks -= 1;
+            (SlashReason reason, uint256 bps) = _slashFor(core, bit);
+            uint256 amount = uint256(_accounts[operator].stake) * bps / BPS;
             if (amount == 0) continue;
-            if (_leaves[index].weight != 0) _setWeight(index, _eligibleWeight(newStake));
+            if (!drained) {
+                _beforeWeightChange();
+                drained = true;
+            }
+            _slash(operator, amount);
             pool += amount;
-            emit OperatorSlashed(taskId, operator, amount, uint8(reason));
+            emit OperatorSlashed(taskId, operator, amount, reason);
         }
-        if (!resolved) _credit(payment.requester, payment.fee, false);
+        if (!resolved) _credit(payment.requester, memberFee);
+        if (callbackFee != 0) _credit(msg.sender, callbackFee);
         uint256 share = paidCount == 0 ? 0 : pool / paidCount;
         for (uint256 i; i < paidCount; ++i) {
-            _credit(paid[i], share, true);
+            _credit(paid[i], share);
         }
         // The remainder of the integer division is the dust (divide-before-multiply on purpose).
         // slither-disable-next-line divide-before-multiply
@@ -937,17 +758,17 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         if (dust != 0) _treasuryBalance += dust;
     }
 
-    /// @dev Why and by how much (basis points) a member outside the paid set is slashed.
-    function _slashFor(TaskCore memory core, uint256 bit, bool resolved)
+    /// @dev Why and by how much (basis points) a member outside the paid set is slashed: never
+    /// committed; committed but did not reveal although a majority committed (it could have);
+    /// revealed a digest the majority disagrees with.
+    function _slashFor(TaskCore memory core, uint256 bit)
         private
         view
         returns (SlashReason, uint256)
     {
         if (core.committedMask & bit == 0) return (SlashReason.NotCommitted, _slashNoCommitBps);
         if (core.revealedMask & bit == 0) return (SlashReason.NotRevealed, _slashDeviationBps);
-        if (resolved) return (SlashReason.Deviated, _slashDeviationBps);
-        // Revealed, but without consensus there is no one to deviate from.
-        return (SlashReason.None, 0);
+        return (SlashReason.Deviated, _slashDeviationBps);
     }
 
     /// @dev Calls a contract requester with exactly its requested gas; records, never propagates,
@@ -962,9 +783,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         } else {
             FailureReason reason = verdict.status == TaskStatus.Resolved
                 ? FailureReason.InvalidInput
-                : verdict.status == TaskStatus.NoConsensus
-                    ? FailureReason.NoConsensus
-                    : FailureReason.Expired;
+                : verdict.reason;
             data = abi.encodeCall(IGenerationConsumer.onGenerationFailed, (taskId, uint8(reason)));
         }
         // EIP-150 forwards at most 63/64 of what is left: make sure that is at least `gasLimit`,
@@ -984,55 +803,39 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
         emit CallbackCompleted(taskId, requester, success);
     }
 
-    /// @dev Credits `amount` to `account`; `releaseAssignment` also ends one open assignment.
-    function _credit(address account, uint256 amount, bool releaseAssignment) private {
-        Account storage entry = _accounts[account];
-        if (releaseAssignment) entry.openTasks -= 1;
+    /// @dev Credits `amount` to `account`.
+    function _credit(address account, uint256 amount) private {
         if (amount == 0) return;
+        Account storage entry = _accounts[account];
         entry.credit = (uint256(entry.credit) + amount).toUint96();
         emit Credited(account, amount);
     }
 
-    /// @dev Sets the draw weight of operator `index`, keeping the tree and the totals in step.
-    function _setWeight(uint256 index, uint256 weight) private {
-        Leaf storage leaf = _leaves[index];
-        uint256 old = leaf.weight;
-        if (old == weight) return;
-        leaf.weight = uint96(weight);
-        Globals memory globals = _globals;
-        if (weight > old) {
-            _tree.increase(globals.operatorCount, index, weight - old);
-            globals.totalWeight = (uint256(globals.totalWeight) + weight - old).toUint64();
-            if (old == 0) globals.eligibleCount += 1;
-        } else {
-            _tree.decrease(globals.operatorCount, index, old - weight);
-            globals.totalWeight -= uint128(old - weight);
-            if (weight == 0) globals.eligibleCount -= 1;
-        }
-        _globals = globals;
-    }
+    // ------------------------------------------------------------------------------------------
+    // Pure helpers
+    // ------------------------------------------------------------------------------------------
 
-    /// @dev The draw weight of an active operator with `stake`: its gwei, or 0 below minStake.
-    function _eligibleWeight(uint256 stake) private view returns (uint256) {
-        return stake >= _minStake ? stake / WEIGHT_UNIT : 0;
-    }
-
-    function _requireOpen(uint256 taskId, TaskCore memory core) private view {
-        if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
-        if (core.status != TaskStatus.Open) revert WrongPhase(taskId, _phase(core));
+    function _requiredFee(uint256 committeeSize, uint256 callbackGasLimit)
+        private
+        view
+        returns (uint256)
+    {
+        return uint256(_minFeePerMember) * committeeSize + callbackGasLimit * _callbackGasPrice;
     }
 
     /// @dev The phase as a pure function of the task's state and the block time.
     function _phase(TaskCore memory core) private view returns (Phase) {
         if (core.status == TaskStatus.None) return Phase.None;
+        if (core.status == TaskStatus.Drawing) return Phase.Draw;
         if (core.status != TaskStatus.Open) return Phase.Finished;
+        if (core.committee == 0) return Phase.Resolvable; // no committee could be drawn
         if (block.timestamp > uint256(core.commitDeadline) + _revealWindow) {
             return Phase.Resolvable;
         }
         bool allCommitted = core.committedMask == _fullMask(core.size);
         if (!allCommitted && block.timestamp <= core.commitDeadline) return Phase.Commit;
         // No more commits can come: resolvable once every commitment is revealed, or at once if
-        // too few members committed for a majority.
+        // too few members committed for a majority (nobody is blamed for that but non-committers).
         if (
             core.revealedMask == core.committedMask
                 || _popCount(core.committedMask) < uint256(core.size) / 2 + 1
@@ -1059,7 +862,7 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
     /// @dev All committee indices of a task in one word, 20 bits per position.
     function _committeeWord(uint256 taskId, TaskCore memory core) private view returns (uint256) {
         uint256 word = core.committee;
-        if (core.size > LOW_COMMITTEE_SLOTS) {
+        if (core.size > LOW_COMMITTEE_SLOTS && word != 0) {
             word |= _committeeHigh[taskId] << (INDEX_BITS * LOW_COMMITTEE_SLOTS);
         }
         return word;
@@ -1079,33 +882,5 @@ contract GenerationOracle is IGenerationOracle, Ownable2Step, ReentrancyGuardTra
 
     function _popCount(uint256 mask) private pure returns (uint256 count) {
         for (; mask != 0; mask &= mask - 1) ++count;
-    }
-
-    /// @dev The caller's profile; reverts unless it is a registered operator that is not exiting.
-    function _activeProfile() private view returns (Profile storage profile) {
-        profile = _profiles[msg.sender];
-        if (!profile.registered) revert NotRegistered(msg.sender);
-        if (profile.exiting) revert OperatorExiting(msg.sender);
-    }
-
-    function _checkEndpoint(string calldata endpoint) private pure {
-        uint256 length = bytes(endpoint).length;
-        if (length == 0 || length > MAX_ENDPOINT_LENGTH) revert InvalidEndpoint(length);
-    }
-
-    /// @dev Every lane threshold must be a possible Hamming distance of a 64-bit lane.
-    function _checkTolerance(uint32 tolerance) private pure {
-        for (uint256 lane; lane < 4; ++lane) {
-            if ((tolerance >> (8 * lane)) & 0xff > 64) revert InvalidTolerance(tolerance);
-        }
-    }
-
-    /// @dev True iff every lane threshold of `tolerance` is within that of `maxTolerance`.
-    function _withinTolerance(uint32 tolerance, uint32 maxTolerance) private pure returns (bool) {
-        for (uint256 lane; lane < 4; ++lane) {
-            uint256 shift = 8 * lane;
-            if ((tolerance >> shift) & 0xff > (maxTolerance >> shift) & 0xff) return false;
-        }
-        return true;
     }
 }

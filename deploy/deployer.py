@@ -44,6 +44,7 @@ class OracleConfig:
     slash_no_commit_bps: int = 200
     max_callback_gas_limit: int = 500_000
     max_committee_size: int = 7
+    callback_gas_price: int = 10**9  # wei per callback gas, credited to the resolver
     treasury: str | None = None  # None: the deployer
 
     def as_tuple(self, default_treasury: str) -> tuple[Any, ...]:

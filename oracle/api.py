@@ -1,7 +1,10 @@
 """The node's HTTP API (FastAPI): task status, artifacts, verification, health, metrics, operator.
 
 Public endpoints read the chain through the node's client, so any node answers for any task; the
-node adds what it knows locally (its vote, inference time, artifact). Operator endpoints need
+node adds what it knows locally (its vote, inference time, artifact). What the node computed for a
+task (artifact, digest, invalid-input flag, opening) is served only once the chain says no more
+commits can come (`outputs_public`): before that a committee peer could copy it into a commitment
+of its own without running the model. Operator endpoints need
 `Authorization: Bearer <token>` with the token from the environment variable `api.token_env`.
 Every bad request gets a 4xx with a `detail` that says what was wrong; an unreachable RPC is a 503.
 """
@@ -22,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from oracle.chain.reverts import ContractRevertError
-from oracle.chain.views import Phase, read_operator, read_phase, read_task
+from oracle.chain.views import Phase, outputs_public, read_operator, read_phase, read_task
 from oracle.errors import ChainUnavailableError, OracleError
 from oracle.results import task_result
 from oracle.store import ACTIVE_STATES, FINAL_STATES
@@ -74,7 +77,9 @@ class PayoutBody(BaseModel):
 
 
 class LocalTaskBody(BaseModel):
-    """What this node itself did for the task (absent when it was not drawn)."""
+    """What this node itself did for the task (absent when it was not drawn). `digest`,
+    `invalid_input`, `inference_seconds` (near zero for an invalid input) and
+    `artifact_media_type` stay null until the task's commit phase is over."""
 
     state: str
     detail: str
@@ -258,20 +263,30 @@ def create_app(node: VerifierNode) -> FastAPI:
             node.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    def _local(task_id: int) -> LocalTaskBody | None:
+    def _still_secret(task_id: int, phase: Phase, what: str) -> HTTPException:
+        where = "still in its commit phase"
+        if phase != Phase.COMMIT:  # e.g. not started yet: commits are still to come
+            where = f"in phase {phase.name.lower()}, before the end of its commit phase"
+        return HTTPException(
+            409, f"task {task_id} is {where}; {what} are served once no more commits can come"
+        )
+
+    def _local(task_id: int, public: bool) -> LocalTaskBody | None:
+        """`public`: the task's phase allows serving what the node computed (`outputs_public`)."""
         record = node.store.get_task(task_id)
         if record is None:
             return None
         vote = node.store.get_vote(task_id)
-        artifact = node.store.get_artifact(task_id)
+        artifact = node.store.get_artifact(task_id) if public else None
         return LocalTaskBody(
             state=record.state,
             detail=record.detail,
-            digest="0x" + vote.digest.hex() if vote else None,
-            invalid_input=vote.invalid_input if vote else None,
-            inference_seconds=record.inference_seconds,
+            digest="0x" + vote.digest.hex() if vote and public else None,
+            invalid_input=vote.invalid_input if vote and public else None,
+            inference_seconds=record.inference_seconds if public else None,
             outcome=record.outcome,
             artifact_media_type=artifact.media_type if artifact else None,
+            # Transaction hashes only: the commit carries a salted hash, the reveal is on chain.
             commit_tx=vote.commit_tx if vote else None,
             reveal_tx=vote.reveal_tx if vote else None,
         )
@@ -292,7 +307,10 @@ def create_app(node: VerifierNode) -> FastAPI:
                 404, f"task {task_id} does not exist on oracle {node.client.address}"
             )
         data = result.to_json()
-        return TaskBody(**data, node=_local(task_id))
+        # The phase was read before the node's own records: if it still allowed commits then,
+        # they stay hidden even if the phase has moved on since.
+        public = outputs_public(Phase[result.phase.upper()])
+        return TaskBody(**data, node=_local(task_id, public))
 
     @app.get(
         "/tasks/{task_id}/opening",
@@ -313,12 +331,8 @@ def create_app(node: VerifierNode) -> FastAPI:
         if view is None or position is None or not view.committed[position]:
             raise HTTPException(404, f"this node's commit to task {task_id} is not on chain")
         phase = read_phase(node.client, task_id)
-        if phase == Phase.COMMIT:
-            raise HTTPException(
-                409,
-                f"task {task_id} is still in its commit phase: openings are handed out only "
-                "once no more commits can come",
-            )
+        if not outputs_public(phase):
+            raise _still_secret(task_id, phase, "openings")
         return OpeningBody(
             task_id=task_id,
             position=position,
@@ -331,10 +345,17 @@ def create_app(node: VerifierNode) -> FastAPI:
         "/tasks/{task_id}/artifact",
         response_class=FileResponse,
         responses={**_ERRORS, 200: {"content": {"image/png": {}, "text/plain": {}}}},
-        summary="The artifact this node generated for a task",
+        summary="The artifact this node generated for a task, once its commit phase is over",
     )
     def get_artifact(task_id: TaskId) -> FileResponse:
+        """409 while commits can still come: a peer holding it could commit its digest without
+        running the model."""
         artifact = node.store.get_artifact(task_id)
+        if artifact is not None or node.store.get_task(task_id) is not None:
+            # Drawn for it: even whether there is an artifact (none for an invalid input) waits.
+            phase = read_phase(node.client, task_id)
+            if not outputs_public(phase):
+                raise _still_secret(task_id, phase, "artifacts")
         if artifact is None:
             raise HTTPException(
                 404,

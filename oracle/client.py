@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from inference.digests import Tolerance
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
-from oracle.chain.views import ModelView, read_config, read_model
+from oracle.chain.views import ModelView, read_model
 from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
@@ -32,12 +32,12 @@ from oracle.verify import Verification, verify_artifact
 
 @dataclass(frozen=True)
 class SubmittedTask:
-    """A request that is on chain: its id, the transaction and the committee drawn for it."""
+    """A request that is on chain: its id and the transaction. Its committee is drawn after the
+    request's block (from that block's hash), so it is not known here: see `TaskResult`."""
 
     task_id: int
     tx_hash: str
     block_number: int
-    committee: tuple[str, ...]
     fee_wei: int
     input: bytes
 
@@ -96,8 +96,9 @@ class OracleClient:
             return raw.encode() if isinstance(raw, str) else raw
         return canonical_json(parse_input(view.kind.name.lower(), raw))
 
-    def minimum_fee(self, committee_size: int) -> int:
-        return int(read_config(self.chain)["minFeePerMember"]) * committee_size
+    def minimum_fee(self, committee_size: int, callback_gas_limit: int = 0) -> int:
+        """The smallest fee the oracle accepts: the members' fee plus the callback's gas."""
+        return int(self.chain.view("requiredFee", committee_size, callback_gas_limit))
 
     def submit(
         self,
@@ -119,7 +120,7 @@ class OracleClient:
             tolerance_value = tolerance.to_uint32()
         else:
             tolerance_value = int(tolerance)
-        fee = self.minimum_fee(committee_size) if fee_wei is None else fee_wei
+        fee = self.minimum_fee(committee_size, callback_gas_limit) if fee_wei is None else fee_wei
         receipt = self.chain.transact(
             "requestGeneration",
             view.model_id,
@@ -136,7 +137,6 @@ class OracleClient:
                     task_id=int(args["taskId"]),
                     tx_hash=receipt["transactionHash"].to_0x_hex(),
                     block_number=int(receipt["blockNumber"]),
-                    committee=tuple(str(a) for a in args["committee"]),
                     fee_wei=fee,
                     input=data,
                 )

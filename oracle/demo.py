@@ -257,7 +257,12 @@ def _start_nodes(
     for index, account in enumerate(operators):
         role = roles[account.address]
         stake = LAZY_STAKE_WEI if role == "lazy" else HONEST_STAKE_WEI
-        chain.client(account).transact("register", f"http://operator-{index}.demo", value=stake)
+        chain.client(account).transact(
+            "register",
+            f"http://operator-{index}.demo",
+            [chain.models[name] for name in models],
+            value=stake,
+        )
         node = NodeProcess(
             chain, account, workdir / f"operator-{index}", models=models, behaviour=role
         )

@@ -64,14 +64,23 @@ def chain_settings(rpc_url: str, deployment: Deployment, **overrides: Any) -> Ch
     return ChainSettings(**values)
 
 
+def model_id_of(name: str) -> bytes:
+    """The on-chain id of a built-in model or model folder (the sha256 of its manifest)."""
+    from inference.manifest import load_manifest
+    from inference.models import resolve_model_folder
+
+    return bytes(load_manifest(resolve_model_folder(name)).model_id)
+
+
 def register_builtin_model(owner: ChainClient, name: str) -> bytes:
-    """Register a built-in model (built on first use) with its manifest's scheme and tolerances."""
+    """Register a built-in model (built on first use) with its manifest's scheme and tolerances,
+    in the oracle's model registry."""
     from inference.manifest import load_manifest
     from inference.models import resolve_model_folder
 
     manifest = load_manifest(resolve_model_folder(name))
     kind = 0 if manifest.kind == "image" else 1
-    owner.transact(
+    owner.registry().transact(
         "registerModel",
         manifest.model_id,
         kind,
@@ -149,7 +158,10 @@ def oracle_chain(
             chain.models[name] = register_builtin_model(owner, name)
         for index, account in enumerate(chain.operators):
             chain.client(account).transact(
-                "register", f"http://operator-{index}.invalid", value=stake_wei
+                "register",
+                f"http://operator-{index}.invalid",
+                list(chain.models.values()),
+                value=stake_wei,
             )
         yield chain
 

@@ -100,6 +100,7 @@ class VerifierNode:
         self._due: dict[int, float] = {}
         self._attempts: dict[tuple[int, str], int] = {}
         self._deadlines: dict[int, int] = {}  # task -> next chain timestamp to wake it at
+        self._awaiting_draw: dict[int, EventData] = {}  # served requests not yet drawn
         self._resolution_tx: dict[int, str] = {}
         self.peers = PeerOpenings(self.client, config.node.peer_timeout_s)
         self._reveal_phase_seen: dict[int, float] = {}  # task -> when we first could reveal
@@ -218,6 +219,7 @@ class VerifierNode:
         for event in events:
             self._on_event(event)
         self._wake_on_deadlines()
+        self._check_draws()
         self.metrics.head_block.set(self.listener.head)
         self._collect_inference()
         # A step can enable the next one at once (automine: the commit is mined by the time
@@ -294,20 +296,54 @@ class VerifierNode:
                 del self._deadlines[task_id]
 
     def _on_task_requested(self, event: EventData) -> None:
+        """A request for a model this node serves waits for its committee: the draw uses the
+        hash of the request's block, known from the next block on (see _check_draws). Handling
+        a log makes no RPC call, so a failing call cannot lose the task."""
         args = event["args"]
-        committee = [str(member) for member in args["committee"]]
-        lowered = [member.lower() for member in committee]
-        if self.address.lower() not in lowered:
+        if bytes(args["modelId"]) not in self.models:
             return
+        self._awaiting_draw[int(args["taskId"])] = event
+
+    def _check_draws(self) -> None:
+        """For each request waiting for its committee: once its randomness exists, read the
+        committee the draw gives (drawn already, or as it will be drawn: weights are frozen by
+        then) from the pending block, and take the task on if this node is a member. A member's
+        commit draws the task on chain if nobody has yet."""
+        for task_id, event in list(self._awaiting_draw.items()):
+            if int(event["blockNumber"]) > self.listener.head:
+                continue
+            committee_raw, entropy = self.client.view("committeeOf", task_id, block="pending")
+            del self._awaiting_draw[task_id]
+            committee = [str(member) for member in committee_raw]
+            lowered = [member.lower() for member in committee]
+            if self.address.lower() in lowered:
+                self._take_task(
+                    event, committee, bytes(entropy), lowered.index(self.address.lower())
+                )
+
+    def _take_task(
+        self, event: EventData, committee: list[str], entropy: bytes, position: int
+    ) -> None:
+        args = event["args"]
         task_id = int(args["taskId"])
         model_id = bytes(args["modelId"])
+        floor = self.models[model_id].floor_tolerance
+        tolerance = int(args["tolerance"])
+        if any((tolerance >> s) & 0xFF < (floor >> s) & 0xFF for s in (0, 8, 16, 24)):
+            # The contract refuses such requests; a node of another build must not let honest
+            # hardware noise be slashed as deviation either.
+            self._reject(
+                task_id,
+                f"tolerance 0x{tolerance:08x} is below the model's honest floor 0x{floor:08x}",
+            )
+            return
         added = self.store.add_task(
             task_id=task_id,
             model_id=model_id,
             input=bytes(args["input"]),
-            entropy=bytes(args["entropy"]),
+            entropy=entropy,
             committee=committee,
-            member_index=lowered.index(self.address.lower()),
+            member_index=position,
             tolerance=int(args["tolerance"]),
             commit_deadline=int(args["commitDeadline"]),
             reveal_deadline=int(args["revealDeadline"]),
@@ -318,18 +354,8 @@ class VerifierNode:
         if not added:
             return
         self.metrics.tasks_assigned.inc()
-        if model_id not in self.models:
-            reason = (
-                f"drawn for model 0x{model_id.hex()} which this node does not serve "
-                f"(serving {sorted(self.model_names().values())})"
-            )
-            self._reject(task_id, reason)
-            self._finish_step(task_id, MISSED, reason, "commit")
-            return
         log.info("task %d: drawn (model %s)", task_id, self.models[model_id].name)
         self._deadlines[task_id] = int(args["commitDeadline"])
-        # Handling a log makes no RPC call: the log is already marked seen, so a call that
-        # failed here would lose the task until a restart. The first step (below) is retried.
         self._schedule(task_id)
 
     # -- inference --------------------------------------------------------------------------
@@ -341,7 +367,7 @@ class VerifierNode:
             return False
         view = read_task(self.client, task.task_id)
         return view is not None and (
-            view.status != TaskStatus.OPEN
+            view.status not in (TaskStatus.DRAWING, TaskStatus.OPEN)
             or read_phase(self.client, task.task_id) in (Phase.RESOLVABLE, Phase.FINISHED)
         )
 
@@ -488,6 +514,17 @@ class VerifierNode:
                 return
             self.store.journal(task_id, "waiting", "task not found on chain (reorg?)")
             self._schedule(task_id, self.config.node.recheck_interval_s)
+            return
+        if view.status == TaskStatus.DRAWING:
+            # Nobody has drawn it on chain yet; our commit draws it (we know we are drawn).
+            vote = self.store.get_vote(task_id)
+            assert vote is not None, f"task {task_id} in state {task.state} without a vote"
+            if task.state == COMPUTED:
+                self._step_commit(task, vote, Phase.COMMIT, committed=False)
+            elif task.state == COMMIT_SENT:
+                self._step_commit_sent(task, vote, Phase.COMMIT, committed=False)
+            else:
+                self._schedule(task_id, self.config.chain.poll_interval_s)
             return
         index = view.member_index(self.address)
         if index is None:

@@ -66,7 +66,7 @@ class TaskResult:
 
     @property
     def final(self) -> bool:
-        return self.status != TaskStatus.OPEN.name.lower()
+        return self.status not in (TaskStatus.DRAWING.name.lower(), TaskStatus.OPEN.name.lower())
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +153,7 @@ def task_result(client: ChainClient, task_id: int, *, from_block: int = 0) -> Ta
     if view is None:
         return None
     phase = read_phase(client, task_id)
-    finished = view.status != TaskStatus.OPEN
+    finished = view.status not in (TaskStatus.DRAWING, TaskStatus.OPEN)
     payouts: list[Payout] = []
     support: int | None = None
     resolution_tx = None

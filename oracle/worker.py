@@ -34,6 +34,7 @@ class ModelDescription:
     model_id: bytes
     kind: str
     digest_scheme: str
+    floor_tolerance: int  # the manifest's default tolerance as uint32: the honest floor
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def load_models(model_names: list[str], threads: int, in_child: bool) -> list[Mo
                 model_id=model_id,
                 kind=str(model.kind),
                 digest_scheme=str(model.manifest.digest_scheme),
+                floor_tolerance=model.manifest.tolerance.to_uint32(),
             )
         )
     return described
@@ -98,7 +100,13 @@ def load_models(model_names: list[str], threads: int, in_child: bool) -> list[Mo
 def describe_models() -> list[ModelDescription]:
     """The models this worker holds (called through the pool after its initializer ran)."""
     return [
-        ModelDescription(str(m.manifest.name), model_id, str(m.kind), str(m.manifest.digest_scheme))
+        ModelDescription(
+            str(m.manifest.name),
+            model_id,
+            str(m.kind),
+            str(m.manifest.digest_scheme),
+            m.manifest.tolerance.to_uint32(),
+        )
         for model_id, m in _MODELS.items()
     ]
 

@@ -22,6 +22,16 @@ library DigestAgreement {
         }
     }
 
+    /// @notice Number of differing bits of `a` and `b` over all four lanes.
+    function distance(bytes32 a, bytes32 b) internal pure returns (uint256) {
+        uint256 perByte = _bytePopCounts(uint256(a ^ b));
+        uint256 total;
+        for (uint256 lane; lane < 4; ++lane) {
+            total += _laneSum(perByte, lane);
+        }
+        return total;
+    }
+
     /// @notice True iff every lane of `a` and `b` differs in at most that lane's threshold bits.
     function agree(bytes32 a, bytes32 b, uint32 tolerance) internal pure returns (bool) {
         uint256 diff = uint256(a ^ b);

@@ -11,29 +11,29 @@ contract CommitteeDrawHarness is GenerationOracle {
     constructor(address initialOwner, Config memory cfg) GenerationOracle(initialOwner, cfg) {}
 
     /// @notice How often each operator index (1-based; slot 0 unused) was drawn in `rounds`
-    /// committees of `size`, with entropy keccak256(seed, round).
-    function drawCounts(bytes32 seed, uint8 size, uint256 rounds)
+    /// committees of `size` for `modelId`, with entropy keccak256(seed, round).
+    function drawCounts(bytes32 modelId, bytes32 seed, uint8 size, uint256 rounds, uint256 indices)
         external
         view
         returns (uint256[] memory counts)
     {
-        Globals memory globals = _globals;
-        counts = new uint256[](uint256(globals.operatorCount) + 1);
+        uint256 modelIndex = _models.indexOf(modelId);
+        counts = new uint256[](indices + 1);
         for (uint256 round; round < rounds; ++round) {
             bytes32 entropy = keccak256(abi.encode(seed, round));
-            (uint256[] memory indices,) = _drawCommittee(entropy, size, globals);
-            for (uint256 i; i < indices.length; ++i) {
-                counts[indices[i]] += 1;
+            (uint256[] memory drawn,) = _drawFromPool(modelIndex, entropy, size);
+            for (uint256 i; i < drawn.length; ++i) {
+                counts[drawn[i]] += 1;
             }
         }
     }
 
-    /// @notice One committee drawn with `entropy`, as the oracle would draw it now.
-    function drawCommittee(bytes32 entropy, uint8 size)
+    /// @notice One committee drawn for `modelId` with `entropy`, as the oracle would draw it now.
+    function drawCommittee(bytes32 modelId, bytes32 entropy, uint8 size)
         external
         view
         returns (uint256[] memory indices, address[] memory operators)
     {
-        return _drawCommittee(entropy, size, _globals);
+        return _drawFromPool(_models.indexOf(modelId), entropy, size);
     }
 }

@@ -34,7 +34,7 @@ from web3.exceptions import (
 )
 from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxParams, TxReceipt
 
-from oracle.chain.contract import ORACLE_CONTRACT, deployment_record, load_abi
+from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, deployment_record, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
 from oracle.config import ChainSettings
 from oracle.errors import ChainError, ChainUnavailableError, TransactionFailedError
@@ -107,11 +107,24 @@ class ChainClient:
         self.decoder = RevertDecoder(self.abi)
         self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
         self._tip: tuple[float, int] | None = None
+        self._registry: ChainClient | None = None
         self._events_by_topic: dict[bytes, ContractEvent] = {}
         for entry in self.abi:
             if entry.get("type") == "event" and not entry.get("anonymous", False):
                 event: ContractEvent = self.oracle.events[entry["name"]]()
                 self._events_by_topic[bytes(HexBytes(event.topic))] = event
+
+    def registry(self) -> ChainClient:
+        """A client of the oracle's model registry (same RPC and account)."""
+        if self._registry is None:
+            address = str(self.oracle.functions.models().call())
+            self._registry = ChainClient(
+                self.settings,
+                self.account,
+                oracle_address=address,
+                abi=load_abi(REGISTRY_CONTRACT),
+            )
+        return self._registry
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -248,12 +261,16 @@ class ChainClient:
         return self.account
 
     def simulate(self, function: str, *args: Any, value: int = 0, sender: str | None = None) -> Any:
-        """eth_call the function as the sender; a revert raises its named exception."""
+        """eth_call the function as the sender, in the pending block (where a transaction sent
+        now lands: e.g. a commit that draws its task needs the request's block to be sealed);
+        a revert raises its named exception."""
         account = sender or self._require_account().address
         call = self.oracle.functions[function](*args)
         params = cast(TxParams, {"from": account, "value": value})
         try:
-            return self.rpc(lambda: call.call(params), f"simulate {function}")
+            return self.rpc(
+                lambda: call.call(params, block_identifier="pending"), f"simulate {function}"
+            )
         except ContractLogicError as exc:
             raise self.decoder.decode(exc.data, context=function) from None
 
@@ -306,7 +323,10 @@ class ChainClient:
             self.simulate(function, *args, value=value)
             params = cast(TxParams, {"from": account.address, "value": value})
             try:
-                estimate = self.rpc(lambda: call.estimate_gas(params), f"estimate {function}")
+                estimate = self.rpc(
+                    lambda: call.estimate_gas(params, block_identifier="pending"),
+                    f"estimate {function}",
+                )
             except ContractLogicError as exc:
                 raise self.decoder.decode(exc.data, context=function) from None
             nonce = self.rpc(

@@ -17,18 +17,27 @@ from oracle.chain.reverts import ContractRevertError
 
 class TaskStatus(enum.IntEnum):
     NONE = 0
-    OPEN = 1
-    RESOLVED = 2
-    NO_CONSENSUS = 3
-    EXPIRED = 4
+    DRAWING = 1
+    OPEN = 2
+    RESOLVED = 3
+    NO_CONSENSUS = 4
+    EXPIRED = 5
 
 
 class Phase(enum.IntEnum):
     NONE = 0
-    COMMIT = 1
-    REVEAL = 2
-    RESOLVABLE = 3
-    FINISHED = 4
+    DRAW = 1
+    COMMIT = 2
+    REVEAL = 3
+    RESOLVABLE = 4
+    FINISHED = 5
+
+
+def outputs_public(phase: Phase) -> bool:
+    """Whether what a member computed for a task (artifact, digest, invalid-input flag, opening)
+    may be served: only once the chain says no more commits can come. Before that, anyone who got
+    a member's output could commit to the same digest without running the model."""
+    return phase in (Phase.REVEAL, Phase.RESOLVABLE, Phase.FINISHED)
 
 
 class ModelKind(enum.IntEnum):
@@ -48,7 +57,9 @@ class TaskView:
     tolerance: int
     commit_deadline: int
     reveal_deadline: int
+    draw_block: int
     fee: int
+    callback_gas_limit: int
     result: bytes
     committee: tuple[str, ...]
     committed: tuple[bool, ...]
@@ -74,6 +85,8 @@ class OperatorView:
     open_tasks: int
     paused: bool
     """Registered but not drawn, by its own choice (pauseAssignments)."""
+    models: tuple[bytes, ...] = ()
+    """The models it serves (drawn only for their tasks)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +129,9 @@ def read_task(
         tolerance=int(_field(data, "tolerance")),
         commit_deadline=int(_field(data, "commitDeadline")),
         reveal_deadline=int(_field(data, "revealDeadline")),
+        draw_block=int(_field(data, "drawBlock")),
         fee=int(_field(data, "fee")),
+        callback_gas_limit=int(_field(data, "callbackGasLimit")),
         result=bytes(_field(data, "result")),
         committee=tuple(to_checksum_address(a) for a in _field(data, "committee")),
         committed=tuple(bool(b) for b in _field(data, "committed")),
@@ -145,12 +160,13 @@ def read_operator(client: ChainClient, address: str) -> OperatorView:
         withdrawable_at=int(_field(data, "withdrawableAt")),
         open_tasks=int(_field(data, "openTasks")),
         paused=bool(_field(data, "paused")),
+        models=tuple(bytes(m) for m in _field(data, "models")),
     )
 
 
 def read_model(client: ChainClient, model_id: bytes) -> ModelView | None:
     try:
-        data = client.view("getModel", model_id)
+        data = client.registry().view("getModel", model_id)
     except ContractRevertError as exc:
         if exc.name == "UnknownModel":
             return None

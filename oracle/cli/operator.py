@@ -57,6 +57,13 @@ def new_keystore(path: Path, import_env: str | None, password: str) -> None:
 @config_option
 @click.option("--stake", required=True, help="Stake to lock, in ETH (e.g. 1.5) or '<n>wei'.")
 @click.option("--endpoint", required=True, help="Public URL of this operator's node API.")
+@click.option(
+    "--model",
+    "model_names",
+    multiple=True,
+    required=True,
+    help="A model this operator serves (name, folder or 0x id); repeat for several.",
+)
 @clean_errors
 def register(
     config_path: Path | None,
@@ -64,10 +71,19 @@ def register(
     oracle_address: str | None,
     stake: str,
     endpoint: str,
+    model_names: tuple[str, ...],
 ) -> None:
-    """Stake and join the operator set (drawn for committees from the next task on)."""
-    client = chain_client(load_config(config_path, rpc_url, oracle_address))
-    receipt = client.transact("register", endpoint, value=parse_eth(stake))
+    """Stake, declare the models served, and join the operator set: drawn for committees of
+    those models' tasks from the next request on."""
+    from oracle.localnet import model_id_of
+
+    config = load_config(config_path, rpc_url, oracle_address)
+    client = chain_client(config)
+    model_ids = [
+        bytes.fromhex(name[2:]) if name.startswith("0x") else model_id_of(name)
+        for name in model_names
+    ]
+    receipt = client.transact("register", endpoint, model_ids, value=parse_eth(stake))
     info = read_operator(client, client.account.address if client.account else "")
     click.echo(
         f"registered {info.address} with stake {format_eth(info.stake)} "

@@ -131,7 +131,7 @@ def submit(
     if not as_json:
         click.echo(
             f"task {submitted.task_id} submitted in block {submitted.block_number} "
-            f"(tx {submitted.tx_hash}); committee {', '.join(submitted.committee)}"
+            f"(tx {submitted.tx_hash}); its committee is drawn from that block's hash"
         )
     if wait_:
         result = client.wait(submitted.task_id, timeout_s=timeout)
@@ -145,7 +145,6 @@ def submit(
                 "task_id": submitted.task_id,
                 "tx_hash": submitted.tx_hash,
                 "block": submitted.block_number,
-                "committee": submitted.committee,
             }
         )
 

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @title IModelRegistry
+/// @notice The deterministic models an oracle verifies, each with its digest scheme and its
+/// calibrated tolerances (see IGenerationOracle for the digest and tolerance encodings).
+interface IModelRegistry {
+    enum ModelKind {
+        Image,
+        Text
+    }
+
+    /// @param index The model's 16-bit index, used inside tasks and operator records.
+    struct ModelInfo {
+        ModelKind kind;
+        bool active;
+        uint32 defaultTolerance;
+        uint32 maxTolerance;
+        uint16 index;
+        string digestScheme;
+        string metadataURI;
+    }
+
+    event ModelRegistered(
+        bytes32 indexed modelId,
+        ModelKind kind,
+        string digestScheme,
+        uint32 defaultTolerance,
+        uint32 maxTolerance,
+        string metadataURI
+    );
+    event ModelStatusChanged(bytes32 indexed modelId, bool active);
+
+    error UnknownModel(bytes32 modelId);
+    error ModelInactive(bytes32 modelId);
+    error ModelAlreadyRegistered(bytes32 modelId);
+    error InvalidModelId();
+    error InvalidDigestScheme();
+    error InvalidTolerance(uint32 tolerance);
+    error TooManyModels(uint256 maximum);
+    error ToleranceTooHigh(uint32 tolerance, uint32 maxTolerance);
+    error ToleranceBelowFloor(uint32 tolerance, uint32 floor);
+
+    /// @notice The model's index and the tolerance a request for it gets: the default for
+    /// `type(uint32).max`, else `tolerance` itself, which must lie between the default (the honest
+    /// floor) and the maximum in every lane. Reverts for an unknown or inactive model.
+    function requestTerms(bytes32 modelId, uint32 tolerance)
+        external
+        view
+        returns (uint16 index, uint32 effectiveTolerance);
+
+    /// @notice The index of a registered model (reverts UnknownModel otherwise).
+    function indexOf(bytes32 modelId) external view returns (uint16);
+
+    /// @notice The id of the model at `index`.
+    function modelIdAt(uint256 index) external view returns (bytes32);
+
+    /// @notice The registered model `modelId` (reverts UnknownModel otherwise).
+    function getModel(bytes32 modelId) external view returns (ModelInfo memory);
+
+    /// @notice Number of registered models.
+    function modelCount() external view returns (uint256);
+}

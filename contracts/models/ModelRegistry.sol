@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+
+/// @title ModelRegistry
+/// @notice The deterministic models an oracle verifies, registered by its owner: each with its
+/// digest scheme and calibrated tolerances. The default tolerance is the honest floor (what honest
+/// re-runs on other hardware stay within): a requester may loosen it up to the maximum, never
+/// tighten it below, or honest noise would be slashed as deviation.
+/// @dev A contract of its own, created by the oracle, so the oracle stays within the code size
+/// limit and the registry's owner holds no power over stakes or tasks.
+contract ModelRegistry is IModelRegistry, Ownable2Step {
+    using SafeCast for uint256;
+
+    /// @notice Models are addressed by a 16-bit index inside tasks and operator records.
+    uint256 public constant MAX_MODELS = type(uint16).max;
+    /// @notice Pass as `tolerance` to {requestTerms} to get the model's default tolerance.
+    uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
+
+    struct Model {
+        bool registered;
+        bool active;
+        ModelKind kind;
+        uint32 defaultTolerance;
+        uint32 maxTolerance;
+        uint16 index;
+        string digestScheme;
+        string metadataURI;
+    }
+
+    mapping(bytes32 modelId => Model) private _models;
+    bytes32[] private _modelIds;
+
+    /// @param initialOwner Who may register models.
+    constructor(address initialOwner) Ownable(initialOwner) {}
+
+    /// @notice Registers a model. `modelId` is the sha256 of the model's canonical manifest.
+    /// @dev Requirements: owner; new nonzero id; nonempty scheme; every lane threshold <= 64 and
+    /// the default's lanes within the maximum's; fewer than MAX_MODELS models.
+    function registerModel(
+        bytes32 modelId,
+        ModelKind kind,
+        string calldata digestScheme,
+        uint32 defaultTolerance,
+        uint32 maxTolerance,
+        string calldata metadataURI
+    ) external onlyOwner {
+        if (modelId == bytes32(0)) revert InvalidModelId();
+        Model storage model = _models[modelId];
+        if (model.registered) revert ModelAlreadyRegistered(modelId);
+        if (bytes(digestScheme).length == 0) revert InvalidDigestScheme();
+        if (_modelIds.length >= MAX_MODELS) revert TooManyModels(MAX_MODELS);
+        _checkTolerance(maxTolerance);
+        if (!_within(defaultTolerance, maxTolerance)) {
+            revert ToleranceTooHigh(defaultTolerance, maxTolerance);
+        }
+        model.registered = true;
+        model.active = true;
+        model.kind = kind;
+        model.defaultTolerance = defaultTolerance;
+        model.maxTolerance = maxTolerance;
+        model.index = _modelIds.length.toUint16();
+        model.digestScheme = digestScheme;
+        model.metadataURI = metadataURI;
+        _modelIds.push(modelId);
+        emit ModelRegistered(
+            modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI
+        );
+    }
+
+    /// @notice Allows or stops new requests for a model; open tasks are unaffected.
+    /// @dev Requirements: owner; a registered model.
+    function setModelActive(bytes32 modelId, bool active) external onlyOwner {
+        _registered(modelId).active = active;
+        emit ModelStatusChanged(modelId, active);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function requestTerms(bytes32 modelId, uint32 tolerance)
+        external
+        view
+        returns (uint16 index, uint32 effectiveTolerance)
+    {
+        Model storage model = _registered(modelId);
+        if (!model.active) revert ModelInactive(modelId);
+        uint32 floor = model.defaultTolerance;
+        if (tolerance == USE_DEFAULT_TOLERANCE) return (model.index, floor);
+        if (!_within(tolerance, model.maxTolerance)) {
+            revert ToleranceTooHigh(tolerance, model.maxTolerance);
+        }
+        if (!_within(floor, tolerance)) revert ToleranceBelowFloor(tolerance, floor);
+        return (model.index, tolerance);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function indexOf(bytes32 modelId) external view returns (uint16) {
+        return _registered(modelId).index;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelIdAt(uint256 index) external view returns (bytes32) {
+        return _modelIds[index];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getModel(bytes32 modelId) external view returns (ModelInfo memory) {
+        Model storage model = _registered(modelId);
+        return ModelInfo({
+            kind: model.kind,
+            active: model.active,
+            defaultTolerance: model.defaultTolerance,
+            maxTolerance: model.maxTolerance,
+            index: model.index,
+            digestScheme: model.digestScheme,
+            metadataURI: model.metadataURI
+        });
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelCount() external view returns (uint256) {
+        return _modelIds.length;
+    }
+
+    function _registered(bytes32 modelId) private view returns (Model storage model) {
+        model = _models[modelId];
+        if (!model.registered) revert UnknownModel(modelId);
+    }
+
+    /// @dev Every lane threshold must be a possible Hamming distance of a 64-bit lane.
+    function _checkTolerance(uint32 tolerance) private pure {
+        for (uint256 lane; lane < 4; ++lane) {
+            if ((tolerance >> (8 * lane)) & 0xff > 64) revert InvalidTolerance(tolerance);
+        }
+    }
+
+    /// @dev True iff every lane threshold of `tolerance` is within that of `bound`.
+    function _within(uint32 tolerance, uint32 bound) private pure returns (bool) {
+        for (uint256 lane; lane < 4; ++lane) {
+            uint256 shift = 8 * lane;
+            if ((tolerance >> shift) & 0xff > (bound >> shift) & 0xff) return false;
+        }
+        return true;
+    }
+}

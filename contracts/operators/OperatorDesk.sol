@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {StakeTree} from "../libraries/StakeTree.sol";
+import {OperatorStorage} from "./OperatorStorage.sol";
+
+/// @title OperatorDesk
+/// @notice An operator's own business: register, stake, declare the models it serves, pause,
+/// exit and withdraw. Runs only by delegatecall from the GenerationOracle that created it, in the
+/// oracle's storage; the oracle completes every ready draw before it forwards a call that changes
+/// a weight.
+/// @dev A contract of its own so the oracle stays within the code size limit; these calls are rare,
+/// and the extra delegatecall costs them ~3k gas.
+contract OperatorDesk is OperatorStorage {
+    using SafeCast for uint256;
+    using StakeTree for StakeTree.Tree;
+
+    address private immutable _self;
+
+    /// @notice The desk was called directly instead of through its oracle.
+    error OperatorDeskCalledDirectly();
+
+    constructor(IModelRegistry registry, uint96 minStake, uint32 unbondingDelay, address treasury)
+        OperatorStorage(registry, minStake, unbondingDelay, treasury)
+    {
+        _self = address(this);
+    }
+
+    modifier onlyDelegated() {
+        if (address(this) == _self) revert OperatorDeskCalledDirectly();
+        _;
+    }
+
+    /// @notice Registers the caller as an operator staking `msg.value`, reachable at `endpoint`,
+    /// serving `modelIds` (more can be added with {serveModel}).
+    /// @dev Requirements: not registered; `msg.value` >= minStake; endpoint 1..256 bytes; every
+    /// model registered, listed once, at most MAX_MODELS_PER_OPERATOR.
+    function register(string calldata endpoint, bytes32[] calldata modelIds)
+        external
+        payable
+        onlyDelegated
+        nonReentrant
+    {
+        Profile storage profile = _profiles[msg.sender];
+        if (profile.registered) revert AlreadyRegistered(msg.sender);
+        if (msg.value < _minStake) revert StakeTooLow(msg.value, _minStake);
+        _checkEndpoint(endpoint);
+
+        Account storage account = _accounts[msg.sender];
+        account.index = _takeIndex(msg.sender).toUint32();
+        account.stake = msg.value.toUint96();
+        profile.registered = true;
+        profile.exiting = false;
+        profile.paused = false;
+        profile.withdrawableAt = 0;
+        _endpoints[msg.sender] = endpoint;
+        emit OperatorRegistered(msg.sender, endpoint, msg.value);
+        for (uint256 i; i < modelIds.length; ++i) {
+            _serve(msg.sender, profile, modelIds[i]);
+        }
+    }
+
+    /// @notice Adds `msg.value` to the caller's stake (also restores eligibility after a slash).
+    /// @dev Requirements: registered, not exiting, `msg.value` > 0.
+    function addStake() external payable onlyDelegated nonReentrant {
+        Profile storage profile = _activeProfile();
+        if (msg.value == 0) revert ZeroAmount();
+        Account storage account = _accounts[msg.sender];
+        uint96 newStake = (uint256(account.stake) + msg.value).toUint96();
+        account.stake = newStake;
+        // A paused operator stays out of the draw until it resumes.
+        if (!profile.paused) _syncWeights(msg.sender, profile, newStake);
+        emit StakeAdded(msg.sender, msg.value, newStake);
+    }
+
+    /// @notice Changes the endpoint at which the caller serves artifacts.
+    /// @dev Requirements: registered; endpoint 1..256 bytes.
+    function setEndpoint(string calldata endpoint) external onlyDelegated {
+        if (!_profiles[msg.sender].registered) revert NotRegistered(msg.sender);
+        _checkEndpoint(endpoint);
+        _endpoints[msg.sender] = endpoint;
+        emit EndpointUpdated(msg.sender, endpoint);
+    }
+
+    /// @notice Declares that the caller serves `modelId`: it may be drawn for its tasks from now on.
+    /// @dev Requirements: registered, not exiting; a registered model not served yet; fewer than
+    /// MAX_MODELS_PER_OPERATOR served.
+    function serveModel(bytes32 modelId) external onlyDelegated {
+        Profile storage profile = _activeProfile();
+        _serve(msg.sender, profile, modelId);
+    }
+
+    /// @notice Stops serving `modelId`: the caller is no longer drawn for its tasks. Tasks already
+    /// assigned must still be served.
+    /// @dev Requirements: registered; serving the model.
+    function stopServingModel(bytes32 modelId) external onlyDelegated {
+        Profile storage profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        uint256 modelIndex = _models.indexOf(modelId);
+        uint256 count = profile.servedCount;
+        uint256 served = profile.servedModels;
+        for (uint256 i; i < count; ++i) {
+            if ((served >> (16 * i)) & 0xffff != modelIndex) continue;
+                uint256 last = (served >> (16 * (count - 1))) & 0xffff;
+            served &= ~(uint256(0xffff) << (16 * i));
+            served |= last << (16 * i);
+            served &= ~(uint256(0xffff) << (16 * (count - 1)));
+            profile.servedModels = uint128(served);
+            profile.servedCount = uint8(count - 1);
+            _releaseSlot(modelIndex, msg.sender);
+            emit ModelUnserved(msg.sender, modelId);
+            return;
+        }
+        revert NotServing(msg.sender, modelId);
+    }
+
+    /// @notice Stops the caller from being drawn for new committees, without leaving: the way
+    /// for a busy operator to drain its open assignments before {requestExit}, or to pause for
+    /// maintenance. Tasks already assigned must still be served.
+    /// @dev Requirements: registered, not exiting, not already paused.
+    function pauseAssignments() external onlyDelegated {
+        Profile storage profile = _activeProfile();
+        if (profile.paused) revert AssignmentsAlreadyPaused(msg.sender);
+        profile.paused = true;
+        _syncWeights(msg.sender, profile, 0);
+        emit AssignmentsPaused(msg.sender);
+    }
+
+    /// @notice Makes a paused operator drawable again, with its current stake.
+    /// @dev Requirements: registered, not exiting, paused.
+    function resumeAssignments() external onlyDelegated {
+        Profile storage profile = _activeProfile();
+        if (!profile.paused) revert AssignmentsNotPaused(msg.sender);
+        profile.paused = false;
+        _syncWeights(msg.sender, profile, _accounts[msg.sender].stake);
+        emit AssignmentsResumed(msg.sender);
+    }
+
+    /// @notice Leaves the operator set: stops serving every model and starts the unbonding delay,
+    /// after which {withdrawStake} pays the stake out.
+    /// @dev Requirements: registered, not already exiting, no open assignment (a busy operator
+    /// calls {pauseAssignments} first and waits for its tasks to finish), so that every task the
+    /// stake answers for is settled before the unbonding clock starts.
+    function requestExit() external onlyDelegated {
+        Profile storage profile = _activeProfile();
+        Account storage account = _accounts[msg.sender];
+        if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
+        uint256 served = profile.servedModels;
+        for (uint256 i; i < profile.servedCount; ++i) {
+            uint256 modelIndex = (served >> (16 * i)) & 0xffff;
+            _releaseSlot(modelIndex, msg.sender);
+            emit ModelUnserved(msg.sender, _models.modelIdAt(modelIndex));
+        }
+        uint64 withdrawableAt = uint64(block.timestamp) + _unbondingDelay;
+        profile.servedCount = 0;
+        profile.servedModels = 0;
+        profile.exiting = true;
+        profile.paused = false;
+        profile.withdrawableAt = withdrawableAt;
+        emit ExitRequested(msg.sender, withdrawableAt);
+    }
+
+    /// @notice Pays the caller's whole stake out and deregisters it; its operator index is freed
+    /// for a later registration.
+    /// @dev Requirements: exit requested, unbonding delay over, no open assignment. The last
+    /// check cannot fail today ({requestExit} needs none open and an exiting operator is not
+    /// drawn); it stays so that the stake can never leave while a task may still slash it.
+    function withdrawStake() external onlyDelegated nonReentrant {
+        Profile storage profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        if (!profile.exiting) revert NotExiting(msg.sender);
+        if (block.timestamp < profile.withdrawableAt) {
+            revert UnbondingNotOver(msg.sender, profile.withdrawableAt);
+        }
+        Account storage account = _accounts[msg.sender];
+        if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
+        uint256 amount = account.stake;
+        _releaseIndex(account.index);
+        account.stake = 0;
+        account.index = 0;
+        delete _profiles[msg.sender];
+        delete _endpoints[msg.sender];
+        emit StakeWithdrawn(msg.sender, amount);
+        Address.sendValue(payable(msg.sender), amount);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Internals
+    // ------------------------------------------------------------------------------------------
+
+    /// @dev Adds `modelId` to `operator`'s served models and gives it a slot in the model's pool.
+    function _serve(address operator, Profile storage profile, bytes32 modelId) private {
+        uint256 modelIndex = _models.indexOf(modelId);
+        if (_slotOf[modelIndex][operator] != 0) revert AlreadyServing(operator, modelId);
+        uint256 count = profile.servedCount;
+        if (count >= MAX_MODELS_PER_OPERATOR) {
+            revert TooManyServedModels(operator, MAX_MODELS_PER_OPERATOR);
+        }
+        profile.servedModels = uint128(uint256(profile.servedModels) | modelIndex << (16 * count));
+        profile.servedCount = uint8(count + 1);
+
+        Pool memory pool = _pools[modelIndex];
+        uint256 slot;
+        if (pool.freeSlotCount != 0) {
+            slot = _freeSlots[modelIndex][--pool.freeSlotCount];
+        } else {
+            slot = ++pool.slotCount;
+            _poolTrees[modelIndex].append(slot, 0);
+        }
+        _pools[modelIndex] = pool;
+        _slotOf[modelIndex][operator] = slot;
+        _slots[modelIndex][slot] = Slot({
+            operator: operator,
+            weight: 0,
+            operatorIndex: _accounts[operator].index
+        });
+        uint256 stake = profile.paused ? 0 : _accounts[operator].stake;
+        _setSlotWeight(modelIndex, slot, _eligibleWeight(stake));
+        emit ModelServed(operator, modelId);
+    }
+
+    /// @dev Removes `operator` from the pool of `modelIndex` and frees its slot.
+    function _releaseSlot(uint256 modelIndex, address operator) private {
+        uint256 slot = _slotOf[modelIndex][operator];
+        _setSlotWeight(modelIndex, slot, 0);
+        delete _slots[modelIndex][slot];
+        delete _slotOf[modelIndex][operator];
+        Pool storage pool = _pools[modelIndex];
+        _freeSlots[modelIndex][pool.freeSlotCount++] = slot;
+    }
+
+    /// @dev A free operator index if there is one, else a new one.
+    function _takeIndex(address operator) private returns (uint256 index) {
+        Registry memory registry = _registry;
+        if (registry.freeIndexCount != 0) {
+            index = _freeIndices[--registry.freeIndexCount];
+        } else {
+            if (registry.indexCount >= MAX_OPERATORS) revert TooManyOperators(MAX_OPERATORS);
+            index = ++registry.indexCount;
+        }
+        _registry = registry;
+        _operatorAt[index] = operator;
+    }
+
+    function _releaseIndex(uint256 index) private {
+        delete _operatorAt[index];
+        _freeIndices[_registry.freeIndexCount++] = index;
+    }
+
+    /// @dev The caller's profile; reverts unless it is a registered operator that is not exiting.
+    function _activeProfile() private view returns (Profile storage profile) {
+        profile = _profiles[msg.sender];
+        if (!profile.registered) revert NotRegistered(msg.sender);
+        if (profile.exiting) revert OperatorExiting(msg.sender);
+    }
+
+    function _checkEndpoint(string calldata endpoint) private pure {
+        uint256 length = bytes(endpoint).length;
+        if (length == 0 || length > MAX_ENDPOINT_LENGTH) revert InvalidEndpoint(length);
+    }
+}
