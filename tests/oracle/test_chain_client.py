@@ -33,7 +33,9 @@ def test_send_is_simulated_priced_eip1559_and_hash_stored_first(chain: OracleCha
     account = chain.anvil.accounts()[3]
     client = chain.client(account)
     seen: list[str] = []
-    sent = client.send("register", "https://a.example", value=ETHER, before_broadcast=seen.append)
+    sent = client.send(
+        "register", "https://a.example", [], value=ETHER, before_broadcast=seen.append
+    )
     receipt = client.wait_for_receipt(sent.tx_hash)
     tx = client.w3.eth.get_transaction(sent.tx_hash)
     assert seen == [sent.tx_hash] and receipt["status"] == 1
@@ -42,12 +44,12 @@ def test_send_is_simulated_priced_eip1559_and_hash_stored_first(chain: OracleCha
 
     nonce = client.w3.eth.get_transaction_count(account.address)
     with pytest.raises(revert_class("AlreadyRegistered")) as raised:
-        client.send("register", "again", value=ETHER, before_broadcast=seen.append)
+        client.send("register", "again", [], value=ETHER, before_broadcast=seen.append)
     assert raised.value.error_args == {"operator": account.address}
     # The revert surfaced in simulation: nothing was signed or sent.
     assert client.w3.eth.get_transaction_count(account.address) == nonce and len(seen) == 1
     with pytest.raises(ContractRevertError, match=r"StakeTooLow\(stake=1, minStake="):
-        chain.client(chain.anvil.accounts()[4]).transact("register", "x", value=1)
+        chain.client(chain.anvil.accounts()[4]).transact("register", "x", [], value=1)
 
 
 def test_unreachable_rpc_is_retried_then_reported(chain: OracleChain) -> None:
@@ -62,7 +64,7 @@ def test_listener_cursor_dedupe_confirmations_and_reorg(chain: OracleChain, tmp_
     listener = Listener(client, store, start_block=start)
     assert listener.poll() == []
     accounts = chain.anvil.accounts()
-    chain.client(accounts[5]).transact("register", "https://b.example", value=ETHER)
+    chain.client(accounts[5]).transact("register", "https://b.example", [], value=ETHER)
     assert names(listener.poll()) == ["OperatorRegistered"]
     assert listener.poll() == []  # same head: nothing re-reported
     chain.rpc("evm_mine", [])
@@ -70,7 +72,7 @@ def test_listener_cursor_dedupe_confirmations_and_reorg(chain: OracleChain, tmp_
     assert store.log_cursor() == client.block_number()
 
     # A restarted listener resumes from the stored cursor.
-    chain.client(accounts[6]).transact("register", "https://c.example", value=ETHER)
+    chain.client(accounts[6]).transact("register", "https://c.example", [], value=ETHER)
     again = Listener(client, store, start_block=start)
     assert names(again.poll()) == ["OperatorRegistered"]
 
@@ -79,11 +81,11 @@ def test_listener_cursor_dedupe_confirmations_and_reorg(chain: OracleChain, tmp_
     replacement = {
         "from": accounts[8].address,
         "to": client.address,
-        "data": client.oracle.encode_abi("register", ["https://d.example"]),
+        "data": client.oracle.encode_abi("register", ["https://d.example", []]),
         "value": hex(ETHER),
         "gas": hex(500_000),
     }
-    chain.client(accounts[7]).transact("register", "https://lost.example", value=ETHER)
+    chain.client(accounts[7]).transact("register", "https://lost.example", [], value=ETHER)
     assert names(again.poll()) == ["OperatorRegistered"]
     chain.rpc("anvil_reorg", [1, [[replacement, 0]]])
     events = again.poll()
@@ -97,7 +99,7 @@ def test_listener_cursor_dedupe_confirmations_and_reorg(chain: OracleChain, tmp_
         Store(tmp_path / "deep.sqlite3"),
         start_block=client.block_number() + 1,
     )
-    chain.client(accounts[9]).transact("register", "https://e.example", value=ETHER)
+    chain.client(accounts[9]).transact("register", "https://e.example", [], value=ETHER)
     assert deep.poll() == []
     chain.rpc("evm_mine", [])
     assert deep.poll() == []

@@ -35,12 +35,26 @@ def test_operator_lifecycle(bare_net: OracleChain) -> None:
     args = chain_args(bare_net)
 
     registered = run(
-        ["operator", "register", *args, "--stake", "1.5", "--endpoint", "https://op.example"], env
+        [
+            "operator",
+            "register",
+            *args,
+            "--stake",
+            "1.5",
+            "--endpoint",
+            "https://op.example",
+            "--model",
+            IMAGE_MODEL,
+        ],
+        env,
     )
     assert registered.exit_code == 0, registered.output
     assert f"registered {account.address} with stake 1.500000 ETH" in registered.output
 
-    again = run(["operator", "register", *args, "--stake", "1", "--endpoint", "x"], env)
+    again = run(
+        ["operator", "register", *args, "--stake", "1", "--endpoint", "x", "--model", IMAGE_MODEL],
+        env,
+    )
     assert again.exit_code == 1
     assert f"AlreadyRegistered(operator={account.address})" in again.output
 
@@ -182,6 +196,8 @@ def test_keystore_made_by_the_cli_signs_for_the_operator(
             "1",
             "--endpoint",
             "https://ks.example",
+            "--model",
+            IMAGE_MODEL,
         ],
         {"OP_PASS": "pw"},
     )
