@@ -90,7 +90,7 @@ bench: install node
 demo: install node
 	$(BIN)/genoracle demo --out demo-output
 
-# Gas per oracle call and per task (committees 1/3/5), request gas vs registered operators.
+# Gas per oracle call and per task (committees 3/5, lazy and keeper draws), request gas vs operators.
 bench-gas: install node
 	$(PY) -m bench.gas
 

@@ -657,7 +657,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     /// reveal: the task expires and the members who committed are not blamed.
     function _judge(TaskCore memory core, bytes32[] memory digests)
         private
-        view
+        pure
         returns (Verdict memory verdict)
     {
         verdict.status = TaskStatus.Expired;

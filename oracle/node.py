@@ -712,6 +712,13 @@ class VerifierNode:
         contract allows (a reveal may turn out to be the last one, which resolves)."""
         return 150_000 + 30_000 * committee_size + self.max_callback_gas * 64 // 63 + 20_000
 
+    @staticmethod
+    def _commit_gas(committee_size: int) -> int:
+        """Gas that always covers a commit that also draws its task (whoever commits first
+        draws, and which commit lands first is not known when it is estimated), plus the draws
+        of up to MAX_PENDING_DRAWS (16) earlier tasks still waiting."""
+        return 80_000 + 16 * (30_000 + 25_000 * committee_size)
+
     def _send(self, task_id: int, step: str, *args: Any, function: str | None = None) -> None:
         """Send one step's transaction (the contract function `function`, by default named like
         the step); a revert is journaled and retried a bounded number of times (the next look
@@ -720,6 +727,8 @@ class VerifierNode:
         floor = 0
         if step in ("reveal", "resolve") and task is not None:
             floor = self._resolution_gas(len(task.committee))
+        elif step == "commit" and task is not None:
+            floor = self._commit_gas(len(task.committee))
         try:
             sent = self.client.send(
                 function or step,

@@ -184,6 +184,8 @@ abstract contract OperatorStaking is OperatorStorage {
         uint256 firstStep = StakeTree.topStep(pool.slotCount);
         uint256 remaining = pool.totalWeight;
         for (uint256 drawn; drawn < size; ++drawn) {
+            // The entropy is the task's (see _drawEntropy and its trust assumption).
+            // slither-disable-next-line weak-prng
             uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
             uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, drawn);
             Slot memory slot = _slots[modelIndex][slotId];

@@ -75,16 +75,24 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     uint32 internal immutable _unbondingDelay;
     address internal immutable _treasury;
 
+    // Written by OperatorDesk through delegatecall: slither, reading each contract alone, calls
+    // some of these never initialised (see contracts/SLITHER.md).
     Registry internal _registry;
+    // slither-disable-next-line constable-states
     uint256 internal _treasuryBalance;
     mapping(address account => Account) internal _accounts;
+    // slither-disable-next-line uninitialized-state
     mapping(address operator => Profile) internal _profiles;
+    // slither-disable-next-line uninitialized-state
     mapping(address operator => string) internal _endpoints;
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 index => address) internal _operatorAt;
     mapping(uint256 position => uint256 index) internal _freeIndices;
     mapping(uint256 modelIndex => Pool) internal _pools;
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 modelIndex => StakeTree.Tree) internal _poolTrees;
     mapping(uint256 modelIndex => mapping(uint256 slot => Slot)) internal _slots;
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 modelIndex => mapping(address operator => uint256 slot)) internal _slotOf;
     mapping(uint256 modelIndex => mapping(uint256 position => uint256 slot)) internal _freeSlots;
 

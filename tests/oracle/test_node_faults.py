@@ -162,7 +162,7 @@ def test_no_reveal_node_is_slashed_and_an_honest_node_resolves_after_the_deadlin
 
         def revealed() -> int:
             now = client.result(task.task_id)
-            assert now is not None and now.status == "open"
+            assert now is not None and now.status in ("drawing", "open")
             return sum(vote.revealed for vote in now.votes)
 
         wait_until(lambda: revealed() == 2, 60, "the two honest reveals")
@@ -365,7 +365,8 @@ def test_reorg_of_two_blocks_around_commits_loses_no_vote_and_doubles_none(
         "from": moved.address,
         "to": moved_tx["to"],
         "data": moved_tx["input"].to_0x_hex(),
-        "gas": hex(moved_tx["gas"]),
+        # Re-included first, this commit also draws the task (the first commit draws).
+        "gas": hex(max(int(moved_tx["gas"]), 1_500_000)),
     }
     net.rpc("anvil_reorg", [2, [[replay, 1]]])
     assert committed(net, task.task_id, moved.address)
