@@ -33,6 +33,7 @@ TEST_ORACLE_CONFIG = OracleConfig(
     slash_no_commit_bps=200,
     max_callback_gas_limit=1_000_000,
     max_committee_size=7,
+    callback_gas_price=10**9,
     treasury="0x000000000000000000000000000000000000dEaD",
 )
 

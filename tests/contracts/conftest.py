@@ -4,7 +4,7 @@ registered model and a set of registered operators, all inside the per-test snap
 from __future__ import annotations
 
 import pytest
-from contract_testlib import ETHER, MODEL_ID, Actors, send
+from contract_testlib import ETHER, MODEL_ID, Actors, register_model, send
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -25,21 +25,15 @@ def actors(accounts: list[LocalAccount]) -> Actors:
 
 @pytest.fixture
 def model(oracle: Contract, actors: Actors) -> bytes:
-    send(
-        oracle.functions.registerModel(
-            MODEL_ID, 0, "phash64", 0x08000000, 0x20101010, "ipfs://test-model"
-        ),
-        actors.owner,
-    )
+    register_model(oracle, actors.owner, MODEL_ID, 0, "phash64", 0x08000000, 0x20101010)
     return MODEL_ID
 
 
 @pytest.fixture
 def operators(oracle: Contract, actors: Actors, model: bytes) -> list[str]:
     for operator, stake in zip(actors.operators, OPERATOR_STAKES, strict=True):
-        send(
-            oracle.functions.register(f"http://{operator[:10].lower()}.test:8080"), operator, stake
-        )
+        endpoint = f"http://{operator[:10].lower()}.test:8080"
+        send(oracle.functions.register(endpoint, [model]), operator, stake)
     return actors.operators
 
 

@@ -1,4 +1,5 @@
-"""Helpers for contract tests: custom-error assertions, time travel, commitments, task drivers."""
+"""Helpers for contract tests: custom-error assertions, time travel, commitments, task drivers,
+struct views by field name, and the balance invariant."""
 
 from __future__ import annotations
 
@@ -34,17 +35,42 @@ class Actors:
 
 
 class Status:
-    NONE, OPEN, RESOLVED, NO_CONSENSUS, EXPIRED = range(5)
+    NONE, DRAWING, OPEN, RESOLVED, NO_CONSENSUS, EXPIRED = range(6)
 
 
 class Phase:
-    NONE, COMMIT, REVEAL, RESOLVABLE, FINISHED = range(5)
+    NONE, DRAW, COMMIT, REVEAL, RESOLVABLE, FINISHED = range(6)
+
+
+class Reason:
+    """FailureReason."""
+
+    NONE, NO_CONSENSUS, EXPIRED, INVALID_INPUT, NOT_DRAWN = range(5)
+
+
+class Slash:
+    """SlashReason."""
+
+    NONE, DEVIATED, NOT_REVEALED, NOT_COMMITTED = range(4)
+
+
+ERROR_SOURCES = (
+    "GenerationOracle",
+    "ModelRegistry",
+    "OperatorDesk",
+    "ExampleGenerationGallery",
+    "GrindingRequester",
+)
 
 
 def _error_selectors() -> dict[bytes, str]:
     selectors: dict[bytes, str] = {}
-    for name in ("GenerationOracle", "ExampleGenerationGallery"):
-        for item in load_artifact(name)["abi"]:
+    for name in ERROR_SOURCES:
+        try:
+            abi = load_artifact(name)["abi"]
+        except Exception:  # an optional test contract that is not compiled
+            continue
+        for item in abi:
             if item["type"] == "error":
                 types = ",".join(i["type"] for i in item["inputs"])
                 selectors[function_signature_to_4byte_selector(f"{item['name']}({types})")] = item[
@@ -95,8 +121,12 @@ def warp_past(w3: Web3, deadline: int) -> None:
 def send(fn: Any, sender: str, value: int = 0, gas: int | None = None) -> Any:
     """Send a contract call from an unlocked Anvil account; return the receipt (must succeed)."""
     params: dict[str, Any] = {"from": sender, "value": value}
-    if gas is not None:
-        params["gas"] = gas
+    if gas is None:
+        # Estimate against the pending block: a transaction may first draw the committees whose
+        # randomness (the previous block's hash) exists only from the next block on, which an
+        # estimate against the latest block would not see.
+        gas = fn.estimate_gas(params, block_identifier="pending") * 5 // 4 + 20_000
+    params["gas"] = gas
     w3 = fn.w3
     receipt = w3.eth.wait_for_transaction_receipt(fn.transact(params))
     assert receipt["status"] == 1
@@ -135,6 +165,66 @@ def tolerance(*lanes: int) -> int:
     return t
 
 
+def as_dict(contract: Contract, fn_name: str, value: Any) -> dict[str, Any]:
+    """A struct returned by `fn_name` (its first output), as a dict keyed by field name."""
+    for item in contract.abi:
+        if item.get("type") == "function" and item["name"] == fn_name:
+            names = [c["name"] for c in item["outputs"][0]["components"]]
+            return dict(zip(names, value, strict=True))
+    raise KeyError(fn_name)
+
+
+def task_info(oracle: Contract, task_id: int, block: Any = "latest") -> dict[str, Any]:
+    """getTask(task_id) by field name."""
+    value = oracle.functions.getTask(task_id).call(block_identifier=block)
+    return as_dict(oracle, "getTask", value)
+
+
+def operator_info(oracle: Contract, operator: str) -> dict[str, Any]:
+    """getOperator(operator) by field name."""
+    return as_dict(oracle, "getOperator", oracle.functions.getOperator(operator).call())
+
+
+def stake_of(oracle: Contract, operator: str) -> int:
+    return int(operator_info(oracle, operator)["stake"])
+
+
+def config_of(oracle: Contract) -> dict[str, Any]:
+    return as_dict(oracle, "config", oracle.functions.config().call())
+
+
+def registry(oracle: Contract) -> Contract:
+    """The oracle's ModelRegistry (owner: the session deployer)."""
+    return oracle.w3.eth.contract(
+        address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
+    )
+
+
+def model_info(oracle: Contract, model_id: bytes) -> dict[str, Any]:
+    models = registry(oracle)
+    return as_dict(models, "getModel", models.functions.getModel(model_id).call())
+
+
+def register_model(
+    oracle: Contract,
+    owner: str,
+    model_id: bytes = MODEL_ID,
+    kind: int = 0,
+    scheme: str = "phash64",
+    default_tolerance: int = 0x08000000,
+    max_tolerance: int = 0x20101010,
+    uri: str = "ipfs://test-model",
+) -> Any:
+    fn = registry(oracle).functions.registerModel(
+        model_id, kind, scheme, default_tolerance, max_tolerance, uri
+    )
+    return send(fn, owner)
+
+
+def mine(w3: Web3) -> None:
+    rpc(w3, "evm_mine", [])
+
+
 @dataclass
 class Task:
     id: int
@@ -144,6 +234,39 @@ class Task:
     commit_deadline: int
     reveal_deadline: int
     receipt: Any
+    draw_block: int = 0
+    callback_gas: int = 0
+
+
+def requested(oracle: Contract, receipt: Any) -> Task:
+    """The (not yet drawn) task a request transaction opened, from its TaskRequested event."""
+    event = oracle.events.TaskRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    info = task_info(oracle, event["taskId"])
+    return Task(
+        id=event["taskId"],
+        committee=[],
+        fee=event["fee"],
+        entropy=b"",
+        commit_deadline=event["commitDeadline"],
+        reveal_deadline=event["revealDeadline"],
+        receipt=receipt,
+        draw_block=event["drawBlock"],
+        callback_gas=info["callbackGasLimit"],
+    )
+
+
+def draw(oracle: Contract, task: Task, sender: str) -> Task:
+    """Draw every ready committee (a keeper's drawCommittees, in a later block than the request)
+    and fill in `task`'s committee and entropy from the chain."""
+    send(oracle.functions.drawCommittees(16), sender)
+    committee, entropy = oracle.functions.committeeOf(task.id).call()
+    task.committee = list(committee)
+    task.entropy = bytes(entropy)
+    return task
+
+
+def required_fee(oracle: Contract, size: int, callback_gas: int = 0) -> int:
+    return int(oracle.functions.requiredFee(size, callback_gas).call())
 
 
 def request(
@@ -154,21 +277,16 @@ def request(
     callback_gas: int = 0,
     fee: int | None = None,
     model: bytes = MODEL_ID,
+    drawn: bool = True,
 ) -> Task:
-    fee = 10**15 * size if fee is None else fee
+    """Request a generation and (unless `drawn` is False) draw its committee in the next block."""
+    if fee is None:
+        fee = 10**15 * size + callback_gas * config_of(oracle)["callbackGasPrice"]
     receipt = send(
         oracle.functions.requestGeneration(model, INPUT, size, tol, callback_gas), requester, fee
     )
-    event = oracle.events.TaskRequested().process_receipt(receipt)[0]["args"]
-    return Task(
-        id=event["taskId"],
-        committee=list(event["committee"]),
-        fee=event["fee"],
-        entropy=bytes(event["entropy"]),
-        commit_deadline=event["commitDeadline"],
-        reveal_deadline=event["revealDeadline"],
-        receipt=receipt,
-    )
+    task = requested(oracle, receipt)
+    return draw(oracle, task, requester) if drawn else task
 
 
 def commit_all(
@@ -209,3 +327,37 @@ def events(oracle: Contract, receipt: Any, name: str) -> list[Any]:
     return [
         e["args"] for e in getattr(oracle.events, name)().process_receipt(receipt, errors=DISCARD)
     ]
+
+
+#: Escrowed task statuses: the fee is still held for the task.
+ESCROWED = (Status.DRAWING, Status.OPEN)
+
+
+def accounted_balance(oracle: Contract, people: list[str], task_ids: list[int]) -> int:
+    """Sum of stakes and credits of `people`, escrowed fees of `task_ids` (Drawing/Open) and the
+    treasury balance: what the oracle's ETH balance must equal when `people` covers every account
+    holding stake or credit and `task_ids` every task."""
+    w3 = oracle.w3
+    with w3.batch_requests() as batch:
+        for person in people:
+            batch.add(oracle.functions.getOperator(person))
+        for task_id in task_ids:
+            batch.add(oracle.functions.getTask(task_id))
+        for person in people:
+            batch.add(oracle.functions.creditOf(person))
+        batch.add(oracle.functions.treasuryBalance())
+        results = batch.execute()
+    n, t = len(people), len(task_ids)
+    stakes = sum(as_dict(oracle, "getOperator", r)["stake"] for r in results[:n])
+    tasks = [as_dict(oracle, "getTask", r) for r in results[n : n + t]]
+    escrow = sum(info["fee"] for info in tasks if info["status"] in ESCROWED)
+    credits = sum(results[n + t : n + t + n])
+    return int(stakes + escrow + credits + results[n + t + n])
+
+
+def assert_balance_invariant(oracle: Contract, people: list[str]) -> None:
+    """The oracle holds exactly the stakes, escrowed fees, credits and treasury balance (every
+    task of the chain is counted; `people` must cover every staker and credited account)."""
+    task_ids = list(range(1, oracle.functions.taskCount().call() + 1))
+    expected = accounted_balance(oracle, people, task_ids)
+    assert oracle.w3.eth.get_balance(oracle.address) == expected

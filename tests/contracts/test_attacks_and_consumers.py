@@ -11,17 +11,23 @@ from contract_testlib import (
     MODEL_ID,
     USE_DEFAULT,
     Actors,
+    Reason,
     Status,
     Task,
     commit_all,
     commitment,
+    draw,
     events,
+    register_model,
     request,
+    requested,
+    required_fee,
     reveal,
     reverts,
     run_task,
     salt_for,
     send,
+    task_info,
 )
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -34,8 +40,8 @@ from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
 BASE = bytes.fromhex("00ff" * 16)
 #: A digest far (per lane) from BASE and from 0xff00..: three members, three answers.
 THIRD_DIGEST = bytes.fromhex("0f0f" * 16)
-#: The example gallery's fee for a committee of three.
-FEE = 3 * 10**15
+#: The example gallery's callback gas (its CALLBACK_GAS).
+GALLERY_CALLBACK_GAS = 100_000
 
 
 def test_copied_commitment_cannot_be_revealed_by_the_copier(
@@ -70,25 +76,18 @@ def _consumer(w3: Web3, accounts: list[LocalAccount], oracle: Contract, name: st
     return w3.eth.contract(address=address, abi=load_artifact(name)["abi"])
 
 
-def _requested_task(oracle: Contract, receipt: Any) -> Task:
-    """The task a consumer's request transaction opened, from the oracle's TaskRequested."""
-    event = oracle.events.TaskRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    return Task(
-        event["taskId"],
-        list(event["committee"]),
-        event["fee"],
-        event["entropy"],
-        event["commitDeadline"],
-        event["revealDeadline"],
-        receipt,
-    )
+def _requested_task(oracle: Contract, receipt: Any, keeper: str) -> Task:
+    """The task a consumer's request transaction opened, drawn by `keeper` in the next block."""
+    return draw(oracle, requested(oracle, receipt), keeper)
 
 
 def _consumer_task(w3: Web3, oracle: Contract, consumer: Contract, requester: str, gas: int) -> Any:
     receipt = send(
-        consumer.functions.request(MODEL_ID, INPUT, 3, USE_DEFAULT, gas), requester, 3 * 10**15
+        consumer.functions.request(MODEL_ID, INPUT, 3, USE_DEFAULT, gas),
+        requester,
+        required_fee(oracle, 3, gas),
     )
-    return _requested_task(oracle, receipt)
+    return _requested_task(oracle, receipt, requester)
 
 
 @pytest.mark.parametrize("name", ["RevertingConsumer", "GasBurningConsumer", "ReenteringConsumer"])
@@ -104,9 +103,12 @@ def test_hostile_consumer_cannot_block_resolution_or_payouts(
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 300_000)
     receipt = run_task(w3c, oracle, task, [BASE] * 3)
     assert events(oracle, receipt, "CallbackCompleted")[0]["success"] is False
-    assert oracle.functions.getTask(task.id).call()[2] == Status.RESOLVED
-    for member in task.committee:
-        assert oracle.functions.creditOf(member).call() == task.fee // 3
+    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
+    member_fee = task.fee - 300_000 * 10**9  # the callback part goes to the resolver
+    for member in task.committee[:2]:
+        assert oracle.functions.creditOf(member).call() == member_fee // 3
+    resolver = task.committee[2]
+    assert oracle.functions.creditOf(resolver).call() == member_fee // 3 + 300_000 * 10**9
     if name == "GasBurningConsumer":
         assert receipt["gasUsed"] < 300_000 + 150_000  # bounded by the requested callback gas
     if name == "ReenteringConsumer":
@@ -142,14 +144,16 @@ def test_failed_and_invalid_input_tasks_call_on_generation_failed(
     consumer = _consumer(w3c, accounts, oracle, "RecordingConsumer")
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 100_000)
     run_task(w3c, oracle, task, [INVALID_INPUT_DIGEST] * 3)
-    assert consumer.functions.lastReason().call() == 3  # InvalidInput
+    assert consumer.functions.lastReason().call() == Reason.INVALID_INPUT
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 100_000)
     far = [BASE, bytes.fromhex("ff00" * 16), bytes.fromhex("0f0f" * 16)]
     run_task(w3c, oracle, task, far)
-    assert consumer.functions.lastReason().call() == 1  # NoConsensus
-    assert oracle.functions.creditOf(consumer.address).call() == task.fee
+    assert consumer.functions.lastReason().call() == Reason.NO_CONSENSUS
+    # The members' part of the fee is refunded; the callback part paid the resolver's gas.
+    refund = task.fee - 100_000 * 10**9
+    assert oracle.functions.creditOf(consumer.address).call() == refund
     send(consumer.functions.claimRefund(), actors.outsider)
-    assert w3c.eth.get_balance(consumer.address) == task.fee
+    assert w3c.eth.get_balance(consumer.address) == refund
 
 
 def test_eoa_requester_gets_no_callback(
@@ -158,7 +162,7 @@ def test_eoa_requester_gets_no_callback(
     task = request(oracle, actors.requester, size=3, callback_gas=100_000)
     receipt = run_task(w3c, oracle, task, [BASE] * 3)
     assert events(oracle, receipt, "CallbackCompleted") == []
-    assert oracle.functions.getTask(task.id).call()[2] == Status.RESOLVED
+    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
 
 
 def test_example_gallery_serves_an_image_and_a_text_model(
@@ -168,25 +172,28 @@ def test_example_gallery_serves_an_image_and_a_text_model(
         deploy_contract(w3c, accounts[0], CONSUMER_CONTRACT, actors.outsider, actors.owner)
     address, _ = deploy_contract(w3c, accounts[0], CONSUMER_CONTRACT, oracle.address, actors.owner)
     gallery = w3c.eth.contract(address=address, abi=load_artifact(CONSUMER_CONTRACT)["abi"])
+    fee = required_fee(oracle, 3, GALLERY_CALLBACK_GAS)
+    refund = fee - GALLERY_CALLBACK_GAS * 10**9  # what a failed task gives back
     text_model = Web3.keccak(text="test-text-model")
-    send(
-        oracle.functions.registerModel(text_model, 1, "sha256-tokens", 0, 0, "ipfs://text-model"),
-        actors.owner,
-    )
+    register_model(oracle, actors.owner, text_model, 1, "sha256-tokens", 0, 0, "ipfs://text-model")
+    for operator in operators:
+        send(oracle.functions.serveModel(text_model), operator)
     with reverts("NoFee"):
         send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 3), actors.requester)
+    with reverts("CommitteeTooSmall"):
+        send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 1), actors.requester, fee)
     with reverts("UnknownModel"):
-        send(gallery.functions.requestGeneration(b"\x07" * 32, INPUT, 3), actors.requester, FEE)
+        send(gallery.functions.requestGeneration(b"\x07" * 32, INPUT, 3), actors.requester, fee)
 
     # An image at the image model's default tolerance: verified, the digest stored.
-    receipt = send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 3), actors.requester, FEE)
-    requested = gallery.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)[0][
-        "args"
-    ]
-    image_task = _requested_task(oracle, receipt)
-    assert requested["taskId"] == image_task.id
-    assert requested["patron"] == actors.requester and requested["modelId"] == MODEL_ID
-    assert oracle.functions.getTask(image_task.id).call()[4] == 0x08000000
+    receipt = send(gallery.functions.requestGeneration(MODEL_ID, INPUT, 3), actors.requester, fee)
+    request_event = gallery.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)[
+        0
+    ]["args"]
+    image_task = _requested_task(oracle, receipt, actors.outsider)
+    assert request_event["taskId"] == image_task.id
+    assert request_event["patron"] == actors.requester and request_event["modelId"] == MODEL_ID
+    assert task_info(oracle, image_task.id)["tolerance"] == 0x08000000
     entry = gallery.functions.entry(image_task.id).call()
     assert entry == (actors.requester, 1, 0, b"\x00" * 32, MODEL_ID, INPUT)  # Pending
     receipt = run_task(w3c, oracle, image_task, [BASE] * 3)
@@ -200,26 +207,29 @@ def test_example_gallery_serves_an_image_and_a_text_model(
     # A completion from the text model (exact tolerance) that the committee disagrees on: the
     # entry fails with NoConsensus and the refunded fee reaches the owner.
     prompt = b'{"prompt":"Once upon a time","max_new_tokens":16}'
-    receipt = send(gallery.functions.requestGeneration(text_model, prompt, 3), actors.outsider, FEE)
-    text_task = _requested_task(oracle, receipt)
-    assert oracle.functions.getTask(text_task.id).call()[4] == 0
+    receipt = send(gallery.functions.requestGeneration(text_model, prompt, 3), actors.outsider, fee)
+    text_task = _requested_task(oracle, receipt, actors.outsider)
+    assert task_info(oracle, text_task.id)["tolerance"] == 0
     receipt = run_task(w3c, oracle, text_task, [BASE, bytes.fromhex("ff00" * 16), THIRD_DIGEST])
     failed = gallery.events.GenerationFailed().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert failed["taskId"] == text_task.id and failed["reason"] == 1  # NoConsensus
+    assert failed["taskId"] == text_task.id and failed["reason"] == Reason.NO_CONSENSUS
     entry = gallery.functions.entry(text_task.id).call()
     assert entry == (actors.outsider, 3, 1, b"\x00" * 32, text_model, prompt)  # Failed
     assert gallery.functions.entry(999).call()[1] == 0  # None: never requested here
 
-    with reverts("OwnableUnauthorizedAccount"):
-        send(gallery.functions.collectRefunds(), actors.outsider)
-    owner_before = w3c.eth.get_balance(actors.owner)
-    receipt = send(gallery.functions.collectRefunds(), actors.owner)
-    collected = gallery.events.RefundsCollected().process_receipt(receipt, errors=DISCARD)[0][
-        "args"
-    ]
-    assert collected["amount"] == FEE
+    # The failed task's patron (not the owner) gets its fee back, less the callback part.
+    assert gallery.functions.feeOf(text_task.id).call() == fee
+    assert gallery.functions.refundOf(actors.outsider).call() == refund
+    assert gallery.functions.callbackFee().call() == fee - refund
+    with reverts("NoRefund"):
+        send(gallery.functions.withdrawRefund(), actors.owner)
+    patron_before = w3c.eth.get_balance(actors.outsider)
+    receipt = send(gallery.functions.withdrawRefund(), actors.outsider)
+    withdrawn = gallery.events.RefundWithdrawn().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert withdrawn["patron"] == actors.outsider and withdrawn["amount"] == refund
     gas_cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
-    assert w3c.eth.get_balance(actors.owner) == owner_before + FEE - gas_cost
+    assert w3c.eth.get_balance(actors.outsider) == patron_before + refund - gas_cost
+    assert gallery.functions.refundOf(actors.outsider).call() == 0
     with reverts("OnlyOracle"):
         send(gallery.functions.onGenerationVerified(image_task.id, BASE), actors.outsider)
     with reverts("OnlyOracle"):

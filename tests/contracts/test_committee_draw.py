@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import permutations
 
 import pytest
-from contract_testlib import ETHER, Actors, request, send
+from contract_testlib import ETHER, MODEL_ID, Actors, register_model, request, send
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from scipy.stats import chisquare
@@ -21,7 +21,7 @@ ROUNDS_PER_CALL = 1000
 
 
 def draw_committee(entropy: bytes, size: int, weights: list[int]) -> list[int]:
-    """Reference draw over 1-based indices: weighted, without replacement, index order."""
+    """Reference draw over 1-based pool slots: weighted, without replacement, slot order."""
     drawn: list[int] = []
     remaining = sum(weights)
     for i in range(size):
@@ -41,14 +41,12 @@ def draw_committee(entropy: bytes, size: int, weights: list[int]) -> list[int]:
 def test_oracle_committee_matches_the_reference_draw(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
 ) -> None:
-    count = oracle.functions.operatorCount().call()
-    weights = [oracle.functions.operatorAt(i).call()[1] for i in range(1, count + 1)]
-    for size in (1, 3, 5, 7):
+    # The operators registered in order, each serving the model: pool slot i holds operator i.
+    weights = [oracle.functions.drawWeight(op, MODEL_ID).call() for op in operators]
+    assert all(weights)
+    for size in (3, 5, 7):
         task = request(oracle, actors.requester, size=size)
-        expected = [
-            oracle.functions.operatorAt(i).call()[0]
-            for i in draw_committee(task.entropy, size, weights)
-        ]
+        expected = [operators[i - 1] for i in draw_committee(task.entropy, size, weights)]
         assert task.committee == expected
 
 
@@ -59,8 +57,9 @@ def harness(w3c: Web3, accounts: list[LocalAccount], oracle: Contract) -> Contra
         w3c, accounts[0], "CommitteeDrawHarness", accounts[0].address, config
     )
     contract = w3c.eth.contract(address=address, abi=load_artifact("CommitteeDrawHarness")["abi"])
+    register_model(contract, accounts[0].address)
     for account, stake in zip(accounts[1:], STAKES, strict=False):
-        send(contract.functions.register("http://draw.test"), account.address, stake)
+        send(contract.functions.register("http://draw.test", [MODEL_ID]), account.address, stake)
     return contract
 
 
@@ -68,9 +67,9 @@ def _counts(harness: Contract, size: int, calls: int) -> list[int]:
     totals = [0] * len(STAKES)
     for call in range(calls):
         seed = Web3.keccak(text=f"fairness-{size}-{call}")
-        counts = harness.functions.drawCounts(seed, size, ROUNDS_PER_CALL).call(
-            {"gas": 1_000_000_000}
-        )
+        counts = harness.functions.drawCounts(
+            MODEL_ID, seed, size, ROUNDS_PER_CALL, len(STAKES)
+        ).call({"gas": 1_000_000_000})
         totals = [t + c for t, c in zip(totals, counts[1:], strict=True)]
     return totals
 

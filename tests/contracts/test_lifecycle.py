@@ -1,5 +1,6 @@
-"""Full task lifecycles: committees of 1, 3 and 5, tolerance edges per lane, ties, no consensus,
-expiry, slashing of deviating, non-revealing and non-committing members, deadlines."""
+"""Full task lifecycles: committees of 3, 5 and 7, the draw phase, tolerance edges per lane, ties
+(decided by the digests, not the reveal order), no consensus, expiry, slashing of deviating,
+non-revealing and non-committing members, deadlines."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ from contract_testlib import (
     INVALID_INPUT_DIGEST,
     Actors,
     Phase,
+    Reason,
+    Slash,
     Status,
     commit_all,
     commitment,
     digest_with_flips,
     events,
+    operator_info,
+    register_model,
     request,
     reveal,
     reverts,
     run_task,
     salt_for,
     send,
+    stake_of,
+    task_info,
     tolerance,
     warp_past,
 )
@@ -27,9 +34,20 @@ from web3.contract import Contract
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)
 FAR = bytes.fromhex("fedcba9876543210" * 4)
+#: A model whose honest floor is exact agreement, so a request may ask for any tolerance.
+EXACT_MODEL = Web3.keccak(text="test-exact-model")
 
 
-@pytest.mark.parametrize("size", [1, 3, 5])
+@pytest.fixture
+def exact_model(oracle: Contract, operators: list[str], actors: Actors) -> bytes:
+    """A second model with a zero default tolerance, served by every operator."""
+    register_model(oracle, actors.owner, EXACT_MODEL, 0, "phash64", 0, 0x40404040, "")
+    for operator in operators:
+        send(oracle.functions.serveModel(EXACT_MODEL), operator)
+    return EXACT_MODEL
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
 def test_unanimous_committee_resolves_and_pays(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, size: int
 ) -> None:
@@ -40,50 +58,56 @@ def test_unanimous_committee_resolves_and_pays(
     resolved = events(oracle, receipt, "TaskResolved")[0]
     assert resolved["digest"] == BASE and resolved["support"] == size
     assert sorted(resolved["agreeing"]) == sorted(task.committee)
-    info = oracle.functions.getTask(task.id).call()
-    assert info[2] == Status.RESOLVED and info[8] == BASE
+    info = task_info(oracle, task.id)
+    assert info["status"] == Status.RESOLVED and info["result"] == BASE
     assert oracle.functions.resultOf(task.id).call() == BASE
     assert oracle.functions.taskPhase(task.id).call() == Phase.FINISHED
     for member in task.committee:
         assert oracle.functions.creditOf(member).call() == task.fee // size
-        assert oracle.functions.getOperator(member).call()[5] == 0  # openTasks released
+        assert operator_info(oracle, member)["openTasks"] == 0  # released
 
 
 @pytest.mark.parametrize("lane", [0, 1, 2, 3])
 def test_distance_equal_to_threshold_agrees_and_one_more_does_not(
-    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, lane: int
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, exact_model: bytes, lane: int
 ) -> None:
     thresholds = [0, 0, 0, 0]
     thresholds[lane] = 5
     tol = tolerance(*thresholds)
     # distance == threshold: two members agree, the third is far away and deviates.
-    task = request(oracle, actors.requester, size=3, tol=tol)
+    task = request(oracle, actors.requester, size=3, tol=tol, model=exact_model)
     near = digest_with_flips(BASE, lane, 5)
     receipt = run_task(w3c, oracle, task, [BASE, near, FAR])
     resolved = events(oracle, receipt, "TaskResolved")[0]
-    assert resolved["support"] == 2 and resolved["digest"] == BASE
+    # Both agreeing digests have support 2; `near` is the more central (FAR is BASE's complement).
+    assert resolved["support"] == 2 and resolved["digest"] == near
     assert events(oracle, receipt, "OperatorSlashed")[0]["operator"] == task.committee[2]
     # threshold + 1: nobody agrees with anybody.
-    task = request(oracle, actors.requester, size=3, tol=tol)
+    task = request(oracle, actors.requester, size=3, tol=tol, model=exact_model)
     too_far = digest_with_flips(BASE, lane, 6)
     receipt = run_task(w3c, oracle, task, [BASE, too_far, FAR])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == 1  # NoConsensus
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
 
 
 def test_difference_in_unused_lane_with_zero_threshold_disagrees(
-    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, exact_model: bytes
 ) -> None:
-    task = request(oracle, actors.requester, size=3, tol=tolerance(10, 0, 0, 0))
+    task = request(oracle, actors.requester, size=3, tol=tolerance(10, 0, 0, 0), model=exact_model)
     one_bit_in_lane3 = digest_with_flips(BASE, 3, 1)
     receipt = run_task(w3c, oracle, task, [BASE, one_bit_in_lane3, FAR])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == 1
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
 
 
 @pytest.mark.parametrize("first", [0, 1])
-def test_tie_goes_to_the_earliest_reveal(
-    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, first: int
+def test_tie_is_decided_by_the_digests_not_the_reveal_order(
+    w3c: Web3,
+    oracle: Contract,
+    operators: list[str],
+    actors: Actors,
+    exact_model: bytes,
+    first: int,
 ) -> None:
-    task = request(oracle, actors.requester, size=3, tol=tolerance(4, 0, 0, 0))
+    task = request(oracle, actors.requester, size=3, tol=tolerance(4, 0, 0, 0), model=exact_model)
     a, b = BASE, digest_with_flips(BASE, 0, 3)  # a ~ b: both have support 2
     digests = {task.committee[0]: a, task.committee[1]: b, task.committee[2]: FAR}
     commit_all(w3c, oracle, task, digests, task.committee)
@@ -92,24 +116,27 @@ def test_tie_goes_to_the_earliest_reveal(
     for member in order:
         receipt = reveal(w3c, oracle, task, member, digests[member])
     resolved = events(oracle, receipt, "TaskResolved")[0]
-    assert resolved["digest"] == digests[order[0]]
+    # Both have support 2; b is closer to the third digest (FAR is BASE's complement), so b is
+    # the most central and wins whoever revealed first.
+    assert resolved["digest"] == b
     assert resolved["support"] == 2
+    assert sorted(resolved["agreeing"]) == sorted(task.committee[:2])
 
 
 def test_no_consensus_refunds_the_requester_and_slashes_nobody(
-    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, exact_model: bytes
 ) -> None:
-    task = request(oracle, actors.requester, size=3, tol=tolerance(0, 0, 0, 0))
-    stakes = [oracle.functions.getOperator(m).call()[0] for m in task.committee]
+    task = request(oracle, actors.requester, size=3, tol=tolerance(0, 0, 0, 0), model=exact_model)
+    stakes = [stake_of(oracle, m) for m in task.committee]
     receipt = run_task(w3c, oracle, task, [BASE, FAR, digest_with_flips(BASE, 1, 9)])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == 1
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
     assert events(oracle, receipt, "OperatorSlashed") == []
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
-    assert [oracle.functions.getOperator(m).call()[0] for m in task.committee] == stakes
-    assert oracle.functions.getTask(task.id).call()[2] == Status.NO_CONSENSUS
+    assert [stake_of(oracle, m) for m in task.committee] == stakes
+    assert task_info(oracle, task.id)["status"] == Status.NO_CONSENSUS
 
 
-def test_expiry_with_too_few_commits_refunds_and_slashes_the_absent(
+def test_expiry_with_too_few_commits_refunds_and_slashes_only_the_absent(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
 ) -> None:
     task = request(oracle, actors.requester, size=3)
@@ -119,18 +146,23 @@ def test_expiry_with_too_few_commits_refunds_and_slashes_the_absent(
         send(oracle.functions.resolve(task.id), actors.outsider)
     warp_past(w3c, task.commit_deadline)
     assert oracle.functions.taskPhase(task.id).call() == Phase.RESOLVABLE
-    stakes = {m: oracle.functions.getOperator(m).call()[0] for m in task.committee}
+    stakes = {m: stake_of(oracle, m) for m in task.committee}
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == 2  # Expired
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.EXPIRED
     slashed = {e["operator"]: e for e in events(oracle, receipt, "OperatorSlashed")}
-    assert slashed[committer]["reason"] == 2  # committed, never revealed
-    assert slashed[committer]["amount"] == stakes[committer] * 1000 // 10_000
+    # The committer could not reveal (no majority committed): it is not blamed.
+    assert committer not in slashed
+    assert stake_of(oracle, committer) == stakes[committer]
     for absent in task.committee[1:]:
-        assert slashed[absent]["reason"] == 3  # never committed
+        assert slashed[absent]["reason"] == Slash.NOT_COMMITTED
         assert slashed[absent]["amount"] == stakes[absent] * 200 // 10_000
-    # Nobody revealed: the slashed stake goes to the treasury; the fee back to the requester.
-    assert oracle.functions.treasuryBalance().call() == sum(e["amount"] for e in slashed.values())
+    # The absent members' slashes go to the member that did its part; the fee back to the
+    # requester.
+    total = sum(e["amount"] for e in slashed.values())
+    assert oracle.functions.creditOf(committer).call() == total
+    assert oracle.functions.treasuryBalance().call() == 0
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
+    assert task_info(oracle, task.id)["status"] == Status.EXPIRED
 
 
 def test_non_revealer_is_slashed_for_the_revealers(
@@ -142,10 +174,10 @@ def test_non_revealer_is_slashed_for_the_revealers(
     run_task(w3c, oracle, task, digests, reveal_members=task.committee[:2])
     assert oracle.functions.taskPhase(task.id).call() == Phase.REVEAL
     warp_past(w3c, task.reveal_deadline)
-    stake = oracle.functions.getOperator(lazy).call()[0]
+    stake = stake_of(oracle, lazy)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     slash = events(oracle, receipt, "OperatorSlashed")[0]
-    assert slash["operator"] == lazy and slash["reason"] == 2
+    assert slash["operator"] == lazy and slash["reason"] == Slash.NOT_REVEALED
     assert slash["amount"] == stake // 10
     pool = task.fee + slash["amount"]
     for member in task.committee[:2]:
@@ -159,7 +191,7 @@ def test_deviating_member_is_slashed_and_may_lose_eligibility(
     task = request(oracle, actors.requester, size=3)
     receipt = run_task(w3c, oracle, task, [BASE, BASE, FAR])
     slash = events(oracle, receipt, "OperatorSlashed")[0]
-    assert slash["operator"] == task.committee[2] and slash["reason"] == 1
+    assert slash["operator"] == task.committee[2] and slash["reason"] == Slash.DEVIATED
     credited = sum(e["amount"] for e in events(oracle, receipt, "Credited"))
     assert credited + oracle.functions.treasuryBalance().call() == task.fee + slash["amount"]
 
@@ -209,7 +241,7 @@ def test_phase_errors_and_membership_errors(
     send(oracle.functions.resolve(task.id), actors.outsider)
     with reverts("WrongPhase"):
         send(oracle.functions.resolve(task.id), actors.outsider)
-    assert oracle.functions.getTask(task.id).call()[2] == Status.EXPIRED  # 1 of 3 revealed
+    assert task_info(oracle, task.id)["status"] == Status.EXPIRED  # 1 of 3 revealed
 
 
 def test_commitment_binds_the_chain_contract_task_and_operator(
@@ -224,3 +256,43 @@ def test_commitment_binds_the_chain_contract_task_and_operator(
         + b"\x07" * 32
     )
     assert commitment(w3c, oracle, 1, actors.operators[0], BASE, b"\x07" * 32) == expected
+
+
+def test_committee_is_drawn_after_the_request_block_and_by_the_first_commit(
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+) -> None:
+    task = request(oracle, actors.requester, size=3, drawn=False)
+    info = task_info(oracle, task.id)
+    assert info["status"] == Status.DRAWING and info["committee"] == []
+    assert info["drawBlock"] == task.receipt["blockNumber"] == task.draw_block
+    assert oracle.functions.taskPhase(task.id).call() == Phase.DRAW
+    # In the request's own block the randomness does not exist: nothing to preview.
+    committee, entropy = oracle.functions.committeeOf(task.id).call()
+    assert committee == [] and entropy == b"\0" * 32
+    # From the next block on, the committee the draw will produce is known (weights are frozen).
+    preview, entropy = oracle.functions.committeeOf(task.id).call(block_identifier="pending")
+    assert len(set(preview)) == 3 and entropy != b"\0" * 32
+    member = preview[1]
+    c = commitment(w3c, oracle, task.id, member, BASE, salt_for(task.id, member))
+    receipt = send(oracle.functions.commit(task.id, c), member)  # draws, then commits
+    drawn = events(oracle, receipt, "CommitteeDrawn")[0]
+    assert list(drawn["committee"]) == list(preview) and drawn["entropy"] == entropy
+    info = task_info(oracle, task.id)
+    assert info["status"] == Status.OPEN and info["committee"] == list(preview)
+    assert info["committed"] == [False, True, False]
+    assert oracle.functions.drawnThrough().call() == task.id
+    assert oracle.functions.drawCommittees(16).call({"from": actors.outsider}) == 0
+
+
+def test_a_task_nobody_draws_in_time_fails_not_drawn_and_refunds(
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
+) -> None:
+    task = request(oracle, actors.requester, size=3, drawn=False)
+    warp_past(w3c, task.commit_deadline)
+    receipt = send(oracle.functions.resolve(task.id), actors.outsider)
+    assert events(oracle, receipt, "CommitteeNotDrawn")[0]["reason"] == 3  # deadline passed
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NOT_DRAWN
+    assert events(oracle, receipt, "OperatorSlashed") == []
+    assert oracle.functions.creditOf(actors.requester).call() == task.fee
+    info = task_info(oracle, task.id)
+    assert info["status"] == Status.EXPIRED and info["committee"] == []

@@ -9,12 +9,19 @@ from contract_testlib import (
     ETHER,
     MODEL_ID,
     Actors,
+    config_of,
     events,
+    model_info,
+    operator_info,
+    register_model,
+    registry,
     request,
     reverts,
     rpc,
     run_task,
     send,
+    stake_of,
+    task_info,
     warp_past,
 )
 from eth_account.signers.local import LocalAccount
@@ -24,79 +31,142 @@ from web3.contract import Contract
 from deploy.deployer import OracleConfig, deploy_oracle
 
 
-def test_register_and_views(w3c: Web3, oracle: Contract, actors: Actors) -> None:
+def pool(oracle: Contract, model_id: bytes = MODEL_ID) -> tuple[int, int]:
+    """(eligible operators, total draw weight in gwei) of the model's pool."""
+    eligible, weight = oracle.functions.poolOf(model_id).call()
+    return eligible, weight
+
+
+def test_register_and_views(w3c: Web3, oracle: Contract, actors: Actors, model: bytes) -> None:
     op = actors.operators[0]
-    receipt = send(oracle.functions.register("http://node.test"), op, 2 * ETHER)
+    receipt = send(oracle.functions.register("http://node.test", [model]), op, 2 * ETHER)
     event = events(oracle, receipt, "OperatorRegistered")[0]
     assert (event["operator"], event["endpoint"], event["stake"]) == (
         op,
         "http://node.test",
         2 * ETHER,
     )
-    assert oracle.functions.getOperator(op).call() == (
-        2 * ETHER,
-        "http://node.test",
-        True,
-        False,
-        0,
-        0,
-        False,
-    )
+    assert events(oracle, receipt, "ModelServed")[0]["modelId"] == model
+    assert operator_info(oracle, op) == {
+        "stake": 2 * ETHER,
+        "endpoint": "http://node.test",
+        "active": True,
+        "exiting": False,
+        "withdrawableAt": 0,
+        "openTasks": 0,
+        "paused": False,
+        "models": [model],
+    }
     assert oracle.functions.operatorIndex(op).call() == 1
-    assert oracle.functions.operatorAt(1).call() == [op, 2 * 10**9]
-    assert oracle.functions.operatorCount().call() == 1
-    assert oracle.functions.eligibleOperatorCount().call() == 1
-    assert oracle.functions.totalWeight().call() == 2 * 10**9
+    assert oracle.functions.operatorAt(1).call() == op
+    assert oracle.functions.drawWeight(op, model).call() == 2 * 10**9
+    assert pool(oracle) == (1, 2 * 10**9)
 
 
-def test_register_reverts(w3c: Web3, oracle: Contract, actors: Actors) -> None:
+def test_register_reverts(w3c: Web3, oracle: Contract, actors: Actors, model: bytes) -> None:
     op = actors.operators[0]
     with reverts("StakeTooLow"):
-        send(oracle.functions.register("http://node.test"), op, ETHER - 1)
+        send(oracle.functions.register("http://node.test", [model]), op, ETHER - 1)
     with reverts("InvalidEndpoint"):
-        send(oracle.functions.register(""), op, ETHER)
+        send(oracle.functions.register("", [model]), op, ETHER)
     with reverts("InvalidEndpoint"):
-        send(oracle.functions.register("x" * 257), op, ETHER)
-    send(oracle.functions.register("http://node.test"), op, ETHER)
+        send(oracle.functions.register("x" * 257, [model]), op, ETHER)
+    with reverts("UnknownModel"):
+        send(oracle.functions.register("http://node.test", [b"\x05" * 32]), op, ETHER)
+    with reverts("AlreadyServing"):
+        send(oracle.functions.register("http://node.test", [model, model]), op, ETHER)
+    send(oracle.functions.register("http://node.test", [model]), op, ETHER)
     with reverts("AlreadyRegistered"):
-        send(oracle.functions.register("http://node.test"), op, ETHER)
+        send(oracle.functions.register("http://node.test", [model]), op, ETHER)
 
 
-def test_add_stake_and_set_endpoint(w3c: Web3, oracle: Contract, actors: Actors) -> None:
+def test_serve_and_stop_serving_models(
+    w3c: Web3, oracle: Contract, actors: Actors, model: bytes
+) -> None:
+    op, other = actors.operators[:2]
+    second = Web3.keccak(text="second-model")
+    register_model(oracle, actors.owner, second, 1, "sha256-tokens", 0, 0, "")
+    with reverts("NotRegistered"):
+        send(oracle.functions.serveModel(model), op)
+    with reverts("NotRegistered"):
+        send(oracle.functions.stopServingModel(model), op)
+    send(oracle.functions.register("http://a", []), op, 2 * ETHER)  # serves nothing yet
+    assert operator_info(oracle, op)["models"] == []
+    assert pool(oracle) == (0, 0)
+    receipt = send(oracle.functions.serveModel(model), op)
+    assert events(oracle, receipt, "ModelServed")[0]["operator"] == op
+    send(oracle.functions.serveModel(second), op)
+    assert operator_info(oracle, op)["models"] == [model, second]
+    assert pool(oracle) == pool(oracle, second) == (1, 2 * 10**9)
+    with reverts("AlreadyServing"):
+        send(oracle.functions.serveModel(model), op)
+    with reverts("UnknownModel"):
+        send(oracle.functions.serveModel(b"\x05" * 32), op)
+    send(oracle.functions.register("http://b", []), other, ETHER)
+    with reverts("NotServing"):
+        send(oracle.functions.stopServingModel(model), other)
+    # A top-up moves the weight in every pool the operator serves.
+    send(oracle.functions.addStake(), op, ETHER)
+    assert pool(oracle) == pool(oracle, second) == (1, 3 * 10**9)
+    receipt = send(oracle.functions.stopServingModel(model), op)
+    assert events(oracle, receipt, "ModelUnserved")[0]["modelId"] == model
+    assert operator_info(oracle, op)["models"] == [second]
+    assert pool(oracle) == (0, 0) and oracle.functions.drawWeight(op, model).call() == 0
+    # The freed pool slot is reused by the next server of the model.
+    send(oracle.functions.serveModel(model), other)
+    assert pool(oracle) == (1, 10**9)
+    send(oracle.functions.serveModel(model), op)
+    assert pool(oracle) == (2, 4 * 10**9)
+    # Exiting stops serving every model.
+    send(oracle.functions.requestExit(), op)
+    assert operator_info(oracle, op)["models"] == []
+    assert pool(oracle) == (1, 10**9) and pool(oracle, second) == (0, 0)
+    with reverts("OperatorExiting"):
+        send(oracle.functions.serveModel(model), op)
+
+
+def test_add_stake_and_set_endpoint(
+    w3c: Web3, oracle: Contract, actors: Actors, model: bytes
+) -> None:
     op = actors.operators[0]
     with reverts("NotRegistered"):
         send(oracle.functions.addStake(), op, ETHER)
     with reverts("NotRegistered"):
         send(oracle.functions.setEndpoint("http://x"), op)
-    send(oracle.functions.register("http://a"), op, ETHER)
+    send(oracle.functions.register("http://a", [model]), op, ETHER)
     with reverts("ZeroAmount"):
         send(oracle.functions.addStake(), op, 0)
     receipt = send(oracle.functions.addStake(), op, ETHER)
     assert events(oracle, receipt, "StakeAdded")[0]["newStake"] == 2 * ETHER
-    assert oracle.functions.totalWeight().call() == 2 * 10**9
+    assert pool(oracle) == (1, 2 * 10**9)
     with reverts("InvalidEndpoint"):
         send(oracle.functions.setEndpoint(""), op)
     receipt = send(oracle.functions.setEndpoint("http://b"), op)
     assert events(oracle, receipt, "EndpointUpdated")[0]["endpoint"] == "http://b"
-    assert oracle.functions.getOperator(op).call()[1] == "http://b"
+    assert operator_info(oracle, op)["endpoint"] == "http://b"
     send(oracle.functions.requestExit(), op)
     with reverts("OperatorExiting"):
         send(oracle.functions.addStake(), op, ETHER)
 
 
-def test_exit_and_withdraw(w3c: Web3, oracle: Contract, actors: Actors) -> None:
+def test_exit_and_withdraw(w3c: Web3, oracle: Contract, actors: Actors, model: bytes) -> None:
     op = actors.operators[0]
     with reverts("NotRegistered"):
         send(oracle.functions.requestExit(), op)
     with reverts("NotRegistered"):
         send(oracle.functions.withdrawStake(), op)
-    send(oracle.functions.register("http://a"), op, 3 * ETHER)
+    send(oracle.functions.register("http://a", [model]), op, 3 * ETHER)
     with reverts("NotExiting"):
         send(oracle.functions.withdrawStake(), op)
     receipt = send(oracle.functions.requestExit(), op)
     withdrawable_at = events(oracle, receipt, "ExitRequested")[0]["withdrawableAt"]
-    assert oracle.functions.eligibleOperatorCount().call() == 0
-    assert oracle.functions.getOperator(op).call()[2:5] == (False, True, withdrawable_at)
+    assert pool(oracle) == (0, 0)
+    info = operator_info(oracle, op)
+    assert (info["active"], info["exiting"], info["withdrawableAt"]) == (
+        False,
+        True,
+        withdrawable_at,
+    )
     with reverts("OperatorExiting"):
         send(oracle.functions.requestExit(), op)
     with reverts("UnbondingNotOver"):
@@ -107,11 +177,13 @@ def test_exit_and_withdraw(w3c: Web3, oracle: Contract, actors: Actors) -> None:
     assert events(oracle, receipt, "StakeWithdrawn")[0]["amount"] == 3 * ETHER
     fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
     assert w3c.eth.get_balance(op) == before + 3 * ETHER - fee
-    assert oracle.functions.getOperator(op).call()[0] == 0
-    # A withdrawn operator may come back under its old index.
-    send(oracle.functions.register("http://again"), op, ETHER)
+    assert operator_info(oracle, op)["stake"] == 0
+    assert oracle.functions.operatorIndex(op).call() == 0
+    assert oracle.functions.operatorAt(1).call() == "0x" + "0" * 40
+    # A withdrawn operator may come back under its old (freed) index.
+    send(oracle.functions.register("http://again", [model]), op, ETHER)
     assert oracle.functions.operatorIndex(op).call() == 1
-    assert oracle.functions.operatorCount().call() == 1
+    assert oracle.functions.operatorAt(1).call() == op
 
 
 def test_exit_and_withdraw_are_refused_while_assigned(
@@ -126,7 +198,7 @@ def test_exit_and_withdraw_are_refused_while_assigned(
     assert events(oracle, receipt, "AssignmentsPaused")[0]["operator"] == member
     for _ in range(5):
         assert member not in request(oracle, actors.requester, size=3).committee
-    open_tasks = oracle.functions.getOperator(member).call()[5]
+    open_tasks = operator_info(oracle, member)["openTasks"]
     assert open_tasks == 1
     with reverts("OpenAssignments"):
         send(oracle.functions.requestExit(), member)
@@ -134,11 +206,11 @@ def test_exit_and_withdraw_are_refused_while_assigned(
         send(oracle.functions.withdrawStake(), member)
     warp_past(w3c, task.reveal_deadline)
     send(oracle.functions.resolve(task.id), actors.outsider)  # expired, member slashed
-    assert oracle.functions.getOperator(member).call()[5] == 0
+    assert operator_info(oracle, member)["openTasks"] == 0
     receipt = send(oracle.functions.requestExit(), member)
     withdrawable_at = events(oracle, receipt, "ExitRequested")[0]["withdrawableAt"]
     warp_past(w3c, withdrawable_at)
-    stake = oracle.functions.getOperator(member).call()[0]
+    stake = operator_info(oracle, member)["stake"]
     receipt = send(oracle.functions.withdrawStake(), member)
     assert events(oracle, receipt, "StakeWithdrawn")[0]["amount"] == stake
 
@@ -153,30 +225,26 @@ def test_pause_and_resume_assignments(
         send(oracle.functions.resumeAssignments(), stranger)
     with reverts("AssignmentsNotPaused"):
         send(oracle.functions.resumeAssignments(), op)
-    eligible, weight = (
-        oracle.functions.eligibleOperatorCount().call(),
-        oracle.functions.totalWeight().call(),
-    )
-    stake = oracle.functions.getOperator(op).call()[0]
+    eligible, weight = pool(oracle)
+    stake = stake_of(oracle, op)
     send(oracle.functions.pauseAssignments(), op)
-    info = oracle.functions.getOperator(op).call()
-    assert (info[2], info[3], info[6]) == (False, False, True)  # not active, not exiting, paused
-    assert oracle.functions.eligibleOperatorCount().call() == eligible - 1
-    assert oracle.functions.totalWeight().call() == weight - stake // 10**9
+    info = operator_info(oracle, op)
+    assert (info["active"], info["exiting"], info["paused"]) == (False, False, True)
+    assert pool(oracle) == (eligible - 1, weight - stake // 10**9)
+    assert oracle.functions.drawWeight(op, MODEL_ID).call() == 0
     with reverts("AssignmentsAlreadyPaused"):
         send(oracle.functions.pauseAssignments(), op)
     # Topping up while paused raises the stake but keeps the operator out of the draw.
     send(oracle.functions.addStake(), op, ETHER)
-    assert oracle.functions.eligibleOperatorCount().call() == eligible - 1
+    assert pool(oracle)[0] == eligible - 1
     receipt = send(oracle.functions.resumeAssignments(), op)
     assert events(oracle, receipt, "AssignmentsResumed")[0]["operator"] == op
-    assert oracle.functions.getOperator(op).call()[2] is True
-    assert oracle.functions.eligibleOperatorCount().call() == eligible
-    assert oracle.functions.totalWeight().call() == weight + ETHER // 10**9
+    assert operator_info(oracle, op)["active"] is True
+    assert pool(oracle) == (eligible, weight + ETHER // 10**9)
     # A paused operator may exit directly (exit clears the pause); an exiting one cannot pause.
     send(oracle.functions.pauseAssignments(), op)
     send(oracle.functions.requestExit(), op)
-    assert oracle.functions.getOperator(op).call()[6] is False
+    assert operator_info(oracle, op)["paused"] is False
     with reverts("OperatorExiting"):
         send(oracle.functions.pauseAssignments(), op)
     with reverts("OperatorExiting"):
@@ -202,60 +270,65 @@ def test_claim_and_treasury(
     assert w3c.eth.get_balance(member) == before + share - fee
     assert oracle.functions.creditOf(member).call() == 0
     assert oracle.functions.treasuryBalance().call() == 2
-    treasury = oracle.functions.config().call()[9]
+    treasury = config_of(oracle)["treasury"]
     receipt = send(oracle.functions.withdrawTreasury(), actors.outsider)
     assert events(oracle, receipt, "TreasuryWithdrawn")[0]["amount"] == 2
     assert w3c.eth.get_balance(treasury) >= 2
 
 
 def test_register_model(w3c: Web3, oracle: Contract, actors: Actors) -> None:
+    models = registry(oracle)
     args = (MODEL_ID, 1, "sha256-tokens", 0, 0, "ipfs://llm")
     with reverts("OwnableUnauthorizedAccount"):
-        send(oracle.functions.registerModel(*args), actors.outsider)
+        send(models.functions.registerModel(*args), actors.outsider)
     with reverts("InvalidModelId"):
-        send(oracle.functions.registerModel(b"\0" * 32, *args[1:]), actors.owner)
+        send(models.functions.registerModel(b"\0" * 32, *args[1:]), actors.owner)
     with reverts("InvalidDigestScheme"):
-        send(oracle.functions.registerModel(MODEL_ID, 1, "", 0, 0, ""), actors.owner)
+        send(models.functions.registerModel(MODEL_ID, 1, "", 0, 0, ""), actors.owner)
     with reverts("InvalidTolerance"):
         send(
-            oracle.functions.registerModel(MODEL_ID, 0, "phash64", 0, 0x41000000, ""), actors.owner
+            models.functions.registerModel(MODEL_ID, 0, "phash64", 0, 0x41000000, ""), actors.owner
         )
     with reverts("ToleranceTooHigh"):
-        send(oracle.functions.registerModel(MODEL_ID, 0, "phash64", 0x09, 0x08, ""), actors.owner)
-    receipt = send(oracle.functions.registerModel(*args), actors.owner)
-    event = events(oracle, receipt, "ModelRegistered")[0]
+        send(models.functions.registerModel(MODEL_ID, 0, "phash64", 0x09, 0x08, ""), actors.owner)
+    receipt = send(models.functions.registerModel(*args), actors.owner)
+    event = events(models, receipt, "ModelRegistered")[0]
     assert (event["kind"], event["digestScheme"], event["metadataURI"]) == (
         1,
         "sha256-tokens",
         "ipfs://llm",
     )
-    assert oracle.functions.getModel(MODEL_ID).call() == (
-        1,
-        True,
-        0,
-        0,
-        "sha256-tokens",
-        "ipfs://llm",
-    )
-    assert oracle.functions.modelCount().call() == 1
+    assert model_info(oracle, MODEL_ID) == {
+        "kind": 1,
+        "active": True,
+        "defaultTolerance": 0,
+        "maxTolerance": 0,
+        "index": 0,
+        "digestScheme": "sha256-tokens",
+        "metadataURI": "ipfs://llm",
+    }
+    assert models.functions.modelCount().call() == 1
+    assert models.functions.indexOf(MODEL_ID).call() == 0
+    assert models.functions.modelIdAt(0).call() == MODEL_ID
     with reverts("ModelAlreadyRegistered"):
-        send(oracle.functions.registerModel(*args), actors.owner)
+        send(models.functions.registerModel(*args), actors.owner)
     with reverts("UnknownModel"):
-        oracle.functions.getModel(b"\x05" * 32).call()
+        models.functions.getModel(b"\x05" * 32).call()
 
 
 def test_set_model_active(
     w3c: Web3, oracle: Contract, operators: list[str], actors: Actors
 ) -> None:
+    models = registry(oracle)
     with reverts("UnknownModel"):
-        send(oracle.functions.setModelActive(b"\x05" * 32, False), actors.owner)
+        send(models.functions.setModelActive(b"\x05" * 32, False), actors.owner)
     with reverts("OwnableUnauthorizedAccount"):
-        send(oracle.functions.setModelActive(MODEL_ID, False), actors.outsider)
-    receipt = send(oracle.functions.setModelActive(MODEL_ID, False), actors.owner)
-    assert events(oracle, receipt, "ModelStatusChanged")[0]["active"] is False
+        send(models.functions.setModelActive(MODEL_ID, False), actors.outsider)
+    receipt = send(models.functions.setModelActive(MODEL_ID, False), actors.owner)
+    assert events(models, receipt, "ModelStatusChanged")[0]["active"] is False
     with reverts("ModelInactive"):
         request(oracle, actors.requester)
-    send(oracle.functions.setModelActive(MODEL_ID, True), actors.owner)
+    send(models.functions.setModelActive(MODEL_ID, True), actors.owner)
     request(oracle, actors.requester)
 
 
@@ -264,21 +337,28 @@ def test_request_validation(
 ) -> None:
     with reverts("UnknownModel"):
         request(oracle, actors.requester, model=b"\x09" * 32)
-    for size in (0, 2, 9):
+    for size in (0, 1, 2, 9):
         with reverts("InvalidCommitteeSize"):
             request(oracle, actors.requester, size=size, fee=10**16)
     with reverts("ToleranceTooHigh"):
         request(oracle, actors.requester, tol=0x21000000)
+    with reverts("ToleranceBelowFloor"):  # tighter than the model's honest floor (0x08000000)
+        request(oracle, actors.requester, tol=0x07101010)
     with reverts("CallbackGasTooHigh"):
         request(oracle, actors.requester, callback_gas=1_000_001)
     with reverts("FeeTooLow"):
         request(oracle, actors.requester, size=3, fee=3 * 10**15 - 1)
+    # The fee covers the members and the callback gas at the configured price.
+    price = config_of(oracle)["callbackGasPrice"]
+    assert oracle.functions.requiredFee(3, 50_000).call() == 3 * 10**15 + 50_000 * price
+    with reverts("FeeTooLow"):
+        request(oracle, actors.requester, size=3, callback_gas=50_000, fee=3 * 10**15)
     task = request(oracle, actors.requester, size=3)
     assert task.id == 1 and request(oracle, actors.requester).id == 2
     assert oracle.functions.taskCount().call() == 2
-    info = oracle.functions.getTask(task.id).call()
-    assert info[4] == 0x08000000  # the model's default tolerance
-    assert info[1] == MODEL_ID and info[0] == actors.requester
+    info = task_info(oracle, task.id)
+    assert info["tolerance"] == 0x08000000  # the model's default tolerance
+    assert info["modelId"] == MODEL_ID and info["requester"] == actors.requester
     with reverts("TaskNotFound"):
         oracle.functions.getTask(77).call()
     for op in operators[:5]:
@@ -309,6 +389,8 @@ def test_fee_above_the_escrow_cap_is_refused(
         ("max_committee_size", 4),
         ("max_committee_size", 9),
         ("max_callback_gas_limit", 2**24),
+        ("max_callback_gas_limit", 10_000_001),
+        ("max_committee_size", 1),
     ],
 )
 def test_constructor_rejects_bad_config(

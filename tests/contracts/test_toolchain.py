@@ -34,7 +34,13 @@ def test_fresh_compile_reproduces_committed_artifacts() -> None:
 
 
 def test_deployable_contracts_fit_the_code_size_limit() -> None:
-    for name in ("GenerationOracle", "ExampleGenerationGallery", "CommitteeDrawHarness"):
+    for name in (
+        "GenerationOracle",
+        "OperatorDesk",
+        "ModelRegistry",
+        "ExampleGenerationGallery",
+        "CommitteeDrawHarness",
+    ):
         size = (len(load_artifact(name)["deployedBytecode"]) - 2) // 2
         assert size <= EIP170_CODE_LIMIT, (name, size)
 
@@ -49,24 +55,45 @@ def test_abi_has_the_spec_surface() -> None:
         "requestExit",
         "withdrawStake",
         "claim",
-        "registerModel",
-        "setModelActive",
-        "getModel",
+        "serveModel",
+        "stopServingModel",
+        "pauseAssignments",
+        "resumeAssignments",
+        "models",
         "requestGeneration",
+        "requiredFee",
+        "drawCommittees",
+        "committeeOf",
         "commit",
         "reveal",
+        "revealBatch",
         "resolve",
         "getTask",
         "taskPhase",
         "taskCount",
         "getOperator",
-        "operatorCount",
+        "poolOf",
+        "drawWeight",
+        "operatorAt",
         "creditOf",
         "config",
         "INVALID_INPUT_DIGEST",
     } <= functions
     errors = {item["name"] for item in abi if item["type"] == "error"}
-    assert {"UnknownModel", "NotEnoughOperators", "CommitmentMismatch", "WrongPhase"} <= errors
+    assert {
+        "NotEnoughOperators",
+        "CommitmentMismatch",
+        "WrongPhase",
+        "InvalidCommitteeSize",
+        "NothingToReveal",
+    } <= errors
+    registry_abi = load_artifact("ModelRegistry")["abi"]
+    assert {"registerModel", "setModelActive", "getModel", "requestTerms"} <= {
+        item["name"] for item in registry_abi if item["type"] == "function"
+    }
+    assert {"UnknownModel", "ToleranceBelowFloor"} <= {
+        item["name"] for item in registry_abi if item["type"] == "error"
+    }
 
 
 def test_anvil_starts_on_a_free_port_and_stops() -> None:
