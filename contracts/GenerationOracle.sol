@@ -8,7 +8,7 @@ import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
-import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IModelRegistry, IModelTermsListener} from "./interfaces/IModelRegistry.sol";
 import {OperatorStaking} from "./operators/OperatorStaking.sol";
 
 /// @title GenerationOracle
@@ -25,7 +25,7 @@ import {OperatorStaking} from "./operators/OperatorStaking.sol";
 /// Gas layout: a task is two storage words (the hot word with the committee as packed 20-bit
 /// operator indices; requester, fee, model); a member's commitment word is overwritten by its
 /// digest at reveal and cleared at resolution unless it holds the result (refund).
-contract GenerationOracle is IGenerationOracle, OperatorStaking {
+contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorStaking {
     using SafeCast for uint256;
 
     /// @notice The reserved digest meaning "this input is invalid for this model". It wins only
@@ -69,16 +69,27 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         uint32 tolerance;
         uint24 callbackGasLimit;
         uint80 committee; // operator indices of positions 0..3, 20 bits each; 0 = none drawn
+        uint16 modelIndex;
     }
 
     /// @dev Word 1 of a task.
     struct TaskPayment {
         address requester;
         uint80 fee;
-        uint16 modelIndex;
     }
 
-    /// @dev Task ids are sequential and drawn in order: ids (drawnThrough, taskCount] wait.
+    /// @dev A model's request terms, copied from the registry when they change (one storage read
+    /// per request instead of a call).
+    struct ModelTerms {
+        bool registered;
+        bool active;
+        uint16 index;
+        uint32 floor;
+        uint32 maxTolerance;
+    }
+
+    /// @dev Task ids are sequential; the keepers' scan starts after `drawnThrough`, below which
+    /// every task is drawn (a member's commit may draw a later one out of turn).
     struct TaskCounters {
         uint64 taskCount;
         uint64 drawnThrough;
@@ -94,6 +105,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     uint64 private immutable _callbackGasPrice;
 
     TaskCounters private _counters;
+    mapping(bytes32 modelId => ModelTerms) private _terms;
     mapping(uint256 taskId => TaskCore) private _cores;
     mapping(uint256 taskId => TaskPayment) private _payments;
     /// @dev Operator indices of committee positions 4..6 (committees of 5 and 7).
@@ -108,7 +120,10 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     /// MAX_CALLBACK_GAS_LIMIT; a nonzero treasury.
     constructor(address initialOwner, Config memory cfg)
         OperatorStaking(
-            new ModelRegistry(initialOwner), cfg.minStake, cfg.unbondingDelay, cfg.treasury
+            new ModelRegistry(initialOwner, IModelTermsListener(address(this))),
+            cfg.minStake,
+            cfg.unbondingDelay,
+            cfg.treasury
         )
     {
         if (cfg.minFeePerMember == 0) revert InvalidConfig("minFeePerMember");
@@ -165,11 +180,11 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (msg.value < required) revert FeeTooLow(msg.value, required);
         if (msg.value > MAX_FEE) revert FeeTooHigh(msg.value, MAX_FEE);
         uint16 modelIndex;
-        (modelIndex, tolerance) = _models.requestTerms(modelId, tolerance);
+        (modelIndex, tolerance) = _requestTerms(modelId, tolerance);
         uint256 eligible = _poolEligible(modelIndex);
         if (eligible < committeeSize) revert NotEnoughOperators(modelId, eligible, committeeSize);
 
-        TaskCounters memory counters = _drawReady(_counters, type(uint256).max);
+        (TaskCounters memory counters,) = _drawReady(_counters, type(uint256).max);
         uint256 pending = counters.taskCount - counters.drawnThrough;
         if (pending >= MAX_PENDING_DRAWS) revert DrawBacklogFull(pending);
         taskId = ++counters.taskCount;
@@ -186,12 +201,12 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
             winner: 0,
             tolerance: tolerance,
             callbackGasLimit: uint24(callbackGasLimit),
-            committee: 0
+            committee: 0,
+            modelIndex: modelIndex
         });
         _payments[taskId] = TaskPayment({
             requester: msg.sender,
-            fee: uint80(msg.value), // checked against MAX_FEE
-            modelIndex: modelIndex
+            fee: uint80(msg.value) // checked against MAX_FEE
         });
         emit TaskRequested(
             taskId,
@@ -207,16 +222,16 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         );
     }
 
-    /// @notice Draws the committees of every task whose randomness exists (up to `maxTasks`, oldest
-    /// first). Anyone may call (nodes do, as keepers); a member's first {commit} also draws its
-    /// task, so no task depends on a keeper. Returns how many tasks were drawn.
+    /// @notice Draws the committees of the waiting tasks whose randomness exists, oldest first,
+    /// looking at most `maxTasks` task ids. Anyone may call (keepers); a member's first {commit}
+    /// also draws its task, so no task depends on a keeper. Returns how many tasks were drawn.
     function drawCommittees(uint256 maxTasks) external returns (uint256 drawn) {
         TaskCounters memory before = _counters;
         uint256 waiting = before.taskCount - before.drawnThrough;
         uint256 last = before.drawnThrough + (maxTasks < waiting ? maxTasks : waiting);
-        TaskCounters memory counters = _drawReady(before, last);
+        TaskCounters memory counters;
+        (counters, drawn) = _drawReady(before, last);
         _counters = counters;
-        return counters.drawnThrough - before.drawnThrough;
     }
 
     /// @notice Commits to a digest without revealing it:
@@ -227,7 +242,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     /// committed; a nonzero commitment. Makes no external call (no reentrancy lock needed).
     function commit(uint256 taskId, bytes32 commitment) external {
         TaskCore memory core = _cores[taskId];
-        if (core.status == TaskStatus.Drawing) core = _drawThrough(taskId);
+        if (core.status == TaskStatus.Drawing) _drawNow(taskId, core);
         _requireOpen(taskId, core);
         if (block.timestamp > core.commitDeadline || core.committee == 0) {
             revert WrongPhase(taskId, _phase(core));
@@ -241,7 +256,6 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         core.committedMask |= bit;
         _cores[taskId] = core;
         emit CommitSubmitted(taskId, msg.sender);
-        if (core.committedMask == _fullMask(core.size)) emit RevealPhaseStarted(taskId);
     }
 
     /// @notice Reveals the digest and salt behind the caller's commitment. The reveal that leaves
@@ -254,9 +268,9 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         _requireRevealPhase(taskId, core);
         uint256 position = _positionOf(taskId, core, msg.sender);
         if (core.revealedMask & (1 << position) != 0) revert AlreadyRevealed(taskId, msg.sender);
-        bytes32[] memory digests = new bytes32[](core.size);
-        _open(taskId, core, position, msg.sender, digest, salt, digests);
-        _afterReveals(taskId, core, digests);
+        Reveals memory reveals = _newReveals(core.size);
+        _open(taskId, core, position, msg.sender, digest, salt, reveals);
+        _afterReveals(taskId, core, reveals);
     }
 
     /// @notice Reveals several members' commitments in one transaction: the aggregated reveal.
@@ -274,17 +288,22 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (openings.length == 0) revert NoOpenings(taskId);
         uint256 committee = _committeeWord(taskId, core);
         uint8 before = core.revealedMask;
-        bytes32[] memory digests = new bytes32[](core.size);
+        Reveals memory reveals = _newReveals(core.size);
         for (uint256 i; i < openings.length; ++i) {
             Opening calldata opening = openings[i];
             uint256 position = opening.position;
             if (position >= core.size) revert InvalidPosition(taskId, position);
             if (core.revealedMask & (1 << position) != 0) continue;
-            address operator = _operatorAt[_memberIndex(committee, position)];
-            _open(taskId, core, position, operator, opening.digest, opening.salt, digests);
+            // The opening names its member; checking it against the committee reads the
+            // member's account, which settlement then finds warm.
+            address operator = opening.operator;
+            if (_accounts[operator].index != _memberIndex(committee, position)) {
+                revert NotCommitteeMember(taskId, operator);
+            }
+            _open(taskId, core, position, operator, opening.digest, opening.salt, reveals);
         }
         if (core.revealedMask == before) revert NothingToReveal(taskId);
-        _afterReveals(taskId, core, digests);
+        _afterReveals(taskId, core, reveals);
     }
 
     /// @notice Ends a task whose outcome can no longer change: every committed member revealed
@@ -295,11 +314,13 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     /// is ready is drawn first.
     function resolve(uint256 taskId) external nonReentrant {
         TaskCore memory core = _cores[taskId];
-        if (core.status == TaskStatus.Drawing) core = _drawThrough(taskId);
+        if (core.status == TaskStatus.Drawing) _drawNow(taskId, core);
         _requireOpen(taskId, core);
         Phase phase = _phase(core);
         if (phase != Phase.Resolvable) revert WrongPhase(taskId, phase);
-        _resolve(taskId, core, _storedDigests(taskId, core));
+        Reveals memory reveals = _newReveals(core.size);
+        _loadStoredDigests(taskId, core.revealedMask, reveals);
+        _resolve(taskId, core, reveals);
     }
 
     /// @inheritdoc IGenerationOracle
@@ -311,6 +332,25 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         account.credit = 0;
         emit BalanceClaimed(msg.sender, amount);
         Address.sendValue(payable(msg.sender), amount);
+    }
+
+    /// @inheritdoc IModelTermsListener
+    /// @dev Requirements: called by this oracle's model registry.
+    function modelTermsChanged(
+        bytes32 modelId,
+        uint16 index,
+        bool active,
+        uint32 floor,
+        uint32 maxTolerance
+    ) external {
+        if (msg.sender != address(_models)) revert OnlyModelRegistry(msg.sender);
+        _terms[modelId] = ModelTerms({
+            registered: true,
+            active: active,
+            index: index,
+            floor: floor,
+            maxTolerance: maxTolerance
+        });
     }
 
     // ------------------------------------------------------------------------------------------
@@ -377,9 +417,9 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (core.status == TaskStatus.Drawing) {
             if (core.drawBlock >= block.number) return (committee, bytes32(0));
             DrawFailure failure;
-            (failure, entropy) = _drawCheck(taskId, core, _payments[taskId].modelIndex);
+            (failure, entropy) = _drawCheck(taskId, core);
             if (failure != DrawFailure.None) return (committee, bytes32(0));
-            (, committee) = _drawFromPool(_payments[taskId].modelIndex, entropy, core.size);
+            (, committee) = _drawFromPool(core.modelIndex, entropy, core.size);
             return (committee, entropy);
         }
         if (core.committee == 0) return (committee, bytes32(0));
@@ -402,7 +442,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (core.status == TaskStatus.None) revert TaskNotFound(taskId);
         TaskPayment memory payment = _payments[taskId];
         info.requester = payment.requester;
-        info.modelId = _models.modelIdAt(payment.modelIndex);
+        info.modelId = _models.modelIdAt(core.modelIndex);
         info.status = core.status;
         info.committeeSize = core.size;
         info.tolerance = core.tolerance;
@@ -479,38 +519,40 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
 
     /// @inheritdoc OperatorStaking
     function _beforeWeightChange() internal override {
-        _counters = _drawReady(_counters, type(uint256).max);
+        (_counters,) = _drawReady(_counters, type(uint256).max);
     }
 
-    /// @dev Draws task `taskId` (and every earlier task still waiting, all ready by then).
-    function _drawThrough(uint256 taskId) private returns (TaskCore memory) {
-        TaskCore memory core = _cores[taskId];
+    /// @dev Draws task `taskId` alone, out of turn (a member's commit, a resolve): the draws do
+    /// not change weights, so the order of draws does not matter, only that no weight changed
+    /// since the randomness existed. Updates `core` in memory and storage.
+    function _drawNow(uint256 taskId, TaskCore memory core) private {
         if (core.drawBlock >= block.number) revert WrongPhase(taskId, Phase.Draw);
-        _counters = _drawReady(_counters, taskId);
-        return _cores[taskId];
+        _draw(taskId, core);
     }
 
-    /// @dev Draws, oldest first, the waiting tasks up to id `last` whose randomness exists.
+    /// @dev Draws, oldest first, the waiting tasks up to id `last` whose randomness exists,
+    /// skipping those a commit drew out of turn; stops at the first task not ready yet.
     function _drawReady(TaskCounters memory counters, uint256 last)
         private
-        returns (TaskCounters memory)
+        returns (TaskCounters memory, uint256 drawn)
     {
         uint256 next = uint256(counters.drawnThrough) + 1;
         if (last > counters.taskCount) last = counters.taskCount;
         for (; next <= last; ++next) {
             TaskCore memory core = _cores[next];
+            if (core.status != TaskStatus.Drawing) continue;
             if (core.drawBlock >= block.number) break;
             _draw(next, core);
+            ++drawn;
         }
         counters.drawnThrough = uint64(next - 1);
-        return counters;
+        return (counters, drawn);
     }
 
     /// @dev Draws one ready task: Open with its committee, or Open with none (resolvable at once,
-    /// refunded) when it cannot be drawn.
+    /// refunded) when it cannot be drawn. Updates `core` in memory and storage.
     function _draw(uint256 taskId, TaskCore memory core) private {
-        uint256 modelIndex = _payments[taskId].modelIndex;
-        (DrawFailure failure, bytes32 entropy) = _drawCheck(taskId, core, modelIndex);
+        (DrawFailure failure, bytes32 entropy) = _drawCheck(taskId, core);
         core.status = TaskStatus.Open;
         if (failure != DrawFailure.None) {
             _cores[taskId] = core;
@@ -518,7 +560,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
             return;
         }
         (uint256[] memory indices, address[] memory committee) =
-            _drawFromPool(modelIndex, entropy, core.size);
+            _drawFromPool(core.modelIndex, entropy, core.size);
         uint256 packed;
         for (uint256 position; position < indices.length; ++position) {
             packed |= indices[position] << (INDEX_BITS * position);
@@ -533,7 +575,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     }
 
     /// @dev Why a ready task cannot be drawn (None if it can), and its randomness.
-    function _drawCheck(uint256 taskId, TaskCore memory core, uint256 modelIndex)
+    function _drawCheck(uint256 taskId, TaskCore memory core)
         private
         view
         returns (DrawFailure, bytes32 entropy)
@@ -541,7 +583,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (block.timestamp > core.commitDeadline) return (DrawFailure.CommitDeadlinePassed, 0);
         entropy = _drawEntropy(taskId, core.drawBlock);
         if (entropy == bytes32(0)) return (DrawFailure.StaleRandomness, 0);
-        if (_poolEligible(modelIndex) < core.size) return (DrawFailure.NotEnoughOperators, 0);
+        if (_poolEligible(core.modelIndex) < core.size) return (DrawFailure.NotEnoughOperators, 0);
         return (DrawFailure.None, entropy);
     }
 
@@ -560,8 +602,21 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         if (phase != Phase.Reveal) revert WrongPhase(taskId, phase);
     }
 
+    /// @dev What the reveals of one transaction know, by committee position: the digests (every
+    /// revealed one, once loaded for resolution) and the members who revealed in it (zero for the
+    /// others, read from storage when needed).
+    struct Reveals {
+        bytes32[] digests;
+        address[] members;
+    }
+
+    function _newReveals(uint256 size) private pure returns (Reveals memory reveals) {
+        reveals.digests = new bytes32[](size);
+        reveals.members = new address[](size);
+    }
+
     /// @dev Checks `operator`'s opening at committee `position` and records the reveal in `core`
-    /// and `digests` (nothing is written to storage here).
+    /// and `reveals` (nothing is written to storage here).
     function _open(
         uint256 taskId,
         TaskCore memory core,
@@ -569,7 +624,7 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         address operator,
         bytes32 digest,
         bytes32 salt,
-        bytes32[] memory digests
+        Reveals memory reveals
     ) private {
         uint8 bit = uint8(1 << position);
         if (core.committedMask & bit == 0) revert NotCommitted(taskId, operator);
@@ -579,46 +634,42 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
             revert CommitmentMismatch(taskId, operator);
         }
         core.revealedMask |= bit;
-        digests[position] = digest;
+        reveals.digests[position] = digest;
+        reveals.members[position] = operator;
         emit DigestRevealed(taskId, operator, digest);
     }
 
-    /// @dev After the reveals of one transaction (new digests in `fresh`, by position): resolve if
+    /// @dev After the reveals of one transaction (new digests in `reveals`): resolve if
     /// no commitment is left unrevealed and no more commits can come, else store the new digests
     /// over their commitments.
-    function _afterReveals(uint256 taskId, TaskCore memory core, bytes32[] memory fresh) private {
+    function _afterReveals(uint256 taskId, TaskCore memory core, Reveals memory reveals) private {
         uint8 stored = _cores[taskId].revealedMask;
         if (
             core.revealedMask == core.committedMask
                 && (core.committedMask == _fullMask(core.size)
                     || block.timestamp > core.commitDeadline)
         ) {
-            for (uint256 position; position < core.size; ++position) {
-                if (stored & (1 << position) != 0) {
-                    fresh[position] = _seals[_sealKey(taskId, position)];
-                }
-            }
-            _resolve(taskId, core, fresh);
+            _loadStoredDigests(taskId, stored, reveals);
+            _resolve(taskId, core, reveals);
             return;
         }
         for (uint256 position; position < core.size; ++position) {
             if (core.revealedMask & ~stored & (1 << position) != 0) {
-                _seals[_sealKey(taskId, position)] = fresh[position];
+                _seals[_sealKey(taskId, position)] = reveals.digests[position];
             }
         }
         _cores[taskId] = core;
     }
 
-    /// @dev The digests revealed and stored so far, by committee position.
-    function _storedDigests(uint256 taskId, TaskCore memory core)
+    /// @dev Loads into `reveals` the digests that earlier transactions stored (the positions
+    /// in `storedMask`).
+    function _loadStoredDigests(uint256 taskId, uint256 storedMask, Reveals memory reveals)
         private
         view
-        returns (bytes32[] memory digests)
     {
-        digests = new bytes32[](core.size);
-        for (uint256 position; position < core.size; ++position) {
-            if (core.revealedMask & (1 << position) != 0) {
-                digests[position] = _seals[_sealKey(taskId, position)];
+        for (uint256 position; position < reveals.digests.length; ++position) {
+            if (storedMask & (1 << position) != 0) {
+                reveals.digests[position] = _seals[_sealKey(taskId, position)];
             }
         }
     }
@@ -635,17 +686,18 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
 
     /// @dev Resolves, settles and calls back; the callback is the only interaction and comes last.
     /// `digests`: every revealed digest, by committee position.
-    function _resolve(uint256 taskId, TaskCore memory core, bytes32[] memory digests) private {
-        Verdict memory verdict = _judge(core, digests);
+    function _resolve(uint256 taskId, TaskCore memory core, Reveals memory reveals) private {
+        Verdict memory verdict = _judge(core, reveals.digests);
         core.status = verdict.status;
         if (verdict.status == TaskStatus.Resolved) core.winner = uint8(verdict.winner + 1);
         _cores[taskId] = core;
-        _keepOnlyResult(taskId, core, verdict, digests);
+        _keepOnlyResult(taskId, core, verdict, reveals.digests);
 
         TaskPayment memory payment = _payments[taskId];
-        address[] memory paid = _settle(taskId, core, payment, verdict);
+        (address[] memory paid, uint256 share) =
+            _settle(taskId, core, payment, verdict, reveals.members);
         if (verdict.status == TaskStatus.Resolved) {
-            emit TaskResolved(taskId, verdict.result, uint8(verdict.support), paid);
+            emit TaskResolved(taskId, verdict.result, uint8(verdict.support), paid, share);
         } else {
             emit TaskFailed(taskId, verdict.reason);
         }
@@ -711,13 +763,14 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     /// success the fee and the slashes go to the agreeing members; on failure the fee goes back
     /// to the requester and the slashes go to the members that did their part. The callback fee
     /// goes to whoever sends this transaction. Dust goes to the treasury. Returns the paid
-    /// members in committee order.
+    /// members in committee order and each one's share.
     function _settle(
         uint256 taskId,
         TaskCore memory core,
         TaskPayment memory payment,
-        Verdict memory verdict
-    ) private returns (address[] memory paid) {
+        Verdict memory verdict,
+        address[] memory known
+    ) private returns (address[] memory paid, uint256 share) {
         bool resolved = verdict.status == TaskStatus.Resolved;
         uint256 callbackFee = uint256(core.callbackGasLimit) * _callbackGasPrice;
         uint256 memberFee = payment.fee - callbackFee;
@@ -728,7 +781,8 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         uint256 paidCount;
         bool drained;
         for (uint256 position; position < size; ++position) {
-            address operator = _operatorAt[_memberIndex(committee, position)];
+            address operator = known[position];
+            if (operator == address(0)) operator = _operatorAt[_memberIndex(committee, position)];
             uint256 bit = 1 << position;
             _accounts[operator].openTasks -= 1;
             if (verdict.paidMask & bit != 0) {
@@ -746,11 +800,11 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
             pool += amount;
             emit OperatorSlashed(taskId, operator, amount, reason);
         }
-        if (!resolved) _credit(payment.requester, memberFee);
-        if (callbackFee != 0) _credit(msg.sender, callbackFee);
-        uint256 share = paidCount == 0 ? 0 : pool / paidCount;
+        if (!resolved) _credit(payment.requester, memberFee, true);
+        if (callbackFee != 0) _credit(msg.sender, callbackFee, true);
+        share = paidCount == 0 ? 0 : pool / paidCount;
         for (uint256 i; i < paidCount; ++i) {
-            _credit(paid[i], share);
+            _credit(paid[i], share, !resolved); // TaskResolved announces the shares
         }
         // The remainder of the integer division is the dust (divide-before-multiply on purpose).
         // slither-disable-next-line divide-before-multiply
@@ -803,17 +857,48 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
         emit CallbackCompleted(taskId, requester, success);
     }
 
-    /// @dev Credits `amount` to `account`.
-    function _credit(address account, uint256 amount) private {
+    /// @dev Credits `amount` to `account`, with a Credited event unless `announce` is false
+    /// (the shares of a resolution, which TaskResolved announces at once).
+    function _credit(address account, uint256 amount, bool announce) private {
         if (amount == 0) return;
         Account storage entry = _accounts[account];
         entry.credit = (uint256(entry.credit) + amount).toUint96();
-        emit Credited(account, amount);
+        if (announce) emit Credited(account, amount);
     }
 
     // ------------------------------------------------------------------------------------------
     // Pure helpers
     // ------------------------------------------------------------------------------------------
+
+    /// @dev The model's index and the tolerance a request gets: the model's default for
+    /// USE_DEFAULT_TOLERANCE, else the requested one, which must lie between the default (the
+    /// honest floor: below it, honest hardware noise would be slashed) and the maximum.
+    function _requestTerms(bytes32 modelId, uint32 tolerance)
+        private
+        view
+        returns (uint16, uint32)
+    {
+        ModelTerms memory terms = _terms[modelId];
+        if (!terms.registered) revert IModelRegistry.UnknownModel(modelId);
+        if (!terms.active) revert IModelRegistry.ModelInactive(modelId);
+        if (tolerance == USE_DEFAULT_TOLERANCE) return (terms.index, terms.floor);
+        if (!_within(tolerance, terms.maxTolerance)) {
+            revert IModelRegistry.ToleranceTooHigh(tolerance, terms.maxTolerance);
+        }
+        if (!_within(terms.floor, tolerance)) {
+            revert IModelRegistry.ToleranceBelowFloor(tolerance, terms.floor);
+        }
+        return (terms.index, tolerance);
+    }
+
+    /// @dev True iff every lane threshold of `tolerance` is within that of `bound`.
+    function _within(uint32 tolerance, uint32 bound) private pure returns (bool) {
+        for (uint256 lane; lane < 4; ++lane) {
+            uint256 shift = 8 * lane;
+            if ((tolerance >> shift) & 0xff > (bound >> shift) & 0xff) return false;
+        }
+        return true;
+    }
 
     function _requiredFee(uint256 committeeSize, uint256 callbackGasLimit)
         private

@@ -30,8 +30,8 @@ class Opening:
     digest: bytes
     salt: bytes
 
-    def as_call_argument(self) -> tuple[int, bytes, bytes]:
-        return (self.position, self.digest, self.salt)
+    def as_call_argument(self) -> tuple[int, str, bytes, bytes]:
+        return (self.position, self.operator, self.digest, self.salt)
 
 
 class PeerOpenings:

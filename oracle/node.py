@@ -244,9 +244,10 @@ class VerifierNode:
     # -- events -----------------------------------------------------------------------------
 
     def _on_event(self, event: EventData) -> None:
-        """Wake a task only for events that can change what it does next: its phase moved on,
-        it ended, or one of our own transactions landed. Other members' commits and reveals
-        change nothing for us (the last reveal resolves and emits TaskResolved)."""
+        """Wake a task only for events that can change what it does next: it ended, one of our
+        own transactions landed, or (once we committed) another member's commit, which may
+        complete the set and open the reveal phase. Other members' reveals change nothing for
+        us (the last reveal resolves and emits TaskResolved)."""
         name = event["event"]
         args = event["args"]
         if name == "TaskRequested":
@@ -255,15 +256,17 @@ class VerifierNode:
         if "taskId" not in args:
             return
         task_id = int(args["taskId"])
+        mine = str(args.get("operator", "")).lower() == self.address.lower()
         if name in ("TaskResolved", "TaskFailed"):
             self._resolution_tx[task_id] = event["transactionHash"].to_0x_hex()
-        elif name in ("CommitSubmitted", "DigestRevealed"):
-            if str(args["operator"]).lower() != self.address.lower():
-                return
-        elif name != "RevealPhaseStarted":
+        elif name not in ("CommitSubmitted", "DigestRevealed") or (
+            name == "DigestRevealed" and not mine
+        ):
             return
         task = self.store.get_task(task_id)
         if task is None or task.state not in ACTIVE_STATES or task.state == ASSIGNED:
+            return
+        if name == "CommitSubmitted" and not mine and task.state != COMMITTED:
             return
         already = {
             "CommitSubmitted": (COMMITTED, REVEAL_SENT, REVEALED),
@@ -798,6 +801,8 @@ class VerifierNode:
                 args = event["args"]
                 if event["event"] == "Credited" and args["account"] == self.address:
                     credited += int(args["amount"])
+                elif event["event"] == "TaskResolved" and self.address in args["agreeing"]:
+                    credited += int(args["share"])
                 elif (
                     event["event"] == "OperatorSlashed"
                     and args["operator"] == self.address

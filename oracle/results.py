@@ -1,7 +1,8 @@
 """A task's outcome as a requester wants to see it: digest, every vote with its distance, payouts.
 
 Shared by the SDK, the CLI and the HTTP API so the three always tell the same story. Payouts come
-from the resolving transaction's receipt: its `Credited` and `OperatorSlashed` logs.
+from the resolving transaction's receipt: its `Credited` and `OperatorSlashed` logs, and the shares
+`TaskResolved` announces for the agreeing members.
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ def _payouts(
             slashed[account] = slashed.get(account, 0) + int(args["amount"])
         elif item["event"] == "TaskResolved" and int(args["taskId"]) == task_id:
             support = int(args["support"])
+            # The agreeing members' shares come with the event (no Credited log for them).
+            for member in args["agreeing"]:
+                account = to_checksum_address(member)
+                credited[account] = credited.get(account, 0) + int(args["share"])
     accounts = sorted(set(credited) | set(slashed))
     payouts = [Payout(a, credited.get(a, 0), slashed.get(a, 0)) for a in accounts]
     return payouts, support

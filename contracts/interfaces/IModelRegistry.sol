@@ -1,6 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+/// @title IModelTermsListener
+/// @notice Told by a ModelRegistry whenever a model's request terms change, so it can check
+/// requests from its own storage instead of calling the registry each time.
+interface IModelTermsListener {
+    /// @param floor The default tolerance, below which no request may go.
+    function modelTermsChanged(
+        bytes32 modelId,
+        uint16 index,
+        bool active,
+        uint32 floor,
+        uint32 maxTolerance
+    ) external;
+}
+
 /// @title IModelRegistry
 /// @notice The deterministic models an oracle verifies, each with its digest scheme and its
 /// calibrated tolerances (see IGenerationOracle for the digest and tolerance encodings).
@@ -40,14 +54,6 @@ interface IModelRegistry {
     error TooManyModels(uint256 maximum);
     error ToleranceTooHigh(uint32 tolerance, uint32 maxTolerance);
     error ToleranceBelowFloor(uint32 tolerance, uint32 floor);
-
-    /// @notice The model's index and the tolerance a request for it gets: the default for
-    /// `type(uint32).max`, else `tolerance` itself, which must lie between the default (the honest
-    /// floor) and the maximum in every lane. Reverts for an unknown or inactive model.
-    function requestTerms(bytes32 modelId, uint32 tolerance)
-        external
-        view
-        returns (uint16 index, uint32 effectiveTolerance);
 
     /// @notice The index of a registered model (reverts UnknownModel otherwise).
     function indexOf(bytes32 modelId) external view returns (uint16);

@@ -94,6 +94,7 @@ interface IOracleTypes {
     /// @notice One member's opening of its commitment, for {revealBatch}.
     struct Opening {
         uint8 position; // the member's committee position (index into TaskInfo.committee)
+        address operator; // the member at that position (checked; saves reading it)
         bytes32 digest;
         bytes32 salt;
     }
@@ -165,11 +166,14 @@ interface IOracleTypes {
     event CommitteeDrawn(uint256 indexed taskId, address[] committee, bytes32 entropy);
     event CommitteeNotDrawn(uint256 indexed taskId, DrawFailure reason);
     event CommitSubmitted(uint256 indexed taskId, address indexed operator);
-    event RevealPhaseStarted(uint256 indexed taskId);
     event DigestRevealed(uint256 indexed taskId, address indexed operator, bytes32 digest);
     /// @param support Number of revealed digests that agree with `digest` (itself included).
     /// @param agreeing Members paid for agreeing with `digest`, in committee order.
-    event TaskResolved(uint256 indexed taskId, bytes32 digest, uint8 support, address[] agreeing);
+    /// @param share What each of them was credited (fee and slashes split; no Credited event is
+    /// emitted for these shares, to keep the resolution cheap).
+    event TaskResolved(
+        uint256 indexed taskId, bytes32 digest, uint8 support, address[] agreeing, uint256 share
+    );
     event TaskFailed(uint256 indexed taskId, FailureReason reason);
     event OperatorSlashed(
         uint256 indexed taskId, address indexed operator, uint256 amount, SlashReason reason
@@ -215,5 +219,6 @@ interface IOracleTypes {
     error NoOpenings(uint256 taskId);
     error NothingToReveal(uint256 taskId);
     error InvalidPosition(uint256 taskId, uint256 position);
+    error OnlyModelRegistry(address caller);
     error InsufficientGasForCallback(uint256 available, uint256 callbackGasLimit);
 }

@@ -32,6 +32,15 @@ library TolerantMajority {
         bytes32 invalidDigest
     ) internal pure returns (Outcome memory outcome) {
         uint256 size = digests.length;
+        if (_allEqual(digests, revealedMask)) {
+            // The usual case, every member agrees bit for bit: no distances to compute.
+            uint256 first;
+            while (revealedMask & (1 << first) == 0) ++first;
+            outcome.winner = first;
+            outcome.support = _popCount(revealedMask);
+            outcome.agreeMask = revealedMask;
+            return outcome;
+        }
         bool allInvalid = true;
         for (uint256 p; p < size; ++p) {
             if (revealedMask & (1 << p) != 0 && digests[p] != invalidDigest) {
@@ -80,6 +89,28 @@ library TolerantMajority {
         if (support != best.support) return support > best.support;
         if (totalDistance != bestDistance) return totalDistance < bestDistance;
         return uint256(digest) < uint256(digests[best.winner]);
+    }
+
+    /// @dev Whether every revealed digest is the same (and at least one is revealed).
+    function _allEqual(bytes32[] memory digests, uint256 revealedMask)
+        private
+        pure
+        returns (bool)
+    {
+        if (revealedMask == 0) return false;
+        bytes32 seen;
+        bool any;
+        for (uint256 p; p < digests.length; ++p) {
+            if (revealedMask & (1 << p) == 0) continue;
+            if (any && digests[p] != seen) return false;
+            seen = digests[p];
+            any = true;
+        }
+        return true;
+    }
+
+    function _popCount(uint256 mask) private pure returns (uint256 count) {
+        for (; mask != 0; mask &= mask - 1) ++count;
     }
 
     function _agree(bytes32 a, bytes32 b, uint32 tolerance, bytes32 invalidDigest, bool allInvalid)

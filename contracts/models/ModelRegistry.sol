@@ -5,7 +5,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
-import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IModelRegistry, IModelTermsListener} from "../interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice The deterministic models an oracle verifies, registered by its owner: each with its
@@ -19,8 +19,8 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
 
     /// @notice Models are addressed by a 16-bit index inside tasks and operator records.
     uint256 public constant MAX_MODELS = type(uint16).max;
-    /// @notice Pass as `tolerance` to {requestTerms} to get the model's default tolerance.
-    uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
+    /// @notice Told of every change of a model's request terms (the oracle); may be zero.
+    IModelTermsListener public immutable listener;
 
     struct Model {
         bool registered;
@@ -37,7 +37,10 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     bytes32[] private _modelIds;
 
     /// @param initialOwner Who may register models.
-    constructor(address initialOwner) Ownable(initialOwner) {}
+    /// @param listener_ Told of every change of a model's request terms (zero: nobody).
+    constructor(address initialOwner, IModelTermsListener listener_) Ownable(initialOwner) {
+        listener = listener_;
+    }
 
     /// @notice Registers a model. `modelId` is the sha256 of the model's canonical manifest.
     /// @dev Requirements: owner; new nonzero id; nonempty scheme; every lane threshold <= 64 and
@@ -71,30 +74,16 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         emit ModelRegistered(
             modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI
         );
+        _tellListener(modelId, model);
     }
 
     /// @notice Allows or stops new requests for a model; open tasks are unaffected.
     /// @dev Requirements: owner; a registered model.
     function setModelActive(bytes32 modelId, bool active) external onlyOwner {
-        _registered(modelId).active = active;
-        emit ModelStatusChanged(modelId, active);
-    }
-
-    /// @inheritdoc IModelRegistry
-    function requestTerms(bytes32 modelId, uint32 tolerance)
-        external
-        view
-        returns (uint16 index, uint32 effectiveTolerance)
-    {
         Model storage model = _registered(modelId);
-        if (!model.active) revert ModelInactive(modelId);
-        uint32 floor = model.defaultTolerance;
-        if (tolerance == USE_DEFAULT_TOLERANCE) return (model.index, floor);
-        if (!_within(tolerance, model.maxTolerance)) {
-            revert ToleranceTooHigh(tolerance, model.maxTolerance);
-        }
-        if (!_within(floor, tolerance)) revert ToleranceBelowFloor(tolerance, floor);
-        return (model.index, tolerance);
+        model.active = active;
+        emit ModelStatusChanged(modelId, active);
+        _tellListener(modelId, model);
     }
 
     /// @inheritdoc IModelRegistry
@@ -124,6 +113,14 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     /// @inheritdoc IModelRegistry
     function modelCount() external view returns (uint256) {
         return _modelIds.length;
+    }
+
+    /// @dev The listener is the oracle that created this registry: a call to a known contract.
+    function _tellListener(bytes32 modelId, Model storage model) private {
+        if (address(listener) == address(0)) return;
+        listener.modelTermsChanged(
+            modelId, model.index, model.active, model.defaultTolerance, model.maxTolerance
+        );
     }
 
     function _registered(bytes32 modelId) private view returns (Model storage model) {

@@ -27,13 +27,4 @@ contract CommitteeDrawHarness is GenerationOracle {
             }
         }
     }
-
-    /// @notice One committee drawn for `modelId` with `entropy`, as the oracle would draw it now.
-    function drawCommittee(bytes32 modelId, bytes32 entropy, uint8 size)
-        external
-        view
-        returns (uint256[] memory indices, address[] memory operators)
-    {
-        return _drawFromPool(_models.indexOf(modelId), entropy, size);
-    }
 }

@@ -26,7 +26,7 @@ FAR = bytes.fromhex("fedcba9876543210" * 4)
 
 
 def opening(task_id: int, committee: list[str], member: str, digest: bytes) -> tuple:
-    return (committee.index(member), digest, salt_for(task_id, member))
+    return (committee.index(member), member, digest, salt_for(task_id, member))
 
 
 @pytest.mark.parametrize("size", [3, 5, 7])
@@ -85,13 +85,15 @@ def test_revealbatch_reverts(
     with reverts("NoOpenings"):
         send(oracle.functions.revealBatch(task.id, []), first)
     with reverts("InvalidPosition"):
-        send(oracle.functions.revealBatch(task.id, [(3, BASE, own[0][2])]), first)
+        send(oracle.functions.revealBatch(task.id, [(3, first, BASE, own[0][3])]), first)
     with reverts("NotCommitted"):
         send(oracle.functions.revealBatch(task.id, own), first)
     with reverts("CommitmentMismatch"):  # the right salt, another digest
-        send(oracle.functions.revealBatch(task.id, [(0, FAR, own[0][2])]), first)
-    with reverts("CommitmentMismatch"):  # a member's opening presented at another position
-        send(oracle.functions.revealBatch(task.id, [(1, BASE, own[0][2])]), first)
+        send(oracle.functions.revealBatch(task.id, [(0, first, FAR, own[0][3])]), first)
+    with reverts("NotCommitteeMember"):  # a member's opening presented at another position
+        send(oracle.functions.revealBatch(task.id, [(1, first, BASE, own[0][3])]), first)
+    with reverts("CommitmentMismatch"):  # ... or under the member who holds that position
+        send(oracle.functions.revealBatch(task.id, [(1, second, BASE, own[0][3])]), first)
     # The same opening twice in one batch: the repeat is skipped, not an error.
     oracle.functions.revealBatch(task.id, [own[0], own[0]]).call({"from": first})
     reveal(w3c, oracle, task, first, BASE)

@@ -191,7 +191,7 @@ class OracleMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(sorted({task for task, _ in self.digests})))
         committee = self._committee(task_id)
         openings = [
-            (position, self.digests[(task_id, member)], salt_for(task_id, member))
+            (position, member, self.digests[(task_id, member)], salt_for(task_id, member))
             for position, member in enumerate(committee)
             if (task_id, member) in self.digests
         ]

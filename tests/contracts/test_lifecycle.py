@@ -192,7 +192,9 @@ def test_deviating_member_is_slashed_and_may_lose_eligibility(
     receipt = run_task(w3c, oracle, task, [BASE, BASE, FAR])
     slash = events(oracle, receipt, "OperatorSlashed")[0]
     assert slash["operator"] == task.committee[2] and slash["reason"] == Slash.DEVIATED
-    credited = sum(e["amount"] for e in events(oracle, receipt, "Credited"))
+    resolved = events(oracle, receipt, "TaskResolved")[0]
+    credited = resolved["share"] * len(resolved["agreeing"])
+    credited += sum(e["amount"] for e in events(oracle, receipt, "Credited"))
     assert credited + oracle.functions.treasuryBalance().call() == task.fee + slash["amount"]
 
 
@@ -280,7 +282,8 @@ def test_committee_is_drawn_after_the_request_block_and_by_the_first_commit(
     info = task_info(oracle, task.id)
     assert info["status"] == Status.OPEN and info["committee"] == list(preview)
     assert info["committed"] == [False, True, False]
-    assert oracle.functions.drawnThrough().call() == task.id
+    # Drawn out of turn: the keepers' scan has not passed it yet, and skips it when it does.
+    assert oracle.functions.drawnThrough().call() == task.id - 1
     assert oracle.functions.drawCommittees(16).call({"from": actors.outsider}) == 0
 
 

@@ -275,7 +275,7 @@ def test_f5_reveal_batch_survives_an_opening_front_run_by_its_member(
     task = request(oracle, actors.requester, size=3)
     digests = dict.fromkeys(task.committee, BASE)
     commit_all(w3c, oracle, task, digests, task.committee)
-    openings = [(p, BASE, salt_for(task.id, m)) for p, m in enumerate(task.committee)]
+    openings = [(p, m, BASE, salt_for(task.id, m)) for p, m in enumerate(task.committee)]
     front_runner = task.committee[1]
     gas_price = w3c.eth.gas_price
 
@@ -374,6 +374,20 @@ def test_f9_tolerance_below_the_models_floor_is_refused(
     assert task_info(oracle, floor.id)["tolerance"] == 0x08000000
     looser = request(oracle, actors.requester, size=3, tol=0x10000101, drawn=False)
     assert task_info(oracle, looser.id)["tolerance"] == 0x10000101
+    assert_balance_invariant(oracle, people)
+
+
+def test_f9_an_outsider_cannot_forge_a_models_floor(
+    w3c: Web3, oracle: Contract, operators: list[str], actors: Actors, people: list[str]
+) -> None:
+    """The oracle keeps a copy of each model's request terms, which only its registry may
+    update: an outsider who rewrites the floor to 0 (to get honest members slashed for noise)
+    is refused, and the floor still holds."""
+    model = task_info(oracle, request(oracle, actors.requester, size=3, drawn=False).id)["modelId"]
+    with reverts("OnlyModelRegistry"):
+        send(oracle.functions.modelTermsChanged(model, 0, True, 0, 0x40404040), actors.outsider)
+    with reverts("ToleranceBelowFloor"):
+        request(oracle, actors.requester, size=3, tol=0, drawn=False)
     assert_balance_invariant(oracle, people)
 
 

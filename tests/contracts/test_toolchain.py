@@ -88,7 +88,7 @@ def test_abi_has_the_spec_surface() -> None:
         "NothingToReveal",
     } <= errors
     registry_abi = load_artifact("ModelRegistry")["abi"]
-    assert {"registerModel", "setModelActive", "getModel", "requestTerms"} <= {
+    assert {"registerModel", "setModelActive", "getModel", "indexOf"} <= {
         item["name"] for item in registry_abi if item["type"] == "function"
     }
     assert {"UnknownModel", "ToleranceBelowFloor"} <= {

@@ -116,7 +116,7 @@ def test_only_an_opening_that_matches_the_commitment_on_chain_is_used(net: Oracl
 
     # The checked opening goes on chain in a batch with a member's own.
     own = view.committee[0]
-    batch = [(0, DIGEST, salts[own]), (position, DIGEST, salts[peer])]
+    batch = [(0, own, DIGEST, salts[own]), (position, peer, DIGEST, salts[peer])]
     receipt = net.client(accounts[own]).transact("revealBatch", task.task_id, batch)
     assert receipt["status"] == 1
     after = read_task(net.client(), task.task_id)
