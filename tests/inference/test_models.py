@@ -13,7 +13,14 @@ import pytest
 from PIL import Image
 
 from inference import tolerances
-from inference.digests import INVALID_INPUT_DIGEST, Tolerance, digest_image, digest_tokens
+from inference.digests import (
+    INVALID_INPUT_DIGEST,
+    Tolerance,
+    digest_image,
+    digest_tokens,
+    digests_agree,
+    lane_distances,
+)
 from inference.errors import ManifestError, ModelIntegrityError, ModelNotFoundError
 from inference.manifest import MANIFEST_FILE, load_manifest
 from inference.models import (
@@ -67,8 +74,15 @@ def test_builtin_models_are_listed() -> None:
 
 @pytest.mark.parametrize("spec", list(GOLDEN_IMAGES), ids=["ddim", "euler"])
 def test_tiny_sd_golden_digests(tiny_sd: LoadedModel, spec: ImageInput) -> None:
+    """The digests pinned on the machine that wrote them, within the model's honest floor: on
+    another CPU (an AMD EPYC here) one pHash bit of the Euler image differs, an honest re-run,
+    and the protocol only asks honest re-runs to agree within the tolerance."""
     result = generate(tiny_sd, spec)
-    assert result.digest.hex() == GOLDEN_IMAGES[spec]
+    golden = bytes.fromhex(GOLDEN_IMAGES[spec])
+    assert digests_agree(result.digest, golden, tiny_sd.manifest.tolerance), (
+        result.digest.hex(),
+        lane_distances(result.digest, golden),
+    )
     assert result.media_type == "image/png"
     image = Image.open(io.BytesIO(result.artifact))
     assert image.size == (64, 64)
