@@ -176,6 +176,13 @@ def _deployer_account(anvil_account: int | None) -> LocalAccount:
 @click.option(
     "--unbonding-delay", type=int, default=OracleConfig.unbonding_delay, show_default=True
 )
+@click.option(
+    "--callback-gas-price-wei",
+    type=int,
+    default=OracleConfig.callback_gas_price,
+    show_default=True,
+    help="Wei per unit of callback gas a requester pays, credited to whoever resolves.",
+)
 @click.option("--treasury", default=None, help="Treasury address (default: deployer).")
 @click.option(
     "--with-example-consumer",
@@ -195,6 +202,7 @@ def deploy(
     commit_window: int,
     reveal_window: int,
     unbonding_delay: int,
+    callback_gas_price_wei: int,
     treasury: str | None,
     with_example_consumer: bool,
     records_dir: Path,
@@ -209,6 +217,7 @@ def deploy(
         commit_window=commit_window,
         reveal_window=reveal_window,
         unbonding_delay=unbonding_delay,
+        callback_gas_price=callback_gas_price_wei,
         treasury=treasury,
     )
     try:

@@ -111,6 +111,10 @@ class NodeSettings(_Section):
     aggregator collects openings for up to half of it. Keep it well inside the reveal window."""
     peer_timeout_s: float = Field(default=1.0, gt=0, le=60)
     """Timeout of one request for a peer's opening."""
+    keeper_delay_s: float | None = Field(default=30.0, ge=0, le=3600)
+    """Act as a keeper: draw (drawCommittees) a task of a model this node serves but was not
+    drawn for, if its members have not drawn it (by committing) this long after its randomness
+    existed, so an absent committee is still drawn and answers for not committing. None: never."""
 
     @field_validator("models")
     @classmethod

@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from web3.types import EventData
 
 from oracle.aggregation import Opening, PeerOpenings
@@ -101,6 +102,7 @@ class VerifierNode:
         self._attempts: dict[tuple[int, str], int] = {}
         self._deadlines: dict[int, int] = {}  # task -> next chain timestamp to wake it at
         self._awaiting_draw: dict[int, EventData] = {}  # served requests not yet drawn
+        self._keeper_watch: dict[int, float] = {}  # others' tasks -> when to draw them ourselves
         self._resolution_tx: dict[int, str] = {}
         self.peers = PeerOpenings(self.client, config.node.peer_timeout_s)
         self._reveal_phase_seen: dict[int, float] = {}  # task -> when we first could reveal
@@ -220,6 +222,7 @@ class VerifierNode:
             self._on_event(event)
         self._wake_on_deadlines()
         self._check_draws()
+        self._keep()
         self.metrics.head_block.set(self.listener.head)
         self._collect_inference()
         # A step can enable the next one at once (automine: the commit is mined by the time
@@ -317,12 +320,32 @@ class VerifierNode:
                 continue
             committee_raw, entropy = self.client.view("committeeOf", task_id, block="pending")
             del self._awaiting_draw[task_id]
-            committee = [str(member) for member in committee_raw]
+            committee: list[str] = [str(to_checksum_address(m)) for m in committee_raw]
             lowered = [member.lower() for member in committee]
             if self.address.lower() in lowered:
                 self._take_task(
                     event, committee, bytes(entropy), lowered.index(self.address.lower())
                 )
+            elif committee and self.config.node.keeper_delay_s is not None:
+                self._keeper_watch[task_id] = time.monotonic() + self.config.node.keeper_delay_s
+
+    def _keep(self) -> None:
+        """The keeper's round: a task of a model we serve whose members have not drawn it (by
+        committing) in time is drawn here, with every other ready task, in one drawCommittees."""
+        now = time.monotonic()
+        due = [task_id for task_id, when in self._keeper_watch.items() if when <= now]
+        if not due:
+            return
+        for task_id in due:
+            del self._keeper_watch[task_id]
+        if all(read_phase(self.client, task_id) != Phase.DRAW for task_id in due):
+            return
+        try:
+            sent = self.client.send("drawCommittees", 16, gas_floor=self._commit_gas(7))
+        except ContractRevertError as exc:
+            log.info("keeper: drawCommittees refused: %s", exc)
+            return
+        log.info("keeper: drew the committees of waiting tasks (%s)", sent.tx_hash)
 
     def _take_task(
         self, event: EventData, committee: list[str], entropy: bytes, position: int
