@@ -440,10 +440,11 @@ class VerifierNode:
 
     def _record_outcome(self, task: TaskRecord, outcome: InferenceOutcome) -> None:
         if outcome.invalid_reason is not None:
-            self._reject(
-                task.task_id,
-                f"invalid input, answering the reserved digest: {outcome.invalid_reason}",
-            )
+            # Recorded for the operator only: a public counter (or a near-zero inference time)
+            # would tell a lazy peer "invalid" before the commit phase is over.
+            reason = f"invalid input, answering the reserved digest: {outcome.invalid_reason}"
+            self.store.add_rejection(task.task_id, reason)
+            log.warning("task %s: %s", task.task_id, reason)
         if outcome.artifact is not None and outcome.media_type is not None:
             self._save_artifact(task.task_id, outcome)
         salt = os.urandom(32)
@@ -463,7 +464,8 @@ class VerifierNode:
             invalid_input=outcome.invalid_reason is not None,
             inference_seconds=outcome.seconds,
         )
-        self.metrics.inference_seconds.observe(outcome.seconds)
+        if outcome.invalid_reason is None:
+            self.metrics.inference_seconds.observe(outcome.seconds)
         log.info(
             "task %d: digest 0x%s in %.3fs", task.task_id, outcome.digest.hex(), outcome.seconds
         )

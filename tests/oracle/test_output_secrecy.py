@@ -126,3 +126,35 @@ def test_a_lazy_peer_gets_no_output_before_the_commit_phase_is_over(
     assert result.status == "resolved" and result.support == 2 and result.digest == digest
     scheme = default_cache().get(IMAGE_MODEL).manifest.digest_scheme
     assert "0x" + digest_image(artifact.content, scheme).hex() == result.digest
+
+
+def _public_counters(metrics: str) -> list[str]:
+    """The lines of /metrics that could tell an invalid input from a valid one."""
+    names = ("genoracle_rejections", "genoracle_inference_seconds_count")
+    return sorted(line for line in metrics.splitlines() if line.startswith(names))
+
+
+def test_metrics_do_not_tell_a_lazy_peer_that_an_input_is_invalid(
+    net: OracleChain, nodes: list[NodeProcess]
+) -> None:
+    """A node that finds an input invalid answers the reserved digest. If its public metrics
+    counted that at once (a rejection, a near-zero inference time), a lazy peer watching them
+    would commit the reserved digest without parsing the input itself."""
+    honest, other, _silent = nodes
+    with httpx.Client(base_url=honest.api_url, timeout=30) as peer:
+        before = _public_counters(peer.get("/metrics").text)
+        task = net.requester_client().submit(IMAGE_MODEL, b'{"prompt": 5}', validate=False)
+        wait_until(
+            lambda: all(_committed(net, task.task_id, n.address) for n in (honest, other)),
+            120,
+            "the honest commits",
+        )
+        assert _public_counters(peer.get("/metrics").text) == before
+    store = Store(honest.data_dir / "node.sqlite3")
+    try:
+        vote = store.get_vote(task.task_id)
+        reasons = [r.reason for r in store.rejections() if r.task_id == task.task_id]
+    finally:
+        store.close()
+    assert vote is not None and vote.invalid_input  # it did find the input invalid ...
+    assert reasons and reasons[0].startswith("invalid input")  # ... and told its operator
