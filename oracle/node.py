@@ -275,7 +275,7 @@ class VerifierNode:
             "CommitSubmitted": (COMMITTED, REVEAL_SENT, REVEALED),
             "DigestRevealed": (REVEALED,),
         }
-        if task.state in already.get(name, ()):
+        if mine and task.state in already.get(name, ()):
             return  # our own transaction, already seen landing when we sent it
         self._due[task_id] = time.monotonic()
 
