@@ -17,21 +17,22 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
 from inference.manifest import load_manifest
 from inference.models import resolve_model_folder
-from oracle.chain.views import Phase, TaskStatus, read_phase, read_task
+from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
 from oracle.config import NodeConfig, NodeSettings
 from oracle.localnet import OracleChain, chain_settings, oracle_chain
 from oracle.node import VerifierNode
+from oracle.store import COMMITTED
 
 
 def _node(net: OracleChain, tmp_path: Path, **settings: object) -> VerifierNode:
+    values: dict[str, object] = {"recheck_interval_s": 1, **settings}
     config = NodeConfig(
         chain=chain_settings(net.rpc_url, net.deployment),
         node=NodeSettings(
             data_dir=tmp_path / "node",
             models=[IMAGE_MODEL],
             worker="thread",
-            recheck_interval_s=1,
-            **settings,  # type: ignore[arg-type]
+            **values,  # type: ignore[arg-type]
         ),
     )
     return VerifierNode(config, net.operators[0])
@@ -102,5 +103,39 @@ def test_a_node_refuses_a_tolerance_below_its_models_floor(tmp_path: Path) -> No
             reasons = [r.reason for r in node.store.rejections() if r.task_id == task.task_id]
             assert reasons and "below the model's honest floor" in reasons[0]
             assert node.store.get_task(task.task_id) is None  # never taken, never committed
+        finally:
+            node.close()
+
+
+def test_a_peers_commit_wakes_a_member_that_has_committed(tmp_path: Path) -> None:
+    """The last commit opens the reveal phase; a member that committed earlier must look at the
+    task at once (it may be the one to collect the openings), not at its next recheck."""
+    with oracle_chain((IMAGE_MODEL,), operators=3) as net:
+        node = _node(net, tmp_path, keeper_delay_s=None, recheck_interval_s=600)
+        try:
+            task = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT)
+            _tick_until(
+                node,
+                lambda: (
+                    (record := node.store.get_task(task.task_id)) is not None
+                    and record.state == COMMITTED
+                ),
+            )
+            node.tick()  # our own commit's event comes by
+            node._due.pop(task.task_id, None)
+            peer = net.operators[1]
+            salt = b"\x01" * 32
+            sealed = commitment(
+                net.client().chain_id,
+                net.deployment.oracle,
+                task.task_id,
+                peer.address,
+                b"\x02" * 32,
+                salt,
+            )
+            net.client(peer).transact("commit", task.task_id, sealed)
+            for event in node.listener.poll():
+                node._on_event(event)
+            assert task.task_id in node._due
         finally:
             node.close()
