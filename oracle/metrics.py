@@ -47,6 +47,11 @@ class NodeMetrics:
             ["error"],
             registry=self.registry,
         )
+        self.worker_restarts = Counter(
+            "genoracle_worker_restarts",
+            "Inference worker processes started again after one died",
+            registry=self.registry,
+        )
         self.inference_seconds = Histogram(
             "genoracle_inference_seconds",
             "Inference time per task as the runner measured it",

@@ -92,8 +92,11 @@ class VerifierNode:
                 "TEST-ONLY dishonest behaviour %r is active: this operator will be slashed",
                 self.behaviour,
             )
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         self.worker = self._start_worker()
         self.models: dict[bytes, ModelDescription] = {m.model_id: m for m in self.worker.models}
+        self._worker_restarts_seen = 0
         self.chain_ok = True
         self.last_error: str | None = None
         self.api_url: str | None = None
@@ -107,8 +110,6 @@ class VerifierNode:
         self.peers = PeerOpenings(self.client, config.node.peer_timeout_s)
         self._reveal_phase_seen: dict[int, float] = {}  # task -> when we first could reveal
         self._openings: dict[int, dict[int, Opening]] = {}  # task -> position -> opening
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._api_thread: threading.Thread | None = None
         self._api_server: Any = None
 
@@ -126,15 +127,24 @@ class VerifierNode:
         return int(record.get("blockNumber", 0))
 
     def _start_worker(self) -> InferenceWorker:
+        """Load the models in the worker. A worker process that dies meanwhile (killed, out of
+        memory) is replaced until the models are loaded (with a backoff); only a loader that
+        fails by itself (an unknown model, broken files) stops the node here."""
         names = list(self.config.node.models)
         try:
             return InferenceWorker(
-                names, mode=self.config.node.worker, threads=self.config.node.inference_threads
+                names,
+                mode=self.config.node.worker,
+                threads=self.config.node.inference_threads,
+                on_change=self._wake.set,
             )
-        except concurrent.futures.BrokenExecutor:
+        except OracleError:
+            raise
+        except Exception as exc:
             raise OracleError(
-                f"the inference worker could not load the models {names}; see its error above"
-            ) from None
+                f"the inference worker could not load the models {names}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def model_names(self) -> dict[str, str]:
         return {"0x" + model_id.hex(): m.name for model_id, m in self.models.items()}
@@ -213,7 +223,9 @@ class VerifierNode:
             self.store.journal(task.task_id, "resumed", task.state)
 
     def tick(self) -> None:
-        """One pass: new logs, finished inferences, then every task whose check is due."""
+        """One pass: the worker's health, new logs, finished inferences, then every task whose
+        check is due."""
+        self._supervise_worker()
         events = self.listener.poll()
         if not self.chain_ok:
             log.info("RPC reachable again; resuming")
@@ -391,11 +403,29 @@ class VerifierNode:
         ended or its windows are over. A fresh request needs no look at the chain."""
         if task.request_block >= self.listener.head:
             return False
-        view = read_task(self.client, task.task_id)
+        block = self.client.block_number()  # both reads at one state (see _take_step)
+        view = read_task(self.client, task.task_id, block=block)
         return view is not None and (
             view.status not in (TaskStatus.DRAWING, TaskStatus.OPEN)
-            or read_phase(self.client, task.task_id) in (Phase.RESOLVABLE, Phase.FINISHED)
+            or read_phase(self.client, task.task_id, block=block)
+            in (Phase.RESOLVABLE, Phase.FINISHED)
         )
+
+    def _supervise_worker(self) -> None:
+        """Restart a dead inference worker (after its backoff), without blocking the loop: it
+        runs even while the RPC is down, and a failure here never stops the chain work."""
+        try:
+            events = self.worker.supervise()
+        except Exception:
+            log.exception("supervising the inference worker failed; trying again next tick")
+            return
+        restarts = self.worker.restarts - self._worker_restarts_seen
+        if restarts > 0:
+            self.metrics.worker_restarts.inc(restarts)
+            self._worker_restarts_seen = self.worker.restarts
+        for event in events:
+            for task_id in sorted(self._inflight):
+                self.store.journal(task_id, "worker_restart", event)
 
     def _submit_inference(self, task_id: int) -> None:
         task = self.store.get_task(task_id)
@@ -418,12 +448,14 @@ class VerifierNode:
                 outcome = future.result()
             except concurrent.futures.CancelledError:
                 continue
-            except concurrent.futures.BrokenExecutor:
-                # The worker process died (killed, out of memory): a fresh one takes the job.
+            except concurrent.futures.BrokenExecutor as exc:
+                # The worker process died while it ran this job (killed, out of memory): the
+                # worker starts a fresh process, which takes the job again. A job that kills
+                # the worker every time is given up after max_step_attempts.
                 key = (task_id, "inference")
                 self._attempts[key] = self._attempts.get(key, 0) + 1
                 if self._attempts[key] < self.config.node.max_step_attempts:
-                    self.store.journal(task_id, "inference_retry", "worker process died")
+                    self.store.journal(task_id, "inference_retry", str(exc))
                     self._submit_inference(task_id)
                     continue
                 reason = "inference failed: the worker process died on every attempt"
@@ -533,7 +565,11 @@ class VerifierNode:
             else:
                 self._submit_inference(task_id)
             return
-        view = read_task(self.client, task_id)
+        # The task and its phase are read at one block: read apart, a reveal (a peer's batch
+        # carrying our opening) landing in between shows "not revealed" and a phase past the
+        # reveal window, and a vote revealed and paid would be recorded as missed.
+        block = self.client.block_number()
+        view = read_task(self.client, task_id, block=block)
         if view is None:
             # The request itself was erased by a reorg (or the chain forgot it). It may come
             # back in the new branch; once the chain is well past it, give up on it.
@@ -567,7 +603,7 @@ class VerifierNode:
             return
         vote = self.store.get_vote(task_id)
         assert vote is not None, f"task {task_id} in state {task.state} without a stored vote"
-        phase = read_phase(self.client, task_id)
+        phase = read_phase(self.client, task_id, block=block)
         committed, revealed = view.committed[index], view.revealed[index]
         state = task.state
         if state in (COMMITTED, REVEAL_SENT, REVEALED) and not committed:

@@ -1,9 +1,9 @@
 """Inference off the chain loop: a worker process (default) or thread that owns the loaded models.
 
 The node's loop only submits `InferenceJob`s and collects `InferenceOutcome`s, so a slow generation
-never delays a commit or reveal of another task. In a worker process the models are loaded once by
-the pool initializer; the process asks the kernel to kill it when the node dies (kill -9 included),
-so no orphan keeps burning CPU.
+never delays a commit or reveal of another task. In a worker process the models are loaded by the
+worker's first job, and a worker that dies is replaced (see `InferenceWorker`); the process asks
+the kernel to kill it when the node dies (kill -9 included), so no orphan keeps burning CPU.
 
 The dishonest behaviours (`lazy`, `random`) are TEST ONLY: they exist so the end-to-end tests can
 show that a cheating operator is outvoted and slashed. The node refuses them unless the config
@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import functools
+import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("genoracle.worker")
 
 _MODELS: dict[bytes, Any] = {}  # model_id -> inference.models.LoadedModel, in the worker
 _THREADS: list[int] = [1]  # torch threads per generation, fixed: it is part of the fingerprint
@@ -161,36 +167,255 @@ def _lazy_variant(spec: Any, job: InferenceJob) -> Any:
     return spec.model_copy(update={"max_new_tokens": max(1, spec.max_new_tokens // 2)})
 
 
-class InferenceWorker:
-    """Owns the executor; `submit` returns a future of `InferenceOutcome`."""
+class WorkerDied(concurrent.futures.BrokenExecutor):
+    """The worker process died (killed, out of memory) while it ran this job."""
 
-    def __init__(self, model_names: list[str], *, mode: str = "process", threads: int = 1) -> None:
+
+def _alive() -> int:
+    """The liveness probe an idle worker answers: a dead one fails it with BrokenExecutor."""
+    return os.getpid()
+
+
+class InferenceWorker:
+    """Owns the inference executor and keeps it alive; `submit` returns a future of
+    `InferenceOutcome`.
+
+    In process mode the worker is supervised: a worker process that dies (kill -9, out of
+    memory), whether it was loading the models, running a job or idle, is replaced by a fresh
+    one that loads the models again. Restarts back off exponentially (`backoff_s` doubling up to
+    `max_backoff_s`) while the worker keeps dying without doing useful work. At startup the
+    constructor retries until the models are loaded; afterwards `supervise()`, called from the
+    node's loop, does it without blocking: jobs submitted meanwhile wait here and run once the
+    fresh worker has loaded the models. The job a worker was running when it died fails with
+    `WorkerDied` (a `BrokenExecutor`): whether to run it again is the caller's decision (a job
+    that kills the worker every time must not be retried forever). A loader that raises (an
+    unknown model, broken files) is not a death: that error is raised to the caller at startup.
+    """
+
+    def __init__(
+        self,
+        model_names: list[str],
+        *,
+        mode: str = "process",
+        threads: int = 1,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        probe_interval_s: float = 1.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.mode = mode
         self._model_names = model_names
         self._threads = threads
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._probe_interval_s = probe_interval_s
+        self._on_change = on_change or (lambda: None)
+        self._lock = threading.Lock()
+        self.restarts = 0  # fresh worker processes started after a death
+        self.deaths = 0
+        self._failures = 0  # deaths in a row without the worker doing a job (for the backoff)
+        self._died: str | None = None  # set by a future's callback; handled in supervise()
+        self._restart_at: float | None = None  # down: when to start a fresh worker
+        self._loading: concurrent.futures.Future[list[ModelDescription]] | None = None
+        self._up_since = 0.0
+        self._waiting: list[tuple[InferenceJob, concurrent.futures.Future[InferenceOutcome]]] = []
+        self._running: concurrent.futures.Future[Any] | None = None  # job or probe in the worker
+        self._last_probe = 0.0
+        self._events: list[str] = []
+        self._generation = 0  # of the current worker process: older futures' news is stale
+        self._executor: concurrent.futures.Executor | None = None
         if mode == "thread":
             self.models = load_models(model_names, threads, in_child=False)
-        self._executor = self._start()
-        if mode == "process":
-            self.models = self._executor.submit(describe_models).result()
-
-    def _start(self) -> concurrent.futures.Executor:
-        if self.mode == "process":
-            return concurrent.futures.ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=load_models,
-                initargs=(self._model_names, self._threads, True),
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="inference"
             )
-        return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+            return
+        self.models = self._start_blocking()
+
+    # -- process lifecycle (process mode) ------------------------------------------------------
+
+    def _launch(
+        self,
+    ) -> tuple[concurrent.futures.Executor, concurrent.futures.Future[list[ModelDescription]]]:
+        self._generation += 1
+        executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
+        # Loading is the worker's first job (not a pool initializer): a loader error comes back
+        # as itself, and a death while loading as a BrokenExecutor.
+        loading = executor.submit(load_models, self._model_names, self._threads, True)
+        return executor, loading
+
+    def _next_delay(self) -> float:
+        self._failures += 1
+        return float(min(self._max_backoff_s, self._backoff_s * 2 ** (self._failures - 1)))
+
+    def _start_blocking(self) -> list[ModelDescription]:
+        """Start a worker and load the models, starting a fresh one each time it dies."""
+        while True:
+            executor, loading = self._launch()
+            try:
+                models = loading.result()
+            except concurrent.futures.BrokenExecutor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self.deaths += 1
+                delay = self._next_delay()
+                log.warning(
+                    "the inference worker died while loading the models %s; "
+                    "starting a fresh one in %.1f s",
+                    self._model_names,
+                    delay,
+                )
+                time.sleep(delay)
+                self.restarts += 1
+                continue
+            except BaseException:
+                executor.shutdown(wait=False, cancel_futures=True)
+                raise
+            self._executor = executor
+            self._up_since = time.monotonic()
+            return models
+
+    def _watch(self, future: concurrent.futures.Future[Any], what: str, wake: bool) -> None:
+        """Note a death the future reports; wake the node for it (and, with `wake`, for the
+        future's end: e.g. the models are loaded, waiting jobs can go)."""
+        generation = self._generation
+
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            died = not f.cancelled() and isinstance(
+                f.exception(), concurrent.futures.BrokenExecutor
+            )
+            if died:
+                with self._lock:
+                    if self._died is None and generation == self._generation:
+                        self._died = what
+            if died or wake:
+                self._on_change()
+
+        future.add_done_callback(done)
+
+    def supervise(self) -> list[str]:
+        """One look at the worker, from the node's loop (never blocks on the worker): notice a
+        death, start a fresh worker once its backoff has passed, hand the next waiting job over,
+        probe an idle worker. Returns what happened (deaths, restarts) for the node's journal."""
+        if self.mode != "process":
+            return []
+        now = time.monotonic()
+        with self._lock:
+            died, self._died = self._died, None
+        if died is not None and self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor, self._loading, self._running = None, None, None
+            self.deaths += 1
+            delay = self._next_delay()
+            self._restart_at = now + delay
+            message = f"worker process died ({died}); starting a fresh one in {delay:.1f} s"
+            log.warning("inference %s", message)
+            self._events.append(message)
+        if self._executor is None:
+            if self._restart_at is not None and now >= self._restart_at:
+                try:
+                    self._executor, self._loading = self._launch()
+                except Exception as exc:  # e.g. no process can be started now: try again later
+                    self._restart_at = now + self._next_delay()
+                    log.warning("could not start an inference worker: %s", exc)
+                else:
+                    self._restart_at = None
+                    self.restarts += 1
+                    self._watch(self._loading, "while loading the models", wake=True)
+                    message = f"fresh worker process started (restart {self.restarts})"
+                    log.info("inference %s", message)
+                    self._events.append(message)
+        elif self._loading is not None and self._loading.done():
+            loading, self._loading = self._loading, None
+            error = loading.exception()
+            if error is None:
+                self._up_since = now
+                log.info("inference worker ready again: models %s", self._model_names)
+            else:
+                # Died while loading, or the models loaded at startup but not now (files gone?):
+                # either way a fresh worker tries again after the backoff.
+                with self._lock:
+                    self._died = self._died or f"loading the models failed: {error!r}"
+                return self._drain_events() + self.supervise()
+        if self._executor is not None and self._loading is None:
+            if self._failures and now - self._up_since >= self._max_backoff_s:
+                self._failures = 0  # up for a while: the next death starts the backoff anew
+            self._dispatch(now)
+        return self._drain_events()
+
+    def _drain_events(self) -> list[str]:
+        events, self._events = self._events, []
+        return events
+
+    def _dispatch(self, now: float) -> None:
+        """Hand the worker its next job (one at a time: only the job running when the worker
+        dies fails with it), or a liveness probe when it is idle."""
+        assert self._executor is not None
+        if self._running is not None and not self._running.done():
+            return
+        self._running = None
+        try:
+            while self._waiting:
+                job, outer = self._waiting[0]
+                if outer.cancelled():  # the node gave up on it
+                    self._waiting.pop(0)
+                    continue
+                inner = self._executor.submit(run_job, job)
+                self._waiting.pop(0)
+                if not outer.set_running_or_notify_cancel():
+                    inner.cancel()
+                    continue
+                self._running = inner
+                self._watch(inner, f"while running the job of task {job.task_id}", wake=True)
+                inner.add_done_callback(functools.partial(self._settle, outer=outer))
+                return
+            if now - self._last_probe >= self._probe_interval_s:
+                self._last_probe = now
+                self._running = self._executor.submit(_alive)
+                self._watch(self._running, "while idle", wake=False)
+        except concurrent.futures.BrokenExecutor as exc:
+            # It died since the last look (its futures' news is on the way): the job waits.
+            with self._lock:
+                self._died = self._died or f"found dead: {exc}"
+
+    def _settle(
+        self,
+        inner: concurrent.futures.Future[InferenceOutcome],
+        outer: concurrent.futures.Future[InferenceOutcome],
+    ) -> None:
+        if inner.cancelled():
+            outer.set_exception(WorkerDied("the worker was stopped before it ran the job"))
+            return
+        error = inner.exception()
+        if isinstance(error, concurrent.futures.BrokenExecutor):
+            outer.set_exception(WorkerDied(f"the worker process died: {error}"))
+        elif error is not None:
+            outer.set_exception(error)
+        else:
+            self._failures = 0
+            outer.set_result(inner.result())
+
+    # -- jobs -----------------------------------------------------------------------------------
 
     def submit(self, job: InferenceJob) -> concurrent.futures.Future[InferenceOutcome]:
-        try:
+        if self.mode != "process":
+            assert self._executor is not None
             return self._executor.submit(run_job, job)
-        except concurrent.futures.BrokenExecutor:
-            # The worker process died (OOM, killed): start a fresh one and go on.
-            self._executor = self._start()
-            return self._executor.submit(run_job, job)
+        outer: concurrent.futures.Future[InferenceOutcome] = concurrent.futures.Future()
+        self._waiting.append((job, outer))
+        if self._executor is not None and self._loading is None:
+            self._dispatch(time.monotonic())
+        return outer
+
+    @property
+    def ready(self) -> bool:
+        """A worker is up with its models loaded (process mode; a thread is always ready)."""
+        return self.mode != "process" or (self._executor is not None and self._loading is None)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        for _, outer in self._waiting:
+            outer.cancel()
+        self._waiting.clear()

@@ -140,9 +140,10 @@ def read_task(
     )
 
 
-def read_phase(client: ChainClient, task_id: int) -> Phase:
+def read_phase(client: ChainClient, task_id: int, block: BlockIdentifier = "latest") -> Phase:
+    """The task's phase; pass the `block` a `read_task` used to see both at one state."""
     try:
-        return Phase(int(client.view("taskPhase", task_id)))
+        return Phase(int(client.view("taskPhase", task_id, block=block)))
     except ContractRevertError as exc:
         if exc.name == "TaskNotFound":
             return Phase.NONE

@@ -1,0 +1,107 @@
+"""A step decides on the task and its phase as one state of the chain, in-process against Anvil.
+
+The node reads the task (who committed, who revealed) and then its phase. A peer's batch reveal
+that carries our opening and lands between the two reads made the node see "not revealed" and
+"finished": it recorded a vote that was revealed and paid as missed. The race is made
+deterministic here: the revealBatch is mined right after the node's getTask call returns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
+
+from oracle.aggregation import Opening
+from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
+from oracle.config import NodeConfig, NodeSettings
+from oracle.localnet import chain_settings, oracle_chain
+from oracle.node import VerifierNode
+from oracle.store import COMMITTED, DONE, MISSED
+
+
+def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
+    tmp_path: Path,
+) -> None:
+    with oracle_chain((IMAGE_MODEL,), operators=3) as net:
+        config = NodeConfig(
+            chain=chain_settings(net.rpc_url, net.deployment),
+            node=NodeSettings(
+                data_dir=tmp_path / "node",
+                models=[IMAGE_MODEL],
+                worker="thread",
+                recheck_interval_s=1,
+                aggregate_reveals=False,
+            ),
+        )
+        node = VerifierNode(config, net.operators[0])
+        try:
+            # 3 of 3 operators: everyone is drawn.
+            task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
+            for _ in range(600):
+                node.tick()
+                record = node.store.get_task(task_id)
+                if record is not None and record.state == COMMITTED:
+                    break
+                node._wake.wait(0.05)
+            record = node.store.get_task(task_id)
+            assert record is not None and record.state == COMMITTED, record
+            vote = node.store.get_vote(task_id)
+            assert vote is not None
+            view = read_task(net.client(), task_id)
+            assert view is not None
+
+            # The two peers commit to the same digest by hand: the reveal phase opens.
+            openings = [
+                Opening(view.member_index(node.address) or 0, node.address, vote.digest, vote.salt)
+            ]
+            for account in net.operators[1:]:
+                position = view.member_index(account.address)
+                assert position is not None
+                salt = os.urandom(32)
+                chain = net.client(account)
+                chain.transact(
+                    "commit",
+                    task_id,
+                    commitment(
+                        chain.chain_id, chain.address, task_id, account.address, vote.digest, salt
+                    ),
+                )
+                openings.append(Opening(position, account.address, vote.digest, salt))
+            assert read_phase(net.client(), task_id) == Phase.REVEAL
+
+            # A peer's revealBatch, our opening included, lands right after the node read the
+            # task: it reveals every member and resolves the task.
+            peer = net.client(net.operators[1])
+            view_call = node.client.view
+            raced: list[str] = []
+
+            def racing_view(function: str, *args: Any, **kwargs: Any) -> Any:
+                result = view_call(function, *args, **kwargs)
+                if function == "getTask" and not raced:
+                    batch = [opening.as_call_argument() for opening in openings]
+                    raced.append(peer.transact("revealBatch", task_id, batch)["transactionHash"])
+                return result
+
+            node.client.view = racing_view  # type: ignore[method-assign]
+            node._advance(task_id)
+            assert raced, "the step did not read the task"
+            node.client.view = view_call  # type: ignore[method-assign]
+            after = read_task(net.client(), task_id)
+            assert after is not None and after.status == TaskStatus.RESOLVED
+
+            for _ in range(200):
+                node.tick()
+                record = node.store.get_task(task_id)
+                if record is not None and record.state in (DONE, MISSED):
+                    break
+                node._wake.wait(0.05)
+            record = node.store.get_task(task_id)
+            steps = [entry.step for entry in node.store.journal_of(task_id)]
+            assert MISSED not in steps, steps
+            assert record is not None and record.state == DONE, (record, steps)
+            assert record.outcome == "resolved"
+        finally:
+            node.close()
