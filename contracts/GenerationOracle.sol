@@ -46,8 +46,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     /// @notice At most this many tasks wait for their draw: every weight change completes the
     /// ready ones first, so this bounds what that costs.
     uint256 public constant MAX_PENDING_DRAWS = 16;
-    /// @notice blockhash() reaches back this many blocks; an older draw block cannot be drawn.
-    uint256 public constant DRAW_HORIZON = 256;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant INDEX_BITS = 20;
@@ -494,7 +492,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
 
     /// @notice The randomness task `taskId`'s committee is drawn with: the hash of `drawBlock`,
     /// the block that includes the request, mixed with the task id (zero once that block is more
-    /// than DRAW_HORIZON blocks old).
+    /// than 256 blocks old: blockhash() reaches no further).
     /// @dev Trust assumption: nobody knows a block's hash before the block is sealed, so no
     /// requester, operator or outsider can see a committee before the request is final, and
     /// weights are frozen from then on (see {_beforeWeightChange}). The builder of the request's
@@ -580,7 +578,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         view
         returns (DrawFailure, bytes32 entropy)
     {
-        if (block.timestamp > core.commitDeadline) return (DrawFailure.CommitDeadlinePassed, 0);
         entropy = _drawEntropy(taskId, core.drawBlock);
         if (entropy == bytes32(0)) return (DrawFailure.StaleRandomness, 0);
         if (_poolEligible(core.modelIndex) < core.size) return (DrawFailure.NotEnoughOperators, 0);
@@ -681,7 +678,8 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         uint256 winner; // committee position of the winning digest (if Resolved)
         bytes32 result; // the winning digest (if Resolved)
         uint256 support;
-        uint256 paidMask; // members paid: agreeing (Resolved), else those that did their part
+        uint256 paidMask; // members who share the pool: see _judge
+        uint256 sparedMask; // members not slashed (the paid ones, and committers of an expiry)
     }
 
     /// @dev Resolves, settles and calls back; the callback is the only interaction and comes last.
@@ -705,8 +703,13 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     }
 
     /// @dev The tolerant majority over the revealed digests (order-independent: see
-    /// TolerantMajority), or why there is none. When fewer than a majority committed, nobody could
-    /// reveal: the task expires and the members who committed are not blamed.
+    /// TolerantMajority), or why there is none, and who is paid and who is spared:
+    /// - Resolved: members whose digest agrees with the result, or with a majority (agreement is
+    ///   not transitive: an honest member at the edge of the honest cluster is never slashed).
+    /// - Fewer than a majority committed: nobody could reveal, so the members who committed are
+    ///   spared, but not paid (a lazy member could commit garbage at the last moment to collect the
+    ///   absent members' slashes); those slashes go to the treasury.
+    /// - Otherwise (too few reveals, or no consensus): the members who revealed are paid.
     function _judge(TaskCore memory core, bytes32[] memory digests)
         private
         pure
@@ -720,13 +723,15 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         }
         uint256 quorum = uint256(core.size) / 2 + 1;
         if (_popCount(core.committedMask) < quorum) {
-            verdict.paidMask = core.committedMask;
+            verdict.sparedMask = core.committedMask;
             return verdict;
         }
         verdict.paidMask = core.revealedMask;
+        verdict.sparedMask = core.revealedMask;
         if (_popCount(core.revealedMask) < quorum) return verdict;
-        TolerantMajority.Outcome memory outcome =
-            TolerantMajority.decide(digests, core.revealedMask, core.tolerance, INVALID_INPUT_DIGEST);
+        TolerantMajority.Outcome memory outcome = TolerantMajority.decide(
+            digests, core.revealedMask, core.tolerance, INVALID_INPUT_DIGEST, quorum
+        );
         if (outcome.support < quorum) {
             verdict.status = TaskStatus.NoConsensus;
             verdict.reason = FailureReason.NoConsensus;
@@ -737,7 +742,8 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         verdict.winner = outcome.winner;
         verdict.result = digests[outcome.winner];
         verdict.support = outcome.support;
-        verdict.paidMask = outcome.agreeMask;
+        verdict.paidMask = outcome.agreeMask | outcome.majorityMask;
+        verdict.sparedMask = verdict.paidMask;
     }
 
     /// @dev Deletes every commitment/digest word of the task except the result's (gas refund).
@@ -789,6 +795,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
                 paid[paidCount++] = operator; // credited below, once the pool is known
                 continue;
             }
+            if (verdict.sparedMask & bit != 0) continue;
             (SlashReason reason, uint256 bps) = _slashFor(core, bit);
             uint256 amount = uint256(_accounts[operator].stake) * bps / BPS;
             if (amount == 0) continue;

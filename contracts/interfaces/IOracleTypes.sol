@@ -58,8 +58,7 @@ interface IOracleTypes {
     enum DrawFailure {
         None,
         NotEnoughOperators,
-        StaleRandomness,
-        CommitDeadlinePassed
+        StaleRandomness
     }
 
     /// @notice Fixed at deployment.
@@ -168,7 +167,8 @@ interface IOracleTypes {
     event CommitSubmitted(uint256 indexed taskId, address indexed operator);
     event DigestRevealed(uint256 indexed taskId, address indexed operator, bytes32 digest);
     /// @param support Number of revealed digests that agree with `digest` (itself included).
-    /// @param agreeing Members paid for agreeing with `digest`, in committee order.
+    /// @param agreeing Members paid: their digest agrees with `digest` or with a majority of the
+    /// revealed digests; in committee order.
     /// @param share What each of them was credited (fee and slashes split; no Credited event is
     /// emitted for these shares, to keep the resolution cheap).
     event TaskResolved(

@@ -12,24 +12,32 @@ import {DigestAgreement} from "./DigestAgreement.sol";
 /// committee position (identical digests only, so the result does not change). The reserved
 /// invalid-input digest agrees only with itself and only when every revealed digest is that digest:
 /// members who skip the work by claiming "invalid" agree with no one who did it.
+/// Agreement is not transitive, so the winner's agreeing set can leave out a member that agrees
+/// with a majority (two colluders can pick a winner at the edge of the honest cluster): such a
+/// member is reported in `majorityMask`, and the oracle never slashes it.
 library TolerantMajority {
     /// @notice Outcome of a vote.
     /// @param winner Committee position of the winning digest (meaningful when `support` > 0).
     /// @param support Number of revealed digests that agree with the winner's.
     /// @param agreeMask Bit p set iff position p revealed a digest that agrees with the winner's.
+    /// @param majorityMask Bit p set iff position p revealed a digest that agrees with at least
+    /// `quorum` revealed digests (itself included).
     struct Outcome {
         uint256 winner;
         uint256 support;
         uint256 agreeMask;
+        uint256 majorityMask;
     }
 
     /// @notice The tolerant majority of the digests at the positions set in `revealedMask`.
     /// @param digests Digests by committee position; only positions in `revealedMask` are read.
+    /// @param quorum Support that makes a majority (for `majorityMask`).
     function decide(
         bytes32[] memory digests,
         uint256 revealedMask,
         uint32 tolerance,
-        bytes32 invalidDigest
+        bytes32 invalidDigest,
+        uint256 quorum
     ) internal pure returns (Outcome memory outcome) {
         uint256 size = digests.length;
         if (_allEqual(digests, revealedMask)) {
@@ -39,6 +47,7 @@ library TolerantMajority {
             outcome.winner = first;
             outcome.support = _popCount(revealedMask);
             outcome.agreeMask = revealedMask;
+            if (outcome.support >= quorum) outcome.majorityMask = revealedMask;
             return outcome;
         }
         bool allInvalid = true;
@@ -60,6 +69,7 @@ library TolerantMajority {
                 }
                 totalDistance += DigestAgreement.distance(digests[i], digests[j]);
             }
+            if (support >= quorum) outcome.majorityMask |= 1 << i;
             if (_better(support, totalDistance, digests[i], outcome, bestDistance, digests)) {
                 outcome.winner = i;
                 outcome.support = support;

@@ -11,13 +11,14 @@ contract CommitteeDrawHarness is GenerationOracle {
     constructor(address initialOwner, Config memory cfg) GenerationOracle(initialOwner, cfg) {}
 
     /// @notice How often each operator index (1-based; slot 0 unused) was drawn in `rounds`
-    /// committees of `size` for `modelId`, with entropy keccak256(seed, round).
-    function drawCounts(bytes32 modelId, bytes32 seed, uint8 size, uint256 rounds, uint256 indices)
-        external
-        view
-        returns (uint256[] memory counts)
-    {
-        uint256 modelIndex = _models.indexOf(modelId);
+    /// committees of `size` for the model at `modelIndex`, with entropy keccak256(seed, round).
+    function drawCounts(
+        uint256 modelIndex,
+        bytes32 seed,
+        uint8 size,
+        uint256 rounds,
+        uint256 indices
+    ) external view returns (uint256[] memory counts) {
         counts = new uint256[](indices + 1);
         for (uint256 round; round < rounds; ++round) {
             bytes32 entropy = keccak256(abi.encode(seed, round));

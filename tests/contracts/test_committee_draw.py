@@ -68,7 +68,11 @@ def _counts(harness: Contract, size: int, calls: int) -> list[int]:
     for call in range(calls):
         seed = Web3.keccak(text=f"fairness-{size}-{call}")
         counts = harness.functions.drawCounts(
-            MODEL_ID, seed, size, ROUNDS_PER_CALL, len(STAKES)
+            0,
+            seed,
+            size,
+            ROUNDS_PER_CALL,
+            len(STAKES),  # the harness's first model
         ).call({"gas": 1_000_000_000})
         totals = [t + c for t, c in zip(totals, counts[1:], strict=True)]
     return totals
