@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +28,10 @@ MAX_GUIDANCE = 50.0
 MAX_NEW_TOKENS = 1024
 MAX_BEAMS = 8
 MAX_MESSAGES = 64
+MAX_JSON_DEPTH = 16
+"""Deepest array/object nesting accepted; a valid input nests 3 levels."""
+MAX_INT_DIGITS = 40
+"""Longest integer literal accepted; every integer field is below 2**64."""
 
 ModelKind = Literal["image", "text"]
 
@@ -128,8 +132,90 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _nesting_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than `limit` (strings are skipped).
+
+    Checked before decoding, so no decoder recurses on hostile input whatever the interpreter's
+    recursion limit is (some libraries raise it)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _parse_int(literal: str) -> int:
+    digits = len(literal) - literal.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        # Every integer field is bounded far below this, and int() of a literal over
+        # sys.get_int_max_str_digits() digits raises a plain ValueError.
+        raise InvalidInputError(
+            f"integer literal with {digits} digits is out of range (at most {MAX_INT_DIGITS})"
+        )
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        shown = literal if len(literal) <= 32 else literal[:32] + "..."
+        raise InvalidInputError(f"number {shown} is out of range (not a finite float)")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidInputError(f"{name} is not valid JSON (no NaN or Infinity)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidInputError(f"duplicate key {key!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def _decode_json(text: str) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys, bounded integers and nesting."""
+    if _nesting_depth_exceeds(text, MAX_JSON_DEPTH):
+        raise InvalidInputError(f"input nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"input is not JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidInputError("input nests arrays/objects too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. a number the int/float parsers refuse
+        raise InvalidInputError(f"input has a number out of range: {exc}") from exc
+
+
 def parse_input(kind: str, raw: bytes | str) -> ImageInput | TextInput:
-    """Validate request bytes for a model kind ("image" or "text"), or raise InvalidInputError."""
+    """Validate request bytes for a model kind ("image" or "text"), or raise InvalidInputError.
+
+    Every malformed or out-of-range input raises InvalidInputError and nothing else: the node
+    turns it into the reserved invalid-input digest, so any other exception would make every
+    honest member miss the task."""
     schema: type[ImageInput] | type[TextInput]
     if kind == "image":
         schema = ImageInput
@@ -137,20 +223,27 @@ def parse_input(kind: str, raw: bytes | str) -> ImageInput | TextInput:
         schema = TextInput
     else:
         raise InvalidInputError(f"unknown model kind {kind!r}; expected 'image' or 'text'")
-    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if isinstance(raw, str):
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(f"input is not encodable as UTF-8: {exc}") from exc
+    elif isinstance(raw, bytes | bytearray | memoryview):
+        data = bytes(raw)
+    else:
+        raise InvalidInputError(f"input must be bytes or text, got {type(raw).__name__}")
     if len(data) > MAX_INPUT_BYTES:
         raise InvalidInputError(f"input is {len(data)} bytes, more than {MAX_INPUT_BYTES}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"input is not UTF-8: {exc}") from exc
-    try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"input is not JSON: {exc}") from exc
+    decoded = _decode_json(text)
     if not isinstance(decoded, dict):
         raise InvalidInputError(f"input must be a JSON object, got {type(decoded).__name__}")
     try:
         return schema.model_validate_json(text)
     except ValidationError as exc:
         raise InvalidInputError(f"invalid {kind} input: {_describe(exc)}") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # never expected
+        raise InvalidInputError(f"invalid {kind} input: {type(exc).__name__}: {exc}") from exc

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -29,12 +31,14 @@ from oracle.chain.views import Phase, outputs_public, read_operator, read_phase,
 from oracle.errors import ChainUnavailableError, OracleError
 from oracle.results import task_result
 from oracle.store import ACTIVE_STATES, FINAL_STATES
-from oracle.verify import VerificationError, verify_artifact
+from oracle.verify import Verification, VerificationError, verify_artifact
 
 if TYPE_CHECKING:
     from oracle.node import VerifierNode
 
 MAX_TASK_ID = 2**256 - 1
+VERIFY_THREADS = 2
+"""Uploads digested at the same time (in worker threads, off the event loop); others queue."""
 TaskId = Annotated[int, PathParam(ge=1, le=MAX_TASK_ID, description="On-chain task id (1, 2, ...)")]
 
 
@@ -229,6 +233,7 @@ def create_app(node: VerifierNode) -> FastAPI:
             raise HTTPException(403, "wrong bearer token")
 
     operator_only = [Depends(require_operator)]
+    verify_limiter: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
 
     @app.get(
         "/health",
@@ -384,17 +389,27 @@ def create_app(node: VerifierNode) -> FastAPI:
         data = await file.read(limit + 1)
         if len(data) > limit:
             raise HTTPException(413, f"upload larger than {limit} bytes")
+        try:
+            # Chain reads and image decoding block: a worker thread, so the event loop keeps
+            # serving (a peer fetching this node's opening must not wait on someone's upload).
+            # At most VERIFY_THREADS decode at once: bounded memory and CPU however many upload.
+            if not verify_limiter:
+                verify_limiter.append(anyio.CapacityLimiter(VERIFY_THREADS))
+            verification = await anyio.to_thread.run_sync(
+                _verify_upload, task_id, data, limiter=verify_limiter[0]
+            )
+        except VerificationError as exc:
+            status = {"unknown_task": 404, "not_final": 409, "too_large": 413}.get(exc.kind, 400)
+            raise HTTPException(status, str(exc)) from None
+        return VerificationBody(**verification.to_json())
+
+    def _verify_upload(task_id: int, data: bytes) -> Verification:
         known: list[tuple[bytes, list[int]]] = []
         artifact = node.store.get_artifact(task_id)
         if artifact is not None and artifact.token_ids is not None:
             with contextlib.suppress(OSError):
                 known.append((Path(artifact.path).read_bytes(), artifact.token_ids))
-        try:
-            verification = verify_artifact(node.client, task_id, data, known)
-        except VerificationError as exc:
-            status = {"unknown_task": 404, "not_final": 409}.get(exc.kind, 400)
-            raise HTTPException(status, str(exc)) from None
-        return VerificationBody(**verification.to_json())
+        return verify_artifact(node.client, task_id, data, known)
 
     @app.get(
         "/operator/status",

@@ -27,6 +27,10 @@ from oracle.errors import StoreError
 
 SCHEMA_VERSION = 1
 
+MAX_STORED_TASK_ID = (1 << 63) - 1
+"""SQLite's largest INTEGER: an id above it cannot be stored, so reads answer "none" for it
+instead of letting sqlite3 raise OverflowError (which the API would turn into a 500)."""
+
 # Task states, in the order a task normally passes through them.
 ASSIGNED = "assigned"  # drawn for the task; inference queued
 COMPUTED = "computed"  # digest and salt stored; commit not sent yet
@@ -107,6 +111,11 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE INDEX IF NOT EXISTS journal_task ON journal(task_id);
 """
+
+
+def _storable(task_id: int) -> bool:
+    """Whether a task id fits SQLite's signed 64-bit INTEGER (ids on chain count up from 1)."""
+    return -MAX_STORED_TASK_ID - 1 <= task_id <= MAX_STORED_TASK_ID
 
 
 @dataclass(frozen=True)
@@ -353,6 +362,8 @@ class Store:
         )
 
     def get_task(self, task_id: int) -> TaskRecord | None:
+        if not _storable(task_id):
+            return None
         rows = self._query("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
         return self._task(rows[0]) if rows else None
 
@@ -404,6 +415,8 @@ class Store:
             )
 
     def journal_of(self, task_id: int) -> list[JournalEntry]:
+        if not _storable(task_id):
+            return []
         rows = self._query(
             "SELECT task_id, step, detail, at FROM journal WHERE task_id = ? ORDER BY id",
             (task_id,),
@@ -441,6 +454,8 @@ class Store:
             )
 
     def get_vote(self, task_id: int) -> VoteRecord | None:
+        if not _storable(task_id):
+            return None
         rows = self._query("SELECT * FROM votes WHERE task_id = ?", (task_id,))
         if not rows:
             return None
@@ -493,6 +508,8 @@ class Store:
             )
 
     def get_artifact(self, task_id: int) -> ArtifactRecord | None:
+        if not _storable(task_id):
+            return None
         rows = self._query("SELECT * FROM artifacts WHERE task_id = ?", (task_id,))
         if not rows:
             return None

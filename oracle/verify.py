@@ -7,10 +7,13 @@ the token ids a node recorded when it generated exactly these bytes.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from PIL import Image
 
 from inference.digests import Tolerance, digest_image, digest_tokens, digests_agree, lane_distances
 from inference.errors import InferenceError
@@ -18,9 +21,14 @@ from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, TaskStatus, read_model, read_task
 from oracle.errors import OracleError
 
+MAX_VERIFY_PIXELS = 16_000_000
+"""Largest uploaded image (width x height) that is decoded, far below Pillow's default bomb limit
+(~89 megapixels): a small PNG can decode to hundreds of megabytes and seconds of CPU."""
+
 
 class VerificationError(OracleError):
-    """The artifact cannot be checked; `kind` says why (unknown_task, not_final, bad_artifact)."""
+    """The artifact cannot be checked; `kind` says why (unknown_task, not_final, bad_artifact,
+    too_large)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -65,13 +73,35 @@ def _text_token_ids(data: bytes, known: Sequence[tuple[bytes, Sequence[int]]]) -
     )
 
 
+def _check_image_size(data: bytes, max_pixels: int) -> None:
+    """Read only the image header and refuse one that would decode to more than `max_pixels`."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # lazy: parses the header, decodes nothing
+            width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise VerificationError("too_large", f"image too large to decode: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise VerificationError(
+            "bad_artifact", f"cannot digest the file: not a readable image: {exc}"
+        ) from None
+    if width * height > max_pixels:
+        raise VerificationError(
+            "too_large",
+            f"image is {width}x{height} = {width * height} pixels, more than the {max_pixels} "
+            "this node decodes; upload the artifact at its generated size",
+        )
+
+
 def verify_artifact(
     client: ChainClient,
     task_id: int,
     data: bytes,
     known_texts: Sequence[tuple[bytes, Sequence[int]]] = (),
+    max_pixels: int = MAX_VERIFY_PIXELS,
 ) -> Verification:
-    """Digest `data` as the task's model does and compare it with the on-chain result."""
+    """Digest `data` as the task's model does and compare it with the on-chain result.
+
+    Blocking (chain reads, image decoding): an async caller runs it in a worker thread."""
     view = read_task(client, task_id)
     if view is None:
         raise VerificationError("unknown_task", f"task {task_id} does not exist on this oracle")
@@ -88,6 +118,7 @@ def verify_artifact(
         raise VerificationError("bad_artifact", "the uploaded file is empty")
     try:
         if model.kind == ModelKind.IMAGE:
+            _check_image_size(data, max_pixels)
             digest = digest_image(data, model.digest_scheme)
         else:
             digest = digest_tokens(_text_token_ids(data, known_texts))

@@ -37,7 +37,7 @@ def test_text_input_accepts_a_prompt_or_messages() -> None:
         ("image", b'{"prompt": "x", "width": 2048}', "less than or equal to 1024"),
         ("image", b'{"prompt": "x", "steps": 0}', "steps"),
         ("image", b'{"prompt": "x", "steps": "5"}', "steps: Input should be a valid integer"),
-        ("image", b'{"prompt": "x", "guidance": NaN}', "guidance"),
+        ("image", b'{"prompt": "x", "guidance": NaN}', "NaN is not valid JSON"),
         ("image", b'{"prompt": "x", "scheduler": "lcm"}', "unknown scheduler 'lcm'"),
         ("image", b'{"prompt": "x", "colour": 1}', "colour: Extra inputs are not permitted"),
         ("image", b'{"prompt": ""}', "prompt"),
