@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oracle.localnet import NodeProcess, OracleChain
+from oracle.config import NodeConfig, NodeSettings
+from oracle.localnet import NodeProcess, OracleChain, chain_settings
+from oracle.node import VerifierNode
 
 IMAGE_MODEL = "tiny-sd"
 TEXT_MODEL = "tiny-llama"
@@ -33,3 +35,19 @@ def start_nodes(
             node.kill()
         raise
     return nodes
+
+
+def in_process_node(net: OracleChain, data_dir: Path, **settings: object) -> VerifierNode:
+    """A node of the first operator driven step by step in this process (inference in a thread),
+    serving the image model; `settings` override NodeSettings (recheck every second by default)."""
+    values: dict[str, object] = {"recheck_interval_s": 1, **settings}
+    config = NodeConfig(
+        chain=chain_settings(net.rpc_url, net.deployment),
+        node=NodeSettings(
+            data_dir=data_dir,
+            models=[IMAGE_MODEL],
+            worker="thread",
+            **values,  # type: ignore[arg-type]
+        ),
+    )
+    return VerifierNode(config, net.operators[0])

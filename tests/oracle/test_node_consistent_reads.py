@@ -12,13 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
 from oracle.aggregation import Opening
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
-from oracle.config import NodeConfig, NodeSettings
-from oracle.localnet import chain_settings, oracle_chain
-from oracle.node import VerifierNode
+from oracle.localnet import oracle_chain
 from oracle.store import COMMITTED, DONE, MISSED
 
 
@@ -26,17 +24,7 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
     tmp_path: Path,
 ) -> None:
     with oracle_chain((IMAGE_MODEL,), operators=3) as net:
-        config = NodeConfig(
-            chain=chain_settings(net.rpc_url, net.deployment),
-            node=NodeSettings(
-                data_dir=tmp_path / "node",
-                models=[IMAGE_MODEL],
-                worker="thread",
-                recheck_interval_s=1,
-                aggregate_reveals=False,
-            ),
-        )
-        node = VerifierNode(config, net.operators[0])
+        node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
         try:
             # 3 of 3 operators: everyone is drawn.
             task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id

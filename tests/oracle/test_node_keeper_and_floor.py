@@ -13,29 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
-from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
 from inference.manifest import load_manifest
 from inference.models import resolve_model_folder
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
-from oracle.config import NodeConfig, NodeSettings
-from oracle.localnet import OracleChain, chain_settings, oracle_chain
+from oracle.localnet import OracleChain, oracle_chain
 from oracle.node import VerifierNode
 from oracle.store import COMMITTED
 
 
 def _node(net: OracleChain, tmp_path: Path, **settings: object) -> VerifierNode:
-    values: dict[str, object] = {"recheck_interval_s": 1, **settings}
-    config = NodeConfig(
-        chain=chain_settings(net.rpc_url, net.deployment),
-        node=NodeSettings(
-            data_dir=tmp_path / "node",
-            models=[IMAGE_MODEL],
-            worker="thread",
-            **values,  # type: ignore[arg-type]
-        ),
-    )
-    return VerifierNode(config, net.operators[0])
+    return in_process_node(net, tmp_path / "node", **settings)
 
 
 def _tick_until(node: VerifierNode, done: Callable[[], bool], ticks: int = 400) -> None:
