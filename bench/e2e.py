@@ -81,6 +81,12 @@ def inference_ceiling(pool: list[InferenceWorker], tasks: int, offset: int) -> f
     ]
     start = time.perf_counter()
     futures = [worker.submit(job) for worker in pool for job in jobs]
+    # A worker runs one job at a time and is handed the next by supervise(), as the node's loop
+    # does on every tick.
+    while not all(future.done() for future in futures):
+        for worker in pool:
+            worker.supervise()
+        time.sleep(0.005)
     for future in futures:
         future.result()
     return tasks / (time.perf_counter() - start) * 60
