@@ -5,6 +5,7 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
+import {DigestAgreement} from "./libraries/DigestAgreement.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
@@ -266,9 +267,10 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         _requireRevealPhase(taskId, core);
         uint256 position = _positionOf(taskId, core, msg.sender);
         if (core.revealedMask & (1 << position) != 0) revert AlreadyRevealed(taskId, msg.sender);
+        uint8 stored = core.revealedMask;
         Reveals memory reveals = _newReveals(core.size);
         _open(taskId, core, position, msg.sender, digest, salt, reveals);
-        _afterReveals(taskId, core, reveals);
+        _afterReveals(taskId, core, reveals, stored);
     }
 
     /// @notice Reveals several members' commitments in one transaction: the aggregated reveal.
@@ -301,7 +303,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
             _open(taskId, core, position, operator, opening.digest, opening.salt, reveals);
         }
         if (core.revealedMask == before) revert NothingToReveal(taskId);
-        _afterReveals(taskId, core, reveals);
+        _afterReveals(taskId, core, reveals, before);
     }
 
     /// @notice Ends a task whose outcome can no longer change: every committed member revealed
@@ -636,11 +638,15 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         emit DigestRevealed(taskId, operator, digest);
     }
 
-    /// @dev After the reveals of one transaction (new digests in `reveals`): resolve if
-    /// no commitment is left unrevealed and no more commits can come, else store the new digests
-    /// over their commitments.
-    function _afterReveals(uint256 taskId, TaskCore memory core, Reveals memory reveals) private {
-        uint8 stored = _cores[taskId].revealedMask;
+    /// @dev After the reveals of one transaction (new digests in `reveals`; `stored` = the
+    /// positions revealed before it): resolve if no commitment is left unrevealed and no more
+    /// commits can come, else store the new digests over their commitments.
+    function _afterReveals(
+        uint256 taskId,
+        TaskCore memory core,
+        Reveals memory reveals,
+        uint8 stored
+    ) private {
         if (
             core.revealedMask == core.committedMask
                 && (core.committedMask == _fullMask(core.size)
@@ -889,22 +895,13 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         if (!terms.registered) revert IModelRegistry.UnknownModel(modelId);
         if (!terms.active) revert IModelRegistry.ModelInactive(modelId);
         if (tolerance == USE_DEFAULT_TOLERANCE) return (terms.index, terms.floor);
-        if (!_within(tolerance, terms.maxTolerance)) {
+        if (!DigestAgreement.withinTolerance(tolerance, terms.maxTolerance)) {
             revert IModelRegistry.ToleranceTooHigh(tolerance, terms.maxTolerance);
         }
-        if (!_within(terms.floor, tolerance)) {
+        if (!DigestAgreement.withinTolerance(terms.floor, tolerance)) {
             revert IModelRegistry.ToleranceBelowFloor(tolerance, terms.floor);
         }
         return (terms.index, tolerance);
-    }
-
-    /// @dev True iff every lane threshold of `tolerance` is within that of `bound`.
-    function _within(uint32 tolerance, uint32 bound) private pure returns (bool) {
-        for (uint256 lane; lane < 4; ++lane) {
-            uint256 shift = 8 * lane;
-            if ((tolerance >> shift) & 0xff > (bound >> shift) & 0xff) return false;
-        }
-        return true;
     }
 
     function _requiredFee(uint256 committeeSize, uint256 callbackGasLimit)

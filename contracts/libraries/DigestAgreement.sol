@@ -44,6 +44,15 @@ library DigestAgreement {
         return true;
     }
 
+    /// @notice True iff every lane threshold of `tolerance` is at most that of `bound`.
+    function withinTolerance(uint32 tolerance, uint32 bound) internal pure returns (bool) {
+        for (uint256 lane; lane < 4; ++lane) {
+            uint256 shift = 8 * lane;
+            if ((tolerance >> shift) & 0xff > (bound >> shift) & 0xff) return false;
+        }
+        return true;
+    }
+
     /// @dev Each byte of the result holds the popcount of the same byte of `x`.
     function _bytePopCounts(uint256 x) private pure returns (uint256) {
         unchecked {

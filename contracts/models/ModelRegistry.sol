@@ -6,6 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IModelRegistry, IModelTermsListener} from "../interfaces/IModelRegistry.sol";
+import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 
 /// @title ModelRegistry
 /// @notice The deterministic models an oracle verifies, registered by its owner: each with its
@@ -59,7 +60,7 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         if (bytes(digestScheme).length == 0) revert InvalidDigestScheme();
         if (_modelIds.length >= MAX_MODELS) revert TooManyModels(MAX_MODELS);
         _checkTolerance(maxTolerance);
-        if (!_within(defaultTolerance, maxTolerance)) {
+        if (!DigestAgreement.withinTolerance(defaultTolerance, maxTolerance)) {
             revert ToleranceTooHigh(defaultTolerance, maxTolerance);
         }
         model.registered = true;
@@ -133,14 +134,5 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         for (uint256 lane; lane < 4; ++lane) {
             if ((tolerance >> (8 * lane)) & 0xff > 64) revert InvalidTolerance(tolerance);
         }
-    }
-
-    /// @dev True iff every lane threshold of `tolerance` is within that of `bound`.
-    function _within(uint32 tolerance, uint32 bound) private pure returns (bool) {
-        for (uint256 lane; lane < 4; ++lane) {
-            uint256 shift = 8 * lane;
-            if ((tolerance >> shift) & 0xff > (bound >> shift) & 0xff) return false;
-        }
-        return true;
     }
 }

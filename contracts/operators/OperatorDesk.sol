@@ -104,8 +104,9 @@ contract OperatorDesk is OperatorStorage {
         uint256 count = profile.servedCount;
         uint256 served = profile.servedModels;
         for (uint256 i; i < count; ++i) {
-            if ((served >> (16 * i)) & 0xffff != modelIndex) continue;
-                uint256 last = (served >> (16 * (count - 1))) & 0xffff;
+            if (_servedModelAt(served, i) != modelIndex) continue;
+            // The last entry moves into the freed place; the last place is cleared.
+            uint256 last = _servedModelAt(served, count - 1);
             served &= ~(uint256(0xffff) << (16 * i));
             served |= last << (16 * i);
             served &= ~(uint256(0xffff) << (16 * (count - 1)));
@@ -151,7 +152,7 @@ contract OperatorDesk is OperatorStorage {
         if (account.openTasks != 0) revert OpenAssignments(msg.sender, account.openTasks);
         uint256 served = profile.servedModels;
         for (uint256 i; i < profile.servedCount; ++i) {
-            uint256 modelIndex = (served >> (16 * i)) & 0xffff;
+            uint256 modelIndex = _servedModelAt(served, i);
             _releaseSlot(modelIndex, msg.sender);
             emit ModelUnserved(msg.sender, _models.modelIdAt(modelIndex));
         }

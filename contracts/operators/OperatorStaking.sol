@@ -117,7 +117,7 @@ abstract contract OperatorStaking is OperatorStorage {
         info.paused = profile.paused;
         info.models = new bytes32[](profile.servedCount);
         for (uint256 i; i < info.models.length; ++i) {
-            info.models[i] = _models.modelIdAt((uint256(profile.servedModels) >> (16 * i)) & 0xffff);
+            info.models[i] = _models.modelIdAt(_servedModelAt(profile.servedModels, i));
         }
     }
 

@@ -105,12 +105,17 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
         _treasury = treasury;
     }
 
+    /// @dev The index of the `i`-th model in a profile's packed `servedModels`.
+    function _servedModelAt(uint256 served, uint256 i) internal pure returns (uint256) {
+        return (served >> (16 * i)) & 0xffff;
+    }
+
     /// @dev Sets `operator`'s weight in every pool it serves to the weight of `stake`.
     function _syncWeights(address operator, Profile storage profile, uint256 stake) internal {
         uint256 weight = _eligibleWeight(stake);
         uint256 served = profile.servedModels;
         for (uint256 i; i < profile.servedCount; ++i) {
-            uint256 modelIndex = (served >> (16 * i)) & 0xffff;
+            uint256 modelIndex = _servedModelAt(served, i);
             _setSlotWeight(modelIndex, _slotOf[modelIndex][operator], weight);
         }
     }

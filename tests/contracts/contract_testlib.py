@@ -54,6 +54,12 @@ class Slash:
     NONE, DEVIATED, NOT_REVEALED, NOT_COMMITTED = range(4)
 
 
+class DrawFailure:
+    """DrawFailure."""
+
+    NONE, NOT_ENOUGH_OPERATORS, STALE_RANDOMNESS = range(3)
+
+
 ERROR_SOURCES = (
     "GenerationOracle",
     "ModelRegistry",

@@ -8,6 +8,7 @@ import pytest
 from contract_testlib import (
     INVALID_INPUT_DIGEST,
     Actors,
+    DrawFailure,
     Phase,
     Reason,
     Slash,
@@ -308,7 +309,7 @@ def test_a_task_nobody_draws_within_256_blocks_fails_not_drawn_and_refunds(
     task = request(oracle, actors.requester, size=3, drawn=False)
     w3c.provider.make_request("anvil_mine", [hex(300)])  # type: ignore[arg-type]
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
-    assert events(oracle, receipt, "CommitteeNotDrawn")[0]["reason"] == 2  # stale randomness
+    assert events(oracle, receipt, "CommitteeNotDrawn")[0]["reason"] == DrawFailure.STALE_RANDOMNESS
     assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NOT_DRAWN
     assert events(oracle, receipt, "OperatorSlashed") == []
     assert oracle.functions.creditOf(actors.requester).call() == task.fee

@@ -17,6 +17,7 @@ from contract_testlib import (
     ETHER,
     MODEL_ID,
     Actors,
+    DrawFailure,
     Phase,
     Reason,
     Slash,
@@ -43,10 +44,6 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)
-
-
-class DrawFailure:
-    NONE, NOT_ENOUGH_OPERATORS, STALE_RANDOMNESS = range(3)
 
 
 @pytest.fixture
