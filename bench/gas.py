@@ -47,8 +47,6 @@ USE_DEFAULT = 0xFFFFFFFF
 CONFIG = OracleConfig(min_stake=ETHER, min_fee_per_member=10**15, max_callback_gas_limit=500_000)
 COMMITTEE_SIZES = (3, 5)
 STATUS_RESOLVED = 3  # IOracleTypes.TaskStatus: None, Drawing, Open, Resolved, ...
-#: The oracle's bound on tasks waiting for their draw (GenerationOracle.MAX_PENDING_DRAWS).
-MAX_PENDING_DRAWS = 16
 
 
 @dataclass
@@ -177,8 +175,9 @@ def run_keeper_batch(w3: Web3, oracle: Contract, requester: str, batch: int) -> 
     """`batch` 3-member requests in one block, one drawCommittees(batch) in the next (the keeper
     path: its gas is shared by the tasks), then each task completes with the aggregated reveal.
     The requests share a block because a request first draws every earlier ready task."""
-    if not 1 <= batch <= MAX_PENDING_DRAWS:
-        raise ValueError(f"draw batch must be 1..{MAX_PENDING_DRAWS}")
+    most = oracle.functions.MAX_PENDING_DRAWS().call()  # tasks that may wait for their draw
+    if not 1 <= batch <= most:
+        raise ValueError(f"draw batch must be 1..{most}")
     _rpc(w3, "evm_setAutomine", [False])
     try:
         hashes = [request(oracle, requester, 3, gas=400_000) for _ in range(batch)]
@@ -195,7 +194,7 @@ def run_keeper_batch(w3: Web3, oracle: Contract, requester: str, batch: int) -> 
     before = oracle.functions.drawnThrough().call()
     tx = oracle.functions.drawCommittees(batch).transact({"from": requester, "gas": 5_000_000})
     draw_gas = _gas(w3, tx)
-    # drawCommittees' return value is not used: the counters are the record.
+    # A transaction's return value is not on chain: the counters are the record.
     drawn = oracle.functions.drawnThrough().call() - before
     if drawn != batch:
         raise RuntimeError(f"drawCommittees({batch}) drew {drawn} tasks")
