@@ -2,10 +2,10 @@
 
 Once the commit phase is over nothing can be copied any more, so each member serves its opening
 (digest and salt) at `GET <endpoint>/tasks/<id>/opening`, the endpoint it registered on chain.
-The member at the lowest committee position among those still to reveal collects them, checks
-each against the commitment stored on chain, and sends one `revealBatch`; the others wait a
-moment for it and reveal alone if it does not come. A task then costs one reveal transaction
-instead of one per member (contracts/GAS.md).
+The members still to reveal take turns, in committee order, at collecting them: the one whose
+turn it is checks each against the commitment stored on chain and sends one `revealBatch`; if it
+is behind, the next one's turn comes and it batches the openings (the late one's included). A
+task then costs one reveal transaction instead of one per member (contracts/GAS.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from oracle.chain.client import ChainClient
-from oracle.chain.views import commitment, read_operator
+from oracle.chain.views import commitment, read_operator, read_task
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,11 @@ class PeerOpenings:
             log.warning("task %d: malformed opening from %s: %s", task_id, operator, exc)
             return None
         if not self._matches(task_id, position, operator, opening):
+            if self._revealed(task_id, position):
+                # It revealed (alone, or in another batch) since we looked: its commitment was
+                # replaced by its digest on chain. Nothing is wrong with this peer.
+                log.debug("task %d: %s revealed meanwhile", task_id, operator)
+                return None
             log.warning(
                 "task %d: %s served an opening that does not match its commitment; ignored",
                 task_id,
@@ -88,6 +93,10 @@ class PeerOpenings:
             )
             return None
         return opening
+
+    def _revealed(self, task_id: int, position: int) -> bool:
+        view = read_task(self.client, task_id)
+        return view is not None and view.revealed[position]
 
     def _matches(self, task_id: int, position: int, operator: str, opening: Opening) -> bool:
         if opening.position != position or opening.operator.lower() != operator.lower():

@@ -107,8 +107,10 @@ class NodeSettings(_Section):
     """Reveal through one revealBatch per task (oracle/aggregation.py): the committee pays one
     reveal transaction instead of one each. Needs the registered endpoint to reach this API."""
     aggregation_wait_s: float = Field(default=3.0, ge=0, le=600)
-    """How long a member waits for the aggregator's batch before it reveals alone; the
-    aggregator collects openings for up to half of it. Keep it well inside the reveal window."""
+    """The aggregated reveal's turn length: the members still to reveal take turns, this far
+    apart, at collecting the openings and sending one batch (an aggregator collects for up to
+    half of it). The last turn starts (committee size - 1) turns after the reveal phase: keep
+    that well inside the reveal window."""
     peer_timeout_s: float = Field(default=1.0, gt=0, le=60)
     """Timeout of one request for a peer's opening."""
     keeper_delay_s: float | None = Field(default=30.0, ge=0, le=3600)

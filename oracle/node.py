@@ -169,7 +169,7 @@ class VerifierNode:
         """Serve until stopped: resume stored tasks, then poll, compute, commit, reveal."""
         self._install_signal_handlers()
         if self.config.api.enabled:
-            self._start_api()
+            self.start_api()
         self._resume()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), behaviour %s",
@@ -704,9 +704,13 @@ class VerifierNode:
             )
 
     def _reveal_aggregated(self, task: TaskRecord, vote: VoteRecord, view: TaskView) -> None:
-        """The aggregated reveal (oracle/aggregation.py): the member at the lowest position still
-        to reveal collects the others' openings for a while and sends one revealBatch; the others
-        give it `aggregation_wait_s`, then reveal alone (our DigestRevealed wakes us earlier)."""
+        """The aggregated reveal (oracle/aggregation.py). The members still to reveal take turns
+        as the aggregator, in committee order, `aggregation_wait_s` apart (counted from when
+        this node saw the reveal phase): at its turn a member collects the others' openings and
+        sends one revealBatch. Under load the first aggregator is often behind (its loop busy,
+        its CPU shared with inference) while its API still serves its opening, so the next one
+        takes over with that opening in the batch instead of everybody revealing alone. A member
+        reveals alone only when no peer's opening can be had at its turn."""
         task_id = task.task_id
         me = view.member_index(self.address)
         assert me is not None
@@ -718,12 +722,9 @@ class VerifierNode:
         now = time.monotonic()
         waited = now - self._reveal_phase_seen.setdefault(task_id, now)
         patience = self.config.node.aggregation_wait_s
-        if waiting[0] != me:
-            if waited < patience:
-                self._schedule(task_id, patience - waited)
-                return
-            self.store.journal(task_id, "reveal_alone", f"no batch after {patience:.1f} s")
-            self._send(task_id, "reveal", task_id, vote.digest, vote.salt)
+        turn = waiting.index(me) * patience
+        if waited < turn:
+            self._schedule(task_id, turn - waited)  # our DigestRevealed wakes us earlier
             return
         collected = self._openings.setdefault(task_id, {})
         collected[me] = Opening(me, self.address, vote.digest, vote.salt)
@@ -733,7 +734,7 @@ class VerifierNode:
                 if peer is not None:
                     collected[position] = peer
         missing = [position for position in waiting if position not in collected]
-        if missing and waited < patience / 2:
+        if missing and waited < turn + patience / 2:
             self._schedule(task_id, min(0.2, patience / 10))  # peers may not have seen the phase
             return
         openings = [collected[position] for position in waiting if position in collected]
@@ -744,6 +745,7 @@ class VerifierNode:
                 "no opening from " + ", ".join(view.committee[p] for p in missing),
             )
         if len(openings) == 1:
+            self.store.journal(task_id, "reveal_alone", "no peer opening at our turn")
             self._send(task_id, "reveal", task_id, vote.digest, vote.salt)
         else:
             batch = [opening.as_call_argument() for opening in openings]
@@ -801,6 +803,12 @@ class VerifierNode:
                 gas_floor=floor,
             )
         except ContractRevertError as exc:
+            if step == "reveal" and self._revealed_on_chain(task_id):
+                # A peer's batch carrying our opening landed first (refused in simulation, so
+                # nothing was sent): the next look at the chain records the vote as revealed.
+                self.store.journal(task_id, "revealed_by_peer", str(exc))
+                self._schedule(task_id, self.config.chain.poll_interval_s)  # once it is mined
+                return
             self.metrics.reverts.labels(exc.name).inc()
             self.store.journal(task_id, f"{step}_rejected", str(exc))
             key = (task_id, step)
@@ -818,6 +826,12 @@ class VerifierNode:
         self.metrics.transactions_sent.labels(step).inc()
         log.info("task %d: %s sent %s", task_id, step, sent.tx_hash)
         self._schedule(task_id)  # look again at once: on a fast chain it is already mined
+
+    def _revealed_on_chain(self, task_id: int) -> bool:
+        """Whether our opening is on chain, counting the pending block (where a simulation that
+        refused our reveal saw it)."""
+        view = read_task(self.client, task_id, block="pending")
+        return view is not None and self._revealed(view)
 
     def _finish(self, task: TaskRecord, view: TaskView) -> None:
         """The task is final on chain: record the outcome and what it paid or cost us."""
@@ -875,7 +889,8 @@ class VerifierNode:
 
     # -- HTTP API ------------------------------------------------------------------------------
 
-    def _start_api(self) -> None:
+    def start_api(self) -> None:
+        """Serve the HTTP API in its own thread (`run()` does this first when it is enabled)."""
         import uvicorn
 
         from oracle.api import create_app

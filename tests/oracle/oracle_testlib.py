@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oracle.config import NodeConfig, NodeSettings
+from oracle.config import ApiSettings, NodeConfig, NodeSettings
 from oracle.localnet import NodeProcess, OracleChain, chain_settings
 from oracle.node import VerifierNode
 
@@ -37,11 +37,19 @@ def start_nodes(
     return nodes
 
 
-def in_process_node(net: OracleChain, data_dir: Path, **settings: object) -> VerifierNode:
-    """A node of the first operator driven step by step in this process (inference in a thread),
-    serving the image model; `settings` override NodeSettings (recheck every second by default)."""
+def in_process_node(
+    net: OracleChain,
+    data_dir: Path,
+    operator: int = 0,
+    api: ApiSettings | None = None,
+    **settings: object,
+) -> VerifierNode:
+    """A node of operator `operator` driven step by step in this process (inference in a
+    thread), serving the image model; `settings` override NodeSettings (recheck every second by
+    default). Its API is off unless `api` is given (then call `start_api()`)."""
     values: dict[str, object] = {"recheck_interval_s": 1, **settings}
     config = NodeConfig(
+        api=api or ApiSettings(enabled=False),
         chain=chain_settings(net.rpc_url, net.deployment),
         node=NodeSettings(
             data_dir=data_dir,
@@ -50,4 +58,4 @@ def in_process_node(net: OracleChain, data_dir: Path, **settings: object) -> Ver
             **values,  # type: ignore[arg-type]
         ),
     )
-    return VerifierNode(config, net.operators[0])
+    return VerifierNode(config, net.operators[operator])

@@ -4,6 +4,7 @@ matches the commitment stored on chain; anything else is ignored (and the member
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -121,3 +122,42 @@ def test_only_an_opening_that_matches_the_commitment_on_chain_is_used(net: Oracl
     assert receipt["status"] == 1
     after = read_task(net.client(), task.task_id)
     assert after is not None and list(after.revealed) == [True, True, False]
+
+
+def test_a_peer_that_revealed_alone_is_not_reported_as_serving_a_bad_opening(
+    net: OracleChain, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once revealed, a member's commitment on chain is replaced by its digest, so its honest
+    opening no longer matches it: the aggregator skips it without a warning."""
+    task = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT, committee_size=3)
+    net.client(net.requester).transact("drawCommittees", 10)
+    view = read_task(net.client(), task.task_id)
+    assert view is not None
+    accounts = {account.address: account for account in net.operators}
+    salts = {member: os.urandom(32) for member in view.committee}
+    for member in view.committee:
+        chain = net.client(accounts[member])
+        sealed = commitment(
+            chain.chain_id, chain.address, task.task_id, member, DIGEST, salts[member]
+        )
+        chain.transact("commit", task.task_id, sealed)
+    peer, position = view.committee[1], 1
+    net.client(accounts[peer]).transact("reveal", task.task_id, DIGEST, salts[peer])
+    server = PeerServer()
+    try:
+        net.client(accounts[peer]).transact("setEndpoint", server.url)
+        server.body = {
+            "task_id": task.task_id,
+            "position": position,
+            "operator": peer,
+            "digest": "0x" + DIGEST.hex(),
+            "salt": "0x" + salts[peer].hex(),
+        }
+        peers = PeerOpenings(net.client(accounts[view.committee[0]]), timeout_s=2.0)
+        with caplog.at_level(logging.DEBUG, logger="oracle.aggregation"):
+            assert peers.fetch(task.task_id, position, peer) is None
+    finally:
+        server.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warnings, warnings
+    assert any("revealed meanwhile" in r.getMessage() for r in caplog.records)
