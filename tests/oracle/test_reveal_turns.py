@@ -160,7 +160,7 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
 
         peer = net.client(net.operators[1])
         simulate = node.client.simulate
-        raced: list[str] = []
+        raced: list[object] = []
 
         def batch_lands_first(function: str, *args: Any, **kwargs: Any) -> Any:
             if function == "reveal" and not raced:
@@ -177,7 +177,7 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
         assert "revealed_by_peer" in steps, steps
         assert not any(step.endswith("_rejected") for step in steps), steps
         assert MISSED not in steps, steps
-        reverts = node.metrics.reverts.collect()[0].samples
+        reverts = list(node.metrics.reverts.collect())[0].samples
         assert all(sample.value == 0 for sample in reverts), reverts
         record = node.store.get_task(task_id)
         assert record is not None and record.outcome == "resolved"
