@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import encode
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import Wei
@@ -33,6 +32,7 @@ from web3.types import Wei
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
 from deploy.deployer import OracleConfig, deploy_oracle
+from oracle.chain.views import commitment as protocol_commitment
 
 ETHER = 10**18
 MODEL_ID = Web3.keccak(text="bench-model")
@@ -104,12 +104,8 @@ def register_operators(w3: Web3, oracle: Contract, count: int, start: int = 0) -
 
 
 def commitment(w3: Web3, oracle: Contract, task_id: int, operator: str, salt: bytes) -> bytes:
-    return Web3.keccak(
-        encode(
-            ["uint256", "address", "uint256", "address", "bytes32", "bytes32"],
-            [w3.eth.chain_id, oracle.address, task_id, operator, DIGEST, salt],
-        )
-    )
+    """The bench's commitment to DIGEST (the protocol's rule: oracle.chain.views.commitment)."""
+    return protocol_commitment(w3.eth.chain_id, oracle.address, task_id, operator, DIGEST, salt)
 
 
 def request(oracle: Contract, requester: str, committee_size: int, gas: int | None = None) -> bytes:

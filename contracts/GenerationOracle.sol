@@ -33,6 +33,9 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     /// if every revealed digest is this digest (and they are a majority); otherwise it agrees with
     /// nothing, so members cannot skip the work by claiming an input is invalid.
     bytes32 public constant INVALID_INPUT_DIGEST = keccak256("genoracle.invalid-input");
+    /// @notice The protocol version (semver), the genoracle package's version: a client or node
+    /// checks it before it relies on the ABI or the rules.
+    string public constant VERSION = "0.2.0";
     /// @notice Pass as `tolerance` to use the model's default tolerance (its honest floor).
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
     /// @notice Committees are odd, at least this large (one member verifies nothing).

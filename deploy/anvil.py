@@ -25,16 +25,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from deploy.artifacts import PROJECT_ROOT
+from deploy.errors import AnvilError
 
 #: The mnemonic Anvil derives its funded default accounts from (public; local chains only).
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_CHAIN_ID = 31337
 _LISTENING = re.compile(r"Listening on (?P<host>[\d.]+):(?P<port>\d+)")
 _LOG_LINES = 2000
-
-
-class AnvilError(RuntimeError):
-    """Anvil could not be found, did not start, or died; the message includes its log."""
 
 
 def find_anvil() -> Path:

@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
+from deploy.errors import ArtifactNotFoundError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
@@ -28,10 +30,6 @@ class Artifact(TypedDict):
     deployedBytecode: str
     metadata: str
     compiler: CompilerInfo
-
-
-class ArtifactNotFoundError(LookupError):
-    """No committed artifact has the requested contract name."""
 
 
 def render_artifact(artifact: dict[str, Any] | Artifact) -> str:

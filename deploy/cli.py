@@ -13,11 +13,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from deploy.anvil import ANVIL_CHAIN_ID, AnvilError, AnvilProcess, anvil_accounts
+from deploy.anvil import ANVIL_CHAIN_ID, AnvilProcess, anvil_accounts
 from deploy.deployer import (
     DEPLOYMENTS_DIR,
     Deployment,
-    DeploymentError,
     OracleConfig,
     check_deployment,
     deploy_oracle,
@@ -65,10 +64,7 @@ def chain_up(
     port: int, chain_id: int, block_time: float | None, do_deploy: bool, records_dir: Path
 ) -> None:
     """Start Anvil on 127.0.0.1, deploy the oracle, and keep running until Ctrl-C."""
-    try:
-        node = AnvilProcess(chain_id=chain_id, block_time=block_time, port=port).start()
-    except AnvilError as exc:
-        raise click.ClickException(str(exc)) from exc
+    node = AnvilProcess(chain_id=chain_id, block_time=block_time, port=port).start()
     try:
         click.echo(f"anvil:    {node.rpc_url}  (chain id {chain_id})")
         if do_deploy:
@@ -85,8 +81,6 @@ def chain_up(
                 node.check_alive()
         except KeyboardInterrupt:
             pass
-    except (AnvilError, DeploymentError) as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         node.stop()
         click.echo("anvil stopped")
@@ -111,15 +105,12 @@ def chain_check(rpc_url: str, records_dir: Path, record: Path | None) -> None:
     """Check a deployment record against the chain at RPC_URL: same chain id, the contracts
     deployed there, the oracle built with the recorded configuration."""
     w3 = _connect(rpc_url)
-    try:
-        if record is not None:
-            deployment = read_deployment(record)
-        else:
-            deployment = load_deployment(w3.eth.chain_id, records_dir)
-            record = records_dir / f"{deployment.chain_id}.json"
-        check_deployment(w3, deployment)
-    except DeploymentError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if record is not None:
+        deployment = read_deployment(record)
+    else:
+        deployment = load_deployment(w3.eth.chain_id, records_dir)
+        record = records_dir / f"{deployment.chain_id}.json"
+    check_deployment(w3, deployment)
     click.echo(f"chain:    {deployment.chain_id}  ({rpc_url})")
     _echo_deployment(deployment, record)
     click.echo("record matches the chain")
@@ -220,18 +211,15 @@ def deploy(
         callback_gas_price=callback_gas_price_wei,
         treasury=treasury,
     )
-    try:
-        deployment = deploy_oracle(
-            w3,
-            _deployer_account(anvil_account),
-            config,
-            owner=owner,
-            example_consumer=with_example_consumer,
-            records_dir=records_dir,
-            expected_chain_id=expected_chain_id,
-        )
-    except DeploymentError as exc:
-        raise click.ClickException(str(exc)) from exc
+    deployment = deploy_oracle(
+        w3,
+        _deployer_account(anvil_account),
+        config,
+        owner=owner,
+        example_consumer=with_example_consumer,
+        records_dir=records_dir,
+        expected_chain_id=expected_chain_id,
+    )
     click.echo(f"chain:    {deployment.chain_id}  ({rpc_url})")
     _echo_deployment(deployment, records_dir / f"{deployment.chain_id}.json")
     click.echo("record read back and checked against the chain")

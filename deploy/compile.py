@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.artifacts import ARTIFACTS_DIR, PROJECT_ROOT, render_artifact
+from deploy.errors import CompileError
 
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 SHIM = PROJECT_ROOT / "deploy" / "solc_shim.cjs"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 1_000
-
-
-class CompileError(RuntimeError):
-    """The compiler could not be run or reported errors."""
 
 
 def source_paths(contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:

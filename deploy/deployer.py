@@ -20,15 +20,13 @@ from web3.exceptions import Web3Exception
 from web3.types import TxParams, TxReceipt, Wei
 
 from deploy.artifacts import artifact_hash, load_artifact
+from deploy.errors import DeploymentError
+from deploy.fees import fee_caps
 
 DEPLOYMENTS_DIR = Path(__file__).resolve().parent / "deployments"
 ORACLE_CONTRACT = "GenerationOracle"
 CONSUMER_CONTRACT = "ExampleGenerationGallery"
 ETHER = 10**18
-
-
-class DeploymentError(RuntimeError):
-    """A deployment failed, or a record is missing, malformed or for another chain."""
 
 
 @dataclass(frozen=True)
@@ -220,8 +218,9 @@ def send_transaction(w3: Web3, account: LocalAccount, tx: TxParams) -> TxReceipt
     if "maxFeePerGas" not in tx and "gasPrice" not in tx:
         base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
         tip = int(w3.eth.max_priority_fee)
-        tx["maxPriorityFeePerGas"] = Wei(tip)
-        tx["maxFeePerGas"] = Wei(2 * base_fee + tip)
+        max_fee, priority_fee = fee_caps(base_fee, tip)
+        tx["maxFeePerGas"] = Wei(max_fee)
+        tx["maxPriorityFeePerGas"] = Wei(priority_fee)
     signed = account.sign_transaction(tx)  # type: ignore[arg-type]
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from oracle.chain.reverts import ContractRevertError
 from oracle.chain.views import Phase, outputs_public, read_operator, read_phase, read_task
-from oracle.errors import ChainUnavailableError, OracleError
+from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.results import task_result
 from oracle.store import ACTIVE_STATES, FINAL_STATES
 from oracle.verify import Verification, VerificationError, verify_artifact
@@ -210,9 +210,14 @@ def create_app(node: VerifierNode) -> FastAPI:
     async def _unavailable(_: Request, exc: ChainUnavailableError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": f"chain unreachable: {exc}"})
 
-    @app.exception_handler(OracleError)
-    async def _oracle_error(_: Request, exc: OracleError) -> JSONResponse:
+    @app.exception_handler(ChainError)
+    async def _chain_error(_: Request, exc: ChainError) -> JSONResponse:
         return JSONResponse(status_code=502, content={"detail": f"chain error: {exc}"})
+
+    @app.exception_handler(OracleError)
+    async def _node_error(_: Request, exc: OracleError) -> JSONResponse:
+        # The node's own state (its store, its configuration), not the caller's request.
+        return JSONResponse(status_code=500, content={"detail": f"node error: {exc}"})
 
     def require_operator(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],

@@ -1,4 +1,5 @@
-"""Every error the oracle package raises derives from `OracleError`: callers catch one type."""
+"""Every error the oracle package raises derives from `OracleError` (and from the builtin that
+fits, web3.py's style): callers catch one type, or the builtin they already expect."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ class OracleError(Exception):
     """Base class of every genoracle off-chain error."""
 
 
-class ConfigError(OracleError):
+class ConfigError(OracleError, ValueError):
     """The configuration file or an environment variable is invalid; the message names the key."""
 
 
-class KeyLoadError(OracleError):
+class KeyLoadError(OracleError, ValueError):
     """The operator key could not be loaded (missing keystore, wrong password, malformed key)."""
 
 
-class StoreError(OracleError):
+class StoreError(OracleError, RuntimeError):
     """The node's local database is unusable or belongs to another chain or contract."""
 
 
@@ -27,13 +28,9 @@ class ChainUnavailableError(ChainError):
     """The RPC endpoint could not be reached after the configured retries (transient)."""
 
 
-class TransactionFailedError(ChainError):
+class TransactionFailedError(ChainError, RuntimeError):
     """A mined transaction has status 0 without a decodable reason."""
 
 
-class DeploymentNotFoundError(ChainError):
-    """No contract address in the configuration and no deployment record for the chain."""
-
-
-class TaskTimeoutError(OracleError):
+class TaskTimeoutError(OracleError, TimeoutError):
     """A task did not reach a final state before the caller's deadline."""

@@ -31,9 +31,10 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from web3.types import EventData
 
+from deploy.deployer import load_deployment
+from deploy.errors import DeploymentError
 from oracle.aggregation import Opening, PeerOpenings
 from oracle.chain.client import ChainClient
-from oracle.chain.contract import deployment_record
 from oracle.chain.reverts import ContractRevertError
 from oracle.chain.views import (
     Phase,
@@ -43,9 +44,11 @@ from oracle.chain.views import (
     read_config,
     read_phase,
     read_task,
+    read_version,
+    same_protocol,
 )
 from oracle.config import NodeConfig
-from oracle.errors import ChainError, ChainUnavailableError, DeploymentNotFoundError, OracleError
+from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.listener import Listener
 from oracle.metrics import NodeMetrics
 from oracle.store import (
@@ -63,6 +66,7 @@ from oracle.store import (
     TaskRecord,
     VoteRecord,
 )
+from oracle.version import __version__
 from oracle.worker import InferenceJob, InferenceOutcome, InferenceWorker, ModelDescription
 
 log = logging.getLogger("genoracle.node")
@@ -84,6 +88,7 @@ class VerifierNode:
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "node.sqlite3")
         self.store.bind(self.client.chain_id, self.client.address, self.address)
+        self._check_protocol_version()
         self.start_block = self._start_block()
         self.max_callback_gas = int(read_config(self.client)["maxCallbackGasLimit"])
         self.listener = Listener(self.client, self.store, self.start_block)
@@ -115,16 +120,27 @@ class VerifierNode:
 
     # -- setup ------------------------------------------------------------------------------
 
+    def _check_protocol_version(self) -> None:
+        """Refuse to serve a deployment of another protocol version: its ABI or its rules
+        differ, and a node that misreads them gets its operator slashed."""
+        deployed = read_version(self.client)
+        if not same_protocol(deployed, __version__):
+            raise OracleError(
+                f"the oracle at {self.client.address} runs protocol {deployed}, this node is "
+                f"genoracle {__version__}: install a genoracle {deployed} node, or point "
+                f"chain.oracle_address at a {__version__} deployment"
+            )
+
     def _start_block(self) -> int:
         if self.config.chain.start_block is not None:
             return self.config.chain.start_block
         if self.config.chain.oracle_address is not None:
             return 0
         try:
-            record = deployment_record(self.config.chain.deployments_dir, self.client.chain_id)
-        except DeploymentNotFoundError:
+            deployment = load_deployment(self.client.chain_id, self.config.chain.deployments_dir)
+        except DeploymentError:
             return 0
-        return int(record.get("blockNumber", 0))
+        return deployment.block_number
 
     def _start_worker(self) -> InferenceWorker:
         """Load the models in the worker. A worker process that dies meanwhile (killed, out of

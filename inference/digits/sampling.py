@@ -20,6 +20,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from inference.digits.model import IMAGE_SIZE, NUM_CLASSES, SCHEDULER_CONFIG, build_unet
+from inference.errors import InferenceError
 
 SCHEDULERS = ("ddim", "euler", "dpm++")
 DTYPES = ("float32", "bfloat16")
@@ -28,7 +29,7 @@ _diffusers: Any = diffusers  # untyped library, used through an Any-typed handle
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-class DigitsPromptError(ValueError):
+class DigitsPromptError(InferenceError, ValueError):
     """A prompt that names no digit class (or more than one)."""
 
 

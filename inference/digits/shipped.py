@@ -14,6 +14,7 @@ from typing import Any
 
 from inference.digits.model import IMAGE_SIZE
 from inference.digits.sampling import DISPLAY_SCALE
+from inference.errors import InferenceError
 
 MODEL_NAME = "digits"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -24,7 +25,7 @@ REFERENCE_SCHEDULER = "ddim"
 OUTPUT_SIZE = IMAGE_SIZE * DISPLAY_SCALE
 
 
-class DigitsWeightsError(RuntimeError):
+class DigitsWeightsError(InferenceError, RuntimeError):
     """The shipped weights are missing or differ from the sha256 pinned in training.json."""
 
 

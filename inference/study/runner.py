@@ -13,13 +13,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from inference.errors import InferenceError
 from inference.study.store import Cell, SampleStore
 from inference.study.variants import Variant, start_variant_worker
 
 DEFAULT_CHUNK = 100
 
 
-class StudyRunError(RuntimeError):
+class StudyRunError(InferenceError, RuntimeError):
     """A worker process failed; the message carries its exit code and the end of its stderr."""
 
 

@@ -34,7 +34,10 @@ from web3.exceptions import (
 )
 from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxParams, TxReceipt
 
-from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, deployment_record, load_abi
+from deploy.deployer import load_deployment
+from deploy.errors import DeploymentError
+from deploy.fees import fee_caps
+from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
 from oracle.config import ChainSettings
 from oracle.errors import ChainError, ChainUnavailableError, TransactionFailedError
@@ -98,7 +101,10 @@ class ChainClient:
         self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
         address = oracle_address or settings.oracle_address
         if address is None:
-            address = deployment_record(settings.deployments_dir, self.chain_id)["oracle"]
+            try:
+                address = load_deployment(self.chain_id, settings.deployments_dir).oracle
+            except DeploymentError as exc:
+                raise DeploymentError(f"{exc}, or set chain.oracle_address") from None
         self.abi = list(abi) if abi is not None else load_abi(ORACLE_CONTRACT)
         self.oracle: Contract = self.w3.eth.contract(
             address=to_checksum_address(address), abi=self.abi
@@ -293,7 +299,7 @@ class ChainClient:
         else:
             tip = self.rpc(lambda: int(self.w3.eth.max_priority_fee), "read priority fee")
             self._tip = (now, tip)
-        max_fee = 2 * base_fee + tip
+        cap = None
         if self.settings.max_fee_gwei is not None:
             cap = int(self.settings.max_fee_gwei * 10**9)
             if base_fee + tip > cap:
@@ -301,8 +307,8 @@ class ChainClient:
                     f"base fee {base_fee} wei + tip {tip} wei exceeds chain.max_fee_gwei "
                     f"({self.settings.max_fee_gwei} gwei); not sending"
                 )
-            max_fee = min(max_fee, cap)
-        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee)}
+        max_fee, priority_fee = fee_caps(base_fee, tip, cap)
+        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority_fee}
 
     def send(
         self,

@@ -1,12 +1,8 @@
-"""Where the oracle's ABI and address come from: committed artifacts and deployment records."""
+"""Where the oracle's ABI comes from: the committed artifacts (addresses: deploy.deployer)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
-
-from oracle.errors import DeploymentNotFoundError
 
 ORACLE_CONTRACT = "GenerationOracle"
 
@@ -20,7 +16,8 @@ _ERRORS_SURFACING_IN = {ORACLE_CONTRACT: ("ModelRegistry", "OperatorDesk")}
 def load_abi(contract_name: str = ORACLE_CONTRACT) -> list[dict[str, Any]]:
     """The ABI of a compiled contract, from the committed deploy/artifacts/<name>.json, plus the
     errors its calls can raise from the contracts it calls (so every revert decodes by name)."""
-    from deploy.artifacts import ArtifactNotFoundError, load_artifact
+    from deploy.artifacts import load_artifact
+    from deploy.errors import ArtifactNotFoundError
 
     try:
         abi = list(load_artifact(contract_name)["abi"])
@@ -32,23 +29,6 @@ def load_abi(contract_name: str = ORACLE_CONTRACT) -> list[dict[str, Any]]:
                     known.add(entry["name"])
         return abi
     except ArtifactNotFoundError as exc:
-        raise DeploymentNotFoundError(f"{exc}; compile the contracts first") from None
-
-
-def deployment_record(deployments_dir: Path, chain_id: int) -> dict[str, Any]:
-    """The deployment record of a chain, written when the oracle was deployed there."""
-    path = deployments_dir / f"{chain_id}.json"
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DeploymentNotFoundError(
-            f"no oracle address: chain.oracle_address is not set and there is no deployment "
-            f"record {str(path)!r} for chain {chain_id}; deploy first or set the address"
+        raise ArtifactNotFoundError(
+            f"{exc}; compile the contracts first (make contracts)"
         ) from None
-    except json.JSONDecodeError as exc:
-        raise DeploymentNotFoundError(
-            f"deployment record {str(path)!r} is not JSON: {exc}"
-        ) from None
-    if "oracle" not in record:
-        raise DeploymentNotFoundError(f"deployment record {str(path)!r} has no 'oracle' address")
-    return record

@@ -14,6 +14,9 @@ from web3.types import BlockIdentifier
 from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
 
+# The protocol's enums, as contracts/interfaces/IOracleTypes.sol declares them (Solidity is the
+# source; tests/contracts/test_toolchain.py checks these against it, member by member).
+
 
 class TaskStatus(enum.IntEnum):
     NONE = 0
@@ -31,6 +34,27 @@ class Phase(enum.IntEnum):
     REVEAL = 3
     RESOLVABLE = 4
     FINISHED = 5
+
+
+class FailureReason(enum.IntEnum):
+    NONE = 0
+    NO_CONSENSUS = 1
+    EXPIRED = 2
+    INVALID_INPUT = 3
+    NOT_DRAWN = 4
+
+
+class SlashReason(enum.IntEnum):
+    NONE = 0
+    DEVIATED = 1
+    NOT_REVEALED = 2
+    NOT_COMMITTED = 3
+
+
+class DrawFailure(enum.IntEnum):
+    NONE = 0
+    NOT_ENOUGH_OPERATORS = 1
+    STALE_RANDOMNESS = 2
 
 
 def outputs_public(phase: Phase) -> bool:
@@ -215,3 +239,14 @@ def commitment(
             ],
         )
     )
+
+
+def read_version(client: ChainClient) -> str:
+    """The protocol version the deployed oracle declares (its VERSION constant)."""
+    return str(client.view("VERSION"))
+
+
+def same_protocol(contract_version: str, package_version: str) -> bool:
+    """Whether a deployment and this package speak the same protocol: same major and minor
+    version (patch releases change neither the ABI nor the rules)."""
+    return contract_version.split(".")[:2] == package_version.split(".")[:2]

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from deploy.errors import DeployError
+from inference.errors import InferenceError
+from oracle.errors import OracleError
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+CLEAN_ERRORS = (OracleError, InferenceError, DeployError)
+"""The roots of every error the project raises on purpose: each becomes one line, never a
+traceback (anything else is a bug, and its traceback is what a bug report needs)."""
+
+
+class _Commands(click.Group):
+    """The command group, plus the one place where the project's errors become messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CLEAN_ERRORS as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genoracle")
 def main() -> None:
     """genoracle: verified generative AI on EVM chains."""

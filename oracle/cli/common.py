@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,11 +9,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from inference.errors import InferenceError
 from oracle.chain.client import ChainClient
 from oracle.client import OracleClient
 from oracle.config import ClientConfig, load_client_config
-from oracle.errors import OracleError
 from oracle.keys import load_account
 
 P = ParamSpec("P")
@@ -61,19 +58,6 @@ def chain_client(config: ClientConfig, *, with_account: bool = True) -> ChainCli
 
 def oracle_client(config: ClientConfig, *, with_account: bool = True) -> OracleClient:
     return OracleClient(chain_client(config, with_account=with_account))
-
-
-def clean_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Our errors become one readable line and exit status 1, never a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except (OracleError, InferenceError) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 def parse_eth(text: str) -> int:

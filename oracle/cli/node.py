@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from oracle.cli.common import clean_errors
 from oracle.config import load_node_config
 from oracle.keys import load_account
 
@@ -32,7 +31,6 @@ def node() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-@clean_errors
 def run(config_path: Path, log_level: str) -> None:
     """Listen for tasks, run inference, commit, reveal and resolve; resume after a crash.
 

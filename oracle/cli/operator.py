@@ -11,7 +11,6 @@ from eth_account import Account
 from oracle.chain.views import read_operator
 from oracle.cli.common import (
     chain_client,
-    clean_errors,
     config_option,
     echo_json,
     format_eth,
@@ -40,7 +39,6 @@ def operator() -> None:
     envvar="GENORACLE_KEYSTORE_PASSWORD",
     help="Keystore password (prompted, or $GENORACLE_KEYSTORE_PASSWORD).",
 )
-@clean_errors
 def new_keystore(path: Path, import_env: str | None, password: str) -> None:
     """Write an encrypted keystore (mode 0600) for [account] keystore = PATH."""
     if path.exists():
@@ -64,7 +62,6 @@ def new_keystore(path: Path, import_env: str | None, password: str) -> None:
     required=True,
     help="A model this operator serves (name, folder or 0x id); repeat for several.",
 )
-@clean_errors
 def register(
     config_path: Path | None,
     rpc_url: str | None,
@@ -94,7 +91,6 @@ def register(
 @operator.command("add-stake")
 @config_option
 @click.option("--amount", required=True, help="Stake to add, in ETH or '<n>wei'.")
-@clean_errors
 def add_stake(
     config_path: Path | None, rpc_url: str | None, oracle_address: str | None, amount: str
 ) -> None:
@@ -107,7 +103,6 @@ def add_stake(
 
 @operator.command("pause")
 @config_option
-@clean_errors
 def pause(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
     """Stop being drawn for new tasks (assigned ones must still be served); see `exit`."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
@@ -119,7 +114,6 @@ def pause(config_path: Path | None, rpc_url: str | None, oracle_address: str | N
 
 @operator.command("resume")
 @config_option
-@clean_errors
 def resume(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
     """Be drawn for new tasks again after `pause`."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
@@ -129,7 +123,6 @@ def resume(config_path: Path | None, rpc_url: str | None, oracle_address: str | 
 
 @operator.command("exit")
 @config_option
-@clean_errors
 def exit_(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
     """Leave: stop being drawn and start the unbonding delay. Needs no open assignment: a busy
     operator runs `pause` first and waits for its tasks to end."""
@@ -143,7 +136,6 @@ def exit_(config_path: Path | None, rpc_url: str | None, oracle_address: str | N
 
 @operator.command("withdraw")
 @config_option
-@clean_errors
 def withdraw(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
     """Take the stake back after exiting and unbonding."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
@@ -155,7 +147,6 @@ def withdraw(config_path: Path | None, rpc_url: str | None, oracle_address: str 
 
 @operator.command("claim")
 @config_option
-@clean_errors
 def claim(config_path: Path | None, rpc_url: str | None, oracle_address: str | None) -> None:
     """Withdraw credited fees and rewards to the operator's account."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
@@ -169,7 +160,6 @@ def claim(config_path: Path | None, rpc_url: str | None, oracle_address: str | N
 @config_option
 @click.option("--address", default=None, help="Any operator (default: the configured account).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
 def status(
     config_path: Path | None,
     rpc_url: str | None,

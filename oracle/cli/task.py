@@ -10,7 +10,6 @@ import click
 
 from inference.digests import Tolerance
 from oracle.cli.common import (
-    clean_errors,
     config_option,
     echo_json,
     format_eth,
@@ -78,7 +77,6 @@ def task() -> None:
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the result and print it.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="With --wait, s.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
 def submit(
     config_path: Path | None,
     rpc_url: str | None,
@@ -153,7 +151,6 @@ def submit(
 @config_option
 @click.argument("task_id", type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
 def show(
     config_path: Path | None,
     rpc_url: str | None,
@@ -179,7 +176,6 @@ def show(
 @click.argument("task_id", type=click.IntRange(min=1))
 @click.option("--timeout", type=float, default=300.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
 def wait(
     config_path: Path | None,
     rpc_url: str | None,
@@ -200,7 +196,6 @@ def wait(
 @task.command("resolve")
 @config_option
 @click.argument("task_id", type=click.IntRange(min=1))
-@clean_errors
 def resolve(
     config_path: Path | None, rpc_url: str | None, oracle_address: str | None, task_id: int
 ) -> None:
@@ -214,7 +209,6 @@ def resolve(
 @click.option("--task", "task_id", required=True, type=click.IntRange(min=1))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
 def verify(
     config_path: Path | None,
     rpc_url: str | None,

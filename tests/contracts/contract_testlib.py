@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
@@ -16,6 +15,8 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCErro
 from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
+from oracle.chain.views import TaskStatus
+from oracle.chain.views import commitment as protocol_commitment
 
 ETHER = 10**18
 USE_DEFAULT = 0xFFFFFFFF
@@ -32,32 +33,6 @@ class Actors:
     operators: list[str]
     requester: str
     outsider: str
-
-
-class Status:
-    NONE, DRAWING, OPEN, RESOLVED, NO_CONSENSUS, EXPIRED = range(6)
-
-
-class Phase:
-    NONE, DRAW, COMMIT, REVEAL, RESOLVABLE, FINISHED = range(6)
-
-
-class Reason:
-    """FailureReason."""
-
-    NONE, NO_CONSENSUS, EXPIRED, INVALID_INPUT, NOT_DRAWN = range(5)
-
-
-class Slash:
-    """SlashReason."""
-
-    NONE, DEVIATED, NOT_REVEALED, NOT_COMMITTED = range(4)
-
-
-class DrawFailure:
-    """DrawFailure."""
-
-    NONE, NOT_ENOUGH_OPERATORS, STALE_RANDOMNESS = range(3)
 
 
 ERROR_SOURCES = (
@@ -142,14 +117,8 @@ def send(fn: Any, sender: str, value: int = 0, gas: int | None = None) -> Any:
 def commitment(
     w3: Web3, oracle: Contract, task_id: int, operator: str, digest: bytes, salt: bytes
 ) -> bytes:
-    return bytes(
-        Web3.keccak(
-            encode(
-                ["uint256", "address", "uint256", "address", "bytes32", "bytes32"],
-                [w3.eth.chain_id, oracle.address, task_id, operator, digest, salt],
-            )
-        )
-    )
+    """A member's commitment on this chain (the protocol's rule: oracle.chain.views)."""
+    return protocol_commitment(w3.eth.chain_id, oracle.address, task_id, operator, digest, salt)
 
 
 def salt_for(task_id: int, operator: str) -> bytes:
@@ -336,7 +305,7 @@ def events(oracle: Contract, receipt: Any, name: str) -> list[Any]:
 
 
 #: Escrowed task statuses: the fee is still held for the task.
-ESCROWED = (Status.DRAWING, Status.OPEN)
+ESCROWED = (TaskStatus.DRAWING, TaskStatus.OPEN)
 
 
 def accounted_balance(oracle: Contract, people: list[str], task_ids: list[int]) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from contract_testlib import (
     Actors,
-    Phase,
-    Status,
     commit_all,
     digest_with_flips,
     events,
@@ -20,6 +18,8 @@ from contract_testlib import (
 )
 from web3 import Web3
 from web3.contract import Contract
+
+from oracle.chain.views import Phase, TaskStatus
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)
 FAR = bytes.fromhex("fedcba9876543210" * 4)
@@ -44,7 +44,7 @@ def test_one_batch_from_anyone_reveals_every_member_and_resolves(
     resolved = events(oracle, receipt, "TaskResolved")[0]
     assert resolved["digest"] == BASE and resolved["support"] == size - 1
     assert oracle.functions.resultOf(task.id).call() == BASE
-    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
+    assert task_info(oracle, task.id)["status"] == TaskStatus.RESOLVED
     slashed = events(oracle, receipt, "OperatorSlashed")
     assert [e["operator"] for e in slashed] == [task.committee[-1]]
 

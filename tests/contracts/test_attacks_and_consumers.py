@@ -11,9 +11,8 @@ from contract_testlib import (
     MODEL_ID,
     USE_DEFAULT,
     Actors,
-    Reason,
-    Status,
     Task,
+    as_dict,
     commit_all,
     commitment,
     draw,
@@ -36,6 +35,7 @@ from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
+from oracle.chain.views import FailureReason, TaskStatus
 
 BASE = bytes.fromhex("00ff" * 16)
 #: A digest far (per lane) from BASE and from 0xff00..: three members, three answers.
@@ -103,7 +103,7 @@ def test_hostile_consumer_cannot_block_resolution_or_payouts(
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 300_000)
     receipt = run_task(w3c, oracle, task, [BASE] * 3)
     assert events(oracle, receipt, "CallbackCompleted")[0]["success"] is False
-    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
+    assert task_info(oracle, task.id)["status"] == TaskStatus.RESOLVED
     member_fee = task.fee - 300_000 * 10**9  # the callback part goes to the resolver
     for member in task.committee[:2]:
         assert oracle.functions.creditOf(member).call() == member_fee // 3
@@ -144,11 +144,11 @@ def test_failed_and_invalid_input_tasks_call_on_generation_failed(
     consumer = _consumer(w3c, accounts, oracle, "RecordingConsumer")
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 100_000)
     run_task(w3c, oracle, task, [INVALID_INPUT_DIGEST] * 3)
-    assert consumer.functions.lastReason().call() == Reason.INVALID_INPUT
+    assert consumer.functions.lastReason().call() == FailureReason.INVALID_INPUT
     task = _consumer_task(w3c, oracle, consumer, actors.requester, 100_000)
     far = [BASE, bytes.fromhex("ff00" * 16), bytes.fromhex("0f0f" * 16)]
     run_task(w3c, oracle, task, far)
-    assert consumer.functions.lastReason().call() == Reason.NO_CONSENSUS
+    assert consumer.functions.lastReason().call() == FailureReason.NO_CONSENSUS
     # The members' part of the fee is refunded; the callback part paid the resolver's gas.
     refund = task.fee - 100_000 * 10**9
     assert oracle.functions.creditOf(consumer.address).call() == refund
@@ -162,7 +162,7 @@ def test_eoa_requester_gets_no_callback(
     task = request(oracle, actors.requester, size=3, callback_gas=100_000)
     receipt = run_task(w3c, oracle, task, [BASE] * 3)
     assert events(oracle, receipt, "CallbackCompleted") == []
-    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
+    assert task_info(oracle, task.id)["status"] == TaskStatus.RESOLVED
 
 
 def test_example_gallery_serves_an_image_and_a_text_model(
@@ -212,10 +212,10 @@ def test_example_gallery_serves_an_image_and_a_text_model(
     assert task_info(oracle, text_task.id)["tolerance"] == 0
     receipt = run_task(w3c, oracle, text_task, [BASE, bytes.fromhex("ff00" * 16), THIRD_DIGEST])
     failed = gallery.events.GenerationFailed().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert failed["taskId"] == text_task.id and failed["reason"] == Reason.NO_CONSENSUS
+    assert failed["taskId"] == text_task.id and failed["reason"] == FailureReason.NO_CONSENSUS
     entry = gallery.functions.entry(text_task.id).call()
     assert entry == (actors.outsider, 3, 1, b"\x00" * 32, text_model, prompt)  # Failed
-    assert gallery.functions.entry(999).call()[1] == 0  # None: never requested here
+    assert as_dict(gallery, "entry", gallery.functions.entry(999).call())["status"] == 0  # None
 
     # The failed task's patron (not the owner) gets its fee back, less the callback part.
     assert gallery.functions.feeOf(text_task.id).call() == fee

@@ -12,9 +12,8 @@ from contract_testlib import (
     INVALID_INPUT_DIGEST,
     MODEL_ID,
     Actors,
-    Reason,
-    Status,
     Task,
+    as_dict,
     draw,
     events,
     requested,
@@ -32,6 +31,7 @@ from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
+from oracle.chain.views import FailureReason, TaskStatus
 
 DIGEST = bytes.fromhex("00ff" * 16)
 
@@ -70,7 +70,8 @@ def test_patron_of_a_failed_task_gets_its_fee_back_and_nobody_else_can_take_it(
     alice, bob, keeper = actors.requester, actors.outsider, actors.owner
     callback_gas = gallery.functions.CALLBACK_GAS().call()
     callback_fee = gallery.functions.callbackFee().call()
-    assert callback_fee == callback_gas * oracle.functions.config().call()[9]  # callbackGasPrice
+    config = as_dict(oracle, "config", oracle.functions.config().call())
+    assert callback_fee == callback_gas * config["callbackGasPrice"]
     fee = required_fee(oracle, 3, callback_gas)
     alice_fee, bob_fee = fee + 12_345, fee + 10**15  # overpayments are refunded too
 
@@ -81,9 +82,9 @@ def test_patron_of_a_failed_task_gets_its_fee_back_and_nobody_else_can_take_it(
 
     # Alice's task expires; whoever resolves it earns the callback part of the fee.
     receipt = _expire(w3c, oracle, alice_task, keeper)
-    assert task_info(oracle, alice_task.id)["status"] == Status.EXPIRED
+    assert task_info(oracle, alice_task.id)["status"] == TaskStatus.EXPIRED
     failed = gallery.events.GenerationFailed().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert (failed["taskId"], failed["reason"]) == (alice_task.id, Reason.EXPIRED)
+    assert (failed["taskId"], failed["reason"]) == (alice_task.id, FailureReason.EXPIRED)
     recorded = gallery.events.RefundRecorded().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert (recorded["taskId"], recorded["patron"]) == (alice_task.id, alice)
     alice_refund = alice_fee - callback_fee
@@ -133,13 +134,14 @@ def test_verified_and_invalid_input_tasks_refund_nothing(
 
     verified = _gallery_task(oracle, gallery, patron, fee, keeper)
     run_task(w3c, oracle, verified, [DIGEST] * 3)
-    assert gallery.functions.entry(verified.id).call()[1] == 2  # Verified
+    assert _entry(gallery, verified.id)["status"] == 2  # Verified
 
     invalid = _gallery_task(oracle, gallery, patron, fee, keeper)
     receipt = run_task(w3c, oracle, invalid, [INVALID_INPUT_DIGEST] * 3)
-    assert task_info(oracle, invalid.id)["status"] == Status.RESOLVED  # the verifiers were paid
+    assert task_info(oracle, invalid.id)["status"] == TaskStatus.RESOLVED  # the verifiers were paid
     assert events(oracle, receipt, "CallbackCompleted")[0]["success"]
-    assert gallery.functions.entry(invalid.id).call()[1:3] == (3, Reason.INVALID_INPUT)
+    entry = _entry(gallery, invalid.id)
+    assert (entry["status"], entry["failureReason"]) == (3, FailureReason.INVALID_INPUT)
     assert gallery.events.RefundRecorded().process_receipt(receipt, errors=DISCARD) == ()
 
     assert gallery.functions.refundOf(patron).call() == 0
@@ -164,3 +166,8 @@ def test_consumer_accepts_ether_from_the_oracle_only(
     with reverts("OnlyOracle"):
         w3c.eth.call({"from": actors.outsider, "to": gallery.address, "value": 1})
     assert w3c.eth.get_balance(gallery.address) == 0
+
+
+def _entry(gallery: Contract, task_id: int) -> dict[str, Any]:
+    """The example gallery's entry of a task, by field name."""
+    return as_dict(gallery, "entry", gallery.functions.entry(task_id).call())

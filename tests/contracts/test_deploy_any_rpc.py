@@ -15,13 +15,13 @@ from web3 import Web3
 
 from deploy.anvil import AnvilProcess, anvil_accounts
 from deploy.deployer import (
-    DeploymentError,
     check_deployment,
     deploy_oracle,
     deployment_for,
     load_deployment,
     read_deployment,
 )
+from deploy.errors import DeploymentError
 
 OTHER_CHAIN_ID = 271_828
 SESSION_CHAIN_ID = 31_337

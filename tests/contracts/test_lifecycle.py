@@ -8,11 +8,6 @@ import pytest
 from contract_testlib import (
     INVALID_INPUT_DIGEST,
     Actors,
-    DrawFailure,
-    Phase,
-    Reason,
-    Slash,
-    Status,
     commit_all,
     commitment,
     digest_with_flips,
@@ -32,6 +27,8 @@ from contract_testlib import (
 )
 from web3 import Web3
 from web3.contract import Contract
+
+from oracle.chain.views import DrawFailure, FailureReason, Phase, SlashReason, TaskStatus
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)
 FAR = bytes.fromhex("fedcba9876543210" * 4)
@@ -60,7 +57,7 @@ def test_unanimous_committee_resolves_and_pays(
     assert resolved["digest"] == BASE and resolved["support"] == size
     assert sorted(resolved["agreeing"]) == sorted(task.committee)
     info = task_info(oracle, task.id)
-    assert info["status"] == Status.RESOLVED and info["result"] == BASE
+    assert info["status"] == TaskStatus.RESOLVED and info["result"] == BASE
     assert oracle.functions.resultOf(task.id).call() == BASE
     assert oracle.functions.taskPhase(task.id).call() == Phase.FINISHED
     for member in task.committee:
@@ -87,7 +84,7 @@ def test_distance_equal_to_threshold_agrees_and_one_more_does_not(
     task = request(oracle, actors.requester, size=3, tol=tol, model=exact_model)
     too_far = digest_with_flips(BASE, lane, 6)
     receipt = run_task(w3c, oracle, task, [BASE, too_far, FAR])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.NO_CONSENSUS
 
 
 def test_difference_in_unused_lane_with_zero_threshold_disagrees(
@@ -96,7 +93,7 @@ def test_difference_in_unused_lane_with_zero_threshold_disagrees(
     task = request(oracle, actors.requester, size=3, tol=tolerance(10, 0, 0, 0), model=exact_model)
     one_bit_in_lane3 = digest_with_flips(BASE, 3, 1)
     receipt = run_task(w3c, oracle, task, [BASE, one_bit_in_lane3, FAR])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.NO_CONSENSUS
 
 
 @pytest.mark.parametrize("first", [0, 1])
@@ -130,11 +127,11 @@ def test_no_consensus_refunds_the_requester_and_slashes_nobody(
     task = request(oracle, actors.requester, size=3, tol=tolerance(0, 0, 0, 0), model=exact_model)
     stakes = [stake_of(oracle, m) for m in task.committee]
     receipt = run_task(w3c, oracle, task, [BASE, FAR, digest_with_flips(BASE, 1, 9)])
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NO_CONSENSUS
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.NO_CONSENSUS
     assert events(oracle, receipt, "OperatorSlashed") == []
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
     assert [stake_of(oracle, m) for m in task.committee] == stakes
-    assert task_info(oracle, task.id)["status"] == Status.NO_CONSENSUS
+    assert task_info(oracle, task.id)["status"] == TaskStatus.NO_CONSENSUS
 
 
 def test_expiry_with_too_few_commits_refunds_and_slashes_only_the_absent(
@@ -149,13 +146,13 @@ def test_expiry_with_too_few_commits_refunds_and_slashes_only_the_absent(
     assert oracle.functions.taskPhase(task.id).call() == Phase.RESOLVABLE
     stakes = {m: stake_of(oracle, m) for m in task.committee}
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.EXPIRED
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.EXPIRED
     slashed = {e["operator"]: e for e in events(oracle, receipt, "OperatorSlashed")}
     # The committer could not reveal (no majority committed): it is not blamed.
     assert committer not in slashed
     assert stake_of(oracle, committer) == stakes[committer]
     for absent in task.committee[1:]:
-        assert slashed[absent]["reason"] == Slash.NOT_COMMITTED
+        assert slashed[absent]["reason"] == SlashReason.NOT_COMMITTED
         assert slashed[absent]["amount"] == stakes[absent] * 200 // 10_000
     # The absent members' slashes go to the treasury, not to the committer (a lazy member could
     # otherwise commit garbage at the last moment to collect them); the fee back to the requester.
@@ -163,7 +160,7 @@ def test_expiry_with_too_few_commits_refunds_and_slashes_only_the_absent(
     assert oracle.functions.creditOf(committer).call() == 0
     assert oracle.functions.treasuryBalance().call() == total
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
-    assert task_info(oracle, task.id)["status"] == Status.EXPIRED
+    assert task_info(oracle, task.id)["status"] == TaskStatus.EXPIRED
 
 
 def test_non_revealer_is_slashed_for_the_revealers(
@@ -178,7 +175,7 @@ def test_non_revealer_is_slashed_for_the_revealers(
     stake = stake_of(oracle, lazy)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     slash = events(oracle, receipt, "OperatorSlashed")[0]
-    assert slash["operator"] == lazy and slash["reason"] == Slash.NOT_REVEALED
+    assert slash["operator"] == lazy and slash["reason"] == SlashReason.NOT_REVEALED
     assert slash["amount"] == stake // 10
     pool = task.fee + slash["amount"]
     for member in task.committee[:2]:
@@ -192,7 +189,7 @@ def test_deviating_member_is_slashed_and_may_lose_eligibility(
     task = request(oracle, actors.requester, size=3)
     receipt = run_task(w3c, oracle, task, [BASE, BASE, FAR])
     slash = events(oracle, receipt, "OperatorSlashed")[0]
-    assert slash["operator"] == task.committee[2] and slash["reason"] == Slash.DEVIATED
+    assert slash["operator"] == task.committee[2] and slash["reason"] == SlashReason.DEVIATED
     resolved = events(oracle, receipt, "TaskResolved")[0]
     credited = resolved["share"] * len(resolved["agreeing"])
     credited += sum(e["amount"] for e in events(oracle, receipt, "Credited"))
@@ -244,7 +241,7 @@ def test_phase_errors_and_membership_errors(
     send(oracle.functions.resolve(task.id), actors.outsider)
     with reverts("WrongPhase"):
         send(oracle.functions.resolve(task.id), actors.outsider)
-    assert task_info(oracle, task.id)["status"] == Status.EXPIRED  # 1 of 3 revealed
+    assert task_info(oracle, task.id)["status"] == TaskStatus.EXPIRED  # 1 of 3 revealed
 
 
 def test_commitment_binds_the_chain_contract_task_and_operator(
@@ -266,7 +263,7 @@ def test_committee_is_drawn_after_the_request_block_and_by_the_first_commit(
 ) -> None:
     task = request(oracle, actors.requester, size=3, drawn=False)
     info = task_info(oracle, task.id)
-    assert info["status"] == Status.DRAWING and info["committee"] == []
+    assert info["status"] == TaskStatus.DRAWING and info["committee"] == []
     assert info["drawBlock"] == task.receipt["blockNumber"] == task.draw_block
     assert oracle.functions.taskPhase(task.id).call() == Phase.DRAW
     # In the request's own block the randomness does not exist: nothing to preview.
@@ -281,7 +278,7 @@ def test_committee_is_drawn_after_the_request_block_and_by_the_first_commit(
     drawn = events(oracle, receipt, "CommitteeDrawn")[0]
     assert list(drawn["committee"]) == list(preview) and drawn["entropy"] == entropy
     info = task_info(oracle, task.id)
-    assert info["status"] == Status.OPEN and info["committee"] == list(preview)
+    assert info["status"] == TaskStatus.OPEN and info["committee"] == list(preview)
     assert info["committed"] == [False, True, False]
     # Drawn out of turn: the keepers' scan has not passed it yet, and skips it when it does.
     assert oracle.functions.drawnThrough().call() == task.id - 1
@@ -298,7 +295,7 @@ def test_a_task_drawn_after_its_commit_deadline_still_slashes_the_absent_committ
     warp_past(w3c, task.commit_deadline)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     assert len(events(oracle, receipt, "CommitteeDrawn")) == 1
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.EXPIRED
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.EXPIRED
     assert len(events(oracle, receipt, "OperatorSlashed")) == 3
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
 
@@ -310,8 +307,8 @@ def test_a_task_nobody_draws_within_256_blocks_fails_not_drawn_and_refunds(
     w3c.provider.make_request("anvil_mine", [hex(300)])  # type: ignore[arg-type]
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     assert events(oracle, receipt, "CommitteeNotDrawn")[0]["reason"] == DrawFailure.STALE_RANDOMNESS
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.NOT_DRAWN
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.NOT_DRAWN
     assert events(oracle, receipt, "OperatorSlashed") == []
     assert oracle.functions.creditOf(actors.requester).call() == task.fee
     info = task_info(oracle, task.id)
-    assert info["status"] == Status.EXPIRED and info["committee"] == []
+    assert info["status"] == TaskStatus.EXPIRED and info["committee"] == []

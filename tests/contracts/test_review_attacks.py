@@ -17,11 +17,6 @@ from contract_testlib import (
     ETHER,
     MODEL_ID,
     Actors,
-    DrawFailure,
-    Phase,
-    Reason,
-    Slash,
-    Status,
     assert_balance_invariant,
     commit_all,
     commitment,
@@ -42,6 +37,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
+
+from oracle.chain.views import DrawFailure, FailureReason, Phase, SlashReason, TaskStatus
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)
 
@@ -132,7 +129,7 @@ def test_a_lazy_member_committing_garbage_earns_nothing_when_peers_are_absent(
     stakes = {m: stake_of(oracle, m) for m in task.committee}
     warp_past(w3c, task.commit_deadline)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.EXPIRED
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.EXPIRED
     slashes = sum(stakes[m] * 200 // 10_000 for m in absent)
     assert stake_of(oracle, lazy) == stakes[lazy]
     assert oracle.functions.creditOf(lazy).call() == 0  # nothing for no work
@@ -159,7 +156,7 @@ def test_an_absent_committee_is_slashed_even_when_nobody_draws_before_the_deadli
     warp_past(w3c, task.commit_deadline)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     assert list(events(oracle, receipt, "CommitteeDrawn")[0]["committee"]) == list(preview)
-    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == Reason.EXPIRED
+    assert events(oracle, receipt, "TaskFailed")[0]["reason"] == FailureReason.EXPIRED
     slashed = {e["operator"]: e["amount"] for e in events(oracle, receipt, "OperatorSlashed")}
     assert slashed == {m: stakes[m] * 200 // 10_000 for m in preview}
     assert_balance_invariant(oracle, people)
@@ -481,6 +478,6 @@ def test_holds_committed_majority_cannot_be_reached_by_copying(
     warp_past(w3c, task.reveal_deadline)
     receipt = send(oracle.functions.resolve(task.id), actors.outsider)
     slashed = events(oracle, receipt, "OperatorSlashed")
-    assert [(e["operator"], e["reason"]) for e in slashed] == [(copier, Slash.NOT_REVEALED)]
-    assert task_info(oracle, task.id)["status"] == Status.RESOLVED
+    assert [(e["operator"], e["reason"]) for e in slashed] == [(copier, SlashReason.NOT_REVEALED)]
+    assert task_info(oracle, task.id)["status"] == TaskStatus.RESOLVED
     assert_balance_invariant(oracle, people)

@@ -3,25 +3,38 @@ records, and the chain/deploy CLI."""
 
 from __future__ import annotations
 
+import enum
 import json
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.contract import Contract
 
-from deploy.anvil import AnvilError, AnvilProcess
+from deploy.anvil import AnvilProcess
 from deploy.artifacts import ARTIFACTS_DIR, load_artifact
 from deploy.compile import compile_contracts, stale_artifacts
 from deploy.deployer import (
     Deployment,
-    DeploymentError,
     OracleConfig,
     deploy_oracle,
     deployment_for,
     load_deployment,
 )
+from deploy.errors import AnvilError, DeploymentError
+from oracle.chain.views import (
+    DrawFailure,
+    FailureReason,
+    Phase,
+    SlashReason,
+    TaskStatus,
+    same_protocol,
+)
+from oracle.version import __version__ as genoracle_version
 
 EIP170_CODE_LIMIT = 24_576
 
@@ -149,3 +162,40 @@ def test_deploy_cli(anvil: AnvilProcess, tmp_path: Path, chain: Web3) -> None:
         main, ["deploy", "--rpc-url", anvil.rpc_url], env={"GENORACLE_PRIVATE_KEY": ""}
     )
     assert result.exit_code != 0 and "GENORACLE_PRIVATE_KEY" in result.output
+
+
+def _solidity_enums(source: Path) -> dict[str, list[str]]:
+    text = source.read_text()
+    return {
+        name: [member.strip() for member in body.split(",") if member.strip()]
+        for name, body in re.findall(r"\benum\s+(\w+)\s*\{([^}]*)\}", text)
+    }
+
+
+def _upper_snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).upper()
+
+
+@pytest.mark.parametrize(
+    "python_enum", [TaskStatus, Phase, FailureReason, SlashReason, DrawFailure]
+)
+def test_python_enums_are_the_solidity_enums_member_by_member(
+    python_enum: type[enum.IntEnum],
+) -> None:
+    """Solidity declares the protocol's enums (IOracleTypes.sol); oracle.chain.views mirrors them
+    once for Python, and this keeps the mirror exact (names and values)."""
+    root = Path(__file__).resolve().parents[2]
+    declared = _solidity_enums(root / "contracts/interfaces/IOracleTypes.sol")
+    members = declared[python_enum.__name__]
+    assert [(member.name, member.value) for member in python_enum] == [
+        (_upper_snake(name), value) for value, name in enumerate(members)
+    ]
+
+
+def test_the_contract_and_the_package_declare_one_version(oracle: Contract) -> None:
+    """The deployed oracle's VERSION is the package's version (pyproject.toml): a node refuses a
+    deployment of another major.minor (see VerifierNode._check_protocol_version)."""
+    root = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert oracle.functions.VERSION().call() == declared == genoracle_version
+    assert same_protocol("0.2.0", "0.2.7") and not same_protocol("0.1.9", "0.2.0")

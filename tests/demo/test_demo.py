@@ -12,6 +12,7 @@ from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT
 from inference.digests import digest_file
 from inference.models import default_cache
+from oracle.chain.views import read_operator
 from oracle.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
 from oracle.localnet import OracleChain
 
@@ -24,7 +25,8 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
     lazy_drawn = 0
     for task in report.tasks:
         result = task.result
-        committee = [str(a) for a in oracle.functions.committeeOf(task.task_id).call()[0]]
+        members, _entropy = oracle.functions.committeeOf(task.task_id).call()
+        committee = [str(a) for a in members]
         assert result.status == "resolved", result
         assert result.requester == report.consumer  # the dApp, not an EOA, asked
         result_digest = "0x" + bytes(oracle.functions.resultOf(task.task_id).call()).hex()
@@ -64,11 +66,11 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
         assert task.artifact_path is not None and task.artifact_path.is_file()
     # A 20-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-5.
     assert lazy_drawn >= 1
-    lazy_stake = oracle.functions.getOperator(lazy).call()[0]
+    lazy_stake = read_operator(chain.client(), lazy).stake
     assert lazy_stake < LAZY_STAKE_WEI
     for address, role in report.roles.items():
         if role == "honest":
-            assert oracle.functions.getOperator(address).call()[0] == HONEST_STAKE_WEI
+            assert read_operator(chain.client(), address).stake == HONEST_STAKE_WEI
     # The verified image is the one saved, and its digest is the consensus.
     image = report.tasks[0]
     assert image.artifact_path is not None

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.anvil import AnvilError, AnvilProcess
+from deploy.anvil import AnvilProcess
+from deploy.errors import AnvilError
 
 #: Init code whose constructor emits one anonymous log (PUSH1 0 PUSH1 0 LOG0 STOP).
 LOGGING_INIT_CODE = "0x60006000a000"

@@ -177,7 +177,7 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
         assert "revealed_by_peer" in steps, steps
         assert not any(step.endswith("_rejected") for step in steps), steps
         assert MISSED not in steps, steps
-        reverts = list(node.metrics.reverts.collect())[0].samples
+        reverts = next(iter(node.metrics.reverts.collect())).samples
         assert all(sample.value == 0 for sample in reverts), reverts
         record = node.store.get_task(task_id)
         assert record is not None and record.outcome == "resolved"
