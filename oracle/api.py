@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,7 +30,7 @@ from pydantic import BaseModel, Field
 from oracle.chain.reverts import ContractRevertError
 from oracle.chain.views import Phase, outputs_public, read_operator, read_phase, read_task
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
-from oracle.results import task_result
+from oracle.results import TaskResult, task_result
 from oracle.store import ACTIVE_STATES, FINAL_STATES
 from oracle.verify import Verification, VerificationError, verify_artifact
 
@@ -60,26 +61,6 @@ class HealthBody(BaseModel):
     tasks_by_state: dict[str, int]
 
 
-class VoteBody(BaseModel):
-    operator: str
-    committed: bool
-    revealed: bool
-    digest: str | None
-    distances: tuple[int, int, int, int] | None = Field(
-        description="Per-lane Hamming distance to the result"
-    )
-    agrees: bool | None
-    reveal_tx: str | None = Field(
-        description="The transaction that revealed it (one revealBatch can reveal several)"
-    )
-
-
-class PayoutBody(BaseModel):
-    account: str
-    credited_wei: int
-    slashed_wei: int
-
-
 class LocalTaskBody(BaseModel):
     """What this node itself did for the task (absent when it was not drawn). `digest`,
     `invalid_input`, `inference_seconds` (near zero for an invalid input) and
@@ -96,24 +77,11 @@ class LocalTaskBody(BaseModel):
     reveal_tx: str | None
 
 
-class TaskBody(BaseModel):
-    task_id: int
-    status: str
-    phase: str
-    requester: str
-    model_id: str
-    tolerance: tuple[int, int, int, int]
-    fee_wei: int
-    commit_deadline: int
-    reveal_deadline: int
-    digest: str | None
-    invalid_input: bool
-    support: int | None
-    votes: list[VoteBody]
-    payouts: list[PayoutBody]
-    resolution_tx: str | None
-    resolution_block: int | None
-    node: LocalTaskBody | None
+@dataclass(frozen=True)
+class TaskBody(TaskResult):
+    """The task as every requester sees it (oracle.results.TaskResult), plus what this node did."""
+
+    node: LocalTaskBody | None = None
 
 
 class OpeningBody(BaseModel):
@@ -122,17 +90,6 @@ class OpeningBody(BaseModel):
     operator: str
     digest: str
     salt: str
-
-
-class VerificationBody(BaseModel):
-    task_id: int
-    match: bool
-    digest: str
-    onchain_digest: str
-    distances: tuple[int, int, int, int]
-    tolerance: tuple[int, int, int, int]
-    scheme: str
-    kind: str
 
 
 class OperatorBody(BaseModel):
@@ -316,11 +273,11 @@ def create_app(node: VerifierNode) -> FastAPI:
             raise HTTPException(
                 404, f"task {task_id} does not exist on oracle {node.client.address}"
             )
-        data = result.to_json()
         # The phase was read before the node's own records: if it still allowed commits then,
         # they stay hidden even if the phase has moved on since.
         public = outputs_public(Phase[result.phase.upper()])
-        return TaskBody(**data, node=_local(task_id, public))
+        shared = {item.name: getattr(result, item.name) for item in fields(result)}
+        return TaskBody(**shared, node=_local(task_id, public))
 
     @app.get(
         "/tasks/{task_id}/opening",
@@ -383,13 +340,13 @@ def create_app(node: VerifierNode) -> FastAPI:
 
     @app.post(
         "/tasks/{task_id}/verify",
-        response_model=VerificationBody,
+        response_model=Verification,
         responses=_ERRORS,
         summary="Digest an uploaded artifact and compare it with the task's result",
     )
     async def verify(
         task_id: TaskId, file: Annotated[UploadFile, File(description="PNG image, or text")]
-    ) -> VerificationBody:
+    ) -> Verification:
         limit = node.config.api.max_upload_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
@@ -406,7 +363,7 @@ def create_app(node: VerifierNode) -> FastAPI:
         except VerificationError as exc:
             status = {"unknown_task": 404, "not_final": 409, "too_large": 413}.get(exc.kind, 400)
             raise HTTPException(status, str(exc)) from None
-        return VerificationBody(**verification.to_json())
+        return verification
 
     def _verify_upload(task_id: int, data: bytes) -> Verification:
         known: list[tuple[bytes, list[int]]] = []

@@ -1,6 +1,7 @@
 """A task's outcome as a requester wants to see it: digest, every vote with its distance, payouts.
 
-Shared by the SDK, the CLI and the HTTP API so the three always tell the same story. Payouts come
+Shared by the SDK, the CLI and the HTTP API (which serves these dataclasses as its response
+bodies) so the three always tell the same story. Payouts come
 from the resolving transaction's receipt: its `Credited` and `OperatorSlashed` logs, and the shares
 `TaskResolved` announces for the agreeing members.
 """
@@ -8,9 +9,10 @@ from the resolving transaction's receipt: its `Credited` and `OperatorSlashed` l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from eth_utils.address import to_checksum_address
+from pydantic import Field
 from web3.types import EventData
 
 from inference.digests import INVALID_INPUT_DIGEST, Tolerance, digests_agree, lane_distances
@@ -28,11 +30,15 @@ class Vote:
     committed: bool
     revealed: bool
     digest: str | None
-    distances: tuple[int, int, int, int] | None
-    """Per-lane Hamming distance to the result (None until resolved or when not revealed)."""
+    distances: Annotated[
+        tuple[int, int, int, int] | None,
+        Field(description="Per-lane Hamming distance to the result (null until resolved)"),
+    ]
     agrees: bool | None
-    reveal_tx: str | None = None
-    """The transaction that revealed it: the member's own, or an aggregated revealBatch."""
+    reveal_tx: Annotated[
+        str | None,
+        Field(description="The transaction that revealed it (one revealBatch can reveal several)"),
+    ] = None
 
 
 @dataclass(frozen=True)
