@@ -239,9 +239,19 @@ class NodeProcess:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def alive(self) -> bool:
+        """The node process was started and has not exited."""
+        return self.process is not None and self.process.poll() is None
+
     def start(self) -> NodeProcess:
-        # Peers fetch this node's openings from its registered endpoint (the aggregated reveal).
-        self.chain.client(self.account).transact("setEndpoint", self.api_url)
+        """Start the node process (again, after a kill or a stop: same config and data dir).
+
+        Peers fetch this node's openings from its registered endpoint (the aggregated reveal),
+        so the first start registers it; the port stays the same, so a restart (as a supervisor
+        would do it) sends no transaction and needs no RPC."""
+        if self.process is None:
+            self.chain.client(self.account).transact("setEndpoint", self.api_url)
         env = dict(
             os.environ,
             NODE_PRIVATE_KEY=self.account.key.hex(),
@@ -287,6 +297,23 @@ class NodeProcess:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def inference_worker_pid(self) -> int | None:
+        """The pid of the node's inference worker: its spawned child (not multiprocessing's
+        resource tracker), alive; None while the node is down or its worker is being replaced.
+        Linux only (reads /proc)."""
+        if not self.alive:
+            return None
+        assert self.process is not None
+        for child in _child_pids(self.process.pid):
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if b"spawn_main" in cmdline and state not in ("Z", "X"):
+                return child
+        return None
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-20_000:]
@@ -303,6 +330,18 @@ class NodeProcess:
             return None
         node: dict[str, Any] | None = response.json().get("node")
         return node
+
+
+def _child_pids(pid: int) -> list[int]:
+    """The children of process `pid`, from /proc (every thread's list: a child belongs to the
+    thread that started it)."""
+    children: list[int] = []
+    for thread in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (thread / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
 
 
 def _toml(data: dict[str, dict[str, Any]]) -> str:
