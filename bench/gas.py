@@ -5,7 +5,7 @@ so it is drawn later, by the first member's commit (the lazy draw, measured insi
 by a keeper's `drawCommittees(n)`, which draws a batch of tasks in one transaction (measured as its
 share per task). Each committee size runs both reveal paths: every member reveals in its own
 transaction (the last one resolves), and the aggregated reveal, one revealBatch carrying every
-opening (the node's default, oracle/aggregation.py).
+opening (the node's default, oracle/node/aggregation.py).
 
 Prints a table and one JSON line {"bench": "gas", ...}. Gas is deterministic, so "median of several
 runs" here means several tasks per configuration (they differ in which members are drawn, so warm

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from oracle.errors import ConfigError
 
 ENV_PREFIX = "GENORACLE_"
 
-Behaviour = Literal["honest", "lazy", "random", "silent", "no-reveal"]
 DISHONEST_BEHAVIOURS: tuple[str, ...] = ("lazy", "random", "silent", "no-reveal")
 
 
@@ -93,9 +92,6 @@ class NodeSettings(_Section):
     worker: Literal["process", "thread"] = "process"
     """Inference runs in a separate process (default) or thread; never in the chain loop."""
     inference_threads: int = Field(default=1, ge=1, le=256)
-    behaviour: Behaviour = "honest"
-    """TEST ONLY: dishonest behaviours exist to exercise slashing; they need the flag below."""
-    allow_dishonest_behaviour: bool = False
     resolve_tasks: bool = True
     """Send resolve() for tasks this node served once they are due (anyone may)."""
     recheck_interval_s: float = Field(default=10.0, gt=0, le=600)
@@ -104,7 +100,7 @@ class NodeSettings(_Section):
     max_step_attempts: int = Field(default=5, ge=1, le=100)
     """Rejected sends of one step before the node records the window as missed."""
     aggregate_reveals: bool = True
-    """Reveal through one revealBatch per task (oracle/aggregation.py): the committee pays one
+    """Reveal through one revealBatch per task (oracle/node/aggregation.py): the committee pays one
     reveal transaction instead of one each. Needs the registered endpoint to reach this API."""
     aggregation_wait_s: float = Field(default=3.0, ge=0, le=600)
     """The aggregated reveal's turn length: the members still to reveal take turns, this far
@@ -124,15 +120,6 @@ class NodeSettings(_Section):
         if not value or any(not name.strip() for name in value):
             raise ValueError("must list at least one model name or path, none empty")
         return value
-
-    @model_validator(mode="after")
-    def _dishonest_needs_flag(self) -> NodeSettings:
-        if self.behaviour != "honest" and not self.allow_dishonest_behaviour:
-            raise ValueError(
-                f"behaviour {self.behaviour!r} is a test-only dishonest behaviour that gets the "
-                "operator slashed; set node.allow_dishonest_behaviour = true to use it on purpose"
-            )
-        return self
 
 
 class ApiSettings(_Section):

@@ -250,3 +250,28 @@ def same_protocol(contract_version: str, package_version: str) -> bool:
     """Whether a deployment and this package speak the same protocol: same major and minor
     version (patch releases change neither the ABI nor the rules)."""
     return contract_version.split(".")[:2] == package_version.split(".")[:2]
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A task's committee and the randomness its members compute with."""
+
+    committee: list[str]
+    entropy: bytes
+
+
+def read_draw(client: ChainClient, task_id: int, from_block: int) -> Draw | None:
+    """The task's draw: from its CommitteeDrawn log once it is drawn (committeeOf recomputes the
+    randomness from blockhash(drawBlock), which reads zero once that block is 256 blocks old),
+    else as the draw will give it (committeeOf at the pending block: weights are frozen by then).
+    None when no committee can be given (too few operators)."""
+    topics = [client.event_topic("CommitteeDrawn"), "0x" + task_id.to_bytes(32, "big").hex()]
+    drawn = client.logs(from_block, client.block_number(), topics=topics)
+    if drawn:
+        args = drawn[-1]["args"]
+        members, entropy = args["committee"], args["entropy"]
+    else:
+        members, entropy = client.view("committeeOf", task_id, block="pending")
+    if not members:
+        return None
+    return Draw([str(to_checksum_address(member)) for member in members], bytes(entropy))

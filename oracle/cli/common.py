@@ -10,9 +10,9 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from oracle.chain.client import ChainClient
-from oracle.client import OracleClient
 from oracle.config import ClientConfig, load_client_config
 from oracle.keys import load_account
+from oracle.sdk.client import OracleClient
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -1,4 +1,4 @@
-"""`genoracle demo`: the whole flow on an embedded Anvil (see oracle.demo)."""
+"""`genoracle demo`: the whole flow on an embedded Anvil (see oracle.dev.demo)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import click
 def demo(out_dir: Path, image_model: str, text_model: str, timeout_s: float) -> None:
     """Deploy, start four operators' nodes (one lazy), request an image and a completion as a
     dApp, and show the votes, the consensus, payouts, slashes and the dApp's callback."""
-    from oracle.demo import run_demo
+    from oracle.dev.demo import run_demo
 
     report = run_demo(
         out_dir,

@@ -34,11 +34,8 @@ def node() -> None:
 def run(config_path: Path, log_level: str) -> None:
     """Listen for tasks, run inference, commit, reveal and resolve; resume after a crash.
 
-    Stop with Ctrl-C or SIGTERM: the current step finishes and the state stays on disk.
-
-    node.behaviour other than "honest" (lazy, random, silent, no-reveal) is TEST ONLY: it makes
-    the operator cheat so tests can show it is outvoted and slashed, and it is refused unless
-    node.allow_dishonest_behaviour = true is also set.
+    Stop with Ctrl-C or SIGTERM: the current step finishes and the state stays on disk. An RPC
+    that does not answer yet is waited for, at startup as while running.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -47,6 +44,6 @@ def run(config_path: Path, log_level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = load_node_config(config_path)
     account = load_account(config.account)
-    from oracle.node import VerifierNode
+    from oracle.node import start_node
 
-    VerifierNode(config, account).run()
+    start_node(config, account).run()

@@ -72,7 +72,7 @@ def register(
 ) -> None:
     """Stake, declare the models served, and join the operator set: drawn for committees of
     those models' tasks from the next request on."""
-    from oracle.localnet import model_id_of
+    from oracle.dev.localnet import model_id_of
 
     config = load_config(config_path, rpc_url, oracle_address)
     client = chain_client(config)

@@ -17,7 +17,7 @@ from oracle.cli.common import (
     oracle_client,
     parse_eth,
 )
-from oracle.results import TaskResult
+from oracle.sdk.results import TaskResult
 
 
 def _tolerance(text: str | None) -> Tolerance | None:

@@ -13,8 +13,8 @@ from deploy.deployer import CONSUMER_CONTRACT
 from inference.digests import digest_file
 from inference.models import default_cache
 from oracle.chain.views import read_operator
-from oracle.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
-from oracle.localnet import OracleChain
+from oracle.dev.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
+from oracle.dev.localnet import OracleChain
 
 
 def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -> None:

@@ -1,6 +1,6 @@
 """Hostile on-chain input bytes: every one must end as InvalidInputError (the reserved digest).
 
-A node parses a task's input with `parse_input` (oracle/worker.py's run_job and
+A node parses a task's input with `parse_input` (oracle/node/worker.py's run_job and
 inference.runners.run_request both do) and answers INVALID_INPUT_DIGEST on InvalidInputError.
 Any other exception fails the job: the node misses the task and every honest member is slashed.
 """

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from oracle_testlib import MODELS, start_nodes
 
-from oracle.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
 
 
 @pytest.fixture(scope="session")

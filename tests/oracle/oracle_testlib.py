@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from oracle.config import ApiSettings, NodeConfig, NodeSettings
-from oracle.localnet import NodeProcess, OracleChain, chain_settings
+from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
 from oracle.node import VerifierNode
 
 IMAGE_MODEL = "tiny-sd"
@@ -17,13 +17,11 @@ TEXT_INPUT = {"prompt": "The verifier said", "max_new_tokens": 8}
 
 
 def start_nodes(
-    net: OracleChain, root: Path, behaviours: tuple[str, ...] = ("honest",) * 3, **kwargs: object
+    net: OracleChain, root: Path, conducts: tuple[str, ...] = ("honest",) * 3, **kwargs: object
 ) -> list[NodeProcess]:
     nodes = [
-        NodeProcess(
-            net, account, root / f"node{index}", models=MODELS, behaviour=behaviour, **kwargs
-        )  # type: ignore[arg-type]
-        for index, (account, behaviour) in enumerate(zip(net.operators, behaviours, strict=True))
+        NodeProcess(net, account, root / f"node{index}", models=MODELS, conduct=conduct, **kwargs)  # type: ignore[arg-type]
+        for index, (account, conduct) in enumerate(zip(net.operators, conducts, strict=True))
     ]
     for node in nodes:
         node.start()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
-from oracle.aggregation import Opening, PeerOpenings
 from oracle.chain.views import Phase, commitment, read_phase, read_task
-from oracle.localnet import OracleChain, free_port, oracle_chain
+from oracle.dev.localnet import OracleChain, free_port, oracle_chain
+from oracle.node.aggregation import Opening, PeerOpenings
 
 DIGEST = bytes.fromhex("c3a5" * 16)
 
@@ -154,7 +154,7 @@ def test_a_peer_that_revealed_alone_is_not_reported_as_serving_a_bad_opening(
             "salt": "0x" + salts[peer].hex(),
         }
         peers = PeerOpenings(net.client(accounts[view.committee[0]]), timeout_s=2.0)
-        with caplog.at_level(logging.DEBUG, logger="oracle.aggregation"):
+        with caplog.at_level(logging.DEBUG, logger="oracle.node.aggregation"):
             assert peers.fetch(task.task_id, position, peer) is None
     finally:
         server.close()

@@ -11,10 +11,10 @@ from web3.types import EventData
 
 from oracle.chain.reverts import ContractRevertError, revert_class
 from oracle.chain.views import read_operator
+from oracle.dev.localnet import OracleChain, oracle_chain
 from oracle.errors import ChainUnavailableError
-from oracle.listener import Listener
-from oracle.localnet import OracleChain, oracle_chain
-from oracle.store import Store
+from oracle.node.listener import Listener
+from oracle.node.store import Store
 
 ETHER = 10**18
 

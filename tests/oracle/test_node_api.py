@@ -11,7 +11,7 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, TEXT_INPUT, TEXT_MODEL
 from PIL import Image
 
-from oracle.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
+from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
 
 ROUTES = (
     "/health",
@@ -162,7 +162,7 @@ def test_verify_uploads(api: httpx.Client, resolved: dict[str, int]) -> None:
 def test_verify_text_by_token_ids(
     api: httpx.Client, resolved: dict[str, int], honest_nodes: list[NodeProcess]
 ) -> None:
-    from oracle.store import Store
+    from oracle.node.store import Store
 
     store = Store(honest_nodes[0].data_dir / "node.sqlite3")
     artifact = store.get_artifact(resolved["text"])

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
+from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain
 
 MAX_EXAMPLES = 30  # per operation and generation mode
 CHECKS = [

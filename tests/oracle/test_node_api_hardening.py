@@ -13,8 +13,8 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 from PIL import Image
 
-from oracle.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
-from oracle.verify import MAX_VERIFY_PIXELS
+from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
+from oracle.sdk.verify import MAX_VERIFY_PIXELS
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 TASK_ROUTES = (

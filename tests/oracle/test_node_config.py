@@ -41,7 +41,6 @@ def test_valid_file_loads_with_relative_paths_resolved(tmp_path: Path) -> None:
     assert config.chain.confirmations == 2
     assert config.node.models == ["tiny-sd", "tiny-llama"]
     assert config.node.data_dir == tmp_path / "state"
-    assert config.node.behaviour == "honest"
     assert config.api.port == 9000
 
 
@@ -68,8 +67,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("chain", 'reorg_depth = "deep"', "chain.reorg_depth = 'deep': Input should be a valid"),
         ("node", "models = []", "node.models = []: must list at least one model"),
         ("node", 'worker = "gpu"', "node.worker = 'gpu': Input should be 'process' or 'thread'"),
-        ("node", 'behaviour = "sneaky"', "node.behaviour = 'sneaky': Input should be"),
-        ("node", 'behaviour = "lazy"', "set node.allow_dishonest_behaviour = true"),
+        # A node cannot be configured to cheat: conducts are not configuration.
+        ("node", 'behaviour = "lazy"', "node.behaviour = 'lazy': unknown key"),
         ("node", "modelz = []", "node.modelz = []: unknown key"),
         ("api", "port = 70000", "api.port = 70000: Input should be less than or equal to 65535"),
     ],
@@ -124,5 +123,5 @@ def test_client_config_accepts_a_node_file_and_cli_overrides(tmp_path: Path) -> 
 def test_the_shipped_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "oracle" / "node.example.toml"
     config = load_node_config(example, environ={})
-    assert config.node.behaviour == "honest" and config.api.port == 8700
+    assert config.api.port == 8700
     assert config.node.data_dir == example.parent / ".genoracle" / "node"

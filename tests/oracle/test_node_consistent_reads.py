@@ -14,10 +14,10 @@ from typing import Any
 
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
-from oracle.aggregation import Opening
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
-from oracle.localnet import oracle_chain
-from oracle.store import COMMITTED, DONE, MISSED
+from oracle.dev.localnet import oracle_chain
+from oracle.node.aggregation import Opening
+from oracle.node.states import TaskState
 
 
 def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
@@ -31,11 +31,11 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
             for _ in range(600):
                 node.tick()
                 record = node.store.get_task(task_id)
-                if record is not None and record.state == COMMITTED:
+                if record is not None and record.state == TaskState.COMMITTED:
                     break
-                node._wake.wait(0.05)
+                node.wait(0.05)
             record = node.store.get_task(task_id)
-            assert record is not None and record.state == COMMITTED, record
+            assert record is not None and record.state == TaskState.COMMITTED, record
             vote = node.store.get_vote(task_id)
             assert vote is not None
             view = read_task(net.client(), task_id)
@@ -74,7 +74,7 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
                 return result
 
             node.client.view = racing_view  # type: ignore[method-assign]
-            node._advance(task_id)
+            node.advance(task_id)
             assert raced, "the step did not read the task"
             node.client.view = view_call  # type: ignore[method-assign]
             after = read_task(net.client(), task_id)
@@ -83,13 +83,13 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
             for _ in range(200):
                 node.tick()
                 record = node.store.get_task(task_id)
-                if record is not None and record.state in (DONE, MISSED):
+                if record is not None and record.state in (TaskState.DONE, TaskState.MISSED):
                     break
-                node._wake.wait(0.05)
+                node.wait(0.05)
             record = node.store.get_task(task_id)
             steps = [entry.step for entry in node.store.journal_of(task_id)]
-            assert MISSED not in steps, steps
-            assert record is not None and record.state == DONE, (record, steps)
+            assert TaskState.MISSED not in steps, steps
+            assert record is not None and record.state == TaskState.DONE, (record, steps)
             assert record.outcome == "resolved"
         finally:
             node.close()

@@ -13,10 +13,10 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
 from oracle.config import NodeConfig, NodeSettings
+from oracle.dev.localnet import FlakyProxy, OracleChain, chain_settings, oracle_chain
 from oracle.errors import ChainUnavailableError
-from oracle.localnet import FlakyProxy, OracleChain, chain_settings, oracle_chain
 from oracle.node import VerifierNode
-from oracle.store import COMMITTED, DONE
+from oracle.node.states import TaskState
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +45,21 @@ def test_an_rpc_outage_while_an_old_request_is_handled_loses_no_task(
         assert [e["event"] for e in events].count("TaskRequested") == 1
         proxy.up = False
         for event in events:
-            node._on_event(event)  # must not touch the RPC (the logs are already marked seen)
-        assert task.task_id in node._awaiting_draw  # waits for its committee ...
+            node.handle(event)  # must not touch the RPC (the logs are already marked seen)
+        assert node.draws.waiting(task.task_id)  # waits for its committee ...
         with pytest.raises(ChainUnavailableError):
-            node._check_draws()  # ... which needs the chain: the check fails ...
-        assert task.task_id in node._awaiting_draw  # ... and the request still waits
+            node.draws.check(node.listener.head)  # ... which needs the chain: the check fails ...
+        assert node.draws.waiting(task.task_id)  # ... and the request still waits
 
         proxy.up = True
         record = None
         for _ in range(600):  # 30 s at most
             node.tick()
             record = node.store.get_task(task.task_id)
-            if record is not None and record.state in (COMMITTED, DONE):
+            if record is not None and record.state in (TaskState.COMMITTED, TaskState.DONE):
                 break
-            node._wake.wait(0.05)
-        assert record is not None and record.state in (COMMITTED, DONE), record
+            node.wait(0.05)
+        assert record is not None and record.state in (TaskState.COMMITTED, TaskState.DONE), record
     finally:
         node.close()
         proxy.close()

@@ -2,7 +2,7 @@
 and reorgs.
 
 Nodes A and B are honest and live for the whole module; the third operator's node (C) is started
-per test with the behaviour under test, or left down so the reveal phase waits for the commit
+per test with the conduct under test, or left down so the reveal phase waits for the commit
 deadline, which the tests then move past by advancing the chain's clock.
 """
 
@@ -20,9 +20,9 @@ from eth_typing import HexStr
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
 from oracle.chain.views import read_task
-from oracle.client import OracleClient
-from oracle.localnet import FlakyProxy, NodeProcess, OracleChain, oracle_chain, wait_until
-from oracle.store import Store
+from oracle.dev.localnet import FlakyProxy, NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.node.store import Store
+from oracle.sdk.client import OracleClient
 
 COMMIT_WINDOW = 600  # E2E_ORACLE_CONFIG.commit_window
 
@@ -53,10 +53,10 @@ def honest_pair(
 
 
 def third_node(
-    net: OracleChain, tmp_path: Path, behaviour: str = "honest", **kwargs: Any
+    net: OracleChain, tmp_path: Path, conduct: str = "honest", **kwargs: Any
 ) -> NodeProcess:
     node = NodeProcess(
-        net, net.operators[2], tmp_path / "third", models=MODELS, behaviour=behaviour, **kwargs
+        net, net.operators[2], tmp_path / "third", models=MODELS, conduct=conduct, **kwargs
     )
     node.start()
     node.wait_ready()
@@ -85,13 +85,13 @@ def payout_of(result: Any, address: str) -> tuple[int, int]:
     return 0, 0
 
 
-@pytest.mark.parametrize("behaviour", ["lazy", "random"])
+@pytest.mark.parametrize("conduct", ["lazy", "random"])
 def test_lazy_or_random_node_is_outvoted_and_slashed(
-    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path, behaviour: str
+    net: OracleChain, honest_pair: list[NodeProcess], tmp_path: Path, conduct: str
 ) -> None:
     """`lazy` runs a cheaper generation (few steps), `random` reveals random bits: either way its
     digest is far from the honest pair's, which wins 2 of 3 and takes its slashed stake."""
-    lazy = third_node(net, tmp_path, behaviour)
+    lazy = third_node(net, tmp_path, conduct)
     try:
         client = net.requester_client()
         task = client.submit(IMAGE_MODEL, IMAGE_INPUT)

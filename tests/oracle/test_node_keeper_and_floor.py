@@ -18,9 +18,9 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 from inference.manifest import load_manifest
 from inference.models import resolve_model_folder
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
-from oracle.localnet import OracleChain, oracle_chain
+from oracle.dev.localnet import OracleChain, oracle_chain
 from oracle.node import VerifierNode
-from oracle.store import COMMITTED
+from oracle.node.states import TaskState
 
 
 def _node(net: OracleChain, tmp_path: Path, **settings: object) -> VerifierNode:
@@ -32,7 +32,7 @@ def _tick_until(node: VerifierNode, done: Callable[[], bool], ticks: int = 400) 
         node.tick()
         if done():
             return
-        node._wake.wait(0.05)
+        node.wait(0.05)
     raise AssertionError("condition not reached")
 
 
@@ -107,11 +107,11 @@ def test_a_peers_commit_wakes_a_member_that_has_committed(tmp_path: Path) -> Non
                 node,
                 lambda: (
                     (record := node.store.get_task(task.task_id)) is not None
-                    and record.state == COMMITTED
+                    and record.state == TaskState.COMMITTED
                 ),
             )
             node.tick()  # our own commit's event comes by
-            node._due.pop(task.task_id, None)
+            node.scheduler.unschedule(task.task_id)
             peer = net.operators[1]
             salt = b"\x01" * 32
             sealed = commitment(
@@ -124,7 +124,7 @@ def test_a_peers_commit_wakes_a_member_that_has_committed(tmp_path: Path) -> Non
             )
             net.client(peer).transact("commit", task.task_id, sealed)
             for event in node.listener.poll():
-                node._on_event(event)
-            assert task.task_id in node._due
+                node.handle(event)
+            assert node.scheduler.is_scheduled(task.task_id)
         finally:
             node.close()

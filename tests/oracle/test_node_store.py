@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from oracle.errors import StoreError
-from oracle.store import ASSIGNED, COMMIT_SENT, COMPUTED, DONE, Store
+from oracle.node.states import TaskState
+from oracle.node.store import Store
 
 
 def add(store: Store, task_id: int) -> bool:
@@ -31,7 +32,7 @@ def test_vote_and_sent_hash_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite3"
     store = Store(path)
     assert add(store, 5) and not add(store, 5)  # idempotent on re-read logs
-    assert store.get_task(5).state == ASSIGNED  # type: ignore[union-attr]
+    assert store.get_task(5).state == TaskState.ASSIGNED  # type: ignore[union-attr]
     store.record_vote(
         5,
         digest=b"\x03" * 32,
@@ -46,12 +47,14 @@ def test_vote_and_sent_hash_survive_reopening(tmp_path: Path) -> None:
     reopened = Store(path)
     task = reopened.get_task(5)
     vote = reopened.get_vote(5)
-    assert task is not None and task.state == COMMIT_SENT and task.inference_seconds == 0.25
+    assert (
+        task is not None and task.state == TaskState.COMMIT_SENT and task.inference_seconds == 0.25
+    )
     assert vote is not None and vote.salt == b"\x04" * 32 and vote.commit_tx == "0xfeed"
-    assert [e.step for e in reopened.journal_of(5)] == [COMPUTED, "commit_sent"]
+    assert [e.step for e in reopened.journal_of(5)] == ["computed", "commit_sent"]
     reopened.set_outcome(5, "resolved", b"\x03" * 32)
-    assert reopened.get_task(5).state == DONE  # type: ignore[union-attr]
-    assert reopened.count_by_state() == {DONE: 1}
+    assert reopened.get_task(5).state == TaskState.DONE  # type: ignore[union-attr]
+    assert reopened.count_by_state() == {TaskState.DONE: 1}
 
 
 def test_logs_are_deduplicated_by_transaction_and_index(tmp_path: Path) -> None:

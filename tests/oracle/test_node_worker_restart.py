@@ -19,8 +19,8 @@ import httpx
 import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
-from oracle.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
-from oracle.store import Store
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.node.store import Store
 
 
 @pytest.fixture(scope="module")

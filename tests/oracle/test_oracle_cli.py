@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from oracle_testlib import IMAGE_MODEL, TEXT_MODEL
 
 from oracle.cli import main
-from oracle.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:

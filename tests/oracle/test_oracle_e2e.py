@@ -10,7 +10,7 @@ from web3 import Web3
 
 from inference.digests import INVALID_INPUT_DIGEST, digest_image
 from inference.models import default_cache
-from oracle.localnet import API_TOKEN, NodeProcess, OracleChain
+from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain
 
 
 def test_three_nodes_resolve_an_image_task(

@@ -2,7 +2,7 @@
 
 If a member served its artifact or its digest while the task's commit phase is open, a peer could
 download it, digest it (or copy the digest) and commit the same digest without running the model.
-Here the third member runs the test-only `silent` behaviour (never commits), so the task stays in
+Here the third member runs the test-only `silent` conduct (never commits), so the task stays in
 its commit phase after both honest members have computed and committed; an outsider's HTTP client
 then asks an honest node for what it computed. Once the commit deadline passes (the chain's clock
 is moved), the same requests are answered.
@@ -20,8 +20,14 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS, start_nodes
 from inference.digests import digest_image
 from inference.models import default_cache
 from oracle.chain.views import read_task
-from oracle.localnet import E2E_ORACLE_CONFIG, NodeProcess, OracleChain, oracle_chain, wait_until
-from oracle.store import Store
+from oracle.dev.localnet import (
+    E2E_ORACLE_CONFIG,
+    NodeProcess,
+    OracleChain,
+    oracle_chain,
+    wait_until,
+)
+from oracle.node.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,7 @@ def nodes(
     net: OracleChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[NodeProcess]]:
     started = start_nodes(
-        net, tmp_path_factory.mktemp("secrecy"), behaviours=("honest", "honest", "silent")
+        net, tmp_path_factory.mktemp("secrecy"), conducts=("honest", "honest", "silent")
     )
     yield started
     for node in started:

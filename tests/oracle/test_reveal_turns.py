@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
-from oracle.aggregation import Opening
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
 from oracle.config import ApiSettings
-from oracle.localnet import OracleChain, oracle_chain
+from oracle.dev.localnet import OracleChain, oracle_chain
 from oracle.node import VerifierNode
-from oracle.store import COMMITTED, DONE, MISSED
+from oracle.node.aggregation import Opening
+from oracle.node.states import TaskState
 
 TURN_S = 1.0
 
@@ -93,7 +93,7 @@ def test_a_busy_first_aggregator_is_covered_by_the_next_member_in_one_batch(
         by_position = sorted(nodes, key=lambda node: positions[node.address])
         late, others = by_position[0], by_position[1:]
         # The first aggregator commits, then its loop stalls (its API still answers).
-        _tick_until([late], lambda: _state(late, task_id) == COMMITTED, 300, "its commit")
+        _tick_until([late], lambda: _state(late, task_id) == TaskState.COMMITTED, 300, "its commit")
         assert read_phase(net.client(), task_id) == Phase.COMMIT
 
         # The others compute, commit (which opens the reveal phase) and take their turns.
@@ -113,13 +113,13 @@ def test_a_busy_first_aggregator_is_covered_by_the_next_member_in_one_batch(
         # The late aggregator catches up: its vote was revealed and paid, nothing was missed.
         _tick_until(
             nodes,
-            lambda: all(_state(node, task_id) == DONE for node in nodes),
+            lambda: all(_state(node, task_id) == TaskState.DONE for node in nodes),
             30,
             "every node to record the outcome",
         )
         for node in nodes:
             steps = [entry.step for entry in node.store.journal_of(task_id)]
-            assert MISSED not in steps and "reveal_alone" not in steps, steps
+            assert TaskState.MISSED not in steps and "reveal_alone" not in steps, steps
             assert not any(step.endswith("_rejected") for step in steps), steps
             record = node.store.get_task(task_id)
             assert record is not None and record.outcome == "resolved"
@@ -137,7 +137,7 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
     node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
     try:
         task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
-        _tick_until([node], lambda: _state(node, task_id) == COMMITTED, 300, "the commit")
+        _tick_until([node], lambda: _state(node, task_id) == TaskState.COMMITTED, 300, "the commit")
         vote = node.store.get_vote(task_id)
         view = read_task(net.client(), task_id)
         assert vote is not None and view is not None
@@ -171,12 +171,12 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
         node.client.simulate = batch_lands_first  # type: ignore[method-assign]
         _tick_until([node], lambda: bool(raced), 30, "the node to try its reveal")
         node.client.simulate = simulate  # type: ignore[method-assign]
-        _tick_until([node], lambda: _state(node, task_id) == DONE, 30, "the outcome")
+        _tick_until([node], lambda: _state(node, task_id) == TaskState.DONE, 30, "the outcome")
 
         steps = [entry.step for entry in node.store.journal_of(task_id)]
         assert "revealed_by_peer" in steps, steps
         assert not any(step.endswith("_rejected") for step in steps), steps
-        assert MISSED not in steps, steps
+        assert TaskState.MISSED not in steps, steps
         reverts = next(iter(node.metrics.reverts.collect())).samples
         assert all(sample.value == 0 for sample in reverts), reverts
         record = node.store.get_task(task_id)

@@ -31,7 +31,7 @@ from deploy.deployer import CONSUMER_CONTRACT, deploy_oracle, send_transaction
 from inference.digests import lane_distances
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
-from oracle.localnet import (
+from oracle.dev.localnet import (
     E2E_ORACLE_CONFIG,
     ETHER,
     GENORACLE,
@@ -40,7 +40,7 @@ from oracle.localnet import (
     register_builtin_model,
     wait_until,
 )
-from oracle.results import TaskResult, task_result
+from oracle.sdk.results import TaskResult, task_result
 
 Echo = Callable[[str], None]
 
@@ -264,7 +264,7 @@ def _start_nodes(
             value=stake,
         )
         node = NodeProcess(
-            chain, account, workdir / f"operator-{index}", models=models, behaviour=role
+            chain, account, workdir / f"operator-{index}", models=models, conduct=role
         )
         stack.callback(node.stop)
         nodes.append(node.start())

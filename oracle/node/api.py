@@ -16,7 +16,7 @@ import hmac
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -27,15 +27,42 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
 from oracle.chain.views import Phase, outputs_public, read_operator, read_phase, read_task
+from oracle.config import ApiSettings
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
-from oracle.results import TaskResult, task_result
-from oracle.store import ACTIVE_STATES, FINAL_STATES
-from oracle.verify import Verification, VerificationError, verify_artifact
+from oracle.node.conduct import Conduct
+from oracle.node.metrics import NodeMetrics
+from oracle.node.states import ACTIVE_STATES, FINAL_STATES, TaskState
+from oracle.node.store import Store
+from oracle.sdk.results import TaskResult, task_result
+from oracle.sdk.verify import Verification, VerificationError, verify_artifact
 
-if TYPE_CHECKING:
-    from oracle.node import VerifierNode
+
+class NodeStatus(Protocol):
+    """What the API reads of the running node besides its store and chain client."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def chain_ok(self) -> bool: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    @property
+    def head_block(self) -> int: ...
+
+    @property
+    def start_block(self) -> int: ...
+
+    @property
+    def conduct(self) -> Conduct: ...
+
+    def model_names(self) -> dict[str, str]: ...
+
 
 MAX_TASK_ID = 2**256 - 1
 VERIFY_THREADS = 2
@@ -56,7 +83,7 @@ class HealthBody(BaseModel):
     log_cursor: int | None
     rpc_reachable: bool
     last_error: str | None
-    behaviour: str
+    conduct: str = Field(description="'honest' on every production node")
     models: dict[str, str] = Field(description="model id -> model name served by this node")
     tasks_by_state: dict[str, int]
 
@@ -79,7 +106,8 @@ class LocalTaskBody(BaseModel):
 
 @dataclass(frozen=True)
 class TaskBody(TaskResult):
-    """The task as every requester sees it (oracle.results.TaskResult), plus what this node did."""
+    """The task as every requester sees it (oracle.sdk.results.TaskResult), plus this node's
+    part."""
 
     node: LocalTaskBody | None = None
 
@@ -142,8 +170,16 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(node: VerifierNode) -> FastAPI:
-    """The API of one node; `node` supplies the store, the chain client and the metrics."""
+def create_app(
+    status: NodeStatus,
+    *,
+    client: ChainClient,
+    store: Store,
+    metrics: NodeMetrics,
+    settings: ApiSettings,
+) -> FastAPI:
+    """The API of one node: its store and chain client answer the task routes, `status` the
+    health route."""
     app = FastAPI(
         title="genoracle node API",
         version="1.0",
@@ -151,7 +187,7 @@ def create_app(node: VerifierNode) -> FastAPI:
         "artifact against its task, health, Prometheus metrics, and operator "
         "endpoints behind a bearer token.",
     )
-    token = os.environ.get(node.config.api.token_env) or None
+    token = os.environ.get(settings.token_env) or None
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -183,7 +219,7 @@ def create_app(node: VerifierNode) -> FastAPI:
             raise HTTPException(
                 403,
                 f"operator endpoints are disabled: no token configured "
-                f"(set ${node.config.api.token_env} on the node)",
+                f"(set ${settings.token_env} on the node)",
             )
         if credentials is None:
             raise HTTPException(
@@ -205,19 +241,19 @@ def create_app(node: VerifierNode) -> FastAPI:
     )
     def health() -> JSONResponse:
         body = HealthBody(
-            status="ok" if node.chain_ok else "degraded",
-            operator=node.address,
-            chain_id=node.client.chain_id,
-            oracle=node.client.address,
-            head_block=node.listener.head,
-            log_cursor=node.store.log_cursor(),
-            rpc_reachable=node.chain_ok,
-            last_error=node.last_error,
-            behaviour=node.behaviour,
-            models=node.model_names(),
-            tasks_by_state=node.store.count_by_state(),
+            status="ok" if status.chain_ok else "degraded",
+            operator=status.address,
+            chain_id=client.chain_id,
+            oracle=client.address,
+            head_block=status.head_block,
+            log_cursor=store.log_cursor(),
+            rpc_reachable=status.chain_ok,
+            last_error=status.last_error,
+            conduct=status.conduct.name,
+            models=status.model_names(),
+            tasks_by_state=store.count_by_state(),
         )
-        return JSONResponse(status_code=200 if node.chain_ok else 503, content=body.model_dump())
+        return JSONResponse(status_code=200 if status.chain_ok else 503, content=body.model_dump())
 
     @app.get(
         "/metrics",
@@ -225,10 +261,8 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="Prometheus metrics",
         responses={200: {"content": {"text/plain": {}}}},
     )
-    def metrics() -> Response:
-        return Response(
-            node.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _still_secret(task_id: int, phase: Phase, what: str) -> HTTPException:
         where = "still in its commit phase"
@@ -240,11 +274,11 @@ def create_app(node: VerifierNode) -> FastAPI:
 
     def _local(task_id: int, public: bool) -> LocalTaskBody | None:
         """`public`: the task's phase allows serving what the node computed (`outputs_public`)."""
-        record = node.store.get_task(task_id)
+        record = store.get_task(task_id)
         if record is None:
             return None
-        vote = node.store.get_vote(task_id)
-        artifact = node.store.get_artifact(task_id) if public else None
+        vote = store.get_vote(task_id)
+        artifact = store.get_artifact(task_id) if public else None
         return LocalTaskBody(
             state=record.state,
             detail=record.detail,
@@ -265,14 +299,12 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="A task's status, votes with distances to the result, and payouts",
     )
     def get_task(task_id: TaskId) -> TaskBody:
-        local = node.store.get_task(task_id)
+        local = store.get_task(task_id)
         result = task_result(
-            node.client, task_id, from_block=local.request_block if local else node.start_block
+            client, task_id, from_block=local.request_block if local else status.start_block
         )
         if result is None:
-            raise HTTPException(
-                404, f"task {task_id} does not exist on oracle {node.client.address}"
-            )
+            raise HTTPException(404, f"task {task_id} does not exist on oracle {client.address}")
         # The phase was read before the node's own records: if it still allowed commits then,
         # they stay hidden even if the phase has moved on since.
         public = outputs_public(Phase[result.phase.upper()])
@@ -286,24 +318,24 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="This node's opening (digest and salt) of a task, once its commit phase is over",
     )
     def get_opening(task_id: TaskId) -> OpeningBody:
-        """For the aggregated reveal (oracle/aggregation.py). Handed out only once the chain
+        """For the aggregated reveal (oracle/node/aggregation.py). Handed out only once the chain
         says no more commits can come, so nobody can copy it into a commitment of their own."""
-        vote = node.store.get_vote(task_id)
+        vote = store.get_vote(task_id)
         if vote is None or vote.commit_tx is None:
             raise HTTPException(404, f"this node has not committed to task {task_id}")
-        if node.behaviour == "no-reveal":  # TEST ONLY
-            raise HTTPException(404, "this node does not reveal (test-only behaviour 'no-reveal')")
-        view = read_task(node.client, task_id)
-        position = view.member_index(node.address) if view is not None else None
+        if not status.conduct.reveals():
+            raise HTTPException(404, f"this node does not reveal (conduct {status.conduct.name!r})")
+        view = read_task(client, task_id)
+        position = view.member_index(status.address) if view is not None else None
         if view is None or position is None or not view.committed[position]:
             raise HTTPException(404, f"this node's commit to task {task_id} is not on chain")
-        phase = read_phase(node.client, task_id)
+        phase = read_phase(client, task_id)
         if not outputs_public(phase):
             raise _still_secret(task_id, phase, "openings")
         return OpeningBody(
             task_id=task_id,
             position=position,
-            operator=node.address,
+            operator=status.address,
             digest="0x" + vote.digest.hex(),
             salt="0x" + vote.salt.hex(),
         )
@@ -317,10 +349,10 @@ def create_app(node: VerifierNode) -> FastAPI:
     def get_artifact(task_id: TaskId) -> FileResponse:
         """409 while commits can still come: a peer holding it could commit its digest without
         running the model."""
-        artifact = node.store.get_artifact(task_id)
-        if artifact is not None or node.store.get_task(task_id) is not None:
+        artifact = store.get_artifact(task_id)
+        if artifact is not None or store.get_task(task_id) is not None:
             # Drawn for it: even whether there is an artifact (none for an invalid input) waits.
-            phase = read_phase(node.client, task_id)
+            phase = read_phase(client, task_id)
             if not outputs_public(phase):
                 raise _still_secret(task_id, phase, "artifacts")
         if artifact is None:
@@ -347,7 +379,7 @@ def create_app(node: VerifierNode) -> FastAPI:
     async def verify(
         task_id: TaskId, file: Annotated[UploadFile, File(description="PNG image, or text")]
     ) -> Verification:
-        limit = node.config.api.max_upload_bytes
+        limit = settings.max_upload_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
             raise HTTPException(413, f"upload larger than {limit} bytes")
@@ -367,11 +399,11 @@ def create_app(node: VerifierNode) -> FastAPI:
 
     def _verify_upload(task_id: int, data: bytes) -> Verification:
         known: list[tuple[bytes, list[int]]] = []
-        artifact = node.store.get_artifact(task_id)
+        artifact = store.get_artifact(task_id)
         if artifact is not None and artifact.token_ids is not None:
             with contextlib.suppress(OSError):
                 known.append((Path(artifact.path).read_bytes(), artifact.token_ids))
-        return verify_artifact(node.client, task_id, data, known)
+        return verify_artifact(client, task_id, data, known)
 
     @app.get(
         "/operator/status",
@@ -381,10 +413,10 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="Stake, credit and local task counts of this node's operator",
     )
     def operator_status() -> OperatorBody:
-        info = read_operator(node.client, node.address)
-        credit = int(node.client.view("creditOf", node.address))
+        info = read_operator(client, status.address)
+        credit = int(client.view("creditOf", status.address))
         return OperatorBody(
-            address=node.address,
+            address=status.address,
             stake_wei=info.stake,
             endpoint=info.endpoint,
             active=info.active,
@@ -393,8 +425,8 @@ def create_app(node: VerifierNode) -> FastAPI:
             open_tasks=info.open_tasks,
             paused=info.paused,
             credit_wei=credit,
-            balance_wei=node.client.balance(node.address),
-            tasks_by_state=node.store.count_by_state(),
+            balance_wei=client.balance(status.address),
+            tasks_by_state=store.count_by_state(),
         )
 
     @app.get(
@@ -411,7 +443,7 @@ def create_app(node: VerifierNode) -> FastAPI:
         known = (*ACTIVE_STATES, *FINAL_STATES)
         if state is not None and state not in known:
             raise HTTPException(400, f"unknown state {state!r}; known: {', '.join(known)}")
-        records = node.store.tasks([state] if state else None, limit=limit)
+        records = store.tasks([TaskState(state)] if state else None, limit=limit)
         return [
             NodeTaskBody(
                 task_id=r.task_id,
@@ -432,11 +464,10 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="Every step this node took for a task",
     )
     def operator_journal(task_id: TaskId) -> list[JournalBody]:
-        if node.store.get_task(task_id) is None:
+        if store.get_task(task_id) is None:
             raise HTTPException(404, f"this node was not drawn for task {task_id}")
         return [
-            JournalBody(step=e.step, detail=e.detail, at=e.at)
-            for e in node.store.journal_of(task_id)
+            JournalBody(step=e.step, detail=e.detail, at=e.at) for e in store.journal_of(task_id)
         ]
 
     @app.get(
@@ -451,7 +482,7 @@ def create_app(node: VerifierNode) -> FastAPI:
     ) -> list[RejectionBody]:
         return [
             RejectionBody(task_id=r.task_id, reason=r.reason, at=r.at)
-            for r in node.store.rejections(limit)
+            for r in store.rejections(limit)
         ]
 
     @app.post(
@@ -462,9 +493,9 @@ def create_app(node: VerifierNode) -> FastAPI:
         summary="Withdraw the operator's credited fees and rewards",
     )
     def operator_claim() -> ClaimBody:
-        amount = int(node.client.view("creditOf", node.address))
+        amount = int(client.view("creditOf", status.address))
         try:
-            receipt = node.client.transact("claim")
+            receipt = client.transact("claim")
         except ContractRevertError as exc:
             raise HTTPException(409, str(exc)) from None
         return ClaimBody(tx_hash=receipt["transactionHash"].to_0x_hex(), amount_wei=amount)

@@ -13,7 +13,7 @@ import logging
 from web3.types import EventData
 
 from oracle.chain.client import ChainClient
-from oracle.store import Store
+from oracle.node.store import Store
 
 log = logging.getLogger(__name__)
 

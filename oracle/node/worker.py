@@ -5,9 +5,8 @@ never delays a commit or reveal of another task. In a worker process the models 
 worker's first job, and a worker that dies is replaced (see `InferenceWorker`); the process asks
 the kernel to kill it when the node dies (kill -9 included), so no orphan keeps burning CPU.
 
-The dishonest behaviours (`lazy`, `random`) are TEST ONLY: they exist so the end-to-end tests can
-show that a cheating operator is outvoted and slashed. The node refuses them unless the config
-sets `node.allow_dishonest_behaviour = true`.
+The worker runs exactly the job it is given: how the node chooses that job is its conduct's
+business (oracle/node/conduct.py).
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ class InferenceJob:
     model_id: bytes
     input: bytes
     entropy: bytes
-    behaviour: str = "honest"
 
 
 @dataclass(frozen=True)
@@ -125,15 +123,11 @@ def run_job(job: InferenceJob) -> InferenceOutcome:
     from inference.specs import ImageInput, TextInput, parse_input
 
     start = time.perf_counter()
-    if job.behaviour == "random":  # TEST ONLY: a digest that proves no work at all
-        return InferenceOutcome(job.task_id, os.urandom(32), time.perf_counter() - start)
     model = _MODELS.get(job.model_id)
     if model is None:
         raise LookupError(f"model 0x{job.model_id.hex()} is not loaded in this worker")
     try:
         spec: ImageInput | TextInput = parse_input(str(model.kind), job.input)
-        if job.behaviour == "lazy":  # TEST ONLY: skip the requested work, answer something else
-            spec = _lazy_variant(spec, job)
         result = generate(
             model, spec, task_id=job.task_id, entropy=job.entropy, threads=_THREADS[0]
         )
@@ -154,17 +148,6 @@ def run_job(job: InferenceJob) -> InferenceOutcome:
         token_ids=list(result.token_ids) if result.token_ids is not None else None,
         fingerprint=dict(result.fingerprint),
     )
-
-
-def _lazy_variant(spec: Any, job: InferenceJob) -> Any:
-    """A cheaper or wrong request: another seed for images, half the tokens for text."""
-    from inference.seeds import resolve_seed
-    from inference.specs import ImageInput
-
-    if isinstance(spec, ImageInput):
-        seed = resolve_seed(spec.seed, job.task_id, job.entropy)
-        return spec.model_copy(update={"seed": seed % ((1 << 63) - 2) + 1})
-    return spec.model_copy(update={"max_new_tokens": max(1, spec.max_new_tokens // 2)})
 
 
 class WorkerDied(concurrent.futures.BrokenExecutor):

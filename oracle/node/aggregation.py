@@ -11,12 +11,13 @@ task then costs one reveal transaction instead of one per member (contracts/GAS.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import httpx
 
 from oracle.chain.client import ChainClient
-from oracle.chain.views import commitment, read_operator, read_task
+from oracle.chain.views import TaskView, commitment, read_operator, read_task
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +114,64 @@ class PeerOpenings:
             opening.salt,
         )
         return sealed == expected
+
+
+@dataclass(frozen=True)
+class RevealPlan:
+    """What a member does now: look again after `wait_s`, or send `openings` (one: reveal alone;
+    several: one revealBatch), noting `journal` entries (step, detail) first."""
+
+    wait_s: float | None = None
+    openings: list[Opening] = field(default_factory=list)
+    journal: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RevealAggregator:
+    """The members still to reveal take turns as the aggregator, in committee order, `turn_s`
+    apart (counted from when this node saw the reveal phase): at its turn a member collects the
+    others' openings and sends one revealBatch. Under load the first aggregator is often behind
+    (its loop busy, its CPU shared with inference) while its API still serves its opening, so the
+    next one takes over with that opening in the batch instead of everybody revealing alone. A
+    member reveals alone only when no peer's opening can be had at its turn."""
+
+    def __init__(self, peers: PeerOpenings, turn_s: float) -> None:
+        self._peers = peers
+        self._turn_s = turn_s
+        self._phase_seen: dict[int, float] = {}  # task -> when we first could reveal
+        self._collected: dict[int, dict[int, Opening]] = {}  # task -> position -> opening
+
+    def plan(self, view: TaskView, own: Opening) -> RevealPlan:
+        task_id = view.task_id
+        waiting = [
+            position
+            for position in range(len(view.committee))
+            if view.committed[position] and not view.revealed[position]
+        ]
+        now = time.monotonic()
+        waited = now - self._phase_seen.setdefault(task_id, now)
+        turn = waiting.index(own.position) * self._turn_s
+        if waited < turn:
+            return RevealPlan(wait_s=turn - waited)  # our DigestRevealed wakes us earlier
+        collected = self._collected.setdefault(task_id, {})
+        collected[own.position] = own
+        for position in waiting:
+            if position not in collected:
+                peer = self._peers.fetch(task_id, position, view.committee[position])
+                if peer is not None:
+                    collected[position] = peer
+        missing = [position for position in waiting if position not in collected]
+        if missing and waited < turn + self._turn_s / 2:
+            # Peers may not have seen the reveal phase yet.
+            return RevealPlan(wait_s=min(0.2, self._turn_s / 10))
+        journal = []
+        if missing:
+            absent = ", ".join(view.committee[position] for position in missing)
+            journal.append(("batch_partial", f"no opening from {absent}"))
+        openings = [collected[position] for position in waiting if position in collected]
+        if len(openings) == 1:
+            journal.append(("reveal_alone", "no peer opening at our turn"))
+        return RevealPlan(openings=openings, journal=journal)
+
+    def forget(self, task_id: int) -> None:
+        self._phase_seen.pop(task_id, None)
+        self._collected.pop(task_id, None)

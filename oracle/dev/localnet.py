@@ -28,8 +28,8 @@ from web3 import Web3
 from deploy.anvil import AnvilProcess
 from deploy.deployer import Deployment, OracleConfig, deploy_oracle
 from oracle.chain.client import ChainClient
-from oracle.client import OracleClient
 from oracle.config import ChainSettings
+from oracle.sdk.client import OracleClient
 
 GENORACLE = str(Path(sys.executable).parent / "genoracle")
 API_TOKEN = "localnet-operator-token"
@@ -173,7 +173,8 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    """One `genoracle node run` process with its own config, data dir and log file."""
+    """One `genoracle node run` process (or, for a test's cheater, `python -m
+    oracle.dev.dishonest`) with its own config, data dir and log file."""
 
     def __init__(
         self,
@@ -182,7 +183,7 @@ class NodeProcess:
         workdir: Path,
         *,
         models: tuple[str, ...],
-        behaviour: str = "honest",
+        conduct: str = "honest",
         rpc_url: str | None = None,
         extra_node: dict[str, Any] | None = None,
         extra_chain: dict[str, Any] | None = None,
@@ -190,6 +191,7 @@ class NodeProcess:
     ) -> None:
         self.chain = chain
         self.account = account
+        self.conduct = conduct  # 'honest', or a test's cheat (oracle/dev/dishonest.py)
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "node.log"
@@ -200,8 +202,6 @@ class NodeProcess:
         node: dict[str, Any] = {
             "data_dir": str(self.data_dir),
             "models": list(models),
-            "behaviour": behaviour,
-            "allow_dishonest_behaviour": behaviour != "honest",
             "recheck_interval_s": 5.0,
             "inference_threads": 1,
         }
@@ -259,8 +259,11 @@ class NodeProcess:
             PYTHONUNBUFFERED="1",
         )
         log = self.log_path.open("ab")
+        command = [GENORACLE, "node", "run"]
+        if self.conduct != "honest":  # a test's cheater: the same node, a dishonest conduct
+            command = [sys.executable, "-m", "oracle.dev.dishonest", "--conduct", self.conduct]
         self.process = subprocess.Popen(
-            [GENORACLE, "node", "run", "--config", str(self.config_path), "--log-level", "info"],
+            [*command, "--config", str(self.config_path), "--log-level", "info"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

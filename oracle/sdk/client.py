@@ -26,8 +26,8 @@ from oracle.chain.views import ModelView, read_model
 from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
-from oracle.results import TaskResult, task_result
-from oracle.verify import Verification, verify_artifact
+from oracle.sdk.results import TaskResult, task_result
+from oracle.sdk.verify import Verification, verify_artifact
 
 
 @dataclass(frozen=True)

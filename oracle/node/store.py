@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracle.errors import StoreError
+from oracle.node.states import TaskState
 
 SCHEMA_VERSION = 1
 
@@ -31,19 +32,6 @@ MAX_STORED_TASK_ID = (1 << 63) - 1
 """SQLite's largest INTEGER: an id above it cannot be stored, so reads answer "none" for it
 instead of letting sqlite3 raise OverflowError (which the API would turn into a 500)."""
 
-# Task states, in the order a task normally passes through them.
-ASSIGNED = "assigned"  # drawn for the task; inference queued
-COMPUTED = "computed"  # digest and salt stored; commit not sent yet
-COMMIT_SENT = "commit_sent"  # commit transaction signed, its hash stored, sent
-COMMITTED = "committed"  # commit mined (and confirmed)
-REVEAL_SENT = "reveal_sent"
-REVEALED = "revealed"
-DONE = "done"  # the task reached a final on-chain status; outcome recorded
-MISSED = "missed"  # a window closed before our step; recorded, not retried
-ABANDONED = "abandoned"  # dishonest test behaviour chose not to act, or the task vanished
-
-ACTIVE_STATES = (ASSIGNED, COMPUTED, COMMIT_SENT, COMMITTED, REVEAL_SENT, REVEALED)
-FINAL_STATES = (DONE, MISSED, ABANDONED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -134,7 +122,7 @@ class TaskRecord:
     fee: int
     request_block: int
     request_tx: str
-    state: str
+    state: TaskState
     detail: str
     inference_seconds: float | None
     outcome: str | None
@@ -330,7 +318,7 @@ class Store:
                     str(fee),
                     request_block,
                     request_tx,
-                    ASSIGNED,
+                    TaskState.ASSIGNED,
                     now,
                     now,
                 ),
@@ -352,7 +340,7 @@ class Store:
             fee=int(row["fee"]),
             request_block=row["request_block"],
             request_tx=row["request_tx"],
-            state=row["state"],
+            state=TaskState(row["state"]),
             detail=row["detail"],
             inference_seconds=row["inference_seconds"],
             outcome=row["outcome"],
@@ -367,7 +355,9 @@ class Store:
         rows = self._query("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
         return self._task(rows[0]) if rows else None
 
-    def tasks(self, states: Iterable[str] | None = None, limit: int = 1000) -> list[TaskRecord]:
+    def tasks(
+        self, states: Iterable[TaskState] | None = None, limit: int = 1000
+    ) -> list[TaskRecord]:
         """Tasks in the given states (all when None), oldest first."""
         if states is None:
             rows = self._query("SELECT * FROM tasks ORDER BY task_id LIMIT ?", (limit,))
@@ -384,7 +374,33 @@ class Store:
         rows = self._query("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state")
         return {str(row["state"]): int(row["n"]) for row in rows}
 
-    def set_state(self, task_id: int, state: str, detail: str = "") -> None:
+    def redraw(
+        self, task_id: int, *, committee: Iterable[str], member_index: int, entropy: bytes
+    ) -> None:
+        """The request's block was replaced (a reorg) before our commit was on chain: forget the
+        vote computed from the old randomness and compute again with the new draw."""
+        now = time.time()
+        with self._transaction(durable=True) as db:
+            db.execute("DELETE FROM votes WHERE task_id = ?", (task_id,))
+            db.execute("DELETE FROM artifacts WHERE task_id = ?", (task_id,))
+            db.execute(
+                "UPDATE tasks SET entropy = ?, committee = ?, member_index = ?, state = ?, "
+                "detail = 'redrawn', updated_at = ? WHERE task_id = ?",
+                (
+                    entropy,
+                    json.dumps(list(committee)),
+                    member_index,
+                    TaskState.ASSIGNED,
+                    now,
+                    task_id,
+                ),
+            )
+            db.execute(
+                "INSERT INTO journal (task_id, step, detail, at) VALUES (?, 'redrawn', ?, ?)",
+                (task_id, "0x" + entropy.hex(), now),
+            )
+
+    def set_state(self, task_id: int, state: TaskState, detail: str = "") -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE tasks SET state = ?, detail = ?, updated_at = ? WHERE task_id = ?",
@@ -400,11 +416,11 @@ class Store:
             db.execute(
                 "UPDATE tasks SET state = ?, outcome = ?, result_digest = ?, detail = '', "
                 "updated_at = ? WHERE task_id = ?",
-                (DONE, outcome, result_digest, time.time(), task_id),
+                (TaskState.DONE, outcome, result_digest, time.time(), task_id),
             )
             db.execute(
                 "INSERT INTO journal (task_id, step, detail, at) VALUES (?, ?, ?, ?)",
-                (task_id, DONE, outcome, time.time()),
+                (task_id, TaskState.DONE, outcome, time.time()),
             )
 
     def journal(self, task_id: int, step: str, detail: str = "") -> None:
@@ -446,11 +462,11 @@ class Store:
             db.execute(
                 "UPDATE tasks SET state = ?, detail = '', inference_seconds = ?, updated_at = ? "
                 "WHERE task_id = ?",
-                (COMPUTED, inference_seconds, now, task_id),
+                (TaskState.COMPUTED, inference_seconds, now, task_id),
             )
             db.execute(
                 "INSERT INTO journal (task_id, step, detail, at) VALUES (?, ?, ?, ?)",
-                (task_id, COMPUTED, "digest 0x" + digest.hex(), now),
+                (task_id, TaskState.COMPUTED, "digest 0x" + digest.hex(), now),
             )
 
     def get_vote(self, task_id: int) -> VoteRecord | None:
@@ -474,7 +490,11 @@ class Store:
     def record_sent(self, task_id: int, step: str, tx_hash: str) -> None:
         """Store a signed transaction's hash *before* it is broadcast; `step` is the tx kind."""
         column = {"commit": "commit_tx", "reveal": "reveal_tx", "resolve": "resolve_tx"}[step]
-        state = {"commit": COMMIT_SENT, "reveal": REVEAL_SENT, "resolve": None}[step]
+        state = {
+            "commit": TaskState.COMMIT_SENT,
+            "reveal": TaskState.REVEAL_SENT,
+            "resolve": None,
+        }[step]
         now = time.time()
         with self._transaction(durable=True) as db:
             db.execute(f"UPDATE votes SET {column} = ? WHERE task_id = ?", (tx_hash, task_id))

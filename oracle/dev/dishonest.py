@@ -1,0 +1,116 @@
+"""Dishonest conducts, for the tests and the demo only: operators that cut corners, run through
+the very same node code as an honest one, so the tests can show each is outvoted and slashed.
+
+No production module imports this one. A dishonest node runs as
+`python -m oracle.dev.dishonest --conduct lazy --config node.toml` (oracle/dev/localnet.py starts
+it that way); `genoracle node run` always runs an honest node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from inference.errors import InvalidInputError
+from inference.seeds import resolve_seed
+from inference.specs import ImageInput, TextInput, canonical_json, parse_input
+from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
+
+
+class _Cheat:
+    name = "dishonest"
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        return job
+
+    def commits(self) -> bool:
+        return True
+
+    def reveals(self) -> bool:
+        return True
+
+
+class LazyConduct(_Cheat):
+    """Runs a cheaper or other job than the one requested: another seed for an image, half the
+    tokens for a text. An input the model rejects is answered as an honest node would."""
+
+    name = "lazy"
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        try:
+            spec = parse_input(model.kind, job.input)
+        except InvalidInputError:
+            return job
+        cheaper: ImageInput | TextInput
+        if isinstance(spec, ImageInput):
+            seed = resolve_seed(spec.seed, job.task_id, job.entropy)
+            cheaper = spec.model_copy(update={"seed": seed % ((1 << 63) - 2) + 1})
+        else:
+            cheaper = spec.model_copy(update={"max_new_tokens": max(1, spec.max_new_tokens // 2)})
+        return InferenceJob(job.task_id, job.model_id, canonical_json(cheaper), job.entropy)
+
+
+class RandomConduct(_Cheat):
+    """Commits a random digest: no work at all."""
+
+    name = "random"
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        return InferenceOutcome(job.task_id, os.urandom(32), 0.0)
+
+
+class SilentConduct(_Cheat):
+    """Computes but never commits."""
+
+    name = "silent"
+
+    def commits(self) -> bool:
+        return False
+
+
+class NoRevealConduct(_Cheat):
+    """Commits but never reveals, nor hands its opening to the aggregator."""
+
+    name = "no-reveal"
+
+    def reveals(self) -> bool:
+        return False
+
+
+CONDUCTS: dict[str, _Cheat] = {
+    conduct.name: conduct
+    for conduct in (LazyConduct(), RandomConduct(), SilentConduct(), NoRevealConduct())
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a dishonest verifier node (tests only).")
+    parser.add_argument("--conduct", required=True, choices=sorted(CONDUCTS))
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("urllib3", "web3", "httpx", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from oracle.config import load_node_config
+    from oracle.keys import load_account
+    from oracle.node import start_node
+
+    config = load_node_config(args.config)
+    start_node(config, load_account(config.account), CONDUCTS[args.conduct]).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The verifier node: a package of parts with one responsibility each (see runtime.py)."""
+
+from oracle.node.runtime import VerifierNode, api_url_of, start_node
+
+__all__ = ["VerifierNode", "api_url_of", "start_node"]

@@ -1,0 +1,55 @@
+"""How a node conducts itself at the points where an operator could cut corners.
+
+A production node is always `HONEST`. The interface exists so the project's tests and demo can run
+operators that cheat (oracle/dev/dishonest.py) through the very same node code, and show that
+they are outvoted and slashed; no production module knows any such conduct.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
+
+
+class Conduct(Protocol):
+    """The node asks its conduct before each of these steps."""
+
+    @property
+    def name(self) -> str:
+        """Shown in the node's log and health report."""
+        ...
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        """The job to run for a task, or an outcome to commit without running one."""
+        ...
+
+    def commits(self) -> bool:
+        """Whether the node commits at all."""
+        ...
+
+    def reveals(self) -> bool:
+        """Whether the node reveals (and serves its opening to the aggregating peer)."""
+        ...
+
+
+class HonestConduct:
+    """Runs the requested job, commits, reveals: the only conduct a production node has."""
+
+    name = "honest"
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        return job
+
+    def commits(self) -> bool:
+        return True
+
+    def reveals(self) -> bool:
+        return True
+
+
+HONEST = HonestConduct()
