@@ -32,9 +32,10 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
 from oracle.chain.client import ChainClient
 from oracle.chain.views import TaskStatus, read_task
-from oracle.client import OracleClient
-from oracle.localnet import ETHER, NodeProcess, OracleChain, oracle_chain, wait_until
-from oracle.store import MISSED, Store, TaskRecord
+from oracle.dev.localnet import ETHER, NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.node.states import TaskState
+from oracle.node.store import Store, TaskRecord
+from oracle.sdk.client import OracleClient
 
 # The balance invariant lives with the contract tests' helpers.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
@@ -363,7 +364,9 @@ def test_chaos_kills_and_an_anvil_restart_leave_every_task_resolved_and_nobody_s
     ]
     assert not wrong_draw, f"{context} members off the drawn committee: {wrong_draw}"
     missed = {
-        index: sorted(t for t, r in records[node.address.lower()].items() if r.state == MISSED)
+        index: sorted(
+            t for t, r in records[node.address.lower()].items() if r.state == TaskState.MISSED
+        )
         for index, node in enumerate(nodes)
     }
     assert not any(missed.values()), f"{context} tasks recorded as missed, by node: {missed}"
