@@ -1,8 +1,11 @@
-"""genoracle's off-chain side: chain client, verifier node, requester SDK, CLI and HTTP API.
+"""genoracle's off-chain side, in data-flow order:
 
-Modules: `config` (TOML + env, validated), `keys` (keystore / env key), `store` (the node's
-SQLite state), `chain` (bindings, sends, revert decoding, typed views), `listener` (logs with a
-persisted cursor), `worker` (inference off the chain loop), `node` (the verifier), `results` and
-`verify` (what requesters read and check), `client` (requester SDK), `api` (FastAPI per node),
-`localnet` (Anvil + oracle + node processes for tests, demos and benchmarks), `cli`.
+- `chain/`: bindings to the deployed contracts, sends, revert decoding, typed views and the
+  protocol's enums and commitment rule;
+- `node/`: the verifier node (runtime, scheduler, task steps, transaction sender, inference
+  queue and worker, draws, aggregated reveal, store, listener, metrics, HTTP API);
+- `sdk/`: what a requester uses (client, task results, artifact verification);
+- `cli/`: the `genoracle` command;
+- `dev/`: local chains with node processes, the demo, and the tests' dishonest conducts;
+- `config`, `keys`, `errors`, `version`: shared by all of them.
 """

@@ -2,6 +2,9 @@
 
 The result is a plain JSON-able dict (written next to the report) so that the report, the README
 figures and the tolerance file all read the same numbers.
+
+Long module: one pass over the stored samples feeds every table; split, the parts would hand
+the same intermediate arrays to each other.
 """
 
 from __future__ import annotations

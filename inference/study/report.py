@@ -1,4 +1,7 @@
-"""The study report: PNG figures and a markdown page written from the analysis results."""
+"""The study report: PNG figures and a markdown page written from the analysis results.
+
+Long module: one short function per figure or section of one page, sharing its layout.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ surfaces as a named exception before any gas is spent, estimate gas, price it EI
 the RPC's pending nonce (authoritative after restarts and reorgs, unlike a local counter), sign,
 let the caller persist the transaction hash, then broadcast. Transient RPC failures (connection
 refused, timeouts, 5xx) are retried with exponential backoff and end in `ChainUnavailableError`.
+
+Long module: the read path and the send path share one connection, one send lock and one
+retry policy; apart, each would need the other's internals.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ commits can come (`outputs_public`): before that a committee peer could copy it 
 of its own without running the model. Operator endpoints need
 `Authorization: Bearer <token>` with the token from the environment variable `api.token_env`.
 Every bad request gets a 4xx with a `detail` that says what was wrong; an unreachable RPC is a 503.
+
+Long module: one FastAPI app whose routes are short and share its error handlers, its auth
+and its limits.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ RPC outage the node looks at what the chain says, not at what it believes.
 - A window that closed before our step is recorded as MISSED, with the reason, and left alone.
 - An input the model rejects is answered with the reserved INVALID_INPUT_DIGEST and recorded as a
   rejection: bad requests end cleanly and honest verifiers are still paid.
+
+Long module: the state machine's steps hand tasks to each other; one file keeps every
+transition in view.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ return (`synchronous=FULL` for that transaction); bookkeeping (journal, log curs
 chain can re-derive) uses `NORMAL`, which survives a killed process, just not a power cut.
 
 One store belongs to one (chain id, oracle address); opening it for another raises `StoreError`.
+
+Long module: one SQLite schema and the transactions over it, one method per transaction.
 """
 
 from __future__ import annotations

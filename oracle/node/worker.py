@@ -7,6 +7,9 @@ the kernel to kill it when the node dies (kill -9 included), so no orphan keeps 
 
 The worker runs exactly the job it is given: how the node chooses that job is its conduct's
 business (oracle/node/conduct.py).
+
+Long module: the worker process's lifecycle (load, supervise, restart with backoff, dispatch
+one job at a time) is one state machine over one executor.
 """
 
 from __future__ import annotations

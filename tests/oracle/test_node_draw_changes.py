@@ -22,7 +22,8 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
 from oracle.chain.views import read_draw
 from oracle.config import NodeConfig, NodeSettings
-from oracle.dev.localnet import FlakyProxy, OracleChain, chain_settings, oracle_chain
+from oracle.dev.flaky_proxy import FlakyProxy
+from oracle.dev.localnet import OracleChain, chain_settings, oracle_chain
 from oracle.node import VerifierNode, start_node
 from oracle.node.states import TaskState
 

@@ -13,7 +13,8 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
 from oracle.config import NodeConfig, NodeSettings
-from oracle.dev.localnet import FlakyProxy, OracleChain, chain_settings, oracle_chain
+from oracle.dev.flaky_proxy import FlakyProxy
+from oracle.dev.localnet import OracleChain, chain_settings, oracle_chain
 from oracle.errors import ChainUnavailableError
 from oracle.node import VerifierNode
 from oracle.node.states import TaskState

@@ -20,7 +20,8 @@ from eth_typing import HexStr
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS
 
 from oracle.chain.views import read_task
-from oracle.dev.localnet import FlakyProxy, NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.dev.flaky_proxy import FlakyProxy
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
 from oracle.node.store import Store
 from oracle.sdk.client import OracleClient
 
