@@ -17,22 +17,14 @@ from pathlib import Path
 from inference.errors import InvalidInputError
 from inference.seeds import resolve_seed
 from inference.specs import ImageInput, TextInput, canonical_json, parse_input
+from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 
 
-class _Cheat:
+class _Cheat(HonestConduct):
+    """Acts honestly except where a subclass cheats."""
+
     name = "dishonest"
-
-    def inference(
-        self, job: InferenceJob, model: ModelDescription
-    ) -> InferenceJob | InferenceOutcome:
-        return job
-
-    def commits(self) -> bool:
-        return True
-
-    def reveals(self) -> bool:
-        return True
 
 
 class LazyConduct(_Cheat):

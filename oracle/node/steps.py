@@ -366,16 +366,26 @@ class TaskSteps:
     def _step_commit_sent(
         self, task: TaskRecord, vote: VoteRecord, phase: Phase, committed: bool
     ) -> None:
-        if committed:
-            self._mark_done_if_confirmed(task.task_id, vote.commit_tx, TaskState.COMMITTED)
-            return
-        fate = self._sender.fate(vote.commit_tx)
+        if self._sent_and_settled(task, "commit", vote.commit_tx, committed, TaskState.COMPUTED):
+            self._step_commit(task, vote, phase, committed=False)
+
+    def _sent_and_settled(
+        self, task: TaskRecord, step: str, tx_hash: str | None, landed: bool, back: TaskState
+    ) -> bool:
+        """After sending `step`: once the chain shows it `landed`, move on when confirmed; while
+        the transaction is pending, wait. True when it failed or was lost: the task went `back`
+        and the caller takes the step again."""
+        if landed:
+            done = TaskState.COMMITTED if step == "commit" else TaskState.REVEALED
+            self._mark_done_if_confirmed(task.task_id, tx_hash, done)
+            return False
+        fate = self._sender.fate(tx_hash)
         if fate == Fate.PENDING:
             self._scheduler.schedule(task.task_id, self._config.chain.poll_interval_s)
-            return
-        self._store.journal(task.task_id, f"commit_{fate.value}", vote.commit_tx or "")
-        self._store.set_state(task.task_id, TaskState.COMPUTED, f"commit transaction {fate.value}")
-        self._step_commit(task, vote, phase, committed=False)
+            return False
+        self._store.journal(task.task_id, f"{step}_{fate.value}", tx_hash or "")
+        self._store.set_state(task.task_id, back, f"{step} transaction {fate.value}")
+        return True
 
     def _mark_done_if_confirmed(self, task_id: int, tx_hash: str | None, state: TaskState) -> None:
         if not self._sender.confirmed(tx_hash):
@@ -427,16 +437,9 @@ class TaskSteps:
     def _step_reveal_sent(
         self, task: TaskRecord, vote: VoteRecord, phase: Phase, view: TaskView
     ) -> None:
-        if self._revealed(view):
-            self._mark_done_if_confirmed(task.task_id, vote.reveal_tx, TaskState.REVEALED)
-            return
-        fate = self._sender.fate(vote.reveal_tx)
-        if fate == Fate.PENDING:
-            self._scheduler.schedule(task.task_id, self._config.chain.poll_interval_s)
-            return
-        self._store.journal(task.task_id, f"reveal_{fate.value}", vote.reveal_tx or "")
-        self._store.set_state(task.task_id, TaskState.COMMITTED, f"reveal transaction {fate.value}")
-        self._step_reveal(task, vote, phase, view)
+        revealed = self._revealed(view)
+        if self._sent_and_settled(task, "reveal", vote.reveal_tx, revealed, TaskState.COMMITTED):
+            self._step_reveal(task, vote, phase, view)
 
     def _step_resolve(self, task: TaskRecord, vote: VoteRecord, phase: Phase) -> None:
         if phase != Phase.RESOLVABLE or not self._config.node.resolve_tasks:
