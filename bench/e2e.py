@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
-from oracle.node.worker import InferenceJob, InferenceWorker
+from oracle.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.worker import InferenceJob, InferenceWorker
 
 MODEL = "tiny-sd"
 OVERHEAD_TARGET_S = 1.0

@@ -1,6 +1,6 @@
 """What a node computes with is the chain's draw, whenever it looks and whatever happened before.
 
-Three faults the chaos run found (tests/oracle/test_chaos.py), each reproduced here in-process
+Three faults the chaos run found (tests/node/test_chaos.py), each reproduced here in-process
 against a real Anvil:
 - a node catching up on a task drawn more than 256 blocks earlier read its randomness from
   `committeeOf`, which recomputes it from blockhash(drawBlock): zero by then, so the node computed
