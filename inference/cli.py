@@ -129,16 +129,40 @@ def build_model(name: str, force: bool) -> None:
 @models.command("manifest")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--name", help="Model name (default: the folder name).")
-def write_manifest(folder: Path, name: str | None) -> None:
+@click.option(
+    "--budget",
+    "budget_json",
+    help="The compute budget as JSON (a node serves no model without one), e.g. "
+    '\'{"cost_model": "diffusion/1", "max_units": 2700000, "min_units_per_second": 9000, '
+    '"attention_latent_pixels": 3500, "evaluation_overhead": 460, "decode_evaluations": 19}\' '
+    "or @FILE; see inference/compute_budget.py and make bench-inference.",
+)
+def write_manifest(folder: Path, name: str | None, budget_json: str | None) -> None:
     """Hash a diffusers or transformers model FOLDER and write its manifest.json."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from inference.compute_budget import ComputeBudget
     from inference.errors import InferenceError
     from inference.models import import_folder
 
+    budget = None
+    if budget_json is not None:
+        try:
+            text = _read_input(budget_json).decode("utf-8")
+            budget = TypeAdapter(ComputeBudget).validate_json(text)
+        except (OSError, UnicodeDecodeError, ValidationError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--budget") from exc
     try:
-        manifest = import_folder(folder, name)
-    except InferenceError as exc:
+        manifest = import_folder(folder, name, budget)
+    except (InferenceError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{manifest.name}  {manifest.model_id_hex}  {folder}")
+    if manifest.compute_budget is None:
+        click.echo(
+            "warning: no --budget: a node will refuse to serve this model; the budget changes "
+            "the modelId",
+            err=True,
+        )
 
 
 def _read_input(value: str) -> bytes:

@@ -2,9 +2,11 @@
 
 A model folder holds its files and a ``manifest.json``. The manifest lists the sha256 of every
 file in the folder, the pipeline (or model) class and its config, the scheduler and its config,
-the dtype, the digest scheme with its default and maximum tolerance, and the versions of the
-libraries that change outputs. ``modelId`` is the sha256 of the canonical JSON of the manifest
-(sorted keys, no spaces, UTF-8): the id registered on chain. Verifiers that load the same modelId
+the dtype, the digest scheme with its default and maximum tolerance, the versions of the
+libraries that change outputs, and the compute budget (``inference.compute_budget``: what an
+input may cost, so that every node refuses the same too-expensive inputs). ``modelId`` is the
+sha256 of the canonical JSON of the manifest (sorted keys, no spaces, UTF-8): the id registered
+on chain. Verifiers that load the same modelId
 run the same weights under the same code, or ``verify_files`` refuses to load.
 """
 
@@ -21,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from inference.compute_budget import CausalLMBudget, ComputeBudget, DiffusionBudget
 from inference.digests import IMAGE_SCHEMES, TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError
 
@@ -90,6 +93,10 @@ class ModelManifest(BaseModel):
     library_versions: dict[str, str]
     defaults: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+    compute_budget: ComputeBudget | None = None
+    """What an input may cost (inference.compute_budget). A node serves no model without one;
+    a manifest written before budgets existed has none and keeps its modelId (the key is left
+    out of the canonical JSON when empty)."""
 
     @field_validator("files")
     @classmethod
@@ -128,6 +135,17 @@ class ModelManifest(BaseModel):
                 f"default tolerance {self.default_tolerance} exceeds the maximum "
                 f"{self.max_tolerance}"
             )
+        wanted: type[DiffusionBudget | CausalLMBudget]
+        wanted, name = (
+            (DiffusionBudget, "diffusion/1")
+            if self.kind == "image"
+            else (CausalLMBudget, "causal-lm/1")
+        )
+        if self.compute_budget is not None and not isinstance(self.compute_budget, wanted):
+            raise ValueError(
+                f"compute_budget: {self.kind} models price inputs with the {name!r} cost "
+                f"model, not {self.compute_budget.cost_model!r}"
+            )
 
     @property
     def tolerance(self) -> Tolerance:
@@ -139,10 +157,18 @@ class ModelManifest(BaseModel):
         """The maximum tolerance as a Tolerance."""
         return Tolerance(self.max_tolerance)
 
+    def _fields(self) -> dict[str, Any]:
+        # An absent budget is left out, not written as null: the manifests written before
+        # budgets existed keep their modelId.
+        fields = self.model_dump(mode="json")
+        if fields.get("compute_budget") is None:
+            fields.pop("compute_budget", None)
+        return fields
+
     def canonical_json(self) -> bytes:
         """Sorted keys, no spaces, UTF-8: the bytes whose sha256 is the modelId."""
         return json.dumps(
-            self.model_dump(mode="json"),
+            self._fields(),
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -162,7 +188,7 @@ class ModelManifest(BaseModel):
     def save(self, folder: Path) -> Path:
         """Write ``manifest.json`` (indented for people; identity comes from canonical_json)."""
         path = folder / MANIFEST_FILE
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
+        text = json.dumps(self._fields(), sort_keys=True, indent=2)
         # Written aside then renamed: a process loading the model never reads half a manifest.
         staging = path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
         staging.write_text(text + "\n", encoding="utf-8")
@@ -222,6 +248,7 @@ def create_manifest(
     dtype: Literal["float32", "float16", "bfloat16"] = "float32",
     defaults: Mapping[str, Any] | None = None,
     description: str = "",
+    compute_budget: DiffusionBudget | CausalLMBudget | None = None,
 ) -> ModelManifest:
     """Hash every file of a finished model folder and write its manifest."""
     manifest = ModelManifest(
@@ -237,6 +264,7 @@ def create_manifest(
         library_versions=library_versions(libraries),
         defaults=dict(defaults or {}),
         description=description,
+        compute_budget=compute_budget,
     )
     manifest.save(folder)
     return manifest

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from inference.backends import Backend, ImageBackend, TextBackend, load_backend
+from inference.compute_budget import CausalLMBudget, DiffusionBudget
 from inference.digests import TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError, ModelNotFoundError
 from inference.manifest import (
@@ -71,6 +72,9 @@ class BuiltinModel:
     """Write every file and the manifest into the given empty folder."""
     pinned_files: Mapping[str, str] = field(default_factory=dict)
     """{relative path: sha256} that a build must reproduce (library versions as locked)."""
+    compute_budget: DiffusionBudget | CausalLMBudget | None = None
+    """The manifest's compute budget; a cached build with another one (or none: built before
+    budgets existed) gets this one on its next load. None keeps what the build wrote."""
 
 
 _BUILTINS: dict[str, BuiltinModel] = {}
@@ -134,25 +138,27 @@ def _check_pins(model: BuiltinModel, manifest: ModelManifest) -> None:
             )
 
 
-def _refresh_tolerances(
-    model: BuiltinModel, folder: Path, manifest: ModelManifest
-) -> ModelManifest:
-    """Follow inference/tolerances.json: the study may calibrate after the model was built."""
+def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest) -> ModelManifest:
+    """Bring a cached build's manifest up to date without rebuilding the weights: the study may
+    calibrate the tolerances (inference/tolerances.json), and the benchmark the compute budget,
+    after the model was built. Either changes the modelId."""
     default_scheme = TEXT_SCHEME if manifest.kind == "text" else manifest.digest_scheme
     scheme, default, maximum = calibrated(model.name, default_scheme)
+    update: dict[str, object] = {}
     wanted = (scheme, default.lanes, maximum.lanes)
-    if (manifest.digest_scheme, manifest.default_tolerance, manifest.max_tolerance) == wanted:
-        return manifest
-    updated = manifest.model_copy(
-        update={
+    if (manifest.digest_scheme, manifest.default_tolerance, manifest.max_tolerance) != wanted:
+        update |= {
             "digest_scheme": scheme,
             "default_tolerance": default.lanes,
             "max_tolerance": maximum.lanes,
         }
-    )
-    updated = ModelManifest.model_validate(updated.model_dump())
+    if model.compute_budget is not None and manifest.compute_budget != model.compute_budget:
+        update["compute_budget"] = model.compute_budget
+    if not update:
+        return manifest
+    updated = ModelManifest.model_validate(manifest.model_copy(update=update).model_dump())
     updated.save(folder)
-    log.info("%s: tolerances updated from the calibration table", model.name)
+    log.info("%s: manifest updated (%s)", model.name, ", ".join(sorted(update)))
     return updated
 
 
@@ -179,7 +185,7 @@ def build_builtin(name: str, *, force: bool = False) -> Path:
             staging.rename(folder)
         manifest = load_manifest(folder)
         _check_pins(model, manifest)
-        _refresh_tolerances(model, folder, manifest)
+        _refresh_manifest(model, folder, manifest)
     return folder
 
 
@@ -187,8 +193,16 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def import_folder(folder: Path, name: str | None = None) -> ModelManifest:
-    """Write a manifest for a diffusers pipeline or transformers causal-LM folder."""
+def import_folder(
+    folder: Path,
+    name: str | None = None,
+    compute_budget: DiffusionBudget | CausalLMBudget | None = None,
+) -> ModelManifest:
+    """Write a manifest for a diffusers pipeline or transformers causal-LM folder.
+
+    The compute budget cannot be guessed from the files (it is the throughput of the slowest
+    hardware the model is meant to run on): without one the manifest loads and runs, but a node
+    refuses to serve the model."""
     label = name or folder.name
     if (folder / "model_index.json").is_file():
         index = json.loads((folder / "model_index.json").read_text())
@@ -209,6 +223,7 @@ def import_folder(folder: Path, name: str | None = None) -> ModelManifest:
             default_tolerance=default,
             max_tolerance=maximum,
             libraries=IMAGE_LIBRARIES,
+            compute_budget=compute_budget,
         )
     config_file = folder / "config.json"
     if config_file.is_file():
@@ -227,6 +242,7 @@ def import_folder(folder: Path, name: str | None = None) -> ModelManifest:
                 default_tolerance=default,
                 max_tolerance=maximum,
                 libraries=TEXT_LIBRARIES,
+                compute_budget=compute_budget,
             )
     raise ManifestError(
         f"{folder} is neither a diffusers pipeline (model_index.json) nor a causal LM "

@@ -3,6 +3,8 @@
 Every function here blocks (inference takes seconds); an async caller runs it in a worker thread
 or process. ``run_request`` is what a verifier node calls with the raw bytes from the chain: an
 input that does not validate yields the reserved INVALID_INPUT_DIGEST instead of an exception.
+So does an input over the model's compute budget (``inference.compute_budget``), checked before
+any generation: with ``commit_window_s`` the budget is the deployment's, else the model's cap.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from inference.compute_budget import (
+    CausalLMBudget,
+    DiffusionBudget,
+    check_units,
+    image_units,
+    text_units,
+)
 from inference.determinism import deterministic, runtime_fingerprint
 from inference.digests import INVALID_INPUT_DIGEST, digest_image, digest_tokens, near_constant
 from inference.errors import InvalidInputError
@@ -64,6 +73,29 @@ def _check_kind(model: LoadedModel, spec: ImageInput | TextInput) -> None:
         raise InvalidInputError(f"{model.name} is a {model.kind} model; got a {wanted} input")
 
 
+def cost_units(model: LoadedModel, spec: ImageInput | TextInput) -> int | None:
+    """An input's compute cost under the model's cost model (None: the manifest has no budget).
+    Cheap: it counts steps with a fresh scheduler and tokens with the tokenizer, no weights."""
+    _check_kind(model, spec)
+    budget = model.manifest.compute_budget
+    if budget is None:
+        return None
+    if isinstance(spec, ImageInput):
+        assert isinstance(budget, DiffusionBudget)  # the manifest pairs the kinds
+        return image_units(budget, spec, model.image_backend.denoiser_evaluations(spec))
+    assert isinstance(budget, CausalLMBudget)
+    return text_units(budget, spec, len(model.text_backend.prompt_ids(spec)))
+
+
+def check_budget(
+    model: LoadedModel, spec: ImageInput | TextInput, commit_window_s: int | None = None
+) -> None:
+    """InvalidInputError when the input costs more than the task's budget (see module doc)."""
+    units = cost_units(model, spec)
+    if units is not None and model.manifest.compute_budget is not None:
+        check_units(model.manifest.compute_budget, units, commit_window_s)
+
+
 def generate_images(
     model: LoadedModel,
     specs: Sequence[ImageInput],
@@ -71,6 +103,7 @@ def generate_images(
     task_ids: Sequence[int] | None = None,
     entropies: Sequence[bytes] | None = None,
     threads: int | None = None,
+    commit_window_s: int | None = None,
 ) -> list[GenerationResult]:
     """Generate a batch of images in one pipeline call (inputs must share size/steps/scheduler)."""
     if not specs:
@@ -83,6 +116,7 @@ def generate_images(
     for spec in specs:
         _check_kind(model, spec)
         backend.validate(spec)
+        check_budget(model, spec, commit_window_s)
     seeds = [resolve_seed(s.seed, i, e) for s, i, e in zip(specs, ids, noise, strict=True)]
     scheme = model.manifest.digest_scheme
     with deterministic(threads) as thread_count:
@@ -109,7 +143,11 @@ def generate_images(
 
 
 def generate_texts(
-    model: LoadedModel, specs: Sequence[TextInput], *, threads: int | None = None
+    model: LoadedModel,
+    specs: Sequence[TextInput],
+    *,
+    threads: int | None = None,
+    commit_window_s: int | None = None,
 ) -> list[GenerationResult]:
     """Generate a batch of texts (inputs must share max_new_tokens and num_beams)."""
     if not specs:
@@ -118,6 +156,7 @@ def generate_texts(
     for spec in specs:
         _check_kind(model, spec)
         backend.validate(spec)
+        check_budget(model, spec, commit_window_s)
     with deterministic(threads) as thread_count:
         started = time.perf_counter()
         outputs = backend.generate_tokens(specs)
@@ -143,14 +182,21 @@ def generate(
     task_id: int = 0,
     entropy: bytes = b"",
     threads: int | None = None,
+    commit_window_s: int | None = None,
 ) -> GenerationResult:
-    """Run one validated input (raises InvalidInputError if the model cannot run it)."""
+    """Run one validated input (raises InvalidInputError if the model cannot run it or it is
+    over the compute budget)."""
     _check_kind(model, spec)
     if isinstance(spec, ImageInput):
         return generate_images(
-            model, [spec], task_ids=[task_id], entropies=[entropy], threads=threads
+            model,
+            [spec],
+            task_ids=[task_id],
+            entropies=[entropy],
+            threads=threads,
+            commit_window_s=commit_window_s,
         )[0]
-    return generate_texts(model, [spec], threads=threads)[0]
+    return generate_texts(model, [spec], threads=threads, commit_window_s=commit_window_s)[0]
 
 
 def invalid_input_result(reason: str) -> GenerationResult:
@@ -173,10 +219,19 @@ def run_request(
     task_id: int = 0,
     entropy: bytes = b"",
     threads: int | None = None,
+    commit_window_s: int | None = None,
 ) -> GenerationResult:
-    """Parse request bytes and generate; an invalid input gives the INVALID_INPUT_DIGEST result."""
+    """Parse request bytes and generate; an invalid input (over the budget included) gives the
+    INVALID_INPUT_DIGEST result."""
     try:
         spec = parse_input(model.kind, raw_input)
-        return generate(model, spec, task_id=task_id, entropy=entropy, threads=threads)
+        return generate(
+            model,
+            spec,
+            task_id=task_id,
+            entropy=entropy,
+            threads=threads,
+            commit_window_s=commit_window_s,
+        )
     except InvalidInputError as exc:
         return invalid_input_result(exc.reason)

