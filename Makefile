@@ -98,7 +98,8 @@ bench-gas: install node
 bench-inference: install
 	$(PY) -P bench/inference.py
 
-# 3 verifier nodes on Anvil, tiny-sd 64 px: chain overhead per task and throughput vs inference.
+# 5 verifier nodes on Anvil (committee 3), tiny-sd 64 px: chain overhead per task, then 3 pairs
+# of 100 tasks back to back vs the same jobs inference-only (tasks/min, ratio, batched reveals).
 bench-e2e: install node
 	$(PY) -m bench.e2e
 
