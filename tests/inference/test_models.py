@@ -196,7 +196,9 @@ def test_manifest_identity_is_its_canonical_json(llama_copy: Path) -> None:
     manifest = load_manifest(llama_copy)
     assert manifest.model_id == sha256(manifest.canonical_json()).digest()
     canonical = manifest.canonical_json()
-    assert canonical.startswith(b'{"compute_budget":{"cost_model":"causal-lm/1","generated_token_weight":64,')
+    assert canonical.startswith(
+        b'{"compute_budget":{"cost_model":"causal-lm/1","generated_token_weight":64,'
+    )
     assert b"\n" not in canonical and b'", "' not in canonical
     reordered = dict(reversed(list(json.loads((llama_copy / MANIFEST_FILE).read_text()).items())))
     (llama_copy / MANIFEST_FILE).write_text(json.dumps(reordered, indent=4))
