@@ -9,6 +9,7 @@ it that way); `genoracle node run` always runs an honest node.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -46,7 +47,7 @@ class LazyConduct(_Cheat):
             cheaper = spec.model_copy(update={"seed": seed % ((1 << 63) - 2) + 1})
         else:
             cheaper = spec.model_copy(update={"max_new_tokens": max(1, spec.max_new_tokens // 2)})
-        return InferenceJob(job.task_id, job.model_id, canonical_json(cheaper), job.entropy)
+        return dataclasses.replace(job, input=canonical_json(cheaper))
 
 
 class RandomConduct(_Cheat):
