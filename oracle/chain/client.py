@@ -20,26 +20,22 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import requests
-from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils.abi import collapse_if_tuple
 from eth_utils.address import to_checksum_address
 from eth_utils.conversions import to_hex
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractEvent, ContractFunction
 from web3.exceptions import (
-    ContractLogicError,
     ProviderConnectionError,
     TransactionNotFound,
-    Web3RPCError,
 )
-from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxParams, TxReceipt
+from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxReceipt
 
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
 from deploy.fees import fee_caps
+from oracle.chain.abi_codec import AbiCodec
 from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
 from oracle.config import ChainSettings
@@ -114,14 +110,10 @@ class ChainClient:
         )
         self.address: str = str(self.oracle.address)
         self.decoder = RevertDecoder(self.abi)
+        self.codec = AbiCodec(self.abi)
         self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
         self._tip: tuple[float, int] | None = None
         self._registry: ChainClient | None = None
-        self._events_by_topic: dict[bytes, ContractEvent] = {}
-        for entry in self.abi:
-            if entry.get("type") == "event" and not entry.get("anonymous", False):
-                event: ContractEvent = self.oracle.events[entry["name"]]()
-                self._events_by_topic[bytes(HexBytes(event.topic))] = event
 
     def registry(self) -> ChainClient:
         """A client of the oracle's model registry (same RPC and account)."""
@@ -157,41 +149,45 @@ class ChainClient:
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
-    def view(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
-        """Call a view function; struct results come back as dicts keyed by field name.
-
-        Views are the node's hottest path (every step re-reads its task), so they skip web3's
-        middleware: one raw eth_call, decoded by the ABI's output types.
-        """
-        call = self.oracle.functions[function](*args)
-        data = self.oracle.encode_abi(function, list(args))
-        block_param = hex(block) if isinstance(block, int) else block
-        params: list[Any] = [{"to": self.address, "data": data}, block_param]
+    def request(self, method: str, params: list[Any], what: str, function: str = "") -> Any:
+        """One raw JSON-RPC request (no web3 middleware: the node's hot paths make many), with
+        retries; an error answer raises its decoded revert, or ChainError."""
         response = self.rpc(
-            lambda: self.w3.provider.make_request(RPCEndpoint("eth_call"), params),
-            f"call {function}",
+            lambda: self.w3.provider.make_request(RPCEndpoint(method), params), what
         )
         if "error" in response:
             error = response["error"]
             revert_data = error.get("data") if isinstance(error, dict) else None
             if isinstance(revert_data, str) and revert_data.startswith("0x"):
                 raise self.decoder.decode(revert_data, context=function)
-            raise ChainError(f"call {function}: the node answered {error}")
-        outputs = call.abi.get("outputs", [])
-        values = abi_decode(
-            [collapse_if_tuple(dict(output)) for output in outputs],
-            bytes.fromhex(str(response["result"])[2:]),
+            raise ChainError(f"{what}: the node answered {error}")
+        return response["result"]
+
+    def view(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        """Call a view function; struct results come back as dicts keyed by field name."""
+        layout = self.codec.function(function)
+        block_param = hex(block) if isinstance(block, int) else block
+        call = {"to": self.address, "data": layout.encode(args)}
+        return layout.decode(
+            self.request("eth_call", [call, block_param], f"call {function}", function)
         )
-        if len(outputs) == 1:
-            return _named(outputs[0], values[0])
-        return tuple(_named(output, item) for output, item in zip(outputs, values, strict=True))
 
     def block_number(self) -> int:
         return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")
 
     def head(self) -> BlockData:
-        """The latest block (its number, hash, parent hash, timestamp, base fee)."""
-        block = self.rpc(lambda: self.w3.eth.get_block("latest"), "read head")
+        """The latest block: its number, hash, parent hash, timestamp and base fee only."""
+        raw = self.request("eth_getBlockByNumber", ["latest", False], "read head")
+        block = cast(
+            BlockData,
+            {
+                "number": int(raw["number"], 16),
+                "hash": HexBytes(raw["hash"]),
+                "parentHash": HexBytes(raw["parentHash"]),
+                "timestamp": int(raw["timestamp"], 16),
+                "baseFeePerGas": int(raw.get("baseFeePerGas") or "0x0", 16),
+            },
+        )
         self._latest_block = (time.monotonic(), block)
         return block
 
@@ -209,20 +205,17 @@ class ChainClient:
         """The oracle's decoded logs in [from_block, to_block], in chain order."""
         params: dict[str, Any] = {
             "address": self.address,
-            "fromBlock": from_block,
-            "toBlock": to_block,
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
         }
         if topics is not None:
             params["topics"] = topics
-        raw = self.rpc(lambda: self.w3.eth.get_logs(cast(Any, params)), "read logs")
+        raw = self.request("eth_getLogs", [params], "read logs")
         return [decoded for decoded in (self.decode_log(item) for item in raw) if decoded]
 
     def decode_log(self, raw: Any) -> EventData | None:
-        topics = raw.get("topics") or []
-        if not topics:
-            return None
-        event = self._events_by_topic.get(bytes(HexBytes(topics[0])))
-        return event.process_log(raw) if event is not None else None
+        """An oracle log decoded (raw JSON or a receipt's log), None if no event matches."""
+        return self.codec.decode_log(raw)
 
     def event_topic(self, name: str) -> str:
         return to_hex(HexBytes(self.oracle.events[name]().topic))
@@ -273,15 +266,15 @@ class ChainClient:
         """eth_call the function as the sender, in the pending block (where a transaction sent
         now lands: e.g. a commit that draws its task needs the request's block to be sealed);
         a revert raises its named exception."""
+        layout = self.codec.function(function)
+        call = self._call_params(layout.encode(args), value, sender)
+        return layout.decode(
+            self.request("eth_call", [call, "pending"], f"simulate {function}", function)
+        )
+
+    def _call_params(self, data: str, value: int, sender: str | None = None) -> dict[str, str]:
         account = sender or self._require_account().address
-        call = self.oracle.functions[function](*args)
-        params = cast(TxParams, {"from": account, "value": value})
-        try:
-            return self.rpc(
-                lambda: call.call(params, block_identifier="pending"), f"simulate {function}"
-            )
-        except ContractLogicError as exc:
-            raise self.decoder.decode(exc.data, context=function) from None
+        return {"from": account, "to": self.address, "data": data, "value": hex(value)}
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fees: maxFee = 2 x base fee + tip, so a few full blocks cannot price us out.
@@ -327,45 +320,42 @@ class ChainClient:
         "not the last" may be mined as the last one, which resolves the task (more gas).
         """
         account = self._require_account()
-        call: ContractFunction = self.oracle.functions[function](*args)
+        layout = self.codec.function(function)
+        data = layout.encode(args)
+        call = self._call_params(data, value)
         with send_lock(account.address):
             self.simulate(function, *args, value=value)
-            params = cast(TxParams, {"from": account.address, "value": value})
-            try:
-                estimate = self.rpc(
-                    lambda: call.estimate_gas(params, block_identifier="pending"),
-                    f"estimate {function}",
-                )
-            except ContractLogicError as exc:
-                raise self.decoder.decode(exc.data, context=function) from None
-            nonce = self.rpc(
-                lambda: int(self.w3.eth.get_transaction_count(account.address, "pending")),
-                "read nonce",
+            estimate = int(
+                self.request(
+                    "eth_estimateGas", [call, "pending"], f"estimate {function}", function
+                ),
+                16,
             )
-            tx = call.build_transaction(
-                cast(
-                    TxParams,
-                    {
-                        "from": account.address,
-                        "value": value,
-                        "nonce": nonce,
-                        "gas": max(int(estimate * self.settings.gas_limit_multiplier), gas_floor),
-                        "chainId": self.chain_id,
-                        "type": 2,
-                        **self._fees(),
-                    },
-                )
+            nonce = int(
+                self.request("eth_getTransactionCount", [account.address, "pending"], "read nonce"),
+                16,
             )
+            tx = {
+                "to": self.address,
+                "data": data,
+                "value": value,
+                "nonce": nonce,
+                "gas": max(int(estimate * self.settings.gas_limit_multiplier), gas_floor),
+                "chainId": self.chain_id,
+                "type": 2,
+                **self._fees(),
+            }
             signed = account.sign_transaction(cast(dict[str, Any], tx))
             tx_hash = to_hex(signed.hash)
             if before_broadcast is not None:
                 before_broadcast(tx_hash)
             try:
-                self.rpc(
-                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction),
+                self.request(
+                    "eth_sendRawTransaction",
+                    [to_hex(signed.raw_transaction)],
                     f"send {function}",
                 )
-            except Web3RPCError as exc:
+            except ChainError as exc:
                 if "already known" not in str(exc).lower():
                     raise ChainError(
                         f"{function}: the node refused the transaction: {exc}"
@@ -377,14 +367,12 @@ class ChainClient:
         self, receipt: TxReceipt, function: str, *args: Any, value: int = 0
     ) -> ChainError:
         """Why a mined transaction failed: replay it on the state before its block."""
-        account = self._require_account()
-        call = self.oracle.functions[function](*args)
-        params = cast(TxParams, {"from": account.address, "value": value})
+        call = self._call_params(self.codec.function(function).encode(args), value)
         block = max(int(receipt["blockNumber"]) - 1, 0)
         try:
-            self.rpc(lambda: call.call(params, block_identifier=block), f"replay {function}")
-        except ContractLogicError as exc:
-            return self.decoder.decode(exc.data, context=function)
+            self.request("eth_call", [call, hex(block)], f"replay {function}", function)
+        except ContractRevertError as exc:
+            return exc
         return TransactionFailedError(
             f"{function} transaction {to_hex(receipt['transactionHash'])} failed "
             f"(status 0, gas used {receipt['gasUsed']}) and the replay does not revert"
@@ -409,21 +397,6 @@ class ChainClient:
             )
             if decoded
         ]
-
-
-def _named(abi_output: Mapping[str, Any], value: Any) -> Any:
-    """Turn ABI tuples (structs) into dicts keyed by component name, recursively."""
-    abi_type: str = abi_output.get("type", "")
-    components = abi_output.get("components")
-    if components and abi_type.startswith("tuple"):
-        if abi_type.endswith("]"):
-            inner = dict(abi_output, type=abi_type[: abi_type.rindex("[")])
-            return [_named(inner, item) for item in value]
-        return {
-            component.get("name") or f"field{index}": _named(component, item)
-            for index, (component, item) in enumerate(zip(components, value, strict=True))
-        }
-    return value
 
 
 __all__ = ["ChainClient", "ContractRevertError", "SentTransaction", "send_lock"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from oracle.chain.client import ChainClient
 
@@ -38,3 +39,16 @@ def payout_detail(
                 slashed += int(args["amount"])
         return f"credited {credited} wei, slashed {slashed} wei"
     return ""
+
+
+def resolution_tx(client: ChainClient, task_id: int, from_block: int) -> str | None:
+    """The transaction that emitted the task's TaskResolved or TaskFailed log, looked up on
+    chain: a node that finds a task final before its listener has seen that log (a deadline
+    wake-up, a peer's batch resolving it) still knows which receipt holds its payout."""
+    topics: list[Any] = [
+        [client.event_topic("TaskResolved"), client.event_topic("TaskFailed")],
+        "0x" + task_id.to_bytes(32, "big").hex(),
+    ]
+    for event in client.logs(from_block, client.block_number(), topics=topics):
+        return str(event["transactionHash"].to_0x_hex())
+    return None

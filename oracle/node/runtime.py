@@ -115,6 +115,7 @@ class VerifierNode:
             set(self.inference.models),
             config.node.keeper_delay_s,
         )
+        self._peers = PeerOpenings(self.client, config.node.peer_timeout_s)
         self.steps = TaskSteps(
             config=config,
             address=self.address,
@@ -124,10 +125,7 @@ class VerifierNode:
             scheduler=self.scheduler,
             sender=self.sender,
             inference=self.inference,
-            aggregator=RevealAggregator(
-                PeerOpenings(self.client, config.node.peer_timeout_s),
-                config.node.aggregation_wait_s,
-            ),
+            aggregator=RevealAggregator(self._peers, config.node.aggregation_wait_s),
             conduct=conduct,
             metrics=self.metrics,
             artifacts_dir=artifacts_dir,
@@ -230,6 +228,7 @@ class VerifierNode:
 
     def close(self) -> None:
         self.inference.shutdown()
+        self._peers.close()
         if self._api_server is not None:
             self._api_server.should_exit = True
         if self._api_thread is not None:

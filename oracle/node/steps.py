@@ -42,7 +42,7 @@ from oracle.node.draws import Assignment
 from oracle.node.inference_queue import InferenceDropped, InferenceFailure, InferenceQueue
 from oracle.node.listener import Listener
 from oracle.node.metrics import NodeMetrics
-from oracle.node.payouts import payout_detail
+from oracle.node.payouts import payout_detail, resolution_tx
 from oracle.node.scheduler import Scheduler
 from oracle.node.sender import Fate, TransactionSender
 from oracle.node.states import ACTIVE_STATES, TaskState
@@ -84,6 +84,7 @@ class TaskSteps:
         self._metrics = metrics
         self._artifacts_dir = artifacts_dir
         self._resolution_tx: dict[int, str] = {}
+        self._looked_erased: set[int] = set()  # tasks whose last look lacked our transaction
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -293,7 +294,9 @@ class TaskSteps:
         assert vote is not None, f"task {task_id} in state {task.state} without a stored vote"
         phase = read_phase(self._client, task_id, block=block)
         state = self._undo_erased(task, view.committed[index], view.revealed[index])
-        if state == TaskState.COMPUTED:
+        if state is None:
+            self._scheduler.schedule(task_id, self._config.chain.poll_interval_s)
+        elif state == TaskState.COMPUTED:
             self._step_commit(task, vote, phase, view.committed[index])
         elif state == TaskState.COMMIT_SENT:
             self._step_commit_sent(task, vote, phase, view.committed[index])
@@ -309,15 +312,28 @@ class TaskSteps:
                 # A safety net: nothing else may wake the task before its deadline.
                 self._scheduler.schedule(task_id, self._config.node.recheck_interval_s)
 
-    def _undo_erased(self, task: TaskRecord, committed: bool, revealed: bool) -> TaskState:
-        """The state the chain allows: a reorg can erase our commit or our reveal."""
+    def _undo_erased(self, task: TaskRecord, committed: bool, revealed: bool) -> TaskState | None:
+        """The state the chain allows: a reorg can erase our commit or our reveal. A view that
+        lacks a transaction we saw land is believed only when the next look, a poll interval
+        later, still lacks it (None: look again): the RPC can answer a block number before the
+        block holding our transaction, and undoing then re-sent a commit for nothing (about 1
+        in 900 votes under load)."""
         state = task.state
         after_commit = (TaskState.COMMITTED, TaskState.REVEAL_SENT, TaskState.REVEALED)
-        if state in after_commit and not committed:
+        erased_commit = state in after_commit and not committed
+        erased_reveal = state == TaskState.REVEALED and not revealed
+        if not (erased_commit or erased_reveal):
+            self._looked_erased.discard(task.task_id)
+            return state
+        if task.task_id not in self._looked_erased:
+            self._looked_erased.add(task.task_id)
+            return None
+        self._looked_erased.discard(task.task_id)
+        if erased_commit:
             self._store.journal(task.task_id, "reorg", "our commit is no longer on chain")
             state = TaskState.COMPUTED
             self._store.set_state(task.task_id, state, "commit erased by a reorg; committing again")
-        if state == TaskState.REVEALED and not revealed:
+        elif erased_reveal:
             self._store.journal(task.task_id, "reorg", "our reveal is no longer on chain")
             state = TaskState.COMMITTED
             self._store.set_state(task.task_id, state, "reveal erased by a reorg; revealing again")
@@ -495,6 +511,9 @@ class TaskSteps:
         if vote is not None:
             candidates += [vote.reveal_tx, vote.resolve_tx]
         detail = payout_detail(self._client, self._address, task.task_id, candidates)
+        if not detail:
+            found = resolution_tx(self._client, task.task_id, task.request_block)
+            detail = payout_detail(self._client, self._address, task.task_id, [found])
         self._store.set_outcome(task.task_id, outcome, view.result)
         if detail:
             self._store.journal(task.task_id, "payout", detail)
@@ -502,4 +521,5 @@ class TaskSteps:
         self._scheduler.forget(task.task_id)
         self._sender.forget(task.task_id)
         self._aggregator.forget(task.task_id)
+        self._looked_erased.discard(task.task_id)
         log.info("task %d: %s (was %s) %s", task.task_id, outcome, task.state, detail)

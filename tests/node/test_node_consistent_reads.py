@@ -93,3 +93,46 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
             assert record.outcome == "resolved"
         finally:
             node.close()
+
+
+def test_a_stale_block_number_is_not_taken_for_a_reorg(tmp_path: Path) -> None:
+    """An RPC can answer a block number older than the block holding a transaction we saw land
+    (a load-balanced provider, or Anvil between sealing a block and announcing it). The view at
+    that block lacks our commit; the node used to call that a reorg, fall back to COMPUTED and
+    send its commit again (refused: AlreadyCommitted), about once in 900 votes under load. Now
+    it believes an erased commit only when its next look still lacks it."""
+    with oracle_chain((IMAGE_MODEL,), operators=3) as net:
+        node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
+        try:
+            task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
+            # A peer commits first (its commit draws the committee), so the block before ours
+            # shows an open task without our commit.
+            peer = net.client(net.operators[1])
+            sealed = commitment(
+                peer.chain_id, peer.address, task_id, peer.account.address, bytes(32), bytes(32)
+            )  # type: ignore[union-attr]
+            peer.transact("commit", task_id, sealed)
+            for _ in range(600):
+                node.tick()
+                record = node.store.get_task(task_id)
+                if record is not None and record.state == TaskState.COMMITTED:
+                    break
+                node.wait(0.05)
+            record = node.store.get_task(task_id)
+            assert record is not None and record.state == TaskState.COMMITTED, record
+            vote = node.store.get_vote(task_id)
+            assert vote is not None and vote.commit_tx is not None
+            commit_block = int(net.client().receipt(vote.commit_tx)["blockNumber"])  # type: ignore[index]
+
+            fresh = node.client.block_number
+            node.client.block_number = lambda: commit_block - 1  # type: ignore[method-assign]
+            node.advance(task_id)  # the view at the stale block lacks our commit
+            node.client.block_number = fresh  # type: ignore[method-assign]
+            node.advance(task_id)
+
+            steps = [entry.step for entry in node.store.journal_of(task_id)]
+            assert "reorg" not in steps and "commit_rejected" not in steps, steps
+            record = node.store.get_task(task_id)
+            assert record is not None and record.state == TaskState.COMMITTED, record
+        finally:
+            node.close()

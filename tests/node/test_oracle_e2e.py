@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, TEXT_INPUT, TEXT_MODEL
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from inference.digests import INVALID_INPUT_DIGEST, digest_image
 from inference.models import default_cache
@@ -106,3 +107,46 @@ def test_verify_cli_matches_the_artifact(
     outcome = CliRunner().invoke(main, args)
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.startswith("MATCH")
+
+
+def test_log_decoder_matches_web3_on_every_event_of_a_tasks_life(
+    honest_net: OracleChain, honest_nodes: list[NodeProcess]
+) -> None:
+    """The node decodes logs with its own eth_abi layouts (oracle.chain.abi_codec), not web3's
+    process_log: on every log of this network, both decoders agree field for field, from the
+    RPC's raw JSON and from web3's formatted logs alike."""
+    client = honest_net.requester_client()
+    client.wait(client.submit(IMAGE_MODEL, IMAGE_INPUT).task_id, timeout_s=120)
+    chain = client.chain
+    w3 = chain.w3
+    kinds = set()
+    for contract in (chain.oracle, chain.registry().oracle):
+        codec_client = chain if contract is chain.oracle else chain.registry()
+        formatted = w3.eth.get_logs({"address": contract.address, "fromBlock": 0})
+        raw = w3.provider.make_request(
+            RPCEndpoint("eth_getLogs"), [{"address": contract.address, "fromBlock": "0x0"}]
+        )["result"]
+        assert len(raw) == len(formatted) > 0
+        for raw_log, formatted_log in zip(raw, formatted, strict=True):
+            name = next(
+                event.event_name
+                for event in contract.all_events()
+                if event.topic == formatted_log["topics"][0].to_0x_hex()
+            )
+            expected = contract.events[name]().process_log(formatted_log)
+            for source in (raw_log, formatted_log):
+                decoded = codec_client.decode_log(source)
+                assert decoded is not None
+                assert dict(decoded["args"]) == dict(expected["args"]), name
+                assert {key: decoded[key] for key in expected} == dict(expected), name
+            kinds.add(name)
+    assert {
+        "OperatorRegistered",
+        "ModelServed",
+        "ModelRegistered",
+        "TaskRequested",
+        "CommitteeDrawn",
+        "CommitSubmitted",
+        "DigestRevealed",
+        "TaskResolved",
+    } <= kinds

@@ -183,3 +183,45 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
         assert record is not None and record.outcome == "resolved"
     finally:
         node.close()
+
+
+def test_a_task_found_final_before_its_log_still_records_the_payout(
+    net: OracleChain, tmp_path: Path
+) -> None:
+    """A peer's batch carries our opening and resolves the task; the node looks at the task
+    (a deadline or recheck wake-up) before its listener has read the TaskResolved log, so none of
+    its own transactions holds the payout. It finds the resolving transaction on chain and
+    journals what it was credited (before, about 2 % of finished votes had no payout entry)."""
+    node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
+    try:
+        task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
+        _tick_until([node], lambda: _state(node, task_id) == TaskState.COMMITTED, 300, "the commit")
+        vote = node.store.get_vote(task_id)
+        view = read_task(net.client(), task_id)
+        assert vote is not None and view is not None
+        position = view.member_index(node.address)
+        assert position is not None
+        openings = [Opening(position, node.address, vote.digest, vote.salt)]
+        for account in net.operators[1:]:
+            peer_position = view.member_index(account.address)
+            assert peer_position is not None
+            salt = os.urandom(32)
+            chain = net.client(account)
+            digest_hash = commitment(
+                chain.chain_id, chain.address, task_id, account.address, vote.digest, salt
+            )
+            chain.transact("commit", task_id, digest_hash)
+            openings.append(Opening(peer_position, account.address, vote.digest, salt))
+        batch = [opening.as_call_argument() for opening in openings]
+        net.client(net.operators[1]).transact("revealBatch", task_id, batch)
+        assert read_task(net.client(), task_id).status == TaskStatus.RESOLVED  # type: ignore[union-attr]
+
+        node.advance(task_id)  # no tick: the listener has not read the resolution's logs
+
+        record = node.store.get_task(task_id)
+        assert record is not None and record.state == TaskState.DONE
+        payouts = [e.detail for e in node.store.journal_of(task_id) if e.step == "payout"]
+        assert len(payouts) == 1 and payouts[0].startswith("credited "), payouts
+        assert not payouts[0].startswith("credited 0 wei") and "slashed 0 wei" in payouts[0]
+    finally:
+        node.close()
