@@ -43,11 +43,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inference.batch_phash import phash_bits_batch
+from inference.bulk.batch_phash import phash_bits_batch
+from inference.bulk.hamming import count_agreeing
 from inference.compute_budget import effective_budget
 from inference.determinism import default_threads, deterministic
 from inference.digests import Tolerance
-from inference.hamming import count_agreeing
 from inference.models import builtin_model_names, default_cache
 from inference.runners import cost_units, generate
 from inference.specs import ImageInput, TextInput, parse_input

@@ -18,6 +18,8 @@ from importlib import metadata
 
 import torch
 
+from inference.errors import ThreadCountError
+
 THREADS_ENV = "GENORACLE_THREADS"
 _FINGERPRINT_LIBRARIES = (
     "torch",
@@ -49,9 +51,9 @@ def default_threads() -> int:
     try:
         threads = int(value)
     except ValueError:
-        raise ValueError(f"{THREADS_ENV}={value!r} is not an integer") from None
+        raise ThreadCountError(f"{THREADS_ENV}={value!r} is not an integer") from None
     if threads < 1:
-        raise ValueError(f"{THREADS_ENV}={threads} must be at least 1")
+        raise ThreadCountError(f"{THREADS_ENV}={threads} must be at least 1")
     return threads
 
 
@@ -60,7 +62,7 @@ def deterministic(threads: int | None = None) -> Iterator[int]:
     """Run torch deterministically with a fixed thread count; restores the previous state."""
     count = default_threads() if threads is None else threads
     if count < 1:
-        raise ValueError(f"thread count {count} must be at least 1")
+        raise ThreadCountError(f"thread count {count} must be at least 1")
     with _STATE_LOCK:
         saved_deterministic = torch.are_deterministic_algorithms_enabled()
         saved_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()

@@ -1,6 +1,6 @@
 """Per-model digest schemes and tolerances, as calibrated by the collision study.
 
-``inference/tolerances.json`` (written by the study) maps a model name to
+``inference/tolerances.json`` (written by ``inference.study.calibration``) maps a model name to
 ``{"scheme": ..., "default_tolerance": [t0, t1, t2, t3], "max_tolerance": [...], "source": ...}``.
 A model it does not list uses its scheme's starting tolerances from ``inference.digests``. The
 result goes into the model's manifest, which is where every other part reads it from.

@@ -21,8 +21,6 @@ from oracle.errors import ConfigError
 
 ENV_PREFIX = "GENORACLE_"
 
-DISHONEST_BEHAVIOURS: tuple[str, ...] = ("lazy", "random", "silent", "no-reveal")
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

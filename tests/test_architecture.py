@@ -1,5 +1,5 @@
-"""The shape of the Python side: imports point one way, and no module grows past ~400 lines
-without saying why.
+"""The shape of the Python side: imports point one way, the node's path leaves the study's
+tooling out, and no module grows past ~400 lines without saying why.
 
 The import graph is read from the source (every `import` and `from ... import`, including those
 under `if TYPE_CHECKING:` and inside functions), so a cycle is found whether it bites at run time
@@ -103,6 +103,26 @@ def test_the_inference_package_knows_nothing_of_chains() -> None:
         if name.startswith("inference"):
             chained = {m for m in _imports(path, name, known) if m.split(".")[0] != "inference"}
             assert not chained, f"{name} imports {sorted(chained)}"
+
+
+TOOLING = ("inference.study", "inference.bulk")
+"""The collision study and its bulk accelerators: run by people and benchmarks, never by a node."""
+TOOLING_USERS = (*TOOLING, "bench", "oracle.cli")
+"""Who may import them: themselves, the benchmarks, and the CLI that registers `genoracle study`."""
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_the_node_path_imports_no_study_tooling() -> None:
+    modules = _modules()
+    known = set(modules)
+    for name, path in modules.items():
+        if _within(name, TOOLING_USERS):
+            continue
+        tooling = {m for m in _imports(path, name, known) if _within(m, TOOLING)}
+        assert not tooling, f"{name} is on the node's path but imports {sorted(tooling)}"
 
 
 @pytest.mark.parametrize("name", sorted(_modules()))

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from inference.bulk.hamming import pack_digests
 from inference.digests import IMAGE_SCHEMES, LANES, Tolerance, digest_image
-from inference.hamming import pack_digests
 from inference.study import pairs, stats
 from inference.study.store import SampleStore, VariantSamples
 from inference.study.variants import ALL_VARIANTS, OTHER_SEED, REFERENCE

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from inference.study.backends import MODEL_VARIANTS, STUDY_MODELS
+from inference.study.drivers import MODEL_VARIANTS, STUDY_MODELS
 from inference.study.variants import Variant, resolve_variants
 
 
@@ -139,7 +139,7 @@ def train_digits(
 )
 def run(model: str, classes: str, seeds: str, variants: str, store: Path | None, jobs: int) -> None:
     """Generate the grid under every variant (only what the store does not hold yet)."""
-    from inference.study.runner import parse_range, run_study
+    from inference.study.sweep import parse_range, run_study
 
     try:
         chosen = variants_for(model, variants)
@@ -218,8 +218,8 @@ def report(
 ) -> None:
     """Analyse stored samples and write the markdown report, figures and results JSON."""
     from inference.study.analysis import analyse_model
+    from inference.study.calibration import record_tolerances
     from inference.study.report import write_report
-    from inference.study.tolerances import record_tolerances
 
     results = []
     for model in models:

@@ -19,7 +19,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from inference.study.variants import HONEST, REFERENCE, Variant, start_variant_worker
+from inference.study.variants import (
+    HONEST,
+    REFERENCE,
+    StudyRunError,
+    Variant,
+    start_variant_worker,
+)
 
 DECODINGS = {"greedy": 1, "beam-2": 2, "beam-4": 4}
 LLM_VARIANTS = (
@@ -215,7 +221,7 @@ def _run_worker(
                 result_line = line[len("result ") :]
     stderr = process.stderr.read() if process.stderr else ""
     if process.wait() != 0 or not result_line:
-        raise RuntimeError(
+        raise StudyRunError(
             f"LLM worker {label} exited with {process.returncode}:\n{stderr[-3000:]}"
         )
     return dict(json.loads(result_line))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from inference.bulk.hamming import lane_distance_block
 from inference.digests import LANE_BITS
-from inference.hamming import lane_distance_block
 
 BINS = LANE_BITS + 1
 SAME_CELL, SAME_CLASS, OTHER_CLASS = 0, 1, 2

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from inference.study.backends import MODEL_ABOUT
+from inference.study.drivers import MODEL_ABOUT
 from inference.study.variants import OTHER_SEED
 
 PAPER_HONEST_MAJORITY3 = 0.9989

@@ -16,6 +16,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from inference.errors import InferenceError
+
 Role = Literal["reference", "honest", "impostor"]
 
 OLDER_CPU_ENV = {
@@ -99,6 +101,10 @@ def resolve_variants(names: str) -> list[Variant]:
             raise ValueError(f"unknown variant {token!r}; known: {known}")
         chosen.extend(v for v in group if v not in chosen)
     return chosen
+
+
+class StudyRunError(InferenceError, RuntimeError):
+    """A worker process failed; the message carries its exit code and the end of its stderr."""
 
 
 def start_variant_worker(

@@ -13,30 +13,30 @@ import time
 from pathlib import Path
 
 
-def run_request(request: dict[str, object]) -> None:
+def generate_cells(request: dict[str, object]) -> None:
     """Generate the requested cells in batches, writing a chunk every `chunk_size` samples."""
     import numpy as np
     import torch
 
-    from inference.study.backends import open_backend
+    from inference.study.drivers import open_driver
     from inference.study.store import SampleStore
     from inference.study.variants import Variant
 
     variant = Variant(**request["variant"])  # type: ignore[arg-type]
     torch.set_num_threads(variant.threads)
     torch.use_deterministic_algorithms(variant.deterministic)
-    backend = open_backend(str(request["model"]))
-    store = SampleStore(Path(str(request["store"])), backend.name)
+    driver = open_driver(str(request["model"]))
+    store = SampleStore(Path(str(request["store"])), driver.name)
     cells = [(int(c), int(s)) for c, s in request["cells"]]  # type: ignore[attr-defined]
     chunk_size = int(request["chunk_size"])  # type: ignore[call-overload]
-    fingerprint = backend.fingerprint()
+    fingerprint = driver.fingerprint()
     for start in range(0, len(cells), chunk_size):
         chunk = cells[start : start + chunk_size]
         began = time.monotonic()
         images = []
         for offset in range(0, len(chunk), variant.batch_size):
             batch = chunk[offset : offset + variant.batch_size]
-            images.append(backend.generate([c for c, _ in batch], [s for _, s in batch], variant))
+            images.append(driver.generate([c for c, _ in batch], [s for _, s in batch], variant))
             print(f"done {len(batch)}", flush=True)
         provenance = {
             "variant": variant.as_dict(),
@@ -55,7 +55,7 @@ def run_request(request: dict[str, object]) -> None:
 
 
 def main() -> None:
-    run_request(json.loads(sys.stdin.read()))
+    generate_cells(json.loads(sys.stdin.read()))
 
 
 if __name__ == "__main__":

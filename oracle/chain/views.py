@@ -100,8 +100,11 @@ class TaskView:
 
 @dataclass(frozen=True)
 class OperatorView:
+    """`getOperator(operator)` as the contract reports it now. Its field names are the ones the
+    SDK, the CLI and the node's API use for an operator (oracle.sdk.operators)."""
+
     address: str
-    stake: int
+    stake_wei: int
     endpoint: str
     active: bool
     exiting: bool
@@ -178,7 +181,7 @@ def read_operator(client: ChainClient, address: str) -> OperatorView:
     data = client.view("getOperator", to_checksum_address(address))
     return OperatorView(
         address=to_checksum_address(address),
-        stake=int(_field(data, "stake")),
+        stake_wei=int(_field(data, "stake")),
         endpoint=str(_field(data, "endpoint")),
         active=bool(_field(data, "active")),
         exiting=bool(_field(data, "exiting")),

@@ -19,6 +19,7 @@ from oracle.cli.common import (
 )
 from oracle.config import AccountSettings
 from oracle.keys import load_account, write_keystore
+from oracle.sdk.operators import operator_status
 
 
 @click.group("operator")
@@ -83,7 +84,7 @@ def register(
     receipt = client.transact("register", endpoint, model_ids, value=parse_eth(stake))
     info = read_operator(client, client.account.address if client.account else "")
     click.echo(
-        f"registered {info.address} with stake {format_eth(info.stake)} "
+        f"registered {info.address} with stake {format_eth(info.stake_wei)} "
         f"(tx {receipt['transactionHash'].to_0x_hex()})"
     )
 
@@ -98,7 +99,7 @@ def add_stake(
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
     client.transact("addStake", value=parse_eth(amount))
     assert client.account is not None
-    click.echo(f"stake now {format_eth(read_operator(client, client.account.address).stake)}")
+    click.echo(f"stake now {format_eth(read_operator(client, client.account.address).stake_wei)}")
 
 
 @operator.command("pause")
@@ -140,7 +141,7 @@ def withdraw(config_path: Path | None, rpc_url: str | None, oracle_address: str 
     """Take the stake back after exiting and unbonding."""
     client = chain_client(load_config(config_path, rpc_url, oracle_address))
     assert client.account is not None
-    stake = read_operator(client, client.account.address).stake
+    stake = read_operator(client, client.account.address).stake_wei
     receipt = client.transact("withdrawStake")
     click.echo(f"withdrew {format_eth(stake)} (tx {receipt['transactionHash'].to_0x_hex()})")
 
@@ -172,10 +173,9 @@ def status(
         load_config(config_path, rpc_url, oracle_address), with_account=address is None
     )
     who = address or (client.account.address if client.account else "")
-    info = read_operator(client, who)
-    credit = int(client.view("creditOf", info.address))
+    info = operator_status(client, who)
     if as_json:
-        echo_json({**info.__dict__, "credit": credit})
+        echo_json(info.to_json())
         return
     if info.exiting:
         state = "exiting"
@@ -186,8 +186,8 @@ def status(
 
     click.echo(
         f"operator   {info.address}\nstate      {state}\nstake      "
-        f"{format_eth(info.stake)}\nendpoint   {info.endpoint or '-'}\nopen tasks "
-        f"{info.open_tasks}\ncredit     {format_eth(credit)}"
+        f"{format_eth(info.stake_wei)}\nendpoint   {info.endpoint or '-'}\nopen tasks "
+        f"{info.open_tasks}\ncredit     {format_eth(info.credit_wei)}"
     )
     if info.exiting:
         click.echo(f"withdrawable at {info.withdrawable_at}")

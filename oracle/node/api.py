@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -32,13 +32,14 @@ from pydantic import BaseModel, Field
 
 from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
-from oracle.chain.views import Phase, outputs_public, read_operator, read_phase, read_task
+from oracle.chain.views import Phase, outputs_public, read_phase, read_task
 from oracle.config import ApiSettings
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.conduct import Conduct
 from oracle.node.metrics import NodeMetrics
 from oracle.node.states import ACTIVE_STATES, FINAL_STATES, TaskState
 from oracle.node.store import Store
+from oracle.sdk.operators import OperatorStatus, operator_status
 from oracle.sdk.results import TaskResult, task_result
 from oracle.sdk.verify import Verification, VerificationError, verify_artifact
 
@@ -123,18 +124,12 @@ class OpeningBody(BaseModel):
     salt: str
 
 
-class OperatorBody(BaseModel):
-    address: str
-    stake_wei: int
-    endpoint: str
-    active: bool
-    exiting: bool
-    withdrawable_at: int
-    open_tasks: int
-    paused: bool
-    credit_wei: int
-    balance_wei: int
-    tasks_by_state: dict[str, int]
+@dataclass(frozen=True)
+class OperatorBody(OperatorStatus):
+    """The operator as anyone may read it on chain (oracle.sdk.operators.OperatorStatus), plus
+    this node's task counts."""
+
+    tasks_by_state: dict[str, int] = field(default_factory=dict)
 
 
 class NodeTaskBody(BaseModel):
@@ -415,22 +410,10 @@ def create_app(
         dependencies=operator_only,
         summary="Stake, credit and local task counts of this node's operator",
     )
-    def operator_status() -> OperatorBody:
-        info = read_operator(client, status.address)
-        credit = int(client.view("creditOf", status.address))
-        return OperatorBody(
-            address=status.address,
-            stake_wei=info.stake,
-            endpoint=info.endpoint,
-            active=info.active,
-            exiting=info.exiting,
-            withdrawable_at=info.withdrawable_at,
-            open_tasks=info.open_tasks,
-            paused=info.paused,
-            credit_wei=credit,
-            balance_wei=client.balance(status.address),
-            tasks_by_state=store.count_by_state(),
-        )
+    def get_operator_status() -> OperatorBody:
+        on_chain = operator_status(client, status.address)
+        shared = {item.name: getattr(on_chain, item.name) for item in fields(on_chain)}
+        return OperatorBody(**shared, tasks_by_state=store.count_by_state())
 
     @app.get(
         "/operator/tasks",

@@ -22,7 +22,6 @@ ETHER = 10**18
 USE_DEFAULT = 0xFFFFFFFF
 MODEL_ID = Web3.keccak(text="test-model")
 INPUT = b'{"prompt":"A photo of a cat","seed":0}'
-INVALID_INPUT_DIGEST = Web3.keccak(text="genoracle.invalid-input")
 
 
 @dataclass

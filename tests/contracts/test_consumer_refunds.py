@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from contract_testlib import (
     INPUT,
-    INVALID_INPUT_DIGEST,
     MODEL_ID,
     Actors,
     Task,
@@ -31,6 +30,7 @@ from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.views import FailureReason, TaskStatus
 
 DIGEST = bytes.fromhex("00ff" * 16)

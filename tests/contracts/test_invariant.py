@@ -33,12 +33,13 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
 from deploy.deployer import Deployment
+from inference.digests import INVALID_INPUT_DIGEST
 
 DIGESTS = [
     bytes.fromhex("0123456789abcdef" * 4),
     bytes.fromhex("0123456789abcdee" * 4),
     bytes.fromhex("f0f0f0f0f0f0f0f0" * 4),
-    Web3.keccak(text="genoracle.invalid-input"),
+    INVALID_INPUT_DIGEST,
 ]
 #: Two models, so operators serve different sets and draws come from different pools.
 MODELS = [MODEL_ID, Web3.keccak(text="fuzz-second-model")]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from contract_testlib import (
-    INVALID_INPUT_DIGEST,
     Actors,
     commit_all,
     commitment,
@@ -28,6 +27,7 @@ from contract_testlib import (
 from web3 import Web3
 from web3.contract import Contract
 
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.views import DrawFailure, FailureReason, Phase, SlashReason, TaskStatus
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)

@@ -12,7 +12,6 @@ import pytest
 from contract_testlib import (
     ETHER,
     INPUT,
-    INVALID_INPUT_DIGEST,
     MODEL_ID,
     USE_DEFAULT,
     Actors,
@@ -42,6 +41,7 @@ from web3.contract import Contract
 
 from deploy.artifacts import load_artifact
 from deploy.deployer import OracleConfig, deploy_contract, deploy_oracle, oracle_at
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.views import FailureReason, Phase, SlashReason, TaskStatus
 
 BASE = bytes.fromhex("0123456789abcdef" * 4)

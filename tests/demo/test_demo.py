@@ -66,11 +66,11 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
         assert task.artifact_path is not None and task.artifact_path.is_file()
     # A 20-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-5.
     assert lazy_drawn >= 1
-    lazy_stake = read_operator(chain.client(), lazy).stake
+    lazy_stake = read_operator(chain.client(), lazy).stake_wei
     assert lazy_stake < LAZY_STAKE_WEI
     for address, role in report.roles.items():
         if role == "honest":
-            assert read_operator(chain.client(), address).stake == HONEST_STAKE_WEI
+            assert read_operator(chain.client(), address).stake_wei == HONEST_STAKE_WEI
     # The verified image is the one saved, and its digest is the consensus.
     image = report.tasks[0]
     assert image.artifact_path is not None

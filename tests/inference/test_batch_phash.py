@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from inference_images import corpus
 
-from inference.batch_phash import phash64_batch, phash_bits_batch
+from inference.bulk.batch_phash import phash64_batch, phash_bits_batch
 from inference.digests import phash64
 
 CORPUS_SIZE = 1200

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.digests import Tolerance, digest_from_lanes, digests_agree
-from inference.hamming import (
+from inference.bulk.hamming import (
     count_agreeing,
     count_agreeing_within,
     distance_histogram,
     lane_distance_block,
     pack_digests,
 )
+from inference.digests import Tolerance, digest_from_lanes, digests_agree
 
 
 def _near_duplicates(rng: np.random.Generator, count: int, lanes: int) -> np.ndarray:

@@ -81,6 +81,16 @@ def test_generate_with_invalid_input_prints_the_reserved_digest(tmp_path: Path) 
     assert "steps: Extra inputs are not permitted" in result.stdout
 
 
+def test_generate_refuses_a_bad_thread_count_in_one_line(tmp_path: Path) -> None:
+    spec = '{"prompt": "a digit 3", "width": 64, "height": 64, "steps": 10}'
+    args = ["generate", "digits", "--input", spec, "--out", str(tmp_path / "d.png")]
+    zero = CliRunner().invoke(main, [*args, "--threads", "0"])
+    assert zero.exit_code == 1 and "Error: thread count 0 must be at least 1" in zero.output
+    from_env = CliRunner().invoke(main, args, env={"GENORACLE_THREADS": "two"})
+    assert from_env.exit_code == 1
+    assert "Error: GENORACLE_THREADS='two' is not an integer" in from_env.output
+
+
 def test_models_manifest_makes_a_plain_folder_loadable(tmp_path: Path) -> None:
     from inference.models import build_builtin, load_model
 

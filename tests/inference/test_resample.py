@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference import resample
-from inference.resample import lanczos_coefficients, lanczos_resize_l
+from inference.bulk import resample
+from inference.bulk.resample import lanczos_coefficients, lanczos_resize_l
 
 SIZES = [9, 17, 31, 32, 33, 45, 64, 100, 187, 256, 300, 513]
 

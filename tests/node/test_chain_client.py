@@ -40,7 +40,7 @@ def test_send_is_simulated_priced_eip1559_and_hash_stored_first(chain: OracleCha
     tx = client.w3.eth.get_transaction(sent.tx_hash)
     assert seen == [sent.tx_hash] and receipt["status"] == 1
     assert tx["type"] == 2 and tx["maxFeePerGas"] >= tx["maxPriorityFeePerGas"]
-    assert read_operator(client, account.address).stake == ETHER
+    assert read_operator(client, account.address).stake_wei == ETHER
 
     nonce = client.w3.eth.get_transaction_count(account.address)
     with pytest.raises(revert_class("AlreadyRegistered")) as raised:

@@ -191,7 +191,8 @@ def test_operator_endpoints_with_the_token(
 ) -> None:
     status = api.get("/operator/status", headers=auth()).json()
     assert status["address"] == honest_nodes[0].address and status["active"] is True
-    assert status["stake_wei"] > 0
+    assert status["stake_wei"] > 0 and status["credit_wei"] > 0 and status["balance_wei"] > 0
+    assert sorted(status["models"]) == sorted(api.get("/health").json()["models"])
     tasks = api.get("/operator/tasks", headers=auth(), params={"state": "done"}).json()
     assert {resolved["image"], resolved["text"]} <= {t["task_id"] for t in tasks}
     bad_state = api.get("/operator/tasks", headers=auth(), params={"state": "bogus"})

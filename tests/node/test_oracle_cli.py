@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from oracle_testlib import IMAGE_MODEL, TEXT_MODEL
 
 from oracle.cli import main
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, model_id_of, oracle_chain
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
@@ -61,9 +61,11 @@ def test_operator_lifecycle(bare_net: OracleChain) -> None:
     status = run(["operator", "status", *args, "--json"], env)
     info = json.loads(status.output)
     assert (
-        info["stake"] == 15 * 10**17
+        info["stake_wei"] == 15 * 10**17
         and info["active"]
         and info["endpoint"] == ("https://op.example")
+        and info["models"] == ["0x" + model_id_of(IMAGE_MODEL).hex()]
+        and info["credit_wei"] == 0
     )
 
     early = run(["operator", "withdraw", *args], env)

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from inference.digests import Tolerance
 from inference.study.analysis import analyse_model
-from inference.study.backends import MODEL_VARIANTS
+from inference.study.calibration import record_tolerances
+from inference.study.drivers import MODEL_VARIANTS
 from inference.study.report import best_scheme, write_report
-from inference.study.runner import run_study
 from inference.study.store import SampleStore
-from inference.study.tolerances import record_tolerances
+from inference.study.sweep import run_study
 from inference.study.variants import ALL_VARIANTS, resolve_variants
 
 DIGITS_VARIANTS = {name: ALL_VARIANTS[name] for name in MODEL_VARIANTS["digits"]}

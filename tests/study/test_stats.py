@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from inference.bulk.hamming import pack_digests
 from inference.digests import Tolerance, digest_from_lanes, digests_agree
-from inference.hamming import pack_digests
 from inference.study import pairs, stats
 from inference.study.analysis import categories, pair_rates
 

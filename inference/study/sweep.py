@@ -1,4 +1,4 @@
-"""Drive a study: for each variant, generate the (class, seed) cells the store does not hold yet.
+"""The study's sweep: every variant over the (class, seed) grid, only the cells not stored yet.
 
 Each variant runs in a worker subprocess started with that variant's environment; the parent turns
 the worker's "done N" lines into a progress bar. Re-running the same grid generates nothing.
@@ -13,15 +13,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from inference.errors import InferenceError
 from inference.study.store import Cell, SampleStore
-from inference.study.variants import Variant, start_variant_worker
+from inference.study.variants import StudyRunError, Variant, start_variant_worker
 
 DEFAULT_CHUNK = 100
-
-
-class StudyRunError(InferenceError, RuntimeError):
-    """A worker process failed; the message carries its exit code and the end of its stderr."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """pHash of many images at once, bit for bit equal to ``imagehash.phash``, 2.5x as fast per core.
 
 imagehash spends most of its time in PIL's LANCZOS resize, then runs a 2-D DCT per image. Here
-the grey conversion is PIL's own, the resize is ``inference.resample`` (Pillow's arithmetic,
+the grey conversion is PIL's own, the resize is ``inference.bulk.resample`` (Pillow's arithmetic,
 compiled: the same pixels in about a third of the time), both on a thread pool (neither holds
 the GIL), and the DCT, median and comparison run once over the whole batch with scipy's own
 DCT: scipy's batched transform gives the same floats as its per-image one, whereas a DCT
@@ -18,8 +18,8 @@ import numpy.typing as npt
 import scipy.fftpack
 from PIL import Image
 
-from inference.hamming import default_threads
-from inference.resample import lanczos_resize_l
+from inference.bulk.hamming import available_cores
+from inference.bulk.resample import lanczos_resize_l
 
 HIGHFREQ_FACTOR = 4
 _MIN_IMAGES_PER_TASK = 16
@@ -36,7 +36,7 @@ def shrink_batch(
 ) -> npt.NDArray[np.uint8]:
     """(B, side, side) grey thumbnails, computed by PIL on a thread pool."""
     out = np.empty((len(images), side, side), dtype=np.uint8)
-    workers = max(1, min(threads or default_threads(), len(images) // _MIN_IMAGES_PER_TASK))
+    workers = max(1, min(threads or available_cores(), len(images) // _MIN_IMAGES_PER_TASK))
     if workers == 1:
         for index, image in enumerate(images):
             out[index] = _shrink(image, side)

@@ -39,7 +39,7 @@ def lane_distance_block(a: PackedDigests, b: PackedDigests) -> npt.NDArray[np.ui
     return distances
 
 
-def default_threads() -> int:
+def available_cores() -> int:
     """One thread per available core."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -150,7 +150,7 @@ def _histogram_rows(
 
 def _stripes(job: Callable[[int, int], object], threads: int | None, rows: int) -> list[object]:
     """Run job(first_row, step) on interleaved row stripes, one thread per stripe."""
-    workers = max(1, min(threads or default_threads(), rows))
+    workers = max(1, min(threads or available_cores(), rows))
     if workers == 1:
         return [job(0, 1)]
     with ThreadPoolExecutor(workers) as pool:

@@ -1,7 +1,9 @@
 """How the study drives each model: a class index and a seed in, an 8-bit image out.
 
-The backend is created inside the worker process, after the variant's environment (thread count,
-instruction set) is in place, so it sees the conditions the variant describes.
+A driver runs a model's own sampler (Digits-Gen's, or for tiny-sd the image backend a node runs)
+under a variant's conditions. It is created inside the worker process, after the variant's
+environment (thread count, instruction set) is in place, so it sees the conditions the variant
+describes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from inference.study.variants import Variant
 DIGIT_CLASSES = tuple(f"a digit {d}" for d in range(10))
 
 
-class StudyBackend(Protocol):
+class ModelDriver(Protocol):
     """A model as the study sees it."""
 
     name: str
@@ -37,8 +39,10 @@ class StudyBackend(Protocol):
         ...
 
 
-def runtime_fingerprint() -> dict[str, object]:
-    """Library versions, threads, instruction set: what may change the bits of an output."""
+def worker_conditions() -> dict[str, object]:
+    """What the worker process runs under as its variant set it (library versions, threads,
+    instruction set, the deterministic flag): what may change the bits of an output. Unlike a
+    node's `inference.determinism.runtime_fingerprint`, the flag is read, not assumed."""
     import diffusers
     import torch
 
@@ -54,7 +58,7 @@ def runtime_fingerprint() -> dict[str, object]:
     }
 
 
-class DigitsBackend:
+class DigitsDriver:
     """Digits-Gen from its shipped weights; prompt i is "a digit i"."""
 
     name = "digits"
@@ -85,7 +89,7 @@ class DigitsBackend:
         )
 
     def fingerprint(self) -> dict[str, object]:
-        return {"model": self.name, "weights_sha256": self.weights_sha256, **runtime_fingerprint()}
+        return {"model": self.name, "weights_sha256": self.weights_sha256, **worker_conditions()}
 
 
 TINY_SD_CLASSES = tuple(
@@ -105,11 +109,11 @@ TINY_SD_CLASSES = tuple(
 )
 
 
-class TinySDBackend:
+class TinySDDriver:
     """The inference package's tiny-sd through its own image backend, ImageNet-Gen style prompts.
 
-    The study calls the backend directly (not the runner) so that the variant, not the runner's
-    deterministic context, decides the thread count and the deterministic flag.
+    The driver calls the backend directly (not `inference.runners`) so that the variant, not the
+    runner's deterministic context, decides the thread count and the deterministic flag.
     """
 
     name = "tiny-sd"
@@ -151,7 +155,7 @@ class TinySDBackend:
         return {
             "model": self.name,
             "model_id": self.model.manifest.model_id_hex,
-            **runtime_fingerprint(),
+            **worker_conditions(),
         }
 
 
@@ -177,10 +181,10 @@ MODEL_VARIANTS: dict[str, tuple[str, ...]] = {
 """Variants each model runs (tiny-sd: 10 reference steps, no bf16 path in its backend)."""
 
 
-def open_backend(model: str) -> StudyBackend:
-    """The backend of a study model by name."""
+def open_driver(model: str) -> ModelDriver:
+    """The driver of a study model by name."""
     if model == "digits":
-        return DigitsBackend()
+        return DigitsDriver()
     if model == "tiny-sd":
-        return TinySDBackend()
+        return TinySDDriver()
     raise ValueError(f"unknown study model {model!r}; known: {', '.join(STUDY_MODELS)}")

@@ -1,7 +1,8 @@
-"""Write the study's recommended scheme and tolerance into inference/tolerances.json.
+"""Calibration: the study's recommended scheme and tolerance, written to inference/tolerances.json.
 
-The inference registry reads that file when it builds a model's manifest, so a recalibration
-changes the manifest (and so the on-chain modelId and its default tolerance) in one place.
+The node's side reads that file (`inference.tolerances.calibrated`) when it builds a model's
+manifest, so a recalibration changes the manifest (and so the on-chain modelId and its default
+tolerance) in one place.
 """
 
 from __future__ import annotations
