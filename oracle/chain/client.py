@@ -39,6 +39,7 @@ from deploy.fees import fee_caps
 from oracle.chain.abi_codec import AbiCodec
 from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
+from oracle.chain.rpc_transport import JsonRpcTransport
 from oracle.config import ChainSettings
 from oracle.errors import ChainError, ChainUnavailableError, TransactionFailedError
 
@@ -119,6 +120,11 @@ class ChainClient:
             exception_retry_configuration=None,  # retries are ours, with our backoff
         )
         self.w3 = Web3(provider)
+        # The hot paths' raw requests skip the requests stack, unless a proxy must be honoured.
+        proxied = bool(requests.utils.get_environ_proxies(settings.rpc_url))
+        self._transport = (
+            None if proxied else JsonRpcTransport(settings.rpc_url, settings.rpc_timeout_s)
+        )
         self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
         address = oracle_address or settings.oracle_address
         if address is None:
@@ -174,9 +180,14 @@ class ChainClient:
     def request(self, method: str, params: list[Any], what: str, function: str = "") -> Any:
         """One raw JSON-RPC request (no web3 middleware: the node's hot paths make many), with
         retries; an error answer raises its decoded revert, or ChainError."""
-        response = self.rpc(
-            lambda: self.w3.provider.make_request(RPCEndpoint(method), params), what
-        )
+        transport = self._transport
+        response: Mapping[str, Any]
+        if transport is not None:
+            response = self.rpc(lambda: transport.request(method, params), what)
+        else:
+            response = self.rpc(
+                lambda: dict(self.w3.provider.make_request(RPCEndpoint(method), params)), what
+            )
         if "error" in response:
             error = response["error"]
             revert_data = error.get("data") if isinstance(error, dict) else None
