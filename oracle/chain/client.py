@@ -40,6 +40,7 @@ from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxPar
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
 from deploy.fees import fee_caps
+from deploy.rpc import misfit
 from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
 from oracle.config import ChainSettings
@@ -102,17 +103,30 @@ class ChainClient:
         )
         self.w3 = Web3(provider)
         self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
+        if settings.chain_id is not None and settings.chain_id != self.chain_id:
+            raise ChainError(
+                f"chain.chain_id is {settings.chain_id}, but the RPC at {settings.rpc_url} serves "
+                f"chain {self.chain_id}: point chain.rpc_url (--rpc-url) at chain "
+                f"{settings.chain_id}, or pin chain {self.chain_id}"
+            )
         address = oracle_address or settings.oracle_address
         if address is None:
             try:
                 address = load_deployment(self.chain_id, settings.deployments_dir).oracle
             except DeploymentError as exc:
-                raise DeploymentError(f"{exc}, or set chain.oracle_address") from None
+                raise DeploymentError(f"{exc}, or set chain.oracle_address (--oracle)") from None
         self.abi = list(abi) if abi is not None else load_abi(ORACLE_CONTRACT)
         self.oracle: Contract = self.w3.eth.contract(
             address=to_checksum_address(address), abi=self.abi
         )
         self.address: str = str(self.oracle.address)
+        code = self.rpc(lambda: self.w3.eth.get_code(self.oracle.address), "read contract code")
+        if not code:
+            raise ChainError(
+                f"no contract at {self.address} on chain {self.chain_id} ({settings.rpc_url}): "
+                "check chain.oracle_address (--oracle) or the deployment record, or deploy "
+                "again (a restarted local chain has lost its contracts)"
+            )
         self.decoder = RevertDecoder(self.abi)
         self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
         self._tip: tuple[float, int] | None = None
@@ -145,6 +159,9 @@ class ChainClient:
             try:
                 return request()
             except Exception as exc:
+                reason = misfit(self.settings.rpc_url, exc)
+                if reason is not None:
+                    raise ChainError(f"{what}: {reason}") from None
                 if not _is_transient(exc):
                     raise
                 if attempt == attempts:
@@ -178,6 +195,11 @@ class ChainClient:
                 raise self.decoder.decode(revert_data, context=function)
             raise ChainError(f"call {function}: the node answered {error}")
         outputs = call.abi.get("outputs", [])
+        if outputs and response.get("result") in (None, "0x"):
+            raise ChainError(
+                f"call {function}: the contract at {self.address} returned nothing: it is not "
+                "the contract this call expects; check chain.oracle_address (--oracle)"
+            )
         values = abi_decode(
             [collapse_if_tuple(dict(output)) for output in outputs],
             bytes.fromhex(str(response["result"])[2:]),
