@@ -32,17 +32,32 @@ def _quiet_libraries() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--scheme",
-    default="phash64",
-    show_default=True,
-    help="Digest scheme: phash64, phash64+dhash64, phash64+fine64 or phash256.",
+    default=None,
+    help="Digest scheme: phash64 (the default), phash64+dhash64, phash64+fine64 or phash256.",
 )
-def digest(files: tuple[Path, ...], scheme: str) -> None:
+@click.option(
+    "--model",
+    default=None,
+    help="Digest as this image model does (its manifest's scheme): a built-in name or folder.",
+)
+def digest(files: tuple[Path, ...], scheme: str | None, model: str | None) -> None:
     """Print the digest of each image FILE as '0x<64 hex digits>  FILE'."""
     from PIL import Image
 
-    from inference.digests import digest_hex, digest_image, get_image_scheme, load_image
+    from inference.digests import (
+        DEFAULT_IMAGE_SCHEME,
+        digest_hex,
+        digest_image,
+        get_image_scheme,
+        load_image,
+    )
     from inference.errors import InferenceError
 
+    if model is not None:
+        if scheme is not None:
+            raise click.UsageError("give --model or --scheme, not both: a model has its scheme")
+        scheme = _model_scheme(model)
+    scheme = scheme or DEFAULT_IMAGE_SCHEME
     try:
         get_image_scheme(scheme)
     except InferenceError as exc:
@@ -63,6 +78,25 @@ def digest(files: tuple[Path, ...], scheme: str) -> None:
             click.echo(f"warning: {path} is near-constant; its pHash is not meaningful", err=True)
     if failed:
         sys.exit(1)
+
+
+def _model_scheme(model: str) -> str:
+    """The digest scheme of an image model's manifest (built on first use)."""
+    from inference.errors import InferenceError
+    from inference.manifest import load_manifest
+    from inference.models import resolve_model_folder
+
+    try:
+        manifest = load_manifest(resolve_model_folder(model))
+    except InferenceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--model") from exc
+    if manifest.kind != "image":
+        raise click.BadParameter(
+            f"{model} is a {manifest.kind} model: its digest is over token ids, not an image; "
+            "check a text artifact with `genoracle verify --task ID FILE`",
+            param_hint="--model",
+        )
+    return manifest.digest_scheme
 
 
 @click.group("models")
