@@ -71,7 +71,8 @@ def chain_up(
                 echo_registration(register_model(client, model))
         click.echo("funded accounts (Anvil's public test mnemonic; never use them elsewhere):")
         for i, account in enumerate(node.accounts()[:5]):
-            click.echo(f"  [{i}] {account.address}")
+            key = "0x" + account.key.hex().removeprefix("0x")
+            click.echo(f"  [{i}] {account.address}  key {key}")
         click.echo("ready")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
