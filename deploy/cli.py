@@ -64,7 +64,7 @@ def chain() -> None:
     default=None,
     help="Check this record file instead (refused if it is for another chain).",
 )
-def chain_check(rpc_url: str, records_dir: Path, record: Path | None) -> None:
+def chain_check(rpc_url: str, records_dir: Path | None, record: Path | None) -> None:
     """Check a deployment record against the chain at RPC_URL: same chain id, the contracts
     deployed there, the oracle built with the recorded configuration."""
     w3 = connect(rpc_url)
