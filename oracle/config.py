@@ -30,9 +30,14 @@ class ChainSettings(_Section):
     """How to reach the chain and the oracle contract."""
 
     rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int | None = Field(default=None, ge=1)
+    """The chain this node or client is meant for: an RPC serving another chain is refused
+    (guards against a wrong URL). None: whatever the RPC serves."""
     oracle_address: str | None = None
     """Checksummed oracle address; when absent, read from `deployments_dir/<chainId>.json`."""
-    deployments_dir: Path = Path("deploy/deployments")
+    deployments_dir: Path | None = None
+    """Folder of the deployment records; None: the documented location,
+    $GENORACLE_DEPLOYMENTS_DIR or <genoracle home>/deployments (deploy.deployer)."""
     start_block: int | None = Field(default=None, ge=0)
     """First block to read logs from on a fresh node (default: the deployment record's block,
     or 0 when the address is configured without a record)."""

@@ -36,6 +36,7 @@ from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxRec
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
 from deploy.fees import fee_caps
+from deploy.rpc import misfit
 from oracle.chain.abi_codec import AbiCodec
 from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
@@ -126,17 +127,30 @@ class ChainClient:
             None if proxied else JsonRpcTransport(settings.rpc_url, settings.rpc_timeout_s)
         )
         self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
+        if settings.chain_id is not None and settings.chain_id != self.chain_id:
+            raise ChainError(
+                f"chain.chain_id is {settings.chain_id}, but the RPC at {settings.rpc_url} serves "
+                f"chain {self.chain_id}: point chain.rpc_url (--rpc-url) at chain "
+                f"{settings.chain_id}, or pin chain {self.chain_id}"
+            )
         address = oracle_address or settings.oracle_address
         if address is None:
             try:
                 address = load_deployment(self.chain_id, settings.deployments_dir).oracle
             except DeploymentError as exc:
-                raise DeploymentError(f"{exc}, or set chain.oracle_address") from None
+                raise DeploymentError(f"{exc}, or set chain.oracle_address (--oracle)") from None
         self.abi = list(abi) if abi is not None else load_abi(ORACLE_CONTRACT)
         self.oracle: Contract = self.w3.eth.contract(
             address=to_checksum_address(address), abi=self.abi
         )
         self.address: str = str(self.oracle.address)
+        code = self.rpc(lambda: self.w3.eth.get_code(self.oracle.address), "read contract code")
+        if not code:
+            raise ChainError(
+                f"no contract at {self.address} on chain {self.chain_id} ({settings.rpc_url}): "
+                "check chain.oracle_address (--oracle) or the deployment record, or deploy "
+                "again (a restarted local chain has lost its contracts)"
+            )
         self.decoder = RevertDecoder(self.abi)
         self.codec = AbiCodec(self.abi)
         self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
@@ -165,6 +179,9 @@ class ChainClient:
             try:
                 return request()
             except Exception as exc:
+                reason = misfit(self.settings.rpc_url, exc)
+                if reason is not None:
+                    raise ChainError(f"{what}: {reason}") from None
                 if not _is_transient(exc):
                     raise
                 if attempt == attempts:
@@ -201,9 +218,13 @@ class ChainClient:
         layout = self.codec.function(function)
         block_param = hex(block) if isinstance(block, int) else block
         call = {"to": self.address, "data": layout.encode(args)}
-        return layout.decode(
-            self.request("eth_call", [call, block_param], f"call {function}", function)
-        )
+        result = self.request("eth_call", [call, block_param], f"call {function}", function)
+        if layout.output_types and result in (None, "0x"):
+            raise ChainError(
+                f"call {function}: the contract at {self.address} returned nothing: it is not "
+                "the contract this call expects; check chain.oracle_address (--oracle)"
+            )
+        return layout.decode(result)
 
     def block_number(self) -> int:
         return int(self.request("eth_blockNumber", [], "read block number"), 16)

@@ -226,10 +226,10 @@ def verify(
     if as_json:
         echo_json(result.to_json())
     else:
-        verdict = "MATCH" if result.match else "MISMATCH"
+        verdict, relation = ("MATCH", "within") if result.match else ("MISMATCH", "outside")
         click.echo(
             f"{verdict}: {file} digest {result.digest}\n  on chain {result.onchain_digest}"
-            f"\n  distances {'/'.join(map(str, result.distances))} within tolerance "
+            f"\n  distances {'/'.join(map(str, result.distances))} {relation} tolerance "
             f"{'/'.join(map(str, result.tolerance))} ({result.scheme})"
         )
     if not result.match:

@@ -22,12 +22,15 @@ from pydantic import BaseModel
 from inference.digests import Tolerance
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
-from oracle.chain.views import ModelView, read_model
+from oracle.chain.views import ModelView, read_config, read_model
 from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
+from oracle.sdk.models import ModelRegistration, register_model
 from oracle.sdk.results import TaskResult, task_result
 from oracle.sdk.verify import Verification, verify_artifact
+
+MIN_COMMITTEE_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,30 @@ class OracleClient:
         view = read_model(self.chain, model_id)
         if view is None:
             raise OracleError(
-                f"model 0x{model_id.hex()} is not registered on oracle {self.chain.address}"
+                f"model 0x{model_id.hex()} is not registered on oracle {self.chain.address}: "
+                "the registry's owner registers it with `genoracle models register NAME`"
             )
         return view
+
+    def register_model(self, model: str) -> ModelRegistration:
+        """Register MODEL (a built-in name or a model folder) in the oracle's model registry with
+        its manifest's terms; needs the registry owner's key (see oracle.sdk.models)."""
+        return register_model(self.chain, model)
+
+    def check_committee_size(self, committee_size: int) -> None:
+        """Refuse, before anything is sent, a size the oracle would revert: committees are odd,
+        from 3 to the deployment's maximum."""
+        maximum = int(read_config(self.chain)["maxCommitteeSize"])
+        if (
+            committee_size < MIN_COMMITTEE_SIZE
+            or committee_size > maximum
+            or committee_size % 2 == 0
+        ):
+            sizes = ", ".join(str(size) for size in range(MIN_COMMITTEE_SIZE, maximum + 1, 2))
+            raise OracleError(
+                f"committee size {committee_size}: a committee is odd, from "
+                f"{MIN_COMMITTEE_SIZE} to {maximum} on this oracle; ask for one of {sizes}"
+            )
 
     def encode_input(
         self,
@@ -112,6 +136,7 @@ class OracleClient:
         validate: bool = True,
     ) -> SubmittedTask:
         """Request a verified generation; returns once the request is mined."""
+        self.check_committee_size(committee_size)
         view = self.model(model)
         data = self.encode_input(view, spec, validate=validate)
         if tolerance is None:
