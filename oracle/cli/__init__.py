@@ -37,7 +37,7 @@ def _register_commands() -> None:
     # (inference) digest, models, generate:   inference.cli
     # (study)     study:                      inference.study.cli
     # (deploy)    chain, deploy:              deploy.cli
-    # (oracle)    operator, node, task, verify, demo, bench: oracle.cli.*
+    # (oracle)    operator, node, task, verify, demo, bench, gateway: oracle.cli.*
     from inference.cli import digest, generate, models
 
     main.add_command(digest)
@@ -65,6 +65,10 @@ def _register_commands() -> None:
     from oracle.cli.demo import demo
 
     main.add_command(demo)
+
+    from oracle.cli.gateway import gateway
+
+    main.add_command(gateway)
 
 
 _register_commands()
