@@ -378,3 +378,10 @@ def test_new_key_prints_a_key_and_its_config_table() -> None:
     assert api_key.startswith("go_") and len(api_key) > 40
     assert "[gateway.keys.bob]" in lines
     assert f'key_sha256 = "{key_sha256(api_key)}"' in lines
+
+
+def test_the_example_configuration_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "oracle" / "gateway.example.toml"
+    config = load_gateway_config(example, environ={})
+    assert config.gateway.port == 8800 and config.gateway.models == [IMAGE_MODEL, TEXT_MODEL]
+    assert config.gateway.keys["example"].spend_per_day_eth == 0.1
