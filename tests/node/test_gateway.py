@@ -244,6 +244,12 @@ def test_a_request_without_a_valid_key_is_refused_and_costs_nothing(
         ),
         (
             ALICE,
+            {"model": IMAGE_MODEL, "input": IMAGE_INPUT, "committee_size": 5},
+            422,
+            "NotEnoughOperators",
+        ),
+        (
+            ALICE,
             {"model": IMAGE_MODEL, "input": IMAGE_INPUT, "tolerance": [0]},
             422,
             "ToleranceBelowFloor",
