@@ -37,7 +37,8 @@ def _register_commands() -> None:
     # (inference) digest, models, generate:   inference.cli
     # (study)     study:                      inference.study.cli
     # (deploy)    chain check, deploy:        deploy.cli
-    # (oracle)    chain up, models register, operator, node, task, verify, demo: oracle.cli.*
+    # (oracle)    chain up, models register, operator, node, task, verify, demo, bench, gateway:
+    #             oracle.cli.*
     from inference.cli import digest, generate, models
 
     main.add_command(digest)
@@ -71,6 +72,10 @@ def _register_commands() -> None:
     from oracle.cli.demo import demo
 
     main.add_command(demo)
+
+    from oracle.cli.gateway import gateway
+
+    main.add_command(gateway)
 
 
 _register_commands()

@@ -23,6 +23,7 @@ ROUTES = (
     "/metrics",
     "/tasks/{task_id}",
     "/tasks/{task_id}/artifact",
+    "/tasks/{task_id}/tokens",
     "/tasks/{task_id}/verify",
     "/operator/status",
     "/operator/tasks",
@@ -125,6 +126,10 @@ def test_artifacts_by_task_id(api: httpx.Client, resolved: dict[str, int]) -> No
     assert Image.open(io.BytesIO(image.content)).size == (64, 64)
     text = api.get(f"/tasks/{resolved['text']}/artifact")
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    tokens = api.get(f"/tasks/{resolved['text']}/tokens").json()
+    assert tokens["text"] == text.text and tokens["token_ids"]
+    none = api.get(f"/tasks/{resolved['image']}/tokens")
+    assert none.status_code == 404 and "not a text task" in none.json()["detail"]
 
 
 def test_verify_uploads(api: httpx.Client, resolved: dict[str, int]) -> None:
