@@ -13,7 +13,8 @@ from oracle_testlib import IMAGE_MODEL, TEXT_MODEL
 
 from oracle.chain.views import read_operator
 from oracle.cli import main
-from oracle.dev.localnet import NodeProcess, OracleChain, model_id_of, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.sdk.client import model_id_of
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
