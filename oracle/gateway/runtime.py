@@ -46,4 +46,11 @@ def serve(gateway: Gateway, host: str, port: int) -> None:
         port,
         ", ".join(gateway.keys.names()),
     )
-    uvicorn.run(create_app(gateway), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(gateway),
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # uvicorn's records go through the gateway's handler (text or JSON)
+        access_log=False,
+    )

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
-from oracle.chain.views import Phase, outputs_public, read_phase, read_task
+from oracle.chain.views import Phase, outputs_public, read_model, read_phase, read_task
 from oracle.config import ApiSettings
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.conduct import Conduct
@@ -90,6 +90,11 @@ class HealthBody(BaseModel):
     last_error: str | None
     conduct: str = Field(description="'honest' on every production node")
     models: dict[str, str] = Field(description="model id -> model name served by this node")
+    models_not_registered: dict[str, str] | None = Field(
+        description="Served models the registry does not list as active (model id -> name): no "
+        "task can ask for them until the registry's owner registers them (`genoracle models "
+        "register NAME`). Null while the RPC is unreachable."
+    )
     tasks_by_state: dict[str, int]
 
 
@@ -243,6 +248,15 @@ def create_app(
     operator_only = [Depends(require_operator)]
     verify_limiter: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
 
+    def models_not_registered() -> dict[str, str]:
+        """Served models whose registry entry is missing or deactivated: nobody can request them."""
+        missing: dict[str, str] = {}
+        for model_id, name in status.model_names().items():
+            on_chain = read_model(client, bytes.fromhex(model_id.removeprefix("0x")))
+            if on_chain is None or not on_chain.active:
+                missing[model_id] = name
+        return missing
+
     @app.get(
         "/health",
         response_model=HealthBody,
@@ -250,6 +264,10 @@ def create_app(
         summary="Liveness and chain reachability",
     )
     def health() -> JSONResponse:
+        not_registered: dict[str, str] | None = None
+        if status.chain_ok:
+            with contextlib.suppress(ChainError):
+                not_registered = models_not_registered()
         body = HealthBody(
             status="ok" if status.chain_ok else "degraded",
             operator=status.address,
@@ -261,6 +279,7 @@ def create_app(
             last_error=status.last_error,
             conduct=status.conduct.name,
             models=status.model_names(),
+            models_not_registered=not_registered,
             tasks_by_state=store.count_by_state(),
         )
         return JSONResponse(status_code=200 if status.chain_ok else 503, content=body.model_dump())
@@ -272,6 +291,15 @@ def create_app(
         responses={200: {"content": {"text/plain": {}}}},
     )
     def prometheus_metrics() -> Response:
+        # The operator's on-chain figures are read at scrape time (a few view calls); while the
+        # RPC is unreachable the gauges keep their last values and genoracle_rpc_errors counts.
+        if status.chain_ok:
+            with contextlib.suppress(ChainError):
+                on_chain = operator_status(client, status.address)
+                metrics.stake_wei.set(on_chain.stake_wei)
+                metrics.credit_wei.set(on_chain.credit_wei)
+                metrics.balance_wei.set(on_chain.balance_wei)
+                metrics.models_unregistered.set(len(models_not_registered()))
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _still_secret(task_id: int, phase: Phase, what: str) -> HTTPException:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import platform
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class NodeMetrics:
-    """Counters an operator alerts on: missed windows, RPC failures, rejections, latency."""
+    """Counters an operator alerts on: missed windows, RPC failures, rejections, latency; what
+    the node runs (build info) and what its operator holds on chain (stake, credit, balance)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -66,6 +69,39 @@ class NodeMetrics:
             "Tasks between assignment and a final state",
             registry=self.registry,
         )
+
+        self.build_info = Gauge(
+            "genoracle_build_info",
+            "Always 1: the genoracle version, the deployed oracle's protocol version, Python's",
+            ["version", "protocol", "python"],
+            registry=self.registry,
+        )
+        self.stake_wei = Gauge(
+            "genoracle_stake_wei",
+            "The operator's stake on chain (read when metrics are scraped)",
+            registry=self.registry,
+        )
+        self.credit_wei = Gauge(
+            "genoracle_credit_wei",
+            "The operator's unclaimed credit at the oracle (fees, slash shares; claim() pays it)",
+            registry=self.registry,
+        )
+        self.balance_wei = Gauge(
+            "genoracle_balance_wei",
+            "The operator account's balance, which pays for gas",
+            registry=self.registry,
+        )
+        self.models_unregistered = Gauge(
+            "genoracle_models_unregistered",
+            "Models this node serves that the registry does not list as active (no tasks come)",
+            registry=self.registry,
+        )
+
+    def set_build_info(self, version: str, protocol: str) -> None:
+        self.build_info.clear()
+        self.build_info.labels(
+            version=version, protocol=protocol, python=platform.python_version()
+        ).set(1)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

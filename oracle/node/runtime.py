@@ -69,7 +69,7 @@ class VerifierNode:
         self.store = Store(data_dir / "node.sqlite3")
         try:
             self.store.bind(self.client.chain_id, self.client.address, self.address)
-            self._check_protocol_version()
+            self.metrics.set_build_info(__version__, self._check_protocol_version())
             self.start_block = self._start_block()
             self.listener = Listener(self.client, self.store, self.start_block)
         except BaseException:
@@ -133,9 +133,10 @@ class VerifierNode:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def _check_protocol_version(self) -> None:
-        """Refuse to serve a deployment of another protocol version: its ABI or its rules
-        differ, and a node that misreads them gets its operator slashed."""
+    def _check_protocol_version(self) -> str:
+        """The deployed oracle's protocol version. Refuse to serve a deployment of another
+        protocol version: its ABI or its rules differ, and a node that misreads them gets its
+        operator slashed."""
         deployed = read_version(self.client)
         if not same_protocol(deployed, __version__):
             raise OracleError(
@@ -143,6 +144,7 @@ class VerifierNode:
                 f"genoracle {__version__}: install a genoracle {deployed} node, or point "
                 f"chain.oracle_address at a {__version__} deployment"
             )
+        return deployed
 
     def _start_block(self) -> int:
         if self.config.chain.start_block is not None:
@@ -332,6 +334,7 @@ class VerifierNode:
                 host=self.config.api.host,
                 port=self.config.api.port,
                 log_level="warning",
+                log_config=None,  # uvicorn's records go through the node's handler (text or JSON)
                 access_log=False,
                 lifespan="off",
             )
