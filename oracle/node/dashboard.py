@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
@@ -24,8 +24,21 @@ from oracle.node.store import Store
 from oracle.sdk.operators import operator_status
 from oracle.sdk.results import TaskResult, task_result
 
-if TYPE_CHECKING:
-    from oracle.node.api import NodeStatus
+
+class DashboardStatus(Protocol):
+    """What the page reads of the running node (oracle.node.api.NodeStatus provides it)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def chain_ok(self) -> bool: ...
+
+    @property
+    def head_block(self) -> int: ...
+
+    def model_names(self) -> dict[str, str]: ...
+
 
 RECENT_TASKS = 10
 """Tasks shown in the recent list, newest first."""
@@ -73,7 +86,7 @@ class DashboardState(BaseModel):
     at: float
 
 
-def add_dashboard(app: FastAPI, status: NodeStatus, client: ChainClient, store: Store) -> None:
+def add_dashboard(app: FastAPI, status: DashboardStatus, client: ChainClient, store: Store) -> None:
     """Mount the page (`/`), its assets and its state route on the node's API."""
     final_results: dict[int, TaskResult] = {}  # a final task's result no longer changes
 
