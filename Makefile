@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
+.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -51,8 +51,18 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed
 
+# The dashboard test drives Debian's chromium through Playwright (Playwright's own browser
+# download needs the internet). Installed only where it is missing; without it that test skips.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium (apt-get) for the dashboard test"; \
+	    $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -q chromium >/dev/null \
+	      || echo "chromium could not be installed: the dashboard test will skip"; \
+	  else echo "no apt-get: install chromium yourself, or the dashboard test skips"; fi; }
+
 # Hardhat first, so that pytest's summary is the suite's closing line.
-test: install node
+test: install node chromium
 	$(MAKE) hardhat-test
 	$(BIN)/pytest -q
 

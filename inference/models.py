@@ -26,9 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from inference.backends import Backend, ImageBackend, TextBackend, load_backend
 from inference.compute_budget import CausalLMBudget, DiffusionBudget
 from inference.digests import TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError, ModelNotFoundError
@@ -43,6 +42,9 @@ from inference.manifest import (
     public_config,
 )
 from inference.tolerances import calibrated
+
+if TYPE_CHECKING:  # the backends import torch: only a model's load does (a fast CLI)
+    from inference.backends import Backend, ImageBackend, TextBackend
 
 log = logging.getLogger(__name__)
 
@@ -328,16 +330,16 @@ class LoadedModel:
     @property
     def image_backend(self) -> ImageBackend:
         """The backend of an image model (TypeError for a text model)."""
-        if not isinstance(self.backend, ImageBackend):
+        if self.kind != "image":  # load_backend builds the backend of the manifest's kind
             raise TypeError(f"{self.name} is a {self.kind} model, not an image model")
-        return self.backend
+        return cast("ImageBackend", self.backend)
 
     @property
     def text_backend(self) -> TextBackend:
         """The backend of a text model (TypeError for an image model)."""
-        if not isinstance(self.backend, TextBackend):
+        if self.kind != "text":
             raise TypeError(f"{self.name} is a {self.kind} model, not a text model")
-        return self.backend
+        return cast("TextBackend", self.backend)
 
 
 def load_model(name_or_path: str, *, strict_versions: bool = True) -> LoadedModel:
@@ -355,6 +357,8 @@ def load_model(name_or_path: str, *, strict_versions: bool = True) -> LoadedMode
         if strict_versions:
             raise ManifestError(f"{manifest.name}: library versions differ: {detail}")
         log.warning("%s: library versions differ: %s", manifest.name, detail)
+    from inference.backends import load_backend  # imports torch
+
     return LoadedModel(manifest=manifest, folder=folder, backend=load_backend(folder, manifest))
 
 

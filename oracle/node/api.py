@@ -1,5 +1,5 @@
 """The node's HTTP API (FastAPI): task status, artifacts, token ids, verification, health, metrics,
-operator.
+operator, and the operator dashboard at `/` (oracle/node/dashboard.py).
 
 Public endpoints read the chain through the node's client, so any node answers for any task; the
 node adds what it knows locally (its vote, inference time, artifact). What the node computed for
@@ -37,6 +37,7 @@ from oracle.chain.views import Phase, outputs_public, read_model, read_phase, re
 from oracle.config import ApiSettings
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.conduct import Conduct
+from oracle.node.dashboard import add_dashboard
 from oracle.node.metrics import NodeMetrics
 from oracle.node.states import ACTIVE_STATES, FINAL_STATES, TaskState
 from oracle.node.store import Store
@@ -554,4 +555,5 @@ def create_app(
             raise HTTPException(409, str(exc)) from None
         return ClaimBody(tx_hash=receipt["transactionHash"].to_0x_hex(), amount_wei=amount)
 
+    add_dashboard(app, status, client, store)
     return app

@@ -357,6 +357,11 @@ class Store:
         rows = self._query("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
         return self._task(rows[0]) if rows else None
 
+    def recent_tasks(self, limit: int) -> list[TaskRecord]:
+        """The `limit` newest tasks (by task id), newest first."""
+        rows = self._query("SELECT * FROM tasks ORDER BY task_id DESC LIMIT ?", (limit,))
+        return [self._task(row) for row in rows]
+
     def tasks(
         self, states: Iterable[TaskState] | None = None, limit: int = 1000
     ) -> list[TaskRecord]:
