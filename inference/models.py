@@ -40,6 +40,7 @@ from inference.manifest import (
     load_manifest,
     public_config,
 )
+from inference.specs import complete_defaults
 from inference.tolerances import calibrated
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ def _check_pins(model: BuiltinModel, manifest: ModelManifest) -> None:
 def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest) -> ModelManifest:
     """Bring a cached build's manifest up to date without rebuilding the weights: the study may
     calibrate the tolerances (inference/tolerances.json), and the benchmark the compute budget,
-    after the model was built. Either changes the modelId."""
+    after the model was built; a build from before complete defaults gets every omitted field's
+    value written in. Each changes the modelId."""
     default_scheme = TEXT_SCHEME if manifest.kind == "text" else manifest.digest_scheme
     scheme, default, maximum = calibrated(model.name, default_scheme)
     update: dict[str, object] = {}
@@ -154,6 +156,9 @@ def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest
         }
     if model.compute_budget is not None and manifest.compute_budget != model.compute_budget:
         update["compute_budget"] = model.compute_budget
+    defaults = complete_defaults(manifest.kind, manifest.defaults)
+    if defaults != manifest.defaults:
+        update["defaults"] = defaults
     if not update:
         return manifest
     updated = ModelManifest.model_validate(manifest.model_copy(update=update).model_dump())

@@ -1,0 +1,343 @@
+"""The noise study's analysis: candidate digest designs against modelled honest hardware noise.
+
+Two steps, so that every figure can be recomputed from stored digests alone:
+
+1. ``digest_setting`` turns each condition's stored samples into packed per-sample digests under
+   every candidate design and writes them, with the (class, seed) of every row, to one compact
+   ``<setting>-digests.npz`` (about 32 bytes per sample and design).
+2. ``analyse_digests`` reads only that file. For each design and noise level it chooses the
+   tolerance on the odd seeds (the largest honest lane distance seen, plus ``MARGIN`` bits) and
+   judges it on the even seeds: the honest pair and majority-of-3 acceptance on real replica
+   pairs and triples, and each impostor's detection (the share of its pairs with honest replicas
+   that disagree). It also sweeps the graded lanes' threshold for the ROC.
+
+A candidate design is lane 0 = the 64-bit pHash (bit for bit ``imagehash.phash``) plus up to
+three 64-bit lanes; the graded designs (``proj``, ``sample``, ``block``) fill lanes 1-3 with 192
+bits of a locality-sensitive hash whose expected distance grows with the size of the change.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from inference.digests import (
+    block_bits,
+    dhash64,
+    fine64,
+    graded_values,
+    phash64,
+    proj_bits,
+    sample_bits,
+    split_lanes,
+)
+from inference.study.noise import (
+    CONDITIONS,
+    IMPOSTORS,
+    NOISE_LEVELS,
+    OTHER_SEED,
+    REFERENCE,
+    REPLICAS,
+    TARGET_NOISE,
+    honest_names,
+    load_condition,
+)
+
+MARGIN = 2
+"""Bits of headroom over the largest honest distance seen on the calibration seeds."""
+TARGETS = {"honest_pair": 0.999, "honest_majority3": 0.9999, "detected": 0.99}
+
+LaneFunction = Callable[[Image.Image], list[int]]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A candidate digest: how lanes 1-3 are made; the graded lanes share one threshold."""
+
+    name: str
+    family: str
+    description: str
+    lanes: Callable[[Image.Image], list[int]]
+    graded: tuple[int, ...]
+
+
+def _graded(bits: Callable[[npt.NDArray[np.int64]], int]) -> LaneFunction:
+    return lambda image: split_lanes(bits(graded_values(image)))
+
+
+def candidate_designs() -> list[Design]:
+    """Every design the study compares (the exactness lane and dHash as baselines)."""
+    designs = [
+        Design(
+            "fine64", "exact", "sha256 bit per 8x8 region (exactness)", lambda i: [fine64(i)], (1,)
+        ),
+        Design("dhash64", "gradient", "64-bit dHash", lambda i: [dhash64(i)], (1,)),
+    ]
+    for width in (16, 32, 64):
+        designs.append(
+            Design(
+                f"proj-w{width}",
+                "proj",
+                f"192 quantised +-1 projections of 4096 sampled channel values, width {width}",
+                _graded(lambda v, w=width: proj_bits(v, w)),  # type: ignore[misc]
+                (1, 2, 3),
+            )
+        )
+    for group in (2, 4, 8):
+        designs.append(
+            Design(
+                f"sample-k{group}",
+                "sample",
+                f"192 sha256 bits of groups of {group} sampled channel values",
+                _graded(lambda v, k=group: sample_bits(v, k)),  # type: ignore[misc]
+                (1, 2, 3),
+            )
+        )
+    for width in (8, 16, 32):
+        designs.append(
+            Design(
+                f"block-w{width}",
+                "block",
+                f"64 block means at 3 offsets, width {width}/16 grey levels",
+                lambda i, w=width: split_lanes(block_bits(i, w)),  # type: ignore[misc]
+                (1, 2, 3),
+            )
+        )
+    return designs
+
+
+def _image(pixels: npt.NDArray[np.uint8]) -> Image.Image:
+    if pixels.ndim == 2 and pixels.shape == (16, 16):
+        from inference.digits.sampling import to_image
+
+        return to_image(pixels)
+    return Image.fromarray(np.ascontiguousarray(pixels))
+
+
+def digest_setting(folder: Path, out: Path, designs: Sequence[Design] | None = None) -> Path:
+    """Digest every stored condition of one setting under every design into ``out`` (npz)."""
+    chosen = list(designs or candidate_designs())
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    names = [p.stem for p in sorted(folder.glob("*.npz")) if not p.name.startswith(".")]
+    for name in names:
+        samples = load_condition(folder, name)
+        arrays[f"cells/{name}"] = np.stack([samples.classes, samples.seeds], axis=1)
+        images = [_image(p) for p in samples.images]
+        lane0 = [phash64(image) for image in images]
+        for design in chosen:
+            rows = [
+                [first, *design.lanes(image), 0, 0, 0][:4]
+                for first, image in zip(lane0, images, strict=True)
+            ]
+            arrays[f"{design.name}/{name}"] = np.asarray(rows, dtype=np.uint64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, allow_pickle=False, **arrays)
+    return out
+
+
+@dataclass(frozen=True)
+class StoredDigests:
+    """One setting's per-sample digests: design -> condition -> (N, 4) uint64, rows aligned."""
+
+    classes: npt.NDArray[np.int64]
+    seeds: npt.NDArray[np.int64]
+    packed: dict[str, dict[str, npt.NDArray[np.uint64]]]
+
+    @property
+    def designs(self) -> list[str]:
+        return list(self.packed)
+
+
+def load_digests(path: Path) -> StoredDigests:
+    """Read a digests file, aligning every condition on the cells all of them hold."""
+    with np.load(path) as data:
+        files = {key: data[key] for key in data.files}
+    cells = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("cells/")}
+    keys = {name: c[:, 0] * (1 << 40) + c[:, 1] for name, c in cells.items()}
+    common = sorted(set.intersection(*(set(k.tolist()) for k in keys.values())))
+    wanted = np.asarray(common, dtype=np.int64)
+    packed: dict[str, dict[str, npt.NDArray[np.uint64]]] = {}
+    for key, value in files.items():
+        if key.startswith("cells/"):
+            continue
+        design, condition = key.split("/", 1)
+        position = {k: i for i, k in enumerate(keys[condition].tolist())}
+        packed.setdefault(design, {})[condition] = value[[position[k] for k in common]]
+    return StoredDigests(wanted >> 40, wanted & ((1 << 40) - 1), packed)
+
+
+def _distances(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    return np.asarray(np.bitwise_count(a ^ b), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PairSets:
+    """Per-lane distances (n, 4) of one seed half: honest replica pairs per cell (pairs,
+    cells, 4), each impostor against every honest replica, and the replicas' triples."""
+
+    honest: npt.NDArray[np.int64]
+    impostors: dict[str, npt.NDArray[np.int64]]
+
+
+def pair_sets(
+    digests: dict[str, npt.NDArray[np.uint64]],
+    classes: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.bool_],
+    eps: float,
+) -> PairSets:
+    replicas = [digests[name][rows] for name in honest_names(eps) if name in digests]
+    honest = np.stack([_distances(a, b) for a, b in itertools.combinations(replicas, 2)])
+    impostors: dict[str, npt.NDArray[np.int64]] = {}
+    for condition in IMPOSTORS:
+        if condition.name in digests:
+            submitted = digests[condition.name][rows]
+            impostors[condition.name] = np.concatenate([_distances(submitted, r) for r in replicas])
+    # Another seed of the same class: the reference sample of seed s' against the replicas of s.
+    reference = digests[REFERENCE.name][rows]
+    own = classes[rows]
+    other: list[npt.NDArray[np.int64]] = []
+    for digit in np.unique(own):
+        members = np.nonzero(own == digit)[0]
+        for replica in replicas:
+            d = np.bitwise_count(replica[members][:, None, :] ^ reference[members][None, :, :])
+            off = ~np.eye(len(members), dtype=bool)
+            other.append(d[off].astype(np.int64))
+    if other:
+        impostors[OTHER_SEED] = np.concatenate(other)
+    return PairSets(honest, impostors)
+
+
+def choose_tolerance(honest: npt.NDArray[np.int64], graded: Sequence[int]) -> list[int]:
+    """Largest honest distance per lane plus MARGIN; the graded lanes share one threshold."""
+    flat = honest.reshape(-1, 4)
+    worst = flat.max(axis=0)
+    tolerance = [0, 0, 0, 0]
+    tolerance[0] = int(min(64, worst[0] + MARGIN))
+    if graded:
+        shared = int(min(64, max(int(worst[lane]) for lane in graded) + MARGIN))
+        for lane in graded:
+            tolerance[lane] = shared
+    return tolerance
+
+
+def _agree(d: npt.NDArray[np.int64], tolerance: Sequence[int]) -> npt.NDArray[np.bool_]:
+    return np.asarray(np.all(d <= np.asarray(tolerance), axis=-1))
+
+
+def judge(sets: PairSets, tolerance: Sequence[int]) -> dict[str, Any]:
+    """Honest pair and majority-of-3 acceptance, and each impostor's detection."""
+    agree = _agree(sets.honest, tolerance)  # (pairs, cells)
+    pairs = list(itertools.combinations(range(REPLICAS), 2))
+    index = {pair: i for i, pair in enumerate(pairs)}
+    resolved = []
+    for trio in itertools.combinations(range(REPLICAS), 3):
+        links = [agree[index[p]] for p in itertools.combinations(trio, 2)]
+        # Three digests resolve when some digest agrees with another (support 2 of 3).
+        resolved.append(np.logical_or.reduce(links))
+    triples = np.stack(resolved)
+    return {
+        "honest_pair_accept": float(agree.mean()),
+        "honest_pairs": int(agree.size),
+        "honest_majority3_accept": float(triples.mean()),
+        "honest_triples": int(triples.size),
+        "detected": {
+            name: float(1.0 - _agree(d, tolerance).mean()) for name, d in sets.impostors.items()
+        },
+        "impostor_pairs": {name: int(d.shape[0]) for name, d in sets.impostors.items()},
+    }
+
+
+def meets_targets(figures: dict[str, Any]) -> bool:
+    return bool(
+        figures["honest_pair_accept"] >= TARGETS["honest_pair"]
+        and figures["honest_majority3_accept"] >= TARGETS["honest_majority3"]
+        and min(figures["detected"].values()) >= TARGETS["detected"]
+    )
+
+
+def roc(sets: PairSets, tolerance: Sequence[int], graded: Sequence[int]) -> list[dict[str, Any]]:
+    """The graded lanes' shared threshold swept (lane 0 as calibrated): honest acceptance
+    against the weakest impostor detection (another seed excluded: it is caught by lane 0)."""
+    points = []
+    lanes = list(graded) or [0]
+    for threshold in range(0, 65, 2):
+        point = list(tolerance)
+        for lane in lanes:
+            point[lane] = threshold
+        honest = float(_agree(sets.honest, point).mean())
+        detected = {
+            n: float(1.0 - _agree(d, point).mean())
+            for n, d in sets.impostors.items()
+            if n != OTHER_SEED
+        }
+        points.append(
+            {
+                "threshold": threshold,
+                "honest_pair_accept": honest,
+                "weakest_detected": min(detected.values()) if detected else float("nan"),
+                "detected": detected,
+            }
+        )
+    return points
+
+
+def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict[str, Any]:
+    """Every design at every noise level: tolerance chosen on odd seeds, judged on even ones."""
+    stored = load_digests(path)
+    graded = {d.name: d.graded for d in (designs or candidate_designs())}
+    odd = stored.seeds % 2 == 1
+    even = ~odd
+    if not odd.any() or not even.any():
+        odd = even = np.ones_like(odd)
+    result: dict[str, Any] = {"cells": int(stored.seeds.size), "designs": {}}
+    for design, digests in stored.packed.items():
+        per_noise: dict[str, Any] = {}
+        for eps in NOISE_LEVELS:
+            if not all(name in digests for name in honest_names(eps)):
+                continue
+            calibration = pair_sets(digests, stored.classes, odd, eps)
+            held = pair_sets(digests, stored.classes, even, eps)
+            tolerance = choose_tolerance(calibration.honest, graded.get(design, (1,)))
+            figures = judge(held, tolerance)
+            per_noise[f"{eps:g}"] = {
+                "tolerance": tolerance,
+                **figures,
+                "meets_targets": meets_targets(figures),
+                "roc": roc(held, tolerance, graded.get(design, (1,))),
+            }
+        met = [float(k) for k, v in per_noise.items() if v["meets_targets"]]
+        result["designs"][design] = {
+            "noise": per_noise,
+            "boundary_noise": max(met) if met else 0.0,
+        }
+    return result
+
+
+def design_score(entry: dict[str, Any], eps: float = TARGET_NOISE) -> tuple[float, ...]:
+    """How a design ranks at the target noise: targets met, then the weakest detection, then
+    honest acceptance (each judged on the held-out seeds at its own calibrated tolerance)."""
+    figures = entry["noise"].get(f"{eps:g}")
+    if figures is None:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (
+        float(figures["meets_targets"]),
+        entry["boundary_noise"],
+        min(figures["detected"].values()),
+        figures["honest_majority3_accept"],
+    )
+
+
+def best_design(results: Sequence[dict[str, Any]], eps: float = TARGET_NOISE) -> str:
+    """The design whose worst score over the given settings (models) is best."""
+    names: list[str] = sorted(set.intersection(*(set(r["designs"]) for r in results)))
+    return str(max(names, key=lambda n: min(design_score(r["designs"][n], eps) for r in results)))
+
+
+__all__ = ["CONDITIONS", "analyse_digests", "best_design", "candidate_designs", "digest_setting"]
