@@ -11,7 +11,7 @@ export GENORACLE_HOME ?= $(CURDIR)/.genoracle
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
+.PHONY: help install node hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-gpu demo study study-quick study-noise lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -102,6 +102,30 @@ bench-inference: install
 # of 100 tasks back to back vs the same jobs inference-only (tasks/min, ratio, batched reveals).
 bench-e2e: install node
 	$(PY) -m bench.e2e
+
+# Honest acceptance and impostor detection per model and noise level, recomputed from the noise
+# study's stored per-sample digests (seconds); BENCH_ACCURACY_ARGS=--quick generates a fresh
+# small grid first (a few minutes).
+bench-accuracy: install
+	$(PY) -m bench.accuracy $(BENCH_ACCURACY_ARGS)
+
+# On a machine with a CUDA GPU and a CUDA build of torch: CPU vs GPU and fp32 vs fp16 digest
+# distances for Digits-Gen and tiny-sd, placed on the study's noise curve.
+bench-gpu: install
+	$(PY) -P bench/gpu_noise.py
+
+# The noise study: Digits-Gen and tiny-sd under modelled honest hardware noise (relative noise
+# 1e-4 / 1e-3 / 3e-3 in the denoiser's output at every step, 4 replicas) and the impostors;
+# tiny-sd also at 128 px / 20 steps (honest only), so its floor holds beyond its defaults. Then
+# every candidate digest design is compared, one is chosen, the tolerances are written and the
+# per-sample digests stored in reports/study/noise/. About 30 min on 2 quiet cores.
+NOISE_SEEDS ?= 1-20
+study-noise: install
+	$(BIN)/genoracle study noise --model digits --seeds $(NOISE_SEEDS)
+	$(BIN)/genoracle study noise --model tiny-sd --seeds $(NOISE_SEEDS)
+	$(BIN)/genoracle study noise --model tiny-sd --setting 128x20 --seeds 1-4 --conditions honest
+	$(BIN)/genoracle study accuracy --setting digits --setting tiny-sd-64px-10steps \
+	  --setting tiny-sd-128px-20steps --out reports/study --write-tolerances
 
 # The quick study (a few minutes; also part of `make test`): Digits-Gen on a small grid, every
 # variant, analysis and report, end to end.

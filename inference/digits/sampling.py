@@ -23,7 +23,7 @@ from inference.digits.model import IMAGE_SIZE, NUM_CLASSES, SCHEDULER_CONFIG, bu
 from inference.errors import InferenceError
 
 SCHEDULERS = ("ddim", "euler", "dpm++")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "float16")
 DISPLAY_SCALE = 4
 _diffusers: Any = diffusers  # untyped library, used through an Any-typed handle
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -105,9 +105,10 @@ def sample_batch(
     sched = make_scheduler(scheduler, steps)
     labels = torch.tensor(list(classes), dtype=torch.int64, device=device)
     sample = (initial_noise(seeds) * sched.init_noise_sigma).to(device)
+    lower = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
     autocast = (
-        torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-        if dtype == "bfloat16"
+        torch.autocast(torch.device(device).type, dtype=lower)
+        if lower is not None
         else contextlib.nullcontext()
     )
     for t in sched.timesteps:

@@ -80,7 +80,7 @@ def candidate_designs() -> list[Design]:
         ),
         Design("dhash64", "gradient", "64-bit dHash", lambda i: [dhash64(i)], (1,)),
     ]
-    for width in (16, 32, 64):
+    for width in (64, 128):
         designs.append(
             Design(
                 f"proj-w{width}",
@@ -100,7 +100,7 @@ def candidate_designs() -> list[Design]:
                 (1, 2, 3),
             )
         )
-    for width in (8, 16, 32):
+    for width in (8, 16):
         designs.append(
             Design(
                 f"block-w{width}",
@@ -144,11 +144,14 @@ def digest_setting(folder: Path, out: Path, designs: Sequence[Design] | None = N
 
 @dataclass(frozen=True)
 class StoredDigests:
-    """One setting's per-sample digests: design -> condition -> (N, 4) uint64, rows aligned."""
+    """One setting's per-sample digests: design -> condition -> (N, 4) uint64 on the reference's
+    cells, and which rows each condition holds (a condition may cover fewer cells, e.g. a slow
+    impostor run on a subset)."""
 
     classes: npt.NDArray[np.int64]
     seeds: npt.NDArray[np.int64]
     packed: dict[str, dict[str, npt.NDArray[np.uint64]]]
+    present: dict[str, npt.NDArray[np.bool_]]
 
     @property
     def designs(self) -> list[str]:
@@ -156,21 +159,27 @@ class StoredDigests:
 
 
 def load_digests(path: Path) -> StoredDigests:
-    """Read a digests file, aligning every condition on the cells all of them hold."""
+    """Read a digests file, every condition on the rows of the reference's cells."""
     with np.load(path) as data:
         files = {key: data[key] for key in data.files}
     cells = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("cells/")}
     keys = {name: c[:, 0] * (1 << 40) + c[:, 1] for name, c in cells.items()}
-    common = sorted(set.intersection(*(set(k.tolist()) for k in keys.values())))
-    wanted = np.asarray(common, dtype=np.int64)
+    wanted = np.asarray(sorted(set(keys[REFERENCE.name].tolist())), dtype=np.int64)
+    rows: dict[str, npt.NDArray[np.int64]] = {}
+    present: dict[str, npt.NDArray[np.bool_]] = {}
+    for condition, key in keys.items():
+        position = {k: i for i, k in enumerate(key.tolist())}
+        rows[condition] = np.asarray([position.get(k, -1) for k in wanted.tolist()])
+        present[condition] = rows[condition] >= 0
     packed: dict[str, dict[str, npt.NDArray[np.uint64]]] = {}
     for key, value in files.items():
         if key.startswith("cells/"):
             continue
         design, condition = key.split("/", 1)
-        position = {k: i for i, k in enumerate(keys[condition].tolist())}
-        packed.setdefault(design, {})[condition] = value[[position[k] for k in common]]
-    return StoredDigests(wanted >> 40, wanted & ((1 << 40) - 1), packed)
+        aligned = np.zeros((wanted.size, 4), dtype=np.uint64)
+        aligned[present[condition]] = value[rows[condition][present[condition]]]
+        packed.setdefault(design, {})[condition] = aligned
+    return StoredDigests(wanted >> 40, wanted & ((1 << 40) - 1), packed, present)
 
 
 def _distances(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -188,17 +197,25 @@ class PairSets:
 
 def pair_sets(
     digests: dict[str, npt.NDArray[np.uint64]],
+    present: dict[str, npt.NDArray[np.bool_]],
     classes: npt.NDArray[np.int64],
     rows: npt.NDArray[np.bool_],
     eps: float,
 ) -> PairSets:
-    replicas = [digests[name][rows] for name in honest_names(eps) if name in digests]
+    names = honest_names(eps)
+    rows = rows & np.logical_and.reduce([present[n] for n in [REFERENCE.name, *names]])
+    replicas = [digests[name][rows] for name in names]
     honest = np.stack([_distances(a, b) for a, b in itertools.combinations(replicas, 2)])
     impostors: dict[str, npt.NDArray[np.int64]] = {}
     for condition in IMPOSTORS:
-        if condition.name in digests:
-            submitted = digests[condition.name][rows]
-            impostors[condition.name] = np.concatenate([_distances(submitted, r) for r in replicas])
+        if condition.name not in digests:
+            continue
+        held = present[condition.name][rows]
+        if held.any():
+            submitted = digests[condition.name][rows][held]
+            impostors[condition.name] = np.concatenate(
+                [_distances(submitted, r[held]) for r in replicas]
+            )
     # Another seed of the same class: the reference sample of seed s' against the replicas of s.
     reference = digests[REFERENCE.name][rows]
     own = classes[rows]
@@ -255,10 +272,11 @@ def judge(sets: PairSets, tolerance: Sequence[int]) -> dict[str, Any]:
 
 
 def meets_targets(figures: dict[str, Any]) -> bool:
+    """The issue's targets; a setting without impostors (a floor check) is judged on honesty."""
     return bool(
         figures["honest_pair_accept"] >= TARGETS["honest_pair"]
         and figures["honest_majority3_accept"] >= TARGETS["honest_majority3"]
-        and min(figures["detected"].values()) >= TARGETS["detected"]
+        and min(figures["detected"].values(), default=1.0) >= TARGETS["detected"]
     )
 
 
@@ -302,8 +320,8 @@ def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict
         for eps in NOISE_LEVELS:
             if not all(name in digests for name in honest_names(eps)):
                 continue
-            calibration = pair_sets(digests, stored.classes, odd, eps)
-            held = pair_sets(digests, stored.classes, even, eps)
+            calibration = pair_sets(digests, stored.present, stored.classes, odd, eps)
+            held = pair_sets(digests, stored.present, stored.classes, even, eps)
             tolerance = choose_tolerance(calibration.honest, graded.get(design, (1,)))
             figures = judge(held, tolerance)
             per_noise[f"{eps:g}"] = {
@@ -321,23 +339,30 @@ def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict
 
 
 def design_score(entry: dict[str, Any], eps: float = TARGET_NOISE) -> tuple[float, ...]:
-    """How a design ranks at the target noise: targets met, then the weakest detection, then
-    honest acceptance (each judged on the held-out seeds at its own calibrated tolerance)."""
+    """How a design ranks at one noise level (held-out figures at its own calibrated tolerance):
+    targets met, then how many impostors it detects >= 99 %, then their mean detection, then
+    honest majority-of-3 acceptance. A setting without impostors ranks by honesty alone."""
     figures = entry["noise"].get(f"{eps:g}")
     if figures is None:
         return (0.0, 0.0, 0.0, 0.0)
+    detected = list(figures["detected"].values())
     return (
         float(figures["meets_targets"]),
-        entry["boundary_noise"],
-        min(figures["detected"].values()),
+        float(sum(d >= TARGETS["detected"] for d in detected)),
+        float(np.mean(detected)) if detected else 1.0,
         figures["honest_majority3_accept"],
     )
 
 
 def best_design(results: Sequence[dict[str, Any]], eps: float = TARGET_NOISE) -> str:
-    """The design whose worst score over the given settings (models) is best."""
+    """The design with the best summed score over the given settings (models)."""
     names: list[str] = sorted(set.intersection(*(set(r["designs"]) for r in results)))
-    return str(max(names, key=lambda n: min(design_score(r["designs"][n], eps) for r in results)))
+
+    def total(name: str) -> tuple[float, ...]:
+        scores = [design_score(r["designs"][name], eps) for r in results]
+        return tuple(float(sum(column)) for column in zip(*scores, strict=True))
+
+    return str(max(names, key=total))
 
 
 __all__ = ["CONDITIONS", "analyse_digests", "best_design", "candidate_designs", "digest_setting"]

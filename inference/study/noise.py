@@ -115,7 +115,7 @@ def injected_noise(module: Any, eps: float, seeds: Sequence[int], replica: int) 
             torch.randn(tuple(tensor.shape[1:]), generator=generators[i % len(generators)])
             for i in range(tensor.shape[0])
         ]
-        z = torch.stack(rows).to(tensor.dtype)
+        z = torch.stack(rows).to(device=tensor.device, dtype=tensor.dtype)
         return tensor * (1.0 + eps * z)
 
     def hook(_module: Any, _inputs: Any, output: Any) -> Any:
@@ -163,11 +163,12 @@ class DigitsNoiseDriver(NoiseDriver):
     name = "digits"
     reference_steps = 50
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cpu") -> None:
         from inference.digits.sampling import load_unet
         from inference.digits.shipped import weights_path
 
-        self.unet = load_unet(weights_path())
+        self.device = device
+        self.unet = load_unet(weights_path()).to(device)
         self._int8: Any = None
 
     def generate(
@@ -187,6 +188,7 @@ class DigitsNoiseDriver(NoiseDriver):
                 steps=scaled_steps(self.reference_steps, condition.steps_fraction),
                 scheduler=condition.scheduler or "ddim",
                 dtype=condition.dtype,
+                device=self.device,
             )
 
 
@@ -195,10 +197,22 @@ class TinySDNoiseDriver(NoiseDriver):
 
     name = "tiny-sd"
 
-    def __init__(self, size: int = 64, steps: int = 10) -> None:
+    def __init__(self, size: int = 64, steps: int = 10, device: str = "cpu") -> None:
+        import os
+
+        from inference.determinism import DEVICE_ENV
         from inference.models import load_model
 
-        self.model = load_model("tiny-sd")
+        saved = os.environ.get(DEVICE_ENV)
+        os.environ[DEVICE_ENV] = device
+        try:
+            self.model = load_model("tiny-sd")
+        finally:
+            if saved is None:
+                os.environ.pop(DEVICE_ENV, None)
+            else:
+                os.environ[DEVICE_ENV] = saved
+        self.device = device
         self.size = size
         self.reference_steps = steps
         self._int8: Any = None
@@ -229,9 +243,10 @@ class TinySDNoiseDriver(NoiseDriver):
         if condition.int8:
             self._int8 = self._int8 or quantised(original)
             pipeline.unet = self._int8
+        lower = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(condition.dtype)
         autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if condition.dtype == "bfloat16"
+            torch.autocast(torch.device(self.device).type, dtype=lower)
+            if lower is not None
             else contextlib.nullcontext()
         )
         try:
@@ -245,11 +260,13 @@ class TinySDNoiseDriver(NoiseDriver):
         return np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8) for image in images])
 
 
-def open_noise_driver(model: str, size: int = 64, steps: int = 10) -> NoiseDriver:
+def open_noise_driver(
+    model: str, size: int = 64, steps: int = 10, device: str = "cpu"
+) -> NoiseDriver:
     if model == "digits":
-        return DigitsNoiseDriver()
+        return DigitsNoiseDriver(device)
     if model == "tiny-sd":
-        return TinySDNoiseDriver(size, steps)
+        return TinySDNoiseDriver(size, steps, device)
     raise ValueError(f"unknown noise-study model {model!r}; known: digits, tiny-sd")
 
 
@@ -289,7 +306,7 @@ def run_noise_study(
     folder = store_root / "noise" / setting_name(model, size, steps)
     folder.mkdir(parents=True, exist_ok=True)
     cells = [(c, s) for s in seeds for c in classes]
-    wanted = list(conditions or CONDITIONS.values())
+    wanted = list(CONDITIONS.values()) if conditions is None else list(conditions)
     driver: NoiseDriver | None = None
     for condition in wanted:
         path = folder / f"{condition.name}.npz"
