@@ -31,7 +31,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 from typing import NamedTuple
@@ -43,6 +42,7 @@ from eth_hash.auto import keccak
 from PIL import Image
 
 from inference.errors import InvalidInputError, UnknownSchemeError
+from inference.graded import graded_values, sample_bits, split_lanes
 
 Digest = bytes
 LANES = 4
@@ -220,99 +220,6 @@ def fine64(image: Image.Image) -> int:
         region = np.ascontiguousarray(pixels[top:bottom, left:right])
         value = (value << 1) | (sha256(region.tobytes()).digest()[0] & 1)
     return value
-
-
-GRADED_VALUES = 4096
-"""How many 8-bit values (pixel channels at pseudo-random positions) the graded lanes read."""
-_GRADED_TAG = b"genoracle.graded.v1"
-
-
-def _stream(tag: bytes, count: int) -> list[int]:
-    """`count` 64-bit words of sha256 in counter mode: portable pseudo-random numbers."""
-    words: list[int] = []
-    block = 0
-    while len(words) < count:
-        digest = sha256(tag + block.to_bytes(4, "big")).digest()
-        words.extend(int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8))
-        block += 1
-    return words[:count]
-
-
-@lru_cache(maxsize=64)
-def graded_positions(size: int, count: int = GRADED_VALUES) -> npt.NDArray[np.int64]:
-    """Positions (into the flattened H x W x 3 RGB bytes, `size` of them) the graded lanes read:
-    a fixed pseudo-random choice per image size, with repeats when the image is small."""
-    tag = _GRADED_TAG + b".positions" + size.to_bytes(8, "big")
-    return np.asarray([word % size for word in _stream(tag, count)], dtype=np.int64)
-
-
-def graded_values(image: Image.Image) -> npt.NDArray[np.int64]:
-    """The GRADED_VALUES 8-bit RGB channel values the graded lanes read, as int64."""
-    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8).reshape(-1)
-    return pixels[graded_positions(int(pixels.size))].astype(np.int64)
-
-
-@lru_cache(maxsize=16)
-def _projection(bits: int, width: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """+-1 projection rows (bits x GRADED_VALUES) and offsets in [0, width) of the proj lanes."""
-    tag = _GRADED_TAG + b".projection"
-    words = np.asarray(_stream(tag, bits * GRADED_VALUES // 64), dtype=np.uint64)
-    signs = np.unpackbits(words.view(">u8").view(np.uint8)).reshape(bits, GRADED_VALUES)
-    offsets = _stream(_GRADED_TAG + b".offsets" + width.to_bytes(4, "big"), bits)
-    return (
-        signs.astype(np.float64) * 2 - 1,
-        np.asarray([o % width for o in offsets], dtype=np.int64),
-    )
-
-
-def proj_bits(values: npt.NDArray[np.int64], width: int, bits: int = 192) -> int:
-    """Quantised random projections: bit i is the parity of floor((a_i . v + o_i) / width).
-
-    A change d of the values moves projection i by a_i . d, a Gaussian-like shift whose size is
-    the L2 norm of d; the bit flips with probability |shift| / width while the shift is under
-    width, so the expected Hamming distance grows with the size of the change (an LSH for L2).
-    Integer arithmetic only: every machine computes the same bits."""
-    signs, offsets = _projection(bits, width)
-    # float64 products of integers this small are exact whatever the summation order (every
-    # partial sum stays below 2**53), so BLAS gives every machine the same integers.
-    projected = np.rint(signs @ values.astype(np.float64)).astype(np.int64) + offsets
-    parity = ((projected // width) & 1).astype(np.uint8)
-    return int.from_bytes(np.packbits(parity).tobytes(), "big")
-
-
-def sample_bits(values: npt.NDArray[np.int64], group: int, bits: int = 192) -> int:
-    """Bit sampling: bit i is the lowest bit of the sha256 of `group` of the values.
-
-    A bit flips with probability 1/2 when any value of its group changed, so the expected
-    distance is bits/2 * (1 - (1 - f)^group) for a fraction f of changed values (an LSH for the
-    number of changed values)."""
-    data = values.astype(np.uint8).tobytes()
-    out = 0
-    for i in range(bits):
-        chunk = data[(i * group) % len(data) :][:group]
-        out = (out << 1) | (sha256(chunk).digest()[0] & 1)
-    return out
-
-
-def block_bits(image: Image.Image, width: int, bits: int = 192) -> int:
-    """Quantised block means: 64 blocks (8 x 8 grid) of the grey image, each read at three
-    offsets; bit = parity of floor((16 * mean + offset) / width) (an LSH for the block means)."""
-    grey = np.asarray(image.convert("L"), dtype=np.int64)
-    height, width_px = grey.shape
-    means = []
-    for top, bottom, left, right in fine_regions(height, width_px):
-        region = grey[top : max(bottom, top + 1), left : max(right, left + 1)]
-        means.append(int(region.sum()) * 16 // max(1, region.size))
-    offsets = _stream(_GRADED_TAG + b".blocks" + width.to_bytes(4, "big"), bits)
-    out = 0
-    for i in range(bits):
-        out = (out << 1) | (((means[i % 64] + offsets[i] % width) // width) & 1)
-    return out
-
-
-def split_lanes(value: int, lanes: int = 3) -> list[int]:
-    """A lanes x 64-bit value as 64-bit lanes, the most significant first."""
-    return [(value >> (LANE_BITS * (lanes - 1 - i))) & _LANE_MASK for i in range(lanes)]
 
 
 def near_constant(image: Image.Image) -> bool:

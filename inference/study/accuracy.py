@@ -28,16 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from inference.digests import (
-    block_bits,
-    dhash64,
-    fine64,
-    graded_values,
-    phash64,
-    proj_bits,
-    sample_bits,
-    split_lanes,
-)
+from inference.digests import dhash64, fine64, phash64
+from inference.graded import graded_values, sample_bits, split_lanes
+from inference.study.candidates import block_bits, proj_bits
 from inference.study.noise import (
     CONDITIONS,
     IMPOSTORS,

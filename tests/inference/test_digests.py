@@ -25,13 +25,13 @@ from inference.digests import (
     digest_tokens,
     digests_agree,
     fine64,
-    graded_positions,
     lane_distances,
     lane_values,
     near_constant,
     parse_digest_hex,
 )
 from inference.errors import InvalidInputError, UnknownSchemeError
+from inference.graded import graded_positions
 
 # Pinned like imagehash pins its own values: a change here means verifiers would disagree.
 GOLDEN = {
