@@ -58,6 +58,7 @@ def figures(results: dict[str, dict[str, Any]], design: str) -> dict[str, Any]:
             "cells": result["cells"],
             "noise": per_noise,
             "boundary_noise": entry["boundary_noise"],
+            "boundary_by_impostor": entry["boundary_by_impostor"],
         }
     return models
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     recorded = STORED / "results.json"
     design = args.design or (
-        json.loads(recorded.read_text())["chosen"] if recorded.is_file() else "sample-k4"
+        json.loads(recorded.read_text())["chosen"] if recorded.is_file() else "sample-k2"
     )
     with tempfile.TemporaryDirectory() as temporary:
         if args.quick:

@@ -119,17 +119,34 @@ def digest_setting(folder: Path, out: Path, designs: Sequence[Design] | None = N
     chosen = list(designs or candidate_designs())
     arrays: dict[str, npt.NDArray[Any]] = {}
     names = [p.stem for p in sorted(folder.glob("*.npz")) if not p.name.startswith(".")]
+    reference = load_condition(folder, REFERENCE.name)
+    where = {
+        cell: i
+        for i, cell in enumerate(
+            zip(reference.classes.tolist(), reference.seeds.tolist(), strict=True)
+        )
+    }
     for name in names:
         samples = load_condition(folder, name)
         arrays[f"cells/{name}"] = np.stack([samples.classes, samples.seeds], axis=1)
+        rows = [
+            where.get(cell, -1)
+            for cell in zip(samples.classes.tolist(), samples.seeds.tolist(), strict=True)
+        ]
+        # The share of 8-bit values that differ from the noise-free reference (NaN: no cell).
+        changed = np.full(len(rows), np.nan, dtype=np.float32)
+        for i, row in enumerate(rows):
+            if row >= 0:
+                changed[i] = float(np.mean(samples.images[i] != reference.images[row]))
+        arrays[f"changed/{name}"] = changed
         images = [_image(p) for p in samples.images]
         lane0 = [phash64(image) for image in images]
         for design in chosen:
-            rows = [
+            lanes = [
                 [first, *design.lanes(image), 0, 0, 0][:4]
                 for first, image in zip(lane0, images, strict=True)
             ]
-            arrays[f"{design.name}/{name}"] = np.asarray(rows, dtype=np.uint64)
+            arrays[f"{design.name}/{name}"] = np.asarray(lanes, dtype=np.uint64)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, allow_pickle=False, **arrays)
     return out
@@ -145,6 +162,9 @@ class StoredDigests:
     seeds: npt.NDArray[np.int64]
     packed: dict[str, dict[str, npt.NDArray[np.uint64]]]
     present: dict[str, npt.NDArray[np.bool_]]
+    changed: dict[str, npt.NDArray[np.float32]]
+    """condition -> the share of 8-bit values each of its samples changed against the
+    reference (rows as stored, not aligned): what any digest can see at best."""
 
     @property
     def designs(self) -> list[str]:
@@ -156,6 +176,7 @@ def load_digests(path: Path) -> StoredDigests:
     with np.load(path) as data:
         files = {key: data[key] for key in data.files}
     cells = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("cells/")}
+    changed = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("changed/")}
     keys = {name: c[:, 0] * (1 << 40) + c[:, 1] for name, c in cells.items()}
     wanted = np.asarray(sorted(set(keys[REFERENCE.name].tolist())), dtype=np.int64)
     rows: dict[str, npt.NDArray[np.int64]] = {}
@@ -166,13 +187,13 @@ def load_digests(path: Path) -> StoredDigests:
         present[condition] = rows[condition] >= 0
     packed: dict[str, dict[str, npt.NDArray[np.uint64]]] = {}
     for key, value in files.items():
-        if key.startswith("cells/"):
+        if key.startswith(("cells/", "changed/")):
             continue
         design, condition = key.split("/", 1)
         aligned = np.zeros((wanted.size, 4), dtype=np.uint64)
         aligned[present[condition]] = value[rows[condition][present[condition]]]
         packed.setdefault(design, {})[condition] = aligned
-    return StoredDigests(wanted >> 40, wanted & ((1 << 40) - 1), packed, present)
+    return StoredDigests(wanted >> 40, wanted & ((1 << 40) - 1), packed, present, changed)
 
 
 def _distances(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -299,6 +320,41 @@ def roc(sets: PairSets, tolerance: Sequence[int], graded: Sequence[int]) -> list
     return points
 
 
+def changed_summary(changed: dict[str, npt.NDArray[np.float32]]) -> dict[str, Any]:
+    """Per noise level (all replicas) and per impostor: how many 8-bit values differ from the
+    noise-free reference (percentiles of the per-sample share)."""
+    out: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {f"noise {eps:g}": honest_names(eps) for eps in NOISE_LEVELS}
+    groups |= {c.name: [c.name] for c in IMPOSTORS}
+    for label, names in groups.items():
+        values = [changed[n][~np.isnan(changed[n])] for n in names if n in changed]
+        if not values or not sum(v.size for v in values):
+            continue
+        joined = np.concatenate(values)
+        out[label] = {
+            q: float(np.percentile(joined, p))
+            for q, p in (("p1", 1), ("p50", 50), ("p99", 99), ("max", 100))
+        }
+    return out
+
+
+def boundary_by_impostor(per_noise: dict[str, Any]) -> dict[str, float]:
+    """For each impostor, the largest noise at which it is still detected >= 99 % while honest
+    pairs and triples meet their targets (0: not even at the smallest modelled noise)."""
+    names = sorted({n for f in per_noise.values() for n in f["detected"]})
+    out: dict[str, float] = {}
+    for name in names:
+        ok = [
+            float(eps)
+            for eps, f in per_noise.items()
+            if f["detected"].get(name, 0.0) >= TARGETS["detected"]
+            and f["honest_pair_accept"] >= TARGETS["honest_pair"]
+            and f["honest_majority3_accept"] >= TARGETS["honest_majority3"]
+        ]
+        out[name] = max(ok) if ok else 0.0
+    return out
+
+
 def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict[str, Any]:
     """Every design at every noise level: tolerance chosen on odd seeds, judged on even ones."""
     stored = load_digests(path)
@@ -307,7 +363,11 @@ def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict
     even = ~odd
     if not odd.any() or not even.any():
         odd = even = np.ones_like(odd)
-    result: dict[str, Any] = {"cells": int(stored.seeds.size), "designs": {}}
+    result: dict[str, Any] = {
+        "cells": int(stored.seeds.size),
+        "designs": {},
+        "changed_values": changed_summary(stored.changed),
+    }
     for design, digests in stored.packed.items():
         per_noise: dict[str, Any] = {}
         for eps in NOISE_LEVELS:
@@ -327,6 +387,7 @@ def analyse_digests(path: Path, designs: Sequence[Design] | None = None) -> dict
         result["designs"][design] = {
             "noise": per_noise,
             "boundary_noise": max(met) if met else 0.0,
+            "boundary_by_impostor": boundary_by_impostor(per_noise),
         }
     return result
 

@@ -56,7 +56,7 @@ def record_tolerances(
 DESIGN_SCHEMES = {
     "fine64": "phash64+fine64",
     "dhash64": "phash64+dhash64",
-    "sample-k4": "phash64+sample192",
+    "sample-k2": "phash64+sample192",
 }
 """The study's designs that are registered digest schemes (inference.digests.IMAGE_SCHEMES)."""
 

@@ -112,6 +112,23 @@ def section(
             )
         lines += ["", f"The chosen design `{chosen}` per noise level:", ""]
         lines += _figures_table(result, chosen)
+        bounds = result["designs"][chosen]["boundary_by_impostor"]
+        lines += [
+            "",
+            "Largest modelled noise at which each impostor is still detected >= 99 % (0: not even"
+            " at 1e-4): " + ", ".join(f"{k} {v:g}" for k, v in bounds.items()) + ".",
+            "",
+            "Share of 8-bit values that differ from the noise-free reference (what any digest of"
+            " the image can see at best):",
+            "",
+            "| samples | p1 | median | p99 | max |",
+            "|---|---|---|---|---|",
+        ]
+        for label, q in result.get("changed_values", {}).items():
+            lines.append(
+                f"| {label} | {_pct(q['p1'])} | {_pct(q['p50'])} | {_pct(q['p99'])} | "
+                f"{_pct(q['max'])} |"
+            )
         lines.append("")
     return lines
 

@@ -42,8 +42,8 @@ from inference.tolerances import calibrated
 FOX = ImageInput(prompt="a red fox", seed=1, steps=4, width=64, height=64)
 CAR = ImageInput(prompt="a blue car", seed=2, steps=4, width=64, height=64, scheduler="euler")
 GOLDEN_IMAGES = {
-    FOX: "8d88be33c1963763dc5d51c631a28d42e4e8f9002f09088b83d7c0c64286a494",
-    CAR: "e32e1785c4786cd950d1599f099f771a7f3f771456e7218214afed25ebe82c0d",
+    FOX: "8d88be33c19637636b70d6fef68df0a62e49983d2856dc1861ae4a875a485ef4",
+    CAR: "e32e1785c4786cd95950bae9bec791343ebbf95aafb6d83ffcb8275a3bc74229",
 }
 GREEDY = TextInput(prompt="Hello there", max_new_tokens=12)
 BEAMS = TextInput(messages=[ChatMessage(role="user", content="Hi")], max_new_tokens=12, num_beams=4)

@@ -31,7 +31,7 @@ NAMES = [
     "steps-80pc",
     "int8",
 ]
-DESIGNS = [d for d in candidate_designs() if d.name in ("fine64", "sample-k4", "proj-w64")]
+DESIGNS = [d for d in candidate_designs() if d.name in ("fine64", "sample-k2", "proj-w64")]
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +82,10 @@ def test_digests_are_stored_and_every_figure_comes_from_them(samples: Path, tmp_
     first = (stored.classes == reference.classes[0]) & (stored.seeds == reference.seeds[0])
     row = int(np.nonzero(first)[0][0])
     scheme = lane_values(digest_image(to_image(reference.images[0]), "phash64+sample192"))
-    assert tuple(int(x) for x in stored.packed["sample-k4"]["reference"][row]) == scheme
+    assert tuple(int(x) for x in stored.packed["sample-k2"]["reference"][row]) == scheme
 
     result = analyse_digests(path, DESIGNS)
-    graded = result["designs"]["sample-k4"]["noise"]
+    graded = result["designs"]["sample-k2"]["noise"]
     assert set(graded) == {"0.0001", "0.001"}  # only the levels that were generated
     at_low = graded["0.0001"]
     # Chosen on seeds 1 and 3, judged on 2 and 4: 6 pairs and 4 triples per held-out cell.
@@ -107,7 +107,7 @@ def test_digests_are_stored_and_every_figure_comes_from_them(samples: Path, tmp_
     table = tmp_path / "tolerances.json"
     table.write_text(json.dumps({"tiny-sd": {"scheme": "phash64", "default_tolerance": [8]}}))
     written = record_noise_tolerances(
-        {"digits": result}, "sample-k4", source="test", noise=1e-4, path=table
+        {"digits": result}, "sample-k2", source="test", noise=1e-4, path=table
     )
     saved = json.loads(table.read_text())
     assert saved["tiny-sd"]["default_tolerance"] == [8]
@@ -115,6 +115,6 @@ def test_digests_are_stored_and_every_figure_comes_from_them(samples: Path, tmp_
     assert saved["digits"]["default_tolerance"] == written["digits"]["default_tolerance"]
     assert saved["digits"]["default_tolerance"] == at_low["tolerance"]
 
-    bench = figures({"digits": result}, "sample-k4")
+    bench = figures({"digits": result}, "sample-k2")
     assert bench["digits"]["noise"]["0.0001"]["honest_pair_accept"] == at_low["honest_pair_accept"]
     assert "boundary_noise" in bench["digits"]
