@@ -314,7 +314,6 @@ def roc(sets: PairSets, tolerance: Sequence[int], graded: Sequence[int]) -> list
                 "threshold": threshold,
                 "honest_pair_accept": honest,
                 "weakest_detected": min(detected.values()) if detected else float("nan"),
-                "detected": detected,
             }
         )
     return points

@@ -485,10 +485,16 @@ def accuracy(
             click.echo(f"digesting {name} ...")
             digest_setting(root / "noise" / name, digests)
         results[name] = analyse_digests(digests)
+    # Only the settings that ran the impostors rank the designs (the others check the floor).
     scored = [
         r
         for r in results.values()
-        if any(f["detected"] for e in r["designs"].values() for f in e["noise"].values())
+        if any(
+            name != "other-seed"
+            for entry in r["designs"].values()
+            for figures in entry["noise"].values()
+            for name in figures["detected"]
+        )
     ]
     chosen = best_design(scored or list(results.values()))
     (out / "noise").mkdir(parents=True, exist_ok=True)
@@ -498,8 +504,11 @@ def accuracy(
     path = write_noise_report(results, chosen, out, list(note))
     click.echo(f"chosen design: {chosen}; report: {path}")
     if write_tolerances:
-        written = record_noise_tolerances(
-            results, chosen, source=str(path), noise=float(floor_noise)
-        )
+        try:
+            written = record_noise_tolerances(
+                results, chosen, source=str(path), noise=float(floor_noise)
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         for model, entry in written.items():
             click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")
