@@ -240,7 +240,7 @@ def pair_sets(
             d = np.bitwise_count(replica[members][:, None, :] ^ reference[members][None, :, :])
             off = ~np.eye(len(members), dtype=bool)
             other.append(d[off].astype(np.int64))
-    if other:
+    if other and sum(part.size for part in other):
         impostors[OTHER_SEED] = np.concatenate(other)
     return PairSets(honest, impostors)
 

@@ -88,7 +88,10 @@ def section(
         f"{TARGET_NOISE:g}: honest pair >= {_pct(TARGETS['honest_pair'])}, majority of 3 >= "
         f"{100 * TARGETS['honest_majority3']:.2f} %, every impostor detected (its pairs with "
         f"honest replicas disagree) >= {_pct(TARGETS['detected'])}. `boundary_noise` is the "
-        "largest modelled noise at which a design still meets all three.",
+        "largest modelled noise at which a design still meets all three (measured rates). "
+        "Counts matter: 0 failures in 600 held-out pairs bounds the failure rate below 0.5 % "
+        "(95 %, rule of three), not 0.1 %, and 400 triples cannot show 99.99 %: the honest "
+        "figures here are what was measured, not a proof of the targets.",
         "",
         *notes,
         "",
