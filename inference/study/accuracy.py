@@ -314,6 +314,9 @@ def roc(sets: PairSets, tolerance: Sequence[int], graded: Sequence[int]) -> list
                 "threshold": threshold,
                 "honest_pair_accept": honest,
                 "weakest_detected": min(detected.values()) if detected else float("nan"),
+                "mean_detected": float(np.mean(list(detected.values())))
+                if detected
+                else float("nan"),
             }
         )
     return points

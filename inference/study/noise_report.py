@@ -29,23 +29,24 @@ def _pct(value: float) -> str:
 
 
 def plot_roc(name: str, result: dict[str, Any], folder: Path, eps: float = TARGET_NOISE) -> str:
-    """False slashes (1 - honest pair acceptance) against the weakest impostor's escape rate,
-    per design, sweeping the graded lanes' threshold at one noise level."""
+    """False slashes (1 - honest pair acceptance) against the impostors' mean escape rate
+    (another seed left out: lane 0 catches it), per design, sweeping the graded lanes' threshold
+    at one noise level."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for design, entry in result["designs"].items():
         figures = entry["noise"].get(f"{eps:g}")
         if figures is None:
             continue
         xs = [max(1e-4, 1 - p["honest_pair_accept"]) for p in figures["roc"]]
-        ys = [max(1e-4, 1 - p["weakest_detected"]) for p in figures["roc"]]
+        ys = [max(1e-4, 1 - p["mean_detected"]) for p in figures["roc"]]
         ax.plot(xs, ys, marker=".", label=design)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axvline(1 - TARGETS["honest_pair"], color="grey", linestyle=":")
     ax.axhline(1 - TARGETS["detected"], color="grey", linestyle=":")
     ax.set_xlabel("honest pairs rejected (false slash), held-out seeds")
-    ax.set_ylabel("weakest impostor accepted")
-    ax.set_title(f"{name}: ROC at relative noise {eps:g} (graded threshold swept)")
+    ax.set_ylabel("cheaper computations accepted (mean)")
+    ax.set_title(f"{name}, noise {eps:g}: graded threshold swept", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     file = f"{name}-noise-roc.png"
@@ -93,24 +94,32 @@ def section(
         "(95 %, rule of three), not 0.1 %, and 400 triples cannot show 99.99 %: the honest "
         "figures here are what was measured, not a proof of the targets.",
         "",
-        *notes,
+        *(line for note in notes for line in (note, "")),
+        "The design is chosen by its held-out figures at noise 1e-3 summed over the models that ran"
+        " the impostors: targets met, then the number of impostors detected >= 99 %, then their "
+        "mean detection, then honest majority-of-3 acceptance.",
         "",
     ]
     for name, result in results.items():
         roc = plot_roc(name, result, folder)
         lines += [f"### {name} ({result['cells']} cells)", "", f"![{name} ROC]({roc})", ""]
         lines += [
-            "| design | boundary noise | weakest detection at 1e-3 | honest maj-of-3 at 1e-3 |",
-            "|---|---|---|---|",
+            "| design | boundary noise | at 1e-3: floor | detected >= 99 % | mean detection |"
+            " weakest detection | honest maj-of-3 |",
+            "|---|---|---|---|---|---|---|",
         ]
         for design, entry in result["designs"].items():
             f = entry["noise"].get(f"{TARGET_NOISE:g}")
             if f is None:
                 continue
-            weakest = min(f["detected"].items(), key=lambda kv: kv[1])
+            detected = f["detected"]
+            weakest = min(detected.items(), key=lambda kv: kv[1], default=("-", float("nan")))
+            mean = sum(detected.values()) / len(detected) if detected else float("nan")
             lines.append(
                 f"| {design}{' (chosen)' if design == chosen else ''} | "
-                f"{entry['boundary_noise']:g} | {_pct(weakest[1])} ({weakest[0]}) | "
+                f"{entry['boundary_noise']:g} | {'/'.join(map(str, f['tolerance']))} | "
+                f"{sum(v >= TARGETS['detected'] for v in detected.values())} of {len(detected)} | "
+                f"{_pct(mean)} | {_pct(weakest[1])} ({weakest[0]}) | "
                 f"{_pct(f['honest_majority3_accept'])} |"
             )
         lines += ["", f"The chosen design `{chosen}` per noise level:", ""]
