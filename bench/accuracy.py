@@ -106,9 +106,15 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(" | ".join(row))
         print(f"{setting}: boundary_noise {model['boundary_noise']:g}")
-    met = {
-        s: bool(m["noise"].get(f"{TARGET_NOISE:g}", {}).get("meets_targets"))
+    # The settings that ran the impostors speak for their model; the others check its floor.
+    judged = {
+        m["model"]: s
         for s, m in models.items()
+        if any(k != "other-seed" for f in m["noise"].values() for k in f["detected"])
+    }
+    met = {
+        model: bool(models[s]["noise"].get(f"{TARGET_NOISE:g}", {}).get("meets_targets"))
+        for model, s in judged.items()
     }
     record = {
         "bench": "accuracy",
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "target_noise": TARGET_NOISE,
         "models": models,
+        "by_model": judged,
         "targets_met_at_target_noise": met,
         "seconds": round(time.perf_counter() - started, 1),
     }
