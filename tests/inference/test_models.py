@@ -35,7 +35,7 @@ from inference.models import (
 )
 from inference.runners import generate, generate_images, run_request
 from inference.seeds import derive_seed
-from inference.specs import ChatMessage, ImageInput, TextInput
+from inference.specs import DEFAULTABLE, ChatMessage, ImageInput, TextInput
 from inference.tiny_models import build_tiny_llama, build_tiny_sd
 from inference.tolerances import calibrated
 
@@ -276,3 +276,17 @@ def test_cached_builtins_follow_a_new_calibration(
     result = generate(after, FOX)
     assert result.digest.hex().startswith(GOLDEN_IMAGES[FOX][:16])
     assert result.digest[8:16] != bytes(8)
+
+
+def test_builtin_image_models_carry_the_noise_floor_and_every_default(
+    tiny_sd: LoadedModel,
+) -> None:
+    """The noise study's scheme and floor (inference/tolerances.json) and a value for every
+    omitted input field are in the manifest, so the model id pins them."""
+    scheme, default, _ = calibrated("tiny-sd", "phash64")
+    assert tiny_sd.manifest.digest_scheme == scheme == "phash64+sample192"
+    assert tiny_sd.tolerance == default
+    assert set(tiny_sd.manifest.defaults) == set(DEFAULTABLE["image"])
+    assert tiny_sd.manifest.defaults["steps"] == 10
+    changed = {**tiny_sd.manifest.defaults, "steps": 11}
+    assert tiny_sd.manifest.model_copy(update={"defaults": changed}).model_id != tiny_sd.model_id
