@@ -34,7 +34,7 @@ def _quiet_libraries() -> None:
     "--scheme",
     default="phash64",
     show_default=True,
-    help="Digest scheme: phash64, phash64+dhash64, phash64+fine64 or phash256.",
+    help="Digest scheme: phash64, phash64+dhash64, phash64+fine64, phash64+sample192, phash256.",
 )
 def digest(files: tuple[Path, ...], scheme: str) -> None:
     """Print the digest of each image FILE as '0x<64 hex digits>  FILE'."""
