@@ -119,7 +119,8 @@ bench-gpu: install
 # tiny-sd also at 128 px / 20 steps and 256 px / 40 steps (honest only; 256 px at 1e-3 only),
 # so that its floor holds beyond its defaults (the floor is the largest over the settings). Then
 # every candidate digest design is compared, one is chosen, the tolerances are written and the
-# per-sample digests stored in reports/study/noise/. About 30 min on 2 quiet cores.
+# per-sample digests stored in reports/study/noise/. About an hour on this project's loaded
+# 2-core machine (the analysis alone, from stored samples: under a minute).
 NOISE_SEEDS ?= 1-20
 study-noise: install
 	$(BIN)/genoracle study noise --model digits --seeds $(NOISE_SEEDS)
