@@ -62,8 +62,12 @@ DESIGN_SCHEMES = {
 
 
 def setting_model(setting: str) -> str:
-    """The model a noise-study setting belongs to ("tiny-sd-128px-20steps" -> "tiny-sd")."""
-    return "tiny-sd" if setting.startswith("tiny-sd") else setting
+    """The model a noise-study setting belongs to ("tiny-sd-128px-20steps" -> "tiny-sd",
+    "digits-150steps" -> "digits")."""
+    for model in ("tiny-sd", "digits"):
+        if setting == model or setting.startswith(model + "-"):
+            return model
+    return setting
 
 
 def record_noise_tolerances(

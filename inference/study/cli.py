@@ -367,7 +367,7 @@ def train_check(steps: int, out: Path) -> None:
     click.echo(json.dumps(result))
 
 
-def _setting(text: str) -> tuple[int, int]:
+def _setting(text: str) -> tuple[int, int | None]:
     size, _, steps = text.partition("x")
     try:
         return int(size), int(steps)
@@ -381,9 +381,9 @@ def _setting(text: str) -> tuple[int, int]:
 @click.option("--seeds", default="1-20", show_default=True)
 @click.option(
     "--setting",
-    default="64x10",
-    show_default=True,
-    help="tiny-sd only: image side x steps of the reference (the model's defaults: 64x10).",
+    default=None,
+    help="SIZExSTEPS of the reference (default: the model's own, 64x50 for Digits-Gen, whose "
+    "size is fixed, and 64x10 for tiny-sd).",
 )
 @click.option(
     "--conditions",
@@ -393,13 +393,17 @@ def _setting(text: str) -> tuple[int, int]:
 )
 @click.option("--store", type=click.Path(path_type=Path), default=None)
 def noise(
-    model: str, classes: str, seeds: str, setting: str, conditions: str, store: Path | None
+    model: str, classes: str, seeds: str, setting: str | None, conditions: str, store: Path | None
 ) -> None:
     """Generate the noise study's conditions (noisy honest replicas and impostors)."""
     from inference.study.noise import CONDITIONS, run_noise_study
     from inference.study.sweep import parse_range
 
-    size, steps = _setting(setting)
+    size, steps = _setting(setting) if setting else (64, None)
+    if model == "digits" and size != 64:
+        raise click.BadParameter(
+            f"Digits-Gen draws 64x64 images, not {size}", param_hint="--setting"
+        )
     if conditions == "all":
         chosen = list(CONDITIONS.values())
     elif conditions == "honest":

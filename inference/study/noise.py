@@ -163,11 +163,12 @@ class DigitsNoiseDriver(NoiseDriver):
     name = "digits"
     reference_steps = 50
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", steps: int = 50) -> None:
         from inference.digits.sampling import load_unet
         from inference.digits.shipped import weights_path
 
         self.device = device
+        self.reference_steps = steps
         self.unet = load_unet(weights_path()).to(device)
         self._int8: Any = None
 
@@ -260,19 +261,27 @@ class TinySDNoiseDriver(NoiseDriver):
         return np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8) for image in images])
 
 
+DEFAULT_STEPS = {"digits": 50, "tiny-sd": 10}
+"""Each study model's own step count (its manifest default)."""
+
+
 def open_noise_driver(
-    model: str, size: int = 64, steps: int = 10, device: str = "cpu"
+    model: str, size: int = 64, steps: int | None = None, device: str = "cpu"
 ) -> NoiseDriver:
     if model == "digits":
-        return DigitsNoiseDriver(device)
+        return DigitsNoiseDriver(device, steps or DEFAULT_STEPS[model])
     if model == "tiny-sd":
-        return TinySDNoiseDriver(size, steps, device)
+        return TinySDNoiseDriver(size, steps or DEFAULT_STEPS[model], device)
     raise ValueError(f"unknown noise-study model {model!r}; known: digits, tiny-sd")
 
 
-def setting_name(model: str, size: int = 64, steps: int = 10) -> str:
-    """The store folder of a model at one input setting (tiny-sd: size and steps)."""
-    return model if model == "digits" else f"{model}-{size}px-{steps}steps"
+def setting_name(model: str, size: int = 64, steps: int | None = None) -> str:
+    """The store folder of a model at one input setting (Digits-Gen: its steps if not its own;
+    tiny-sd: size and steps)."""
+    steps = steps or DEFAULT_STEPS.get(model, 10)
+    if model == "digits":
+        return model if steps == DEFAULT_STEPS[model] else f"{model}-{steps}steps"
+    return f"{model}-{size}px-{steps}steps"
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,7 @@ def run_noise_study(
     *,
     conditions: Sequence[Condition] | None = None,
     size: int = 64,
-    steps: int = 10,
+    steps: int | None = None,
     batch_size: int = 50,
     progress: Any = None,
 ) -> Path:

@@ -118,3 +118,18 @@ def test_digests_are_stored_and_every_figure_comes_from_them(samples: Path, tmp_
     bench = figures({"digits": result}, "sample-k2")
     assert bench["digits"]["noise"]["0.0001"]["honest_pair_accept"] == at_low["honest_pair_accept"]
     assert "boundary_noise" in bench["digits"]
+
+
+def test_settings_name_their_model_and_input() -> None:
+    from inference.study.calibration import setting_model
+    from inference.study.noise import setting_name
+
+    assert setting_name("digits") == "digits" and setting_name("digits", steps=50) == "digits"
+    assert setting_name("digits", steps=150) == "digits-150steps"
+    assert setting_name("tiny-sd") == "tiny-sd-64px-10steps"
+    assert setting_name("tiny-sd", 256, 40) == "tiny-sd-256px-40steps"
+    assert [setting_model(s) for s in ("digits-150steps", "tiny-sd-256px-40steps", "digits")] == [
+        "digits",
+        "tiny-sd",
+        "digits",
+    ]
