@@ -36,7 +36,7 @@ import torch
 from inference.determinism import check_device, deterministic, runtime_fingerprint
 from inference.digests import digest_image, lane_values
 from inference.models import load_model
-from inference.study.accuracy import _image
+from inference.study.designs import sample_image
 from inference.study.noise import REFERENCE, Condition, NoiseDriver, open_noise_driver
 
 LEVELS = (1e-4, 1e-3, 3e-3)
@@ -45,7 +45,7 @@ GRADED = (1, 2, 3)
 
 def _digests(images: np.ndarray, scheme: str) -> np.ndarray:
     return np.asarray(
-        [lane_values(digest_image(_image(p), scheme)) for p in images], dtype=np.uint64
+        [lane_values(digest_image(sample_image(p), scheme)) for p in images], dtype=np.uint64
     )
 
 
