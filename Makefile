@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-# Built-in models (tiny-sd, tiny-llama, smollm2) are built once and cached here.
-export GENORACLE_HOME ?= $(CURDIR)/.genoracle
+# Built-in models (tiny-sd, tiny-llama, smollm2) are built once and cached in .genoracle/models,
+# the same folder the `genoracle` command uses from this checkout (inference/home.py; set
+# GENORACLE_HOME to move it). Deployment records live in .genoracle/deployments.
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
@@ -163,5 +164,7 @@ study: install
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new && mv requirements.lock.new requirements.lock
 
+# Keeps .genoracle/deployments: the records of where the oracle lives on each chain.
 clean:
-	rm -rf $(VENV) node_modules .genoracle .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	find .genoracle -mindepth 1 -maxdepth 1 ! -name deployments -exec rm -rf {} + 2>/dev/null || true

@@ -1,13 +1,21 @@
 """Deploy the oracle (and optionally the example consumer) to any RPC, and keep per-chain records.
 
-A record, deploy/deployments/<chainId>.json, says where the oracle lives on that chain, who
-deployed it, in which block, with which configuration and which artifact (by sha256), so clients
-can find it and refuse a record that belongs to another chain or another build.
+A record, <records dir>/<chainId>.json, says where the oracle lives on that chain, who deployed
+it, in which block, with which configuration and which artifact (by sha256), so clients can find
+it and refuse a record that belongs to another chain or another build. The records dir is
+$GENORACLE_DEPLOYMENTS_DIR, else `deployments` in the genoracle home (inference/home.py: the
+checkout's .genoracle, or ~/.genoracle), never the installed package; `load_deployment` is the
+one reader of records, for the CLI, the SDK and the node alike. A new deployment never replaces
+a record silently: the previous one is kept beside it, renamed, and the deployer is told.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,8 +30,11 @@ from web3.types import TxParams, TxReceipt, Wei
 from deploy.artifacts import artifact_hash, load_artifact
 from deploy.errors import DeploymentError
 from deploy.fees import fee_caps
+from inference.home import genoracle_home
 
-DEPLOYMENTS_DIR = Path(__file__).resolve().parent / "deployments"
+log = logging.getLogger(__name__)
+
+RECORDS_ENV = "GENORACLE_DEPLOYMENTS_DIR"
 ORACLE_CONTRACT = "GenerationOracle"
 CONSUMER_CONTRACT = "ExampleGenerationGallery"
 ETHER = 10**18
@@ -110,16 +121,41 @@ class Deployment:
         return oracle_at(w3, self.oracle)
 
 
-def record_path(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Path:
-    return records_dir / f"{chain_id}.json"
+def deployments_dir() -> Path:
+    """Where deployment records live: $GENORACLE_DEPLOYMENTS_DIR, else <home>/deployments."""
+    configured = os.environ.get(RECORDS_ENV, "").strip()
+    return Path(configured).expanduser() if configured else genoracle_home() / "deployments"
 
 
-def save_deployment(deployment: Deployment, records_dir: Path = DEPLOYMENTS_DIR) -> Path:
-    """Write the record of `deployment` (replacing the chain's previous one)."""
+def record_path(chain_id: int, records_dir: Path | None = None) -> Path:
+    """The record file of `chain_id` (`records_dir` None: the documented location)."""
+    return (records_dir if records_dir is not None else deployments_dir()) / f"{chain_id}.json"
+
+
+def _kept_name(path: Path, chain_id: int) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = path.with_name(f"{chain_id}.replaced-{stamp}.json")
+    counter = 1
+    while kept.exists():
+        counter += 1
+        kept = path.with_name(f"{chain_id}.replaced-{stamp}-{counter}.json")
+    return kept
+
+
+def save_deployment(deployment: Deployment, records_dir: Path) -> tuple[Path, Path | None]:
+    """Write the record of `deployment`; returns its path and, when the chain had another
+    record, where that one was kept (never overwritten: renamed <chainId>.replaced-<UTC>.json)."""
     records_dir.mkdir(parents=True, exist_ok=True)
     path = record_path(deployment.chain_id, records_dir)
-    path.write_text(json.dumps(deployment.to_json(), indent=2) + "\n", encoding="utf-8")
-    return path
+    text = json.dumps(deployment.to_json(), indent=2) + "\n"
+    kept = None
+    if path.exists():
+        if path.read_text(encoding="utf-8") == text:
+            return path, None
+        kept = _kept_name(path, deployment.chain_id)
+        path.rename(kept)
+    path.write_text(text, encoding="utf-8")
+    return path, kept
 
 
 def read_deployment(path: Path) -> Deployment:
@@ -135,12 +171,15 @@ def read_deployment(path: Path) -> Deployment:
     return Deployment.from_json(data)
 
 
-def load_deployment(chain_id: int, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
-    """The record for `chain_id`; refuses a record whose own chain id differs."""
+def load_deployment(chain_id: int, records_dir: Path | None = None) -> Deployment:
+    """The record for `chain_id` from `records_dir` (None: the documented location,
+    `deployments_dir()`); refuses a record whose own chain id differs from its file name."""
     path = record_path(chain_id, records_dir)
     if not path.is_file():
         raise DeploymentError(
-            f"no deployment record for chain {chain_id} at {path}: run `genoracle deploy` first"
+            f"no deployment record for chain {chain_id} at {path}: run `genoracle deploy` (or "
+            f"`genoracle chain up`) first, or point {RECORDS_ENV} / --records-dir at the folder "
+            "holding it"
         )
     deployment = read_deployment(path)
     if deployment.chain_id != chain_id:
@@ -188,7 +227,7 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
         )
 
 
-def deployment_for(w3: Web3, records_dir: Path = DEPLOYMENTS_DIR) -> Deployment:
+def deployment_for(w3: Web3, records_dir: Path | None = None) -> Deployment:
     """The record for the chain `w3` is connected to, checked against the code on chain."""
     deployment = load_deployment(w3.eth.chain_id, records_dir)
     check_deployment(w3, deployment)
@@ -251,17 +290,19 @@ def deploy_oracle(
     *,
     owner: str | None = None,
     example_consumer: bool = False,
-    records_dir: Path | None = DEPLOYMENTS_DIR,
+    records_dir: Path | None,
     expected_chain_id: int | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Deploy GenerationOracle (owner: `owner` or the deployer), record it, and check the record.
 
     With `example_consumer`, also deploy the ExampleGenerationGallery dApp (any model) against it.
     With `expected_chain_id`, refuse to deploy to an RPC that serves another chain.
 
-    The record is read back from disk and checked against the chain (check_deployment), so a
-    deployment that returns is one a client can use. `records_dir=None` writes no record (tests);
-    pass a temporary directory to keep the repository clean while still exercising the format.
+    The record goes to `records_dir` (`deployments_dir()` is the documented location; None
+    writes no record: local test chains). It is read back from disk and checked against the
+    chain (check_deployment), so a deployment that returns is one a client can use. A previous
+    record of the chain is kept, renamed, and `announce` (default: a log warning) says where.
     """
     if expected_chain_id is not None:
         check_chain_id(w3, expected_chain_id, "this deployment")
@@ -288,7 +329,11 @@ def deploy_oracle(
         consumer=consumer_address,
     )
     if records_dir is not None:
-        path = save_deployment(deployment, records_dir)
+        path, kept = save_deployment(deployment, records_dir)
+        if kept is not None:
+            (announce or log.warning)(
+                f"chain {deployment.chain_id} had a deployment record already: kept it as {kept}"
+            )
         if load_deployment(deployment.chain_id, records_dir) != deployment:
             raise DeploymentError(f"{path} does not read back as the deployment just written")
     check_deployment(w3, deployment)

@@ -287,6 +287,19 @@ class CausalLMBackend:
         for row in output[:, width:].tolist():
             if self._eos in row:
                 row = row[: row.index(self._eos) + 1]
-            text = self._tokenizer.decode(row, skip_special_tokens=True)
-            results.append(([int(token) for token in row], str(text)))
+            results.append(([int(token) for token in row], _decode(self._tokenizer, row)))
         return results
+
+
+def _decode(tokenizer: Any, token_ids: Sequence[int]) -> str:
+    """A text artifact from its generated token ids: the one rule for nodes and clients."""
+    return str(tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+
+def text_decoder(folder: Path) -> Callable[[Sequence[int]], str]:
+    """The decoding a node applies to a text model's generated token ids (its tokenizer only, no
+    weights), so a client holding the model can check that a served text is that decoding."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return lambda token_ids: _decode(tokenizer, token_ids)

@@ -32,17 +32,33 @@ def _quiet_libraries() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--scheme",
-    default="phash64",
-    show_default=True,
-    help="Digest scheme: phash64, phash64+dhash64, phash64+fine64, phash64+sample192, phash256.",
+    default=None,
+    help="Digest scheme: phash64 (the default), phash64+dhash64, phash64+fine64, "
+    "phash64+sample192 or phash256.",
 )
-def digest(files: tuple[Path, ...], scheme: str) -> None:
+@click.option(
+    "--model",
+    default=None,
+    help="Digest as this image model does (its manifest's scheme): a built-in name or folder.",
+)
+def digest(files: tuple[Path, ...], scheme: str | None, model: str | None) -> None:
     """Print the digest of each image FILE as '0x<64 hex digits>  FILE'."""
     from PIL import Image
 
-    from inference.digests import digest_hex, digest_image, get_image_scheme, load_image
+    from inference.digests import (
+        DEFAULT_IMAGE_SCHEME,
+        digest_hex,
+        digest_image,
+        get_image_scheme,
+        load_image,
+    )
     from inference.errors import InferenceError
 
+    if model is not None:
+        if scheme is not None:
+            raise click.UsageError("give --model or --scheme, not both: a model has its scheme")
+        scheme = _model_scheme(model)
+    scheme = scheme or DEFAULT_IMAGE_SCHEME
     try:
         get_image_scheme(scheme)
     except InferenceError as exc:
@@ -65,6 +81,25 @@ def digest(files: tuple[Path, ...], scheme: str) -> None:
         sys.exit(1)
 
 
+def _model_scheme(model: str) -> str:
+    """The digest scheme of an image model's manifest (built on first use)."""
+    from inference.errors import InferenceError
+    from inference.manifest import load_manifest
+    from inference.models import resolve_model_folder
+
+    try:
+        manifest = load_manifest(resolve_model_folder(model))
+    except InferenceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--model") from exc
+    if manifest.kind != "image":
+        raise click.BadParameter(
+            f"{model} is a {manifest.kind} model: its digest is over token ids, not an image; "
+            "check a text artifact with `genoracle verify --task ID FILE`",
+            param_hint="--model",
+        )
+    return manifest.digest_scheme
+
+
 @click.group("models")
 def models() -> None:
     """List, build and describe the models a verifier can run."""
@@ -73,37 +108,64 @@ def models() -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
 def list_models(as_json: bool) -> None:
-    """Show the built-in models, whether they are built, and their modelId."""
+    """Show the built-in models: built or not in the model cache, and the modelId a node serves
+    each under (a cached manifest that predates the calibrated tolerances or compute budget is
+    'stale': its next load rewrites it, and the id shown is the one it will have)."""
+    from inference.errors import InferenceError
     from inference.manifest import MANIFEST_FILE, load_manifest
-    from inference.models import builtin_models, models_dir
+    from inference.models import builtin_models, current_manifest, models_dir
 
+    cache = models_dir()
     rows = []
     for name, model in sorted(builtin_models().items()):
-        folder = models_dir() / name
+        folder = cache / name
         row: dict[str, object] = {
             "name": name,
             "kind": model.kind,
             "built": (folder / MANIFEST_FILE).is_file(),
             "description": model.description,
+            "folder": str(folder),
         }
         if row["built"]:
-            manifest = load_manifest(folder)
-            row.update(
-                model_id=manifest.model_id_hex,
-                scheme=manifest.digest_scheme,
-                tolerance=list(manifest.default_tolerance),
-                folder=str(folder),
-            )
+            try:
+                cached = load_manifest(folder)
+            except InferenceError as exc:
+                row.update(built=False, error=str(exc))
+            else:
+                manifest, changed = current_manifest(model, cached)
+                row.update(
+                    model_id=manifest.model_id_hex,
+                    scheme=manifest.digest_scheme,
+                    tolerance=list(manifest.default_tolerance),
+                    stale=bool(changed),
+                )
+                if changed:
+                    row["cached_model_id"] = cached.model_id_hex
         rows.append(row)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row, sort_keys=True))
         return
+    click.echo(f"model cache: {cache}")
     click.echo(f"{'name':<14} {'kind':<6} {'built':<6} {'scheme':<16} {'modelId':<68} description")
     for row in rows:
+        built = "broken" if "error" in row else "no"
+        if row["built"]:
+            built = "stale" if row["stale"] else "yes"
         click.echo(
-            f"{row['name']!s:<14} {row['kind']!s:<6} {'yes' if row['built'] else 'no':<6} "
+            f"{row['name']!s:<14} {row['kind']!s:<6} {built:<6} "
             f"{row.get('scheme', '-')!s:<16} {row.get('model_id', '-')!s:<68} {row['description']}"
+        )
+    for row in rows:
+        if "error" in row:
+            click.echo(
+                f"broken: {row['name']}: {row['error']}; rebuild: genoracle models build "
+                f"{row['name']} --force"
+            )
+    if any(row.get("stale") for row in rows):
+        click.echo(
+            "stale: the cached manifest predates the calibrated tolerances or compute budget; "
+            "the next load (genoracle models build NAME) rewrites it to the modelId shown"
         )
 
 
@@ -111,7 +173,7 @@ def list_models(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Rebuild even if the model is cached.")
 def build_model(name: str, force: bool) -> None:
-    """Build built-in model NAME into $GENORACLE_HOME/models and print its modelId."""
+    """Build built-in model NAME into the model cache and print its modelId."""
     _quiet_libraries()
     from inference.errors import InferenceError
     from inference.manifest import load_manifest

@@ -39,7 +39,7 @@ import imagehash
 import numpy as np
 import numpy.typing as npt
 from eth_hash.auto import keccak
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from inference.errors import InvalidInputError, UnknownSchemeError
 from inference.graded import graded_values, sample_bits, split_lanes
@@ -333,13 +333,21 @@ def get_image_scheme(name: str) -> DigestScheme:
         raise UnknownSchemeError(f"unknown image digest scheme {name!r}; known: {known}") from None
 
 
+def unreadable_image_reason(exc: BaseException) -> str:
+    """Why Pillow could not read some bytes, without the buffer's repr that its "cannot
+    identify image file <_io.BytesIO object at 0x...>" carries."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a readable image: the data is in no image format Pillow reads (PNG, JPEG, ...)"
+    return f"not a readable image: {exc}"
+
+
 def load_image(data: bytes) -> Image.Image:
     """Decode image bytes fully, turning decoder failures into InvalidInputError."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidInputError(f"not a readable image: {exc}") from exc
+        raise InvalidInputError(unreadable_image_reason(exc)) from exc
     return image
 
 

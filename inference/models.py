@@ -3,10 +3,11 @@
 Sources, tried in this order by ``load_model(name_or_path)``:
 
 1. a built-in model name (``builtin_model_names()``): built on first use under
-   ``$GENORACLE_HOME/models/<name>`` and checked against the weights hashes pinned in code;
+   ``<genoracle home>/models/<name>`` (inference/home.py) and checked against the weights hashes
+   pinned in code;
 2. a local folder holding a ``manifest.json`` (``genoracle models manifest FOLDER`` writes one);
 3. a hub id ``owner/name`` when the hub may be used (``HF_HUB_OFFLINE`` unset): downloaded once
-   under ``$GENORACLE_HOME/models/hub--owner--name`` and given a manifest.
+   under ``<genoracle home>/models/hub--owner--name`` and given a manifest.
 
 Every load verifies every file against the manifest and refuses a mismatch. Other packages add
 built-in models with ``register_builtin`` (Digits-Gen, from ``inference.digits.builtin``).
@@ -31,6 +32,7 @@ from inference.backends import Backend, ImageBackend, TextBackend, load_backend
 from inference.compute_budget import CausalLMBudget, DiffusionBudget
 from inference.digests import TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError, ModelNotFoundError
+from inference.home import genoracle_home
 from inference.manifest import (
     IMAGE_LIBRARIES,
     MANIFEST_FILE,
@@ -45,20 +47,12 @@ from inference.tolerances import calibrated
 
 log = logging.getLogger(__name__)
 
-HOME_ENV = "GENORACLE_HOME"
-DEFAULT_HOME = Path.home() / ".cache" / "genoracle"
-
 BUILTIN_PROVIDERS: tuple[str, ...] = ("inference.builtin_models", "inference.digits.builtin")
 """Modules that register built-in models when imported; a missing provider is skipped."""
 
 
-def genoracle_home() -> Path:
-    """$GENORACLE_HOME, or ~/.cache/genoracle: where built and downloaded models are cached."""
-    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME)
-
-
 def models_dir() -> Path:
-    """The folder holding one sub-folder per cached model."""
+    """The folder holding one sub-folder per cached model (under the genoracle home)."""
     return genoracle_home() / "models"
 
 
@@ -139,11 +133,14 @@ def _check_pins(model: BuiltinModel, manifest: ModelManifest) -> None:
             )
 
 
-def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest) -> ModelManifest:
-    """Bring a cached build's manifest up to date without rebuilding the weights: the study may
-    calibrate the tolerances (inference/tolerances.json), and the benchmark the compute budget,
-    after the model was built; a build from before complete defaults gets every omitted field's
-    value written in. Each changes the modelId."""
+def current_manifest(
+    model: BuiltinModel, manifest: ModelManifest
+) -> tuple[ModelManifest, list[str]]:
+    """A cached build's manifest as its next load makes it, and the fields that load changes.
+
+    The study may calibrate the tolerances (inference/tolerances.json), and the benchmark the
+    compute budget, after the model was built; a build from before complete defaults gets every
+    omitted field's value written in. Each changes the modelId. Nothing is written."""
     default_scheme = TEXT_SCHEME if manifest.kind == "text" else manifest.digest_scheme
     scheme, default, maximum = calibrated(model.name, default_scheme)
     update: dict[str, object] = {}
@@ -160,10 +157,17 @@ def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest
     if defaults != manifest.defaults:
         update["defaults"] = defaults
     if not update:
-        return manifest
+        return manifest, []
     updated = ModelManifest.model_validate(manifest.model_copy(update=update).model_dump())
-    updated.save(folder)
-    log.info("%s: manifest updated (%s)", model.name, ", ".join(sorted(update)))
+    return updated, sorted(update)
+
+
+def _refresh_manifest(model: BuiltinModel, folder: Path, manifest: ModelManifest) -> ModelManifest:
+    """Bring a cached build's manifest up to date without rebuilding the weights."""
+    updated, changed = current_manifest(model, manifest)
+    if changed:
+        updated.save(folder)
+        log.info("%s: manifest updated (%s)", model.name, ", ".join(changed))
     return updated
 
 

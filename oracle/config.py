@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from oracle.errors import ConfigError
 
@@ -30,9 +37,14 @@ class ChainSettings(_Section):
     """How to reach the chain and the oracle contract."""
 
     rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int | None = Field(default=None, ge=1)
+    """The chain this node or client is meant for: an RPC serving another chain is refused
+    (guards against a wrong URL). None: whatever the RPC serves."""
     oracle_address: str | None = None
     """Checksummed oracle address; when absent, read from `deployments_dir/<chainId>.json`."""
-    deployments_dir: Path = Path("deploy/deployments")
+    deployments_dir: Path | None = None
+    """Folder of the deployment records; None: the documented location,
+    $GENORACLE_DEPLOYMENTS_DIR or <genoracle home>/deployments (deploy.deployer)."""
     start_block: int | None = Field(default=None, ge=0)
     """First block to read logs from on a fresh node (default: the deployment record's block,
     or 0 when the address is configured without a record)."""
@@ -131,6 +143,74 @@ class ApiSettings(_Section):
     max_upload_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
 
+class ApiKeySettings(_Section):
+    """One client of the gateway: its API key (never in the file: its sha256, or the env variable
+    that holds it) and what it may spend."""
+
+    key_sha256: str | None = None
+    """Hex sha256 of the key (`genoracle gateway new-key` prints one)."""
+    key_env: str | None = None
+    """Or: the environment variable holding the key itself."""
+    tasks_per_minute: int = Field(default=10, ge=1, le=100_000)
+    """Submissions accepted in any 60-second window."""
+    spend_per_day_eth: float = Field(default=0.1, gt=0)
+    """Fees plus request gas the gateway pays for this key in any 24-hour window."""
+    models: list[str] | None = None
+    """Of the gateway's models, the ones this key may use (default: all)."""
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.lower().removeprefix("0x")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise ValueError("must be 64 hex digits (the sha256 of the key)")
+        return text
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKeySettings:
+        if (self.key_sha256 is None) == (self.key_env is None):
+            raise ValueError("give exactly one of key_sha256 or key_env")
+        return self
+
+
+class GatewaySettings(_Section):
+    """The HTTP gateway: web2 clients submit tasks with an API key; the gateway pays."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8800, ge=0, le=65535)
+    data_dir: Path = Path(".genoracle/gateway")
+    """Its ledger (SQLite): which key submitted which task, and what it cost."""
+    models: list[str] = Field(default_factory=lambda: ["tiny-sd"])
+    """Models clients may request: built-in names or model folders (resolved at start)."""
+    committee_size: int = Field(default=3, ge=1, le=255)
+    """The committee a request gets when it names none."""
+    max_committee_size: int = Field(default=7, ge=1, le=255)
+    """The largest committee a client may ask for (the fee grows with it)."""
+    request_gas_reserve: int = Field(default=200_000, ge=21_000)
+    """Gas counted against a key's limit and the gateway's balance before a request is sent
+    (its real cost is counted once mined)."""
+    keys: dict[str, ApiKeySettings] = Field(default_factory=dict, validate_default=True)
+    """Clients by name: `[gateway.keys.NAME]` tables."""
+
+    @field_validator("models")
+    @classmethod
+    def _at_least_one_model(cls, value: list[str]) -> list[str]:
+        if not value or any(not name.strip() for name in value):
+            raise ValueError("must list at least one model name or path, none empty")
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _at_least_one_key(cls, value: dict[str, ApiKeySettings]) -> dict[str, ApiKeySettings]:
+        if not value:
+            raise ValueError(
+                "no API keys: add a [gateway.keys.NAME] table (genoracle gateway new-key NAME)"
+            )
+        return value
+
+
 class ClientConfig(_Section):
     """What a requester (SDK, CLI) needs: the chain and a key."""
 
@@ -145,17 +225,25 @@ class NodeConfig(ClientConfig):
     api: ApiSettings = Field(default_factory=ApiSettings)
 
 
+class GatewayConfig(ClientConfig):
+    """The gateway's whole configuration: the chain, its paying account, its clients."""
+
+    gateway: GatewaySettings
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "chain": ChainSettings,
     "account": AccountSettings,
     "node": NodeSettings,
     "api": ApiSettings,
+    "gateway": GatewaySettings,
 }
 _PATH_KEYS = {
     ("chain", "deployments_dir"),
     ("account", "keystore"),
     ("account", "password_file"),
     ("node", "data_dir"),
+    ("gateway", "data_dir"),
 }
 
 
@@ -176,7 +264,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _env_value(section: str, key: str, raw: str) -> Any:
     """Environment values are strings; lists are comma separated, the rest pydantic coerces."""
-    if (section, key) == ("node", "models"):
+    if (section, key) in (("node", "models"), ("gateway", "models")):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
 
@@ -259,6 +347,17 @@ def load_node_config(
     return config
 
 
+def load_gateway_config(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> GatewayConfig:
+    """Read and validate the gateway's TOML file, with env variables and overrides on top."""
+    config = _load(GatewayConfig, path, environ, overrides)
+    assert isinstance(config, GatewayConfig)
+    return config
+
+
 def load_client_config(
     path: Path | None,
     environ: Mapping[str, str] | None = None,
@@ -270,4 +369,7 @@ def load_client_config(
         # A node's file is a fine client config: take only the sections a client needs.
         node_config = load_node_config(path, environ, overrides)
         return ClientConfig(chain=node_config.chain, account=node_config.account)
+    if path is not None and "gateway" in data_sections:
+        gateway_config = load_gateway_config(path, environ, overrides)
+        return ClientConfig(chain=gateway_config.chain, account=gateway_config.account)
     return _load(ClientConfig, path, environ, overrides)

@@ -40,7 +40,7 @@ from inference.specs import ImageInput
 from inference.tolerances import calibrated
 
 PIPELINE_CLASS = "inference.digits.DigitsGen"
-DEFAULT_SCHEME = "phash64+fine64"
+DEFAULT_SCHEME = "phash64+sample192"
 # Measured with `make bench-inference` (one torch thread): the size is fixed (64 latent pixels),
 # so a UNet call is 64 + 448 units whatever the input, and there is no decoder. Slowest rate
 # over 10-150 steps: 27,686 units per CPU second.

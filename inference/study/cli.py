@@ -6,12 +6,12 @@ each file would repeat the group's options and imports."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import click
 
+from inference.home import genoracle_home
 from inference.study.drivers import MODEL_VARIANTS, STUDY_MODELS
 from inference.study.variants import Variant, resolve_variants
 
@@ -23,8 +23,8 @@ def variants_for(model: str, names: str) -> list[Variant]:
 
 
 def default_store() -> Path:
-    home = Path(os.environ.get("GENORACLE_HOME", Path.home() / ".cache" / "genoracle"))
-    return home / "study"
+    """The study's sample store, under the genoracle home (inference/home.py)."""
+    return genoracle_home() / "study"
 
 
 @click.group("study")
@@ -37,7 +37,7 @@ def study() -> None:
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write the weights (default: $GENORACLE_HOME/study/digits-retrain).",
+    help="Where to write the weights (default: <genoracle home>/study/digits-retrain).",
 )
 @click.option("--threads", type=int, default=None, help="Thread count (default: as shipped).")
 @click.option("--steps", type=int, default=None, help="Training steps (default: as shipped).")
@@ -131,7 +131,7 @@ def train_digits(
     "--store",
     type=click.Path(path_type=Path),
     default=None,
-    help="Sample store (default: $GENORACLE_HOME/study).",
+    help="Sample store (default: <genoracle home>/study).",
 )
 @click.option(
     "--jobs",

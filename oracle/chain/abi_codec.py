@@ -10,6 +10,7 @@ them (logs: checksummed addresses; calls: struct outputs as dicts keyed by field
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -33,12 +34,19 @@ def _as_int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """Checksumming hashes the address; the same few operators and requesters recur in every
+    log, so the results are kept."""
+    return str(to_checksum_address(address))
+
+
 def _checksummed(abi_type: str, value: Any) -> Any:
     """Addresses (alone or in arrays) checksummed, as web3 returns them."""
     if abi_type == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     if abi_type == "address[]":
-        return [to_checksum_address(item) for item in value]
+        return [_checksum(item) for item in value]
     return value
 
 
@@ -142,7 +150,7 @@ class AbiCodec:
                     "logIndex": _as_int(raw["logIndex"]),
                     "transactionIndex": _as_int(raw["transactionIndex"]),
                     "transactionHash": HexBytes(raw["transactionHash"]),
-                    "address": to_checksum_address(raw["address"]),
+                    "address": _checksum(str(raw["address"])),
                     "blockHash": HexBytes(raw["blockHash"]),
                     "blockNumber": _as_int(raw["blockNumber"]),
                 }

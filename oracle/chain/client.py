@@ -13,6 +13,7 @@ retry policy; apart, each would need the other's internals.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,9 +36,11 @@ from web3.types import BlockData, BlockIdentifier, EventData, RPCEndpoint, TxRec
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
 from deploy.fees import fee_caps
+from deploy.rpc import misfit
 from oracle.chain.abi_codec import AbiCodec
 from oracle.chain.contract import ORACLE_CONTRACT, REGISTRY_CONTRACT, load_abi
 from oracle.chain.reverts import ContractRevertError, RevertDecoder
+from oracle.chain.rpc_transport import JsonRpcTransport
 from oracle.config import ChainSettings
 from oracle.errors import ChainError, ChainUnavailableError, TransactionFailedError
 
@@ -69,6 +72,26 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _rpc_session() -> requests.Session:
+    """A session that does not re-read the environment on every request: requests scans
+    os.environ for proxies each time it sends (a tenth of a busy node's CPU); the environment's
+    proxies and CA bundle are read once instead (`_request_settings`)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _request_settings(settings: ChainSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "timeout": settings.rpc_timeout_s,
+        "proxies": requests.utils.get_environ_proxies(settings.rpc_url),
+    }
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        kwargs["verify"] = bundle
+    return kwargs
+
+
 @dataclass(frozen=True)
 class SentTransaction:
     """A broadcast transaction: its hash and the nonce it used."""
@@ -93,22 +116,41 @@ class ChainClient:
         self.account = account
         provider = HTTPProvider(
             settings.rpc_url,
-            request_kwargs={"timeout": settings.rpc_timeout_s},
+            request_kwargs=_request_settings(settings),
+            session=_rpc_session(),
             exception_retry_configuration=None,  # retries are ours, with our backoff
         )
         self.w3 = Web3(provider)
+        # The hot paths' raw requests skip the requests stack, unless a proxy must be honoured.
+        proxied = bool(requests.utils.get_environ_proxies(settings.rpc_url))
+        self._transport = (
+            None if proxied else JsonRpcTransport(settings.rpc_url, settings.rpc_timeout_s)
+        )
         self.chain_id: int = self.rpc(lambda: int(self.w3.eth.chain_id), "read chain id")
+        if settings.chain_id is not None and settings.chain_id != self.chain_id:
+            raise ChainError(
+                f"chain.chain_id is {settings.chain_id}, but the RPC at {settings.rpc_url} serves "
+                f"chain {self.chain_id}: point chain.rpc_url (--rpc-url) at chain "
+                f"{settings.chain_id}, or pin chain {self.chain_id}"
+            )
         address = oracle_address or settings.oracle_address
         if address is None:
             try:
                 address = load_deployment(self.chain_id, settings.deployments_dir).oracle
             except DeploymentError as exc:
-                raise DeploymentError(f"{exc}, or set chain.oracle_address") from None
+                raise DeploymentError(f"{exc}, or set chain.oracle_address (--oracle)") from None
         self.abi = list(abi) if abi is not None else load_abi(ORACLE_CONTRACT)
         self.oracle: Contract = self.w3.eth.contract(
             address=to_checksum_address(address), abi=self.abi
         )
         self.address: str = str(self.oracle.address)
+        code = self.rpc(lambda: self.w3.eth.get_code(self.oracle.address), "read contract code")
+        if not code:
+            raise ChainError(
+                f"no contract at {self.address} on chain {self.chain_id} ({settings.rpc_url}): "
+                "check chain.oracle_address (--oracle) or the deployment record, or deploy "
+                "again (a restarted local chain has lost its contracts)"
+            )
         self.decoder = RevertDecoder(self.abi)
         self.codec = AbiCodec(self.abi)
         self._latest_block: tuple[float, Any] | None = None  # (monotonic time, block)
@@ -137,6 +179,9 @@ class ChainClient:
             try:
                 return request()
             except Exception as exc:
+                reason = misfit(self.settings.rpc_url, exc)
+                if reason is not None:
+                    raise ChainError(f"{what}: {reason}") from None
                 if not _is_transient(exc):
                     raise
                 if attempt == attempts:
@@ -152,9 +197,14 @@ class ChainClient:
     def request(self, method: str, params: list[Any], what: str, function: str = "") -> Any:
         """One raw JSON-RPC request (no web3 middleware: the node's hot paths make many), with
         retries; an error answer raises its decoded revert, or ChainError."""
-        response = self.rpc(
-            lambda: self.w3.provider.make_request(RPCEndpoint(method), params), what
-        )
+        transport = self._transport
+        response: Mapping[str, Any]
+        if transport is not None:
+            response = self.rpc(lambda: transport.request(method, params), what)
+        else:
+            response = self.rpc(
+                lambda: dict(self.w3.provider.make_request(RPCEndpoint(method), params)), what
+            )
         if "error" in response:
             error = response["error"]
             revert_data = error.get("data") if isinstance(error, dict) else None
@@ -168,12 +218,16 @@ class ChainClient:
         layout = self.codec.function(function)
         block_param = hex(block) if isinstance(block, int) else block
         call = {"to": self.address, "data": layout.encode(args)}
-        return layout.decode(
-            self.request("eth_call", [call, block_param], f"call {function}", function)
-        )
+        result = self.request("eth_call", [call, block_param], f"call {function}", function)
+        if layout.output_types and result in (None, "0x"):
+            raise ChainError(
+                f"call {function}: the contract at {self.address} returned nothing: it is not "
+                "the contract this call expects; check chain.oracle_address (--oracle)"
+            )
+        return layout.decode(result)
 
     def block_number(self) -> int:
-        return self.rpc(lambda: int(self.w3.eth.block_number), "read block number")
+        return int(self.request("eth_blockNumber", [], "read block number"), 16)
 
     def head(self) -> BlockData:
         """The latest block: its number, hash, parent hash, timestamp and base fee only."""

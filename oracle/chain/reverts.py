@@ -4,11 +4,14 @@ The contract reports every failure as a custom error (`FeeTooLow(sent, required)
 back the raw bytes. Each ABI error becomes a subclass of `ContractRevertError` named after it,
 created on first use, so callers can write `except revert_class("WrongPhase")` and messages
 read `FeeTooLow(sent=1000, required=3000)`. No list of errors is duplicated: the ABI is the list.
+Times read as UTC dates and tolerances as lanes, and the errors a user can fix end with what to do
+(`_HINTS`, by error name; an error without a hint still decodes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -35,8 +38,77 @@ _PANIC_REASONS = {
 }
 
 
+#: Arguments that hold a unix time (rendered as a UTC date) or a packed tolerance (as lanes).
+_TIME_ARGS = frozenset({"withdrawableAt", "deadline", "commitDeadline", "revealDeadline"})
+_TOLERANCE_ARGS = frozenset({"tolerance", "floor", "maxTolerance"})
+
+
+def utc_date(timestamp: int) -> str:
+    """A chain timestamp as people read it: 2026-12-01 14:03:09 UTC."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def _lanes(packed: int) -> str:
+    """A packed tolerance as its four lane thresholds, lane 0 first (its most significant byte)."""
+    return "/".join(str((packed >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+Hint = Callable[[Mapping[str, Any]], str]
+#: What to do about the errors a requester, an operator or the registry owner can fix.
+_HINTS: dict[str, Hint] = {
+    "InvalidCommitteeSize": lambda a: "a committee is odd, from 3 to this oracle's maximum",
+    "NotEnoughOperators": lambda a: (
+        f"only {a['eligible']} operator(s) serve this model: ask for a smaller odd committee, "
+        "or wait until more operators serve it (`genoracle operator register --model ...`)"
+    ),
+    "FeeTooLow": lambda a: f"send at least {a['required']} wei (without --fee: the minimum)",
+    "FeeTooHigh": lambda a: f"send at most {a['maximum']} wei",
+    "CallbackGasTooHigh": lambda a: f"ask for at most {a['maximum']} callback gas",
+    "ToleranceBelowFloor": lambda a: (
+        f"a request may loosen the model's tolerance, never tighten it below its floor "
+        f"{_lanes(a['floor'])}; leave --tolerance out to use the floor"
+    ),
+    "ToleranceTooHigh": lambda a: f"ask for at most {_lanes(a['maxTolerance'])} per lane",
+    "UnknownModel": lambda a: (
+        "the model is not registered on this oracle: its registry owner registers it with "
+        "`genoracle models register NAME`"
+    ),
+    "ModelInactive": lambda a: "the registry owner has stopped new requests for this model",
+    "ModelAlreadyRegistered": lambda a: "nothing to do: the model is registered",
+    "OwnableUnauthorizedAccount": lambda a: (
+        f"{a['account']} is not the owner: sign with the owner's key (the deployer's, unless "
+        "`genoracle deploy --owner` named another)"
+    ),
+    "StakeTooLow": lambda a: f"stake at least {a['minStake']} wei",
+    "AlreadyRegistered": lambda a: (
+        "this account is an operator already: `genoracle operator add-stake` tops it up"
+    ),
+    "NotRegistered": lambda a: "register first: `genoracle operator register`",
+    "OperatorExiting": lambda a: "the operator is leaving: withdraw after the unbonding delay",
+    "NotExiting": lambda a: (
+        "run `genoracle operator exit` first, then `withdraw` once the unbonding delay passed"
+    ),
+    "OpenAssignments": lambda a: (
+        f"{a['openTasks']} assigned task(s) still open: `genoracle operator pause`, let them "
+        "finish, then exit"
+    ),
+    "UnbondingNotOver": lambda a: (
+        f"the stake unbonds at {utc_date(a['withdrawableAt'])}: withdraw after that"
+    ),
+    "AssignmentsAlreadyPaused": lambda a: "already paused: `genoracle operator resume` undoes it",
+    "AssignmentsNotPaused": lambda a: "not paused: nothing to resume",
+    "TooManyServedModels": lambda a: f"an operator serves at most {a['maximum']} models",
+    "NothingToClaim": lambda a: "no credit to claim yet",
+    "DrawBacklogFull": lambda a: (
+        f"{a['pending']} tasks wait for their committee draw: try again in a few blocks"
+    ),
+    "TaskNotFound": lambda a: f"no task {a['taskId']} on this oracle",
+}
+
+
 class ContractRevertError(ChainError):
-    """A call or transaction reverted; `name` and `args` are the decoded custom error."""
+    """A call or transaction reverted; `name` and `args` are the decoded custom error, `hint`
+    what to do about it (empty when nothing can be said)."""
 
     name: str = "Revert"
 
@@ -45,9 +117,17 @@ class ContractRevertError(ChainError):
         self.error_args = dict(args)
         self.data = data
         self.context = context
-        rendered = ", ".join(f"{key}={_render(value)}" for key, value in self.error_args.items())
+        rendered = ", ".join(
+            f"{key}={_render_arg(key, value)}" for key, value in self.error_args.items()
+        )
         prefix = f"{context}: " if context else ""
-        super().__init__(f"{prefix}contract reverted with {name}({rendered})")
+        hint = _HINTS.get(name)
+        try:
+            self.hint = hint(self.error_args) if hint is not None else ""
+        except (KeyError, TypeError, ValueError):
+            self.hint = ""  # arguments that did not decode: the name alone still says it
+        suffix = f"; {self.hint}" if self.hint else ""
+        super().__init__(f"{prefix}contract reverted with {name}({rendered}){suffix}")
 
 
 _CLASSES: dict[str, type[ContractRevertError]] = {}
@@ -60,6 +140,15 @@ def revert_class(name: str) -> type[ContractRevertError]:
         cls = type(name, (ContractRevertError,), {"__doc__": f"The contract's {name} error."})
         _CLASSES[name] = cls
     return cls
+
+
+def _render_arg(name: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name in _TIME_ARGS:
+            return utc_date(value)
+        if name in _TOLERANCE_ARGS:
+            return _lanes(value)
+    return _render(value)
 
 
 def _render(value: Any) -> str:

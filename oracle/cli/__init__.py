@@ -36,8 +36,9 @@ def _register_commands() -> None:
     # Each helper module exposes click commands; keep this list sorted by domain.
     # (inference) digest, models, generate:   inference.cli
     # (study)     study:                      inference.study.cli
-    # (deploy)    chain, deploy:              deploy.cli
-    # (oracle)    operator, node, task, verify, demo, bench: oracle.cli.*
+    # (deploy)    chain check, deploy:        deploy.cli
+    # (oracle)    chain up, models register, operator, node, task, verify, demo, bench, gateway:
+    #             oracle.cli.*
     from inference.cli import digest, generate, models
 
     main.add_command(digest)
@@ -53,6 +54,12 @@ def _register_commands() -> None:
     main.add_command(chain)
     main.add_command(deploy)
 
+    from oracle.cli.chain import chain_up
+    from oracle.cli.models import register
+
+    chain.add_command(chain_up)
+    models.add_command(register)
+
     from oracle.cli.node import node
     from oracle.cli.operator import operator
     from oracle.cli.task import task, verify
@@ -65,6 +72,10 @@ def _register_commands() -> None:
     from oracle.cli.demo import demo
 
     main.add_command(demo)
+
+    from oracle.cli.gateway import gateway
+
+    main.add_command(gateway)
 
 
 _register_commands()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 from eth_account import Account
 
+from oracle.chain.reverts import utc_date
 from oracle.chain.views import read_operator
 from oracle.cli.common import (
     chain_client,
@@ -73,14 +73,11 @@ def register(
 ) -> None:
     """Stake, declare the models served, and join the operator set: drawn for committees of
     those models' tasks from the next request on."""
-    from oracle.dev.localnet import model_id_of
+    from oracle.sdk.client import model_id_of
 
     config = load_config(config_path, rpc_url, oracle_address)
     client = chain_client(config)
-    model_ids = [
-        bytes.fromhex(name[2:]) if name.startswith("0x") else model_id_of(name)
-        for name in model_names
-    ]
+    model_ids = [model_id_of(name) for name in model_names]
     receipt = client.transact("register", endpoint, model_ids, value=parse_eth(stake))
     info = read_operator(client, client.account.address if client.account else "")
     click.echo(
@@ -131,8 +128,7 @@ def exit_(config_path: Path | None, rpc_url: str | None, oracle_address: str | N
     client.transact("requestExit")
     assert client.account is not None
     info = read_operator(client, client.account.address)
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.withdrawable_at))
-    click.echo(f"exit requested; stake withdrawable at {when} ({info.withdrawable_at})")
+    click.echo(f"exit requested; stake withdrawable at {utc_date(info.withdrawable_at)}")
 
 
 @operator.command("withdraw")
@@ -190,4 +186,4 @@ def status(
         f"{info.open_tasks}\ncredit     {format_eth(info.credit_wei)}"
     )
     if info.exiting:
-        click.echo(f"withdrawable at {info.withdrawable_at}")
+        click.echo(f"withdrawable at {utc_date(info.withdrawable_at)}")

@@ -1,4 +1,5 @@
-"""`genoracle task submit|show|wait|resolve` and `genoracle verify`: the requester's commands."""
+"""`genoracle task submit|show|wait|resolve|fetch` and `genoracle verify`: the requester's
+commands."""
 
 from __future__ import annotations
 
@@ -204,6 +205,63 @@ def resolve(
     click.echo(f"resolved task {task_id} (tx {client.resolve(task_id)})")
 
 
+@task.command("fetch")
+@config_option
+@click.argument("task_id", type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save it (a text task to a .json file: its token ids with the text).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Text tasks: the model (name or folder) held here, to check the text is the decoding "
+    "of the verified token ids.",
+)
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Per member, s.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def fetch(
+    config_path: Path | None,
+    rpc_url: str | None,
+    oracle_address: str | None,
+    task_id: int,
+    out: Path,
+    model: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Fetch a resolved task's artifact from a committee member and save it to --out.
+
+    Each member's registered endpoint is tried in turn; what it serves is digested with the
+    model's scheme and compared with the on-chain digest before anything is saved. A member
+    serving another file is skipped. Exit status 1 when no member serves a matching one.
+    """
+    client = oracle_client(load_config(config_path, rpc_url, oracle_address), with_account=False)
+    fetched = client.fetch(task_id, model=model, timeout_s=timeout)
+    fetched.save(out)
+    if as_json:
+        echo_json({**fetched.to_json(), "saved": str(out)})
+        return
+    for attempt in fetched.attempts[:-1]:
+        click.echo(f"skipped {attempt.operator} ({attempt.endpoint}): {attempt.outcome}")
+    check = fetched.verification
+    click.echo(
+        f"MATCH: task {task_id}'s {fetched.kind} from {fetched.operator} ({fetched.endpoint})\n"
+        f"  digest   {check.digest}\n  on chain {check.onchain_digest}\n"
+        f"  distances {'/'.join(map(str, check.distances))} within tolerance "
+        f"{'/'.join(map(str, check.tolerance))} ({check.scheme})"
+    )
+    if fetched.kind == "text" and not fetched.text_checked:
+        click.echo(
+            "  the token ids are verified; the text is the member's decoding of them "
+            "(give --model to check it)"
+        )
+    click.echo(f"saved {out} ({out.stat().st_size} bytes)")
+
+
 @click.command("verify")
 @config_option
 @click.option("--task", "task_id", required=True, type=click.IntRange(min=1))
@@ -226,10 +284,10 @@ def verify(
     if as_json:
         echo_json(result.to_json())
     else:
-        verdict = "MATCH" if result.match else "MISMATCH"
+        verdict, relation = ("MATCH", "within") if result.match else ("MISMATCH", "outside")
         click.echo(
             f"{verdict}: {file} digest {result.digest}\n  on chain {result.onchain_digest}"
-            f"\n  distances {'/'.join(map(str, result.distances))} within tolerance "
+            f"\n  distances {'/'.join(map(str, result.distances))} {relation} tolerance "
             f"{'/'.join(map(str, result.tolerance))} ({result.scheme})"
         )
     if not result.match:

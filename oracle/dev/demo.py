@@ -37,9 +37,9 @@ from oracle.dev.localnet import (
     GENORACLE,
     NodeProcess,
     OracleChain,
-    register_builtin_model,
     wait_until,
 )
+from oracle.sdk.models import register_model
 from oracle.sdk.results import TaskResult, task_result
 
 Echo = Callable[[str], None]
@@ -143,8 +143,11 @@ def run_demo(
     """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Node state from an earlier run belongs to a chain that no longer exists.
-    shutil.rmtree(out_dir / "nodes", ignore_errors=True)
+    # Node state and the deployment record of an earlier run belong to a chain that no longer
+    # exists. The nodes find the oracle through this run's record, as an operator's node does.
+    records_dir = out_dir / "deployments"
+    for stale in (out_dir / "nodes", records_dir):
+        shutil.rmtree(stale, ignore_errors=True)
     requests = default_requests(image_model, text_model)
     models = tuple(dict.fromkeys(request.model for request in requests))
     progress = _Progress(echo, 8)
@@ -161,7 +164,7 @@ def run_demo(
 
         with progress.step("Deploying the oracle and the example dApp (committed artifacts)"):
             deployment = deploy_oracle(
-                w3, accounts[0], E2E_ORACLE_CONFIG, example_consumer=True, records_dir=None
+                w3, accounts[0], E2E_ORACLE_CONFIG, example_consumer=True, records_dir=records_dir
             )
             assert deployment.consumer is not None
             operators = accounts[1:5]
@@ -171,14 +174,16 @@ def run_demo(
         with progress.step(f"Registering the models {', '.join(models)}"):
             owner = chain.client(chain.owner)
             for name in models:
-                chain.models[name] = register_builtin_model(owner, name)
+                chain.models[name] = register_model(owner, name).model_id
                 echo(f"      {name}: model id 0x{chain.models[name].hex()}")
 
         roles = {str(account.address): "honest" for account in operators[:3]}
         roles[str(operators[3].address)] = "lazy"
         report = DemoReport(anvil.rpc_url, deployment.oracle, deployment.consumer, roles)
         with progress.step("Registering four operators (three honest, one lazy) and their nodes"):
-            nodes = _start_nodes(chain, operators, roles, models, out_dir / "nodes", stack)
+            nodes = _start_nodes(
+                chain, operators, roles, models, out_dir / "nodes", records_dir, stack
+            )
             for node in nodes:
                 stake = LAZY_STAKE_WEI if roles[node.address] == "lazy" else HONEST_STAKE_WEI
                 echo(f"      {node.address} {roles[node.address]:>6}, stake {stake / ETHER:g} ETH")
@@ -251,6 +256,7 @@ def _start_nodes(
     roles: dict[str, str],
     models: tuple[str, ...],
     workdir: Path,
+    records_dir: Path,
     stack: contextlib.ExitStack,
 ) -> list[NodeProcess]:
     nodes = []
@@ -264,7 +270,12 @@ def _start_nodes(
             value=stake,
         )
         node = NodeProcess(
-            chain, account, workdir / f"operator-{index}", models=models, conduct=role
+            chain,
+            account,
+            workdir / f"operator-{index}",
+            models=models,
+            conduct=role,
+            records_dir=records_dir,
         )
         stack.callback(node.stop)
         nodes.append(node.start())

@@ -28,6 +28,7 @@ from deploy.deployer import Deployment, OracleConfig, deploy_oracle
 from oracle.chain.client import ChainClient
 from oracle.config import ChainSettings
 from oracle.sdk.client import OracleClient
+from oracle.sdk.models import register_model
 
 GENORACLE = str(Path(sys.executable).parent / "genoracle")
 API_TOKEN = "localnet-operator-token"
@@ -60,34 +61,6 @@ def chain_settings(rpc_url: str, deployment: Deployment, **overrides: Any) -> Ch
     }
     values.update(overrides)
     return ChainSettings(**values)
-
-
-def model_id_of(name: str) -> bytes:
-    """The on-chain id of a built-in model or model folder (the sha256 of its manifest)."""
-    from inference.manifest import load_manifest
-    from inference.models import resolve_model_folder
-
-    return bytes(load_manifest(resolve_model_folder(name)).model_id)
-
-
-def register_builtin_model(owner: ChainClient, name: str) -> bytes:
-    """Register a built-in model (built on first use) with its manifest's scheme and tolerances,
-    in the oracle's model registry."""
-    from inference.manifest import load_manifest
-    from inference.models import resolve_model_folder
-
-    manifest = load_manifest(resolve_model_folder(name))
-    kind = 0 if manifest.kind == "image" else 1
-    owner.registry().transact(
-        "registerModel",
-        manifest.model_id,
-        kind,
-        manifest.digest_scheme,
-        manifest.tolerance.to_uint32(),
-        manifest.maximum_tolerance.to_uint32(),
-        f"genoracle:builtin/{name}",
-    )
-    return bytes(manifest.model_id)
 
 
 @dataclass
@@ -153,7 +126,7 @@ def oracle_chain(
         )
         owner = chain.client(chain.owner)
         for name in models:
-            chain.models[name] = register_builtin_model(owner, name)
+            chain.models[name] = register_model(owner, name).model_id
         for index, account in enumerate(chain.operators):
             chain.client(account).transact(
                 "register",
@@ -186,10 +159,16 @@ class NodeProcess:
         extra_node: dict[str, Any] | None = None,
         extra_chain: dict[str, Any] | None = None,
         extra_api: dict[str, Any] | None = None,
+        records_dir: Path | None = None,
     ) -> None:
+        """`records_dir`: find the oracle through the deployment record there (as an operator's
+        node does) instead of naming its address in the config."""
         self.chain = chain
         self.account = account
         self.conduct = conduct  # 'honest', or a test's cheat (oracle/dev/dishonest.py)
+        # Absolute: the config resolves relative paths against its own folder, so a relative
+        # workdir written as such would nest the data dir inside itself.
+        workdir = workdir.resolve()
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "node.log"
@@ -206,12 +185,15 @@ class NodeProcess:
         node.update(extra_node or {})
         chain_table: dict[str, Any] = {
             "rpc_url": rpc_url or chain.rpc_url,
-            "oracle_address": chain.deployment.oracle,
             "poll_interval_s": 0.1,
             "retry_backoff_s": 0.05,
             "max_retries": 1,
             "rpc_timeout_s": 2.0,
         }
+        if records_dir is None:
+            chain_table["oracle_address"] = chain.deployment.oracle
+        else:
+            chain_table["deployments_dir"] = str(records_dir.resolve())
         chain_table.update(extra_chain or {})
         self.config_path.write_text(
             _toml(

@@ -1,10 +1,11 @@
-"""The node's HTTP API (FastAPI): task status, artifacts, verification, health, metrics, operator.
+"""The node's HTTP API (FastAPI): task status, artifacts, token ids, verification, health, metrics,
+operator.
 
 Public endpoints read the chain through the node's client, so any node answers for any task; the
-node adds what it knows locally (its vote, inference time, artifact). What the node computed for a
-task (artifact, digest, invalid-input flag, opening) is served only once the chain says no more
-commits can come (`outputs_public`): before that a committee peer could copy it into a commitment
-of its own without running the model. Operator endpoints need
+node adds what it knows locally (its vote, inference time, artifact). What the node computed for
+a task (artifact, token ids, digest, invalid-input flag, opening) is served only once the chain
+says no more commits can come (`outputs_public`): before that a committee peer could copy it into
+a commitment of its own without running the model. Operator endpoints need
 `Authorization: Bearer <token>` with the token from the environment variable `api.token_env`.
 Every bad request gets a 4xx with a `detail` that says what was wrong; an unreachable RPC is a 503.
 
@@ -151,6 +152,17 @@ class JournalBody(BaseModel):
     step: str
     detail: str
     at: float
+
+
+class TokensBody(BaseModel):
+    """A text task's generated token ids: what its digest covers (sha256 of the ids), so a client
+    checks them against the chain without the model."""
+
+    task_id: int
+    token_ids: list[int] = Field(description="The generated token ids, in order")
+    text: str = Field(
+        description="This node's decoding of them (the digest covers the ids, not this text)"
+    )
 
 
 class ClaimBody(BaseModel):
@@ -367,6 +379,34 @@ def create_app(
         return FileResponse(
             path, media_type=artifact.media_type, filename=f"task-{task_id}{suffix}"
         )
+
+    @app.get(
+        "/tasks/{task_id}/tokens",
+        response_model=TokensBody,
+        responses=_ERRORS,
+        summary="The token ids this node generated for a text task, once its commit phase is over",
+    )
+    def get_tokens(task_id: TaskId) -> TokensBody:
+        """What a text task's digest covers, for `genoracle task fetch` and `verify`: the plain
+        text alone cannot be checked against the chain. 409 while commits can still come."""
+        artifact = store.get_artifact(task_id)
+        if artifact is not None or store.get_task(task_id) is not None:
+            phase = read_phase(client, task_id)
+            if not outputs_public(phase):
+                raise _still_secret(task_id, phase, "token ids")
+        if artifact is None or artifact.token_ids is None:
+            raise HTTPException(
+                404,
+                f"this node has no token ids for task {task_id} (it was not drawn for it, it "
+                "is not a text task, its inference is not done, or the input was invalid)",
+            )
+        try:
+            text = Path(artifact.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise HTTPException(
+                404, f"the artifact of task {task_id} was removed from disk"
+            ) from None
+        return TokensBody(task_id=task_id, token_ids=artifact.token_ids, text=text)
 
     @app.post(
         "/tasks/{task_id}/verify",

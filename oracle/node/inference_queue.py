@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from inference.errors import ModelNotFoundError
 from oracle.config import NodeSettings
 from oracle.errors import OracleError
 from oracle.node.conduct import Conduct
@@ -85,9 +86,16 @@ class InferenceQueue:
         except OracleError:
             raise
         except Exception as exc:
+            detail = " ".join(str(exc).split())  # one line, whatever the loader said
+            fix = ""
+            if isinstance(exc, ModelNotFoundError):
+                fix = (
+                    "; fix node.models in the node's config: built-in names (see `genoracle "
+                    "models list`), folders holding a manifest.json, or hub ids owner/name"
+                )
             raise OracleError(
-                f"the inference worker could not load the models {names}: "
-                f"{type(exc).__name__}: {exc}"
+                f"the inference worker could not load node.models = {names}: "
+                f"{type(exc).__name__}: {detail}{fix}"
             ) from exc
         for model in worker.models:
             log.info(

@@ -117,8 +117,10 @@ def load_models(
     torch.set_num_threads(threads)
     _THREADS[0] = threads
     from inference.errors import ManifestError
-    from inference.models import load_model
+    from inference.models import load_model, resolve_model_folder
 
+    for name in model_names:  # every name first: a wrong one fails before any model loads
+        resolve_model_folder(name)
     described = []
     for name in model_names:
         model = load_model(name)

@@ -4,6 +4,7 @@
     task = client.submit("tiny-sd", {"prompt": "a red fox", "width": 64, "height": 64, "steps": 4})
     result = client.wait(task.task_id, timeout_s=120)
     print(result.digest, [(v.operator, v.distances) for v in result.votes], result.payouts)
+    client.fetch(task.task_id).save(Path("fox.png"))  # from a member, checked against the chain
 
 Inputs are validated against the model's schema and sent as canonical JSON, so every verifier
 reads the same bytes. Fees and tolerances default to what the contract and model allow.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,16 @@ from pydantic import BaseModel
 from inference.digests import Tolerance
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
-from oracle.chain.views import ModelView, read_model
+from oracle.chain.views import ModelKind, ModelView, TaskStatus, read_config, read_model, read_task
 from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
+from oracle.sdk.fetch import FetchedArtifact, FetchError, fetch_artifact
+from oracle.sdk.models import ModelRegistration, register_model
 from oracle.sdk.results import TaskResult, task_result
 from oracle.sdk.verify import Verification, verify_artifact
+
+MIN_COMMITTEE_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class SubmittedTask:
     block_number: int
     fee_wei: int
     input: bytes
+    gas_wei: int = 0
+    """What the request transaction's gas cost the sender (gas used x effective gas price)."""
 
 
 def model_id_of(model: str | bytes) -> bytes:
@@ -77,9 +85,30 @@ class OracleClient:
         view = read_model(self.chain, model_id)
         if view is None:
             raise OracleError(
-                f"model 0x{model_id.hex()} is not registered on oracle {self.chain.address}"
+                f"model 0x{model_id.hex()} is not registered on oracle {self.chain.address}: "
+                "the registry's owner registers it with `genoracle models register NAME`"
             )
         return view
+
+    def register_model(self, model: str) -> ModelRegistration:
+        """Register MODEL (a built-in name or a model folder) in the oracle's model registry with
+        its manifest's terms; needs the registry owner's key (see oracle.sdk.models)."""
+        return register_model(self.chain, model)
+
+    def check_committee_size(self, committee_size: int) -> None:
+        """Refuse, before anything is sent, a size the oracle would revert: committees are odd,
+        from 3 to the deployment's maximum."""
+        maximum = int(read_config(self.chain)["maxCommitteeSize"])
+        if (
+            committee_size < MIN_COMMITTEE_SIZE
+            or committee_size > maximum
+            or committee_size % 2 == 0
+        ):
+            sizes = ", ".join(str(size) for size in range(MIN_COMMITTEE_SIZE, maximum + 1, 2))
+            raise OracleError(
+                f"committee size {committee_size}: a committee is odd, from "
+                f"{MIN_COMMITTEE_SIZE} to {maximum} on this oracle; ask for one of {sizes}"
+            )
 
     def encode_input(
         self,
@@ -112,6 +141,7 @@ class OracleClient:
         validate: bool = True,
     ) -> SubmittedTask:
         """Request a verified generation; returns once the request is mined."""
+        self.check_committee_size(committee_size)
         view = self.model(model)
         data = self.encode_input(view, spec, validate=validate)
         if tolerance is None:
@@ -139,6 +169,7 @@ class OracleClient:
                     block_number=int(receipt["blockNumber"]),
                     fee_wei=fee,
                     input=data,
+                    gas_wei=int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0)),
                 )
         raise OracleError("requestGeneration was mined but emitted no TaskRequested event")
 
@@ -167,6 +198,55 @@ class OracleClient:
         receipt = self.chain.transact("resolve", task_id)
         return str(receipt["transactionHash"].to_0x_hex())
 
+    def fetch(
+        self, task_id: int, *, model: str | None = None, timeout_s: float = 10.0
+    ) -> FetchedArtifact:
+        """The task's artifact from a committee member's endpoint, checked against the resolved
+        on-chain digest (a member serving anything else is skipped); `FetchError` when none
+        matches. `model` (a text model's name or folder, held locally): also check that a served
+        text is the decoding of its verified token ids."""
+        decode = None
+        if model is not None:
+            decode = self._text_decoder(task_id, model)
+        return fetch_artifact(
+            self.chain, task_id, decode=decode, timeout_s=timeout_s, from_block=self.start_block
+        )
+
+    def _text_decoder(self, task_id: int, model: str) -> Callable[[Sequence[int]], str]:
+        from inference.backends import text_decoder
+        from inference.manifest import load_manifest
+        from inference.models import resolve_model_folder
+
+        task = read_task(self.chain, task_id)
+        if task is None:
+            raise FetchError("unknown_task", f"task {task_id} does not exist on this oracle")
+        folder = resolve_model_folder(model)
+        manifest = load_manifest(folder)
+        if bytes(manifest.model_id) != task.model_id:
+            raise OracleError(
+                f"model {model!r} is 0x{bytes(manifest.model_id).hex()}, but task {task_id} "
+                f"ran 0x{task.model_id.hex()}; give the task's model"
+            )
+        if manifest.kind != "text":
+            raise OracleError(f"model {model!r} is an image model: nothing to decode")
+        return text_decoder(folder)
+
     def verify(self, task_id: int, path: Path) -> Verification:
-        """Digest a file as the task's model does and compare it with the on-chain result."""
-        return verify_artifact(self.chain, task_id, path.read_bytes())
+        """Digest a file as the task's model does and compare it with the on-chain result.
+
+        A plain text (not `{"token_ids": [...]}`) has no digest of its own: it is compared with
+        the text a committee member serves beside token ids that match the chain."""
+        data = path.read_bytes()
+        known: list[tuple[bytes, list[int]]] = []
+        task = read_task(self.chain, task_id)
+        plain = data.strip()[:1] != b"{"
+        if plain and task is not None and task.status == TaskStatus.RESOLVED:
+            view = read_model(self.chain, task.model_id)
+            if view is not None and view.kind == ModelKind.TEXT:
+                try:
+                    fetched = self.fetch(task_id)
+                except FetchError:
+                    pass  # verify_artifact says the text cannot be checked without token ids
+                else:
+                    known.append((fetched.data, fetched.token_ids or []))
+        return verify_artifact(self.chain, task_id, data, known)

@@ -15,7 +15,14 @@ from typing import Any
 
 from PIL import Image
 
-from inference.digests import Tolerance, digest_image, digest_tokens, digests_agree, lane_distances
+from inference.digests import (
+    Tolerance,
+    digest_image,
+    digest_tokens,
+    digests_agree,
+    lane_distances,
+    unreadable_image_reason,
+)
 from inference.errors import InferenceError
 from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, TaskStatus, read_model, read_task
@@ -82,7 +89,9 @@ def _check_image_size(data: bytes, max_pixels: int) -> None:
         raise VerificationError("too_large", f"image too large to decode: {exc}") from None
     except (OSError, ValueError) as exc:
         raise VerificationError(
-            "bad_artifact", f"cannot digest the file: not a readable image: {exc}"
+            "bad_artifact",
+            f"cannot digest the file: {unreadable_image_reason(exc)}; upload the image the "
+            "task produced",
         ) from None
     if width * height > max_pixels:
         raise VerificationError(

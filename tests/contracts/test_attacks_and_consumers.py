@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from contract_testlib import (
     INPUT,
-    INVALID_INPUT_DIGEST,
     MODEL_ID,
     USE_DEFAULT,
     Actors,
@@ -35,6 +34,7 @@ from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, deploy_contract
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.views import FailureReason, TaskStatus
 
 BASE = bytes.fromhex("00ff" * 16)

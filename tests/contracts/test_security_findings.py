@@ -342,7 +342,9 @@ def test_f7_max_callback_gas_above_the_bound_is_refused_at_deployment(
     consumer could then make its task unresolvable and its members' stakes stuck)."""
     base = OracleConfig()
     with reverts("InvalidConfig"):
-        deploy_oracle(w3c, accounts[0], replace(base, max_callback_gas_limit=10_000_001))
+        deploy_oracle(
+            w3c, accounts[0], replace(base, max_callback_gas_limit=10_000_001), records_dir=None
+        )
     deployment = deploy_oracle(
         w3c, accounts[0], replace(base, max_callback_gas_limit=10_000_000), records_dir=None
     )

@@ -9,10 +9,11 @@ import pytest
 from web3 import Web3
 
 from deploy.artifacts import load_artifact
-from deploy.deployer import CONSUMER_CONTRACT
+from deploy.deployer import CONSUMER_CONTRACT, read_deployment
 from inference.digests import digest_file
 from inference.models import default_cache
 from oracle.chain.views import read_operator
+from oracle.config import load_node_config
 from oracle.dev.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
 from oracle.dev.localnet import OracleChain
 
@@ -79,8 +80,25 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
     assert report.verify_exit_code == 0, report.verify_output
 
 
+def _check_node_configs(out_dir: Path, report: DemoReport) -> None:
+    """The nodes found the oracle through the demo's deployment record (no address in their
+    configs), and their data lies where their configs say, not nested inside itself (a relative
+    out dir used to give demo-output/nodes/operator-0/demo-output/nodes/operator-0/data)."""
+    record = read_deployment(out_dir / "deployments" / "31337.json")
+    assert record.oracle == report.oracle
+    for operator in sorted((out_dir / "nodes").iterdir()):
+        config = load_node_config(operator / "node.toml")
+        assert config.chain.oracle_address is None
+        assert config.chain.deployments_dir == (out_dir / "deployments").resolve()
+        assert config.node.data_dir == (operator / "data").resolve()
+        assert (operator / "data" / "node.sqlite3").is_file()
+        assert not (operator / "demo-output").exists()
+
+
 @pytest.mark.timeout(900)
-def test_demo_flow_is_true_on_chain(tmp_path: Path) -> None:
+def test_demo_flow_is_true_on_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # `make demo` passes a relative --out
+    out_dir = Path("demo-output")
     lines: list[str] = []
     checked: list[bool] = []
 
@@ -88,9 +106,10 @@ def test_demo_flow_is_true_on_chain(tmp_path: Path) -> None:
         _check_against_chain(report, chain, "\n".join(lines))
         checked.append(True)
 
-    report = run_demo(tmp_path, text_model="tiny-llama", echo=lines.append, inspect=inspect)
+    report = run_demo(out_dir, text_model="tiny-llama", echo=lines.append, inspect=inspect)
     assert checked == [True]
     printed = "\n".join(lines)
     assert "callback   dApp recorded 'verified'" in printed
     assert "Stopping the nodes and Anvil." in printed
-    assert (tmp_path / f"task-{report.tasks[1].task_id}-text.txt").read_text()
+    assert (out_dir / f"task-{report.tasks[1].task_id}-text.txt").read_text()
+    _check_node_configs(out_dir, report)

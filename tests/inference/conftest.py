@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from inference.models import models_dir
 
 
 @pytest.fixture(scope="session", autouse=True)
-def genoracle_home() -> Iterator[Path]:
-    """Built models are cached in $GENORACLE_HOME (the Makefile's .genoracle by default)."""
-    home = Path(os.environ.setdefault("GENORACLE_HOME", str(REPO / ".genoracle")))
-    home.mkdir(parents=True, exist_ok=True)
-    yield home
+def model_cache() -> Iterator[Path]:
+    """Built models are cached in the genoracle home (the checkout's .genoracle by default,
+    inference/home.py), shared with make, the CLI and the node processes."""
+    folder = models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from inference_images import make_image
 
 from inference.digests import INVALID_INPUT_DIGEST, digest_file, digest_hex
+from inference.manifest import load_manifest
+from inference.models import resolve_model_folder
 from oracle.cli import main
 
 
@@ -37,6 +39,23 @@ def test_digest_reports_bad_files_and_schemes(tmp_path: Path) -> None:
     assert "not a readable image" in result.stderr
     result = CliRunner().invoke(main, ["digest", "--scheme", "md5", str(good)])
     assert result.exit_code == 2 and "unknown image digest scheme 'md5'" in result.output
+
+
+def test_digest_with_a_model_uses_the_model_scheme(tmp_path: Path) -> None:
+    """`--model` did not exist: `genoracle digest` always used phash64, so its output could not
+    be compared with a task of a model registered with phash64+fine64."""
+    path = tmp_path / "image.png"
+    make_image(1).save(path)
+    scheme = load_manifest(resolve_model_folder("tiny-sd")).digest_scheme
+    assert scheme != "phash64"
+    result = CliRunner().invoke(main, ["digest", "--model", "tiny-sd", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{digest_hex(digest_file(path, scheme))}  {path}\n"
+    assert result.stdout != CliRunner().invoke(main, ["digest", str(path)]).stdout
+    text = CliRunner().invoke(main, ["digest", "--model", "tiny-llama", str(path)])
+    assert text.exit_code == 2 and "tiny-llama is a text model" in text.output
+    both = CliRunner().invoke(main, ["digest", "--model", "tiny-sd", "--scheme", "x", str(path)])
+    assert both.exit_code == 2 and "give --model or --scheme, not both" in both.output
 
 
 def test_near_constant_images_are_warned_about(tmp_path: Path) -> None:

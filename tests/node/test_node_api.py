@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,11 +17,13 @@ from PIL import Image
 
 from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain, wait_until
 
+GENORACLE = str(Path(sys.executable).parent / "genoracle")
 ROUTES = (
     "/health",
     "/metrics",
     "/tasks/{task_id}",
     "/tasks/{task_id}/artifact",
+    "/tasks/{task_id}/tokens",
     "/tasks/{task_id}/verify",
     "/operator/status",
     "/operator/tasks",
@@ -120,6 +126,10 @@ def test_artifacts_by_task_id(api: httpx.Client, resolved: dict[str, int]) -> No
     assert Image.open(io.BytesIO(image.content)).size == (64, 64)
     text = api.get(f"/tasks/{resolved['text']}/artifact")
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    tokens = api.get(f"/tasks/{resolved['text']}/tokens").json()
+    assert tokens["text"] == text.text and tokens["token_ids"]
+    none = api.get(f"/tasks/{resolved['image']}/tokens")
+    assert none.status_code == 404 and "not a text task" in none.json()["detail"]
 
 
 def test_verify_uploads(api: httpx.Client, resolved: dict[str, int]) -> None:
@@ -157,6 +167,50 @@ def test_verify_uploads(api: httpx.Client, resolved: dict[str, int]) -> None:
     assert (
         missing_file.status_code == 422 and "file: Field required" in missing_file.json()["detail"]
     )
+
+
+def test_a_non_image_upload_says_so_and_what_to_upload(
+    api: httpx.Client, resolved: dict[str, int]
+) -> None:
+    """Pillow's "cannot identify image file <_io.BytesIO object at 0x...>" used to be the
+    reason."""
+    response = upload(api, resolved["image"], b"a letter, not a picture", "photo.png")
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "cannot digest the file: not a readable image: the data is in no image format Pillow "
+        "reads (PNG, JPEG, ...); upload the image the task produced"
+    )
+
+
+def test_the_verify_command_says_outside_tolerance_on_a_mismatch(
+    api: httpx.Client, honest_net: OracleChain, resolved: dict[str, int], tmp_path: Path
+) -> None:
+    """A mismatch used to print "distances 28/30/0/0 within tolerance 4/6/0/0"."""
+    artifact = tmp_path / "artifact.png"
+    artifact.write_bytes(api.get(f"/tasks/{resolved['image']}/artifact").content)
+    checker = Image.new("L", (64, 64))
+    checker.putdata([255 * ((x // 8 + y // 8) % 2) for y in range(64) for x in range(64)])
+    other = tmp_path / "other.png"
+    checker.save(other)
+    chain = ["--rpc-url", honest_net.rpc_url, "--oracle", honest_net.deployment.oracle]
+    task = ["--task", str(resolved["image"])]
+
+    def verify(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [GENORACLE, "verify", *chain, *task, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    matched, mismatched = verify(artifact), verify(other)
+    assert matched.returncode == 0, matched.stderr
+    assert re.search(r"\n  distances 0/0/0/0 within tolerance \d+/\d+/\d+/\d+ ", matched.stdout)
+    assert mismatched.returncode == 1, mismatched.stderr
+    assert mismatched.stdout.startswith(f"MISMATCH: {other} digest 0x")
+    assert re.search(r"\n  distances [\d/]+ outside tolerance \d+/\d+/\d+/\d+ ", mismatched.stdout)
+    assert "within" not in mismatched.stdout
 
 
 def test_verify_text_by_token_ids(

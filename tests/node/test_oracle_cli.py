@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from click.testing import CliRunner, Result
 from oracle_testlib import IMAGE_MODEL, TEXT_MODEL
 
+from oracle.chain.views import read_operator
 from oracle.cli import main
-from oracle.dev.localnet import NodeProcess, OracleChain, model_id_of, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.sdk.client import model_id_of
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
@@ -85,8 +88,17 @@ def test_operator_lifecycle(bare_net: OracleChain) -> None:
 
     exited = run(["operator", "exit", *args], env)
     assert exited.exit_code == 0 and "exit requested" in exited.output
+    withdrawable_at = read_operator(bare_net.client(), account.address).withdrawable_at
+    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(withdrawable_at))
+    assert exited.output.strip() == f"exit requested; stake withdrawable at {date}"
     waiting = run(["operator", "withdraw", *args], env)
-    assert waiting.exit_code == 1 and "UnbondingNotOver" in waiting.output
+    assert waiting.exit_code == 1
+    # The revert reads as a date with what to do, not as epoch seconds.
+    assert waiting.output.strip() == (
+        f"Error: withdrawStake: contract reverted with UnbondingNotOver(operator="
+        f"{account.address}, withdrawableAt={date}); the stake unbonds at {date}: withdraw "
+        "after that"
+    )
 
     bare_net.advance_time(601)
     withdrawn = run(["operator", "withdraw", *args], env)
@@ -111,6 +123,36 @@ def test_cli_errors_are_one_clear_line(bare_net: OracleChain, tmp_path: Path) ->
         {"GENORACLE_PRIVATE_KEY": bare_net.requester.key.hex()},
     )
     assert fee.exit_code == 1 and "FeeTooLow(sent=1, required=" in fee.output
+    assert "send at least" in fee.output
+
+
+def test_committee_sizes_are_checked_before_sending(bare_net: OracleChain) -> None:
+    """An even or oversized committee is refused by the client with the sizes this oracle
+    takes; 300 used to end in a web3 validation traceback (it does not fit a uint8)."""
+    requester = bare_net.requester
+    w3 = bare_net.client().w3
+    nonce = w3.eth.get_transaction_count(requester.address)
+    for size in ("4", "9", "300"):
+        refused = run(
+            [
+                "task",
+                "submit",
+                *chain_args(bare_net),
+                "--model",
+                IMAGE_MODEL,
+                "--prompt",
+                "x",
+                "--committee",
+                size,
+            ],
+            {"GENORACLE_PRIVATE_KEY": requester.key.hex()},
+        )
+        assert refused.exit_code == 1
+        assert refused.output.strip() == (
+            f"Error: committee size {size}: a committee is odd, from 3 to 7 on this oracle; "
+            "ask for one of 3, 5, 7"
+        )
+    assert w3.eth.get_transaction_count(requester.address) == nonce
     unreachable = run(
         [
             "task",

@@ -104,6 +104,8 @@ def test_a_lazy_peer_gets_no_output_before_the_commit_phase_is_over(
         )
         opening = peer.get(f"/tasks/{task_id}/opening")
         assert opening.status_code == 409 and "commit phase" in opening.json()["detail"]
+        tokens = peer.get(f"/tasks/{task_id}/tokens")
+        assert tokens.status_code == 409 and "token ids are served once" in tokens.text
 
         # Nothing else unauthenticated carries the digest either.
         for path in ("/metrics", "/health", f"/operator/tasks/{task_id}/journal"):
@@ -127,6 +129,8 @@ def test_a_lazy_peer_gets_no_output_before_the_commit_phase_is_over(
         artifact = peer.get(f"/tasks/{task_id}/artifact")
         assert artifact.status_code == 200, artifact.text
         assert artifact.content == artifact_path.read_bytes()
+        tokens = peer.get(f"/tasks/{task_id}/tokens")  # public now, but an image has none
+        assert tokens.status_code == 404 and "not a text task" in tokens.json()["detail"]
 
     result = client.wait(task_id, timeout_s=60)
     assert result.status == "resolved" and result.support == 2 and result.digest == digest

@@ -20,9 +20,34 @@ def test_custom_error_becomes_a_named_exception_with_arguments() -> None:
     assert isinstance(error, revert_class("FeeTooLow"))
     assert isinstance(error, ContractRevertError)
     assert error.error_args == {"sent": 1, "required": 3000}
-    assert (
-        str(error) == "requestGeneration: contract reverted with FeeTooLow(sent=1, required=3000)"
+    assert str(error) == (
+        "requestGeneration: contract reverted with FeeTooLow(sent=1, required=3000); send at "
+        "least 3000 wei (without --fee: the minimum)"
     )
+
+
+def test_times_read_as_dates_tolerances_as_lanes_and_fixable_errors_say_what_to_do() -> None:
+    decoder = RevertDecoder(load_abi())
+    operator = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    data = encoded(
+        "UnbondingNotOver(address,uint256)", ["address", "uint256"], [operator, 1764590400]
+    )
+    error = decoder.decode(data, context="withdrawStake")
+    assert str(error) == (
+        f"withdrawStake: contract reverted with UnbondingNotOver(operator={operator}, "
+        "withdrawableAt=2025-12-01 12:00:00 UTC); the stake unbonds at 2025-12-01 12:00:00 UTC: "
+        "withdraw after that"
+    )
+    assert error.error_args["withdrawableAt"] == 1764590400  # the value itself stays a number
+    floor = decoder.decode(
+        encoded(
+            "ToleranceBelowFloor(uint32,uint32)", ["uint32", "uint32"], [0x02000000, 0x04060000]
+        )
+    )
+    assert "ToleranceBelowFloor(tolerance=2/0/0/0, floor=4/6/0/0)" in str(floor)
+    assert floor.hint.endswith("below its floor 4/6/0/0; leave --tolerance out to use the floor")
+    unhinted = decoder.decode(encoded("ZeroCommitment(uint256)", ["uint256"], [7]))
+    assert unhinted.hint == "" and str(unhinted).endswith("ZeroCommitment(taskId=7)")
 
 
 def test_every_abi_error_is_known_and_bytes_render_as_hex() -> None:

@@ -1,0 +1,102 @@
+"""Register a model in the oracle's model registry, from a built-in name or a model folder.
+
+    registration = register_model(owner_client, "tiny-sd")   # or a folder with a manifest.json
+    print(registration.model_id.hex(), registration.already_registered)
+
+The registry takes the terms from the model's manifest: its id (the sha256 of the canonical
+manifest), kind, digest scheme, default tolerance (the honest floor) and maximum. Only the
+registry's owner (the deployer, unless `genoracle deploy --owner` named another) may register;
+another key is refused here, before any transaction, with both addresses named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils.address import to_checksum_address
+
+from inference.manifest import ModelManifest, load_manifest
+from inference.models import builtin_models, resolve_model_folder
+from oracle.chain.client import ChainClient
+from oracle.chain.views import ModelKind, read_model
+from oracle.errors import OracleError
+
+
+class ModelRegistrationError(OracleError):
+    """The model cannot be registered (not the owner, no compute budget, ...)."""
+
+
+@dataclass(frozen=True)
+class ModelRegistration:
+    """A model as the registry holds it, and the transaction that put it there."""
+
+    name: str
+    model_id: bytes
+    kind: str
+    digest_scheme: str
+    default_tolerance: tuple[int, int, int, int]
+    max_tolerance: tuple[int, int, int, int]
+    metadata_uri: str
+    tx_hash: str | None
+    """None when the model was registered already (nothing was sent)."""
+
+    @property
+    def already_registered(self) -> bool:
+        return self.tx_hash is None
+
+
+def metadata_uri(model: str, manifest: ModelManifest) -> str:
+    """What the registry records as the model's origin: a built-in name, or the manifest name."""
+    if model in builtin_models():
+        return f"genoracle:builtin/{model}"
+    return f"genoracle:model/{manifest.name}"
+
+
+def register_model(owner: ChainClient, model: str) -> ModelRegistration:
+    """Register MODEL (a built-in name, built on first use, or a model folder) with its
+    manifest's terms, signed by `owner`'s account; a model registered already is left as it is."""
+    manifest = load_manifest(resolve_model_folder(model))
+    uri = metadata_uri(model, manifest)
+
+    def registration(tx_hash: str | None) -> ModelRegistration:
+        return ModelRegistration(
+            name=manifest.name,
+            model_id=bytes(manifest.model_id),
+            kind=manifest.kind,
+            digest_scheme=manifest.digest_scheme,
+            default_tolerance=manifest.tolerance.lanes,
+            max_tolerance=manifest.maximum_tolerance.lanes,
+            metadata_uri=uri,
+            tx_hash=tx_hash,
+        )
+
+    if read_model(owner, bytes(manifest.model_id)) is not None:
+        return registration(None)
+    if manifest.compute_budget is None:
+        raise ModelRegistrationError(
+            f"{model}: its manifest has no compute budget, so no node would serve it; write one "
+            "with `genoracle models manifest FOLDER --budget ...` (it changes the modelId)"
+        )
+    registry = owner.registry()
+    if owner.account is None:
+        raise ModelRegistrationError(
+            "registering a model needs the registry owner's key: configure [account] or set "
+            "GENORACLE_PRIVATE_KEY"
+        )
+    registry_owner = to_checksum_address(str(registry.view("owner")))
+    if registry_owner != owner.account.address:
+        raise ModelRegistrationError(
+            f"only the model registry's owner {registry_owner} may register models; the "
+            f"configured key is {owner.account.address}: sign with the deployer's key (or the "
+            "--owner given to `genoracle deploy`)"
+        )
+    receipt = registry.transact(
+        "registerModel",
+        manifest.model_id,
+        ModelKind.IMAGE if manifest.kind == "image" else ModelKind.TEXT,
+        manifest.digest_scheme,
+        manifest.tolerance.to_uint32(),
+        manifest.maximum_tolerance.to_uint32(),
+        uri,
+    )
+    return registration(receipt["transactionHash"].to_0x_hex())
