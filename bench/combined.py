@@ -19,9 +19,45 @@ BENCHMARKS: dict[str, list[str]] = {
     "gas": [sys.executable, "-m", "bench.gas"],
     "inference": [sys.executable, "-P", "bench/inference.py"],
     "e2e": [sys.executable, "-m", "bench.e2e"],
+    "accuracy": [sys.executable, "-m", "bench.accuracy"],
 }
 
 Figure = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, Any]], bool | None]]
+
+ACCURACY_SETTINGS = ("digits", "tiny-sd-64px-10steps")
+
+
+def _accuracy_figures(setting: str) -> list[Figure]:
+    """Honest acceptance and the weakest detection of one noise-study setting at noise 1e-3."""
+
+    def at(r: dict[str, Any]) -> dict[str, Any]:
+        figures: dict[str, Any] = r["models"][setting]["noise"]["0.001"]
+        return figures
+
+    def weakest(r: dict[str, Any]) -> tuple[str, float]:
+        name, value = min(at(r)["detected"].items(), key=lambda kv: float(kv[1]))
+        return str(name), float(value)
+
+    return [
+        (
+            f"{setting}: honest maj-of-3 / pair, noise 1e-3",
+            lambda r: (
+                f"{100 * at(r)['honest_majority3_accept']:.2f}% / "
+                f"{100 * at(r)['honest_pair_accept']:.2f}%"
+            ),
+            ">= 99.99/99.9%",
+            lambda r: (
+                at(r)["honest_majority3_accept"] >= 0.9999 and at(r)["honest_pair_accept"] >= 0.999
+            ),
+        ),
+        (
+            f"{setting}: weakest impostor detected, noise 1e-3",
+            lambda r: f"{100 * weakest(r)[1]:.1f}% ({weakest(r)[0]})",
+            ">= 99%",
+            lambda r: weakest(r)[1] >= 0.99,
+        ),
+    ]
+
 
 #: (what, value as text, target as text, target met; None: a figure without a target) per
 #: benchmark.
@@ -92,6 +128,7 @@ HEADLINES: dict[str, list[Figure]] = {
             lambda r: r["batched_reveal_fraction"] >= 0.95,
         ),
     ],
+    "accuracy": [fig for setting in ACCURACY_SETTINGS for fig in _accuracy_figures(setting)],
 }
 
 

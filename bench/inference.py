@@ -265,7 +265,7 @@ def bench_cost_model(quick: bool) -> tuple[dict[str, Any], list[tuple[str, ...]]
         for raw, in_quick in grid:
             if quick and not in_quick:
                 continue
-            spec = parse_input(model.kind, json.dumps(raw))
+            spec = parse_input(model.kind, json.dumps(raw), model.manifest.defaults)
             if not warmed:
                 generate(model, spec, threads=1)
                 warmed = True

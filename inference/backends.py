@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from PIL import Image
 
+from inference.determinism import default_device
 from inference.errors import InvalidInputError, ManifestError
 from inference.manifest import ModelManifest
 from inference.specs import ImageInput, TextInput
@@ -104,11 +105,13 @@ SCHEDULER_CLASSES: dict[str, str] = {
 
 
 class DiffusersBackend:
-    """A diffusers text-to-image pipeline (Stable Diffusion and alike) on the CPU."""
+    """A diffusers text-to-image pipeline (Stable Diffusion and alike) on the CPU, or on the GPU
+    GENORACLE_DEVICE names (the initial noise still comes from CPU generators)."""
 
-    def __init__(self, pipeline: Any, manifest: ModelManifest) -> None:
+    def __init__(self, pipeline: Any, manifest: ModelManifest, device: str = "cpu") -> None:
         self._pipeline = pipeline
         self._manifest = manifest
+        self.device = device
         self._default_scheduler = pipeline.scheduler
         self._lock = threading.Lock()
 
@@ -123,9 +126,10 @@ class DiffusersBackend:
         pipeline = pipeline_class.from_pretrained(
             folder, dtype=_torch_dtype(manifest), local_files_only=True
         )
-        pipeline.to("cpu")
+        device = default_device()
+        pipeline.to(device)
         pipeline.set_progress_bar_config(disable=True)
-        return cls(pipeline, manifest)
+        return cls(pipeline, manifest, device)
 
     def validate(self, spec: ImageInput) -> None:
         """Every size that is a multiple of 8 works; only the scheduler can be unknown here."""
@@ -198,7 +202,10 @@ class DiffusersBackend:
 class CausalLMBackend:
     """A transformers causal LM: greedy or beam search, no sampling."""
 
-    def __init__(self, model: Any, tokenizer: Any, manifest: ModelManifest) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, manifest: ModelManifest, device: str = "cpu"
+    ) -> None:
+        self.device = device
         self._model = model
         self._tokenizer = tokenizer
         self._manifest = manifest
@@ -216,8 +223,11 @@ class CausalLMBackend:
             folder, dtype=_torch_dtype(manifest), local_files_only=True
         )
         model.train(False)
+        device = default_device()
+        movable: Any = model
+        movable.to(device)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        return cls(model, tokenizer, manifest)
+        return cls(model, tokenizer, manifest, device)
 
     def prompt_ids(self, spec: TextInput) -> list[int]:
         """The token ids the model is conditioned on (chat messages through the chat template)."""
@@ -269,7 +279,9 @@ class CausalLMBackend:
         )
         with self._lock:
             output = self._model.generate(
-                input_ids=input_ids, attention_mask=attention, generation_config=config
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                generation_config=config,
             )
         results: list[tuple[list[int], str]] = []
         for row in output[:, width:].tolist():

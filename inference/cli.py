@@ -33,7 +33,8 @@ def _quiet_libraries() -> None:
 @click.option(
     "--scheme",
     default=None,
-    help="Digest scheme: phash64 (the default), phash64+dhash64, phash64+fine64 or phash256.",
+    help="Digest scheme: phash64 (the default), phash64+dhash64, phash64+fine64, "
+    "phash64+sample192 or phash256.",
 )
 @click.option(
     "--model",

@@ -11,6 +11,11 @@ Image schemes (the scheme is part of a model's manifest):
 - ``phash64+dhash64``: lane 1 = the 64-bit ``imagehash.dhash``.
 - ``phash64+fine64``: lane 1 = 64 region bits of the exact 8-bit RGB pixels (see ``fine64``),
   which move when the pixels move, so a cheaper computation that keeps the pHash is caught.
+- ``phash64+sample192``: lanes 1-3 = 192 graded bits (``sample192``): each bit hashes a few
+  8-bit channel values read at fixed pseudo-random positions, so the expected distance grows with
+  the share of values that changed. Honest hardware noise (a few values off by one) moves a few
+  bits, a cheaper computation (which changes many values) moves many; chosen by the noise study
+  (reports/study/NOISE.md) over quantised projections and quantised block means.
 - ``phash256``: the 256-bit pHash (``imagehash.phash(hash_size=16)``) over all four lanes.
 
 An ``imagehash`` hash becomes an integer by reading its bits row by row, the first bit being the
@@ -37,6 +42,7 @@ from eth_hash.auto import keccak
 from PIL import Image, UnidentifiedImageError
 
 from inference.errors import InvalidInputError, UnknownSchemeError
+from inference.graded import graded_values, sample_bits, split_lanes
 
 Digest = bytes
 LANES = 4
@@ -245,6 +251,21 @@ def _scheme_phash64_fine64(image: Image.Image) -> bytes:
     return digest_from_lanes([phash64(image), fine64(image)])
 
 
+SAMPLE_GROUP = 2
+"""phash64+sample192 hashes pairs of sampled channel values: the noise study chose 2 over 4 and 8
+(reports/study/NOISE.md)."""
+
+
+def sample192(image: Image.Image) -> int:
+    """192 graded bits: each the lowest bit of the sha256 of SAMPLE_GROUP of the GRADED_VALUES
+    channel values read at fixed pseudo-random positions (``sample_bits``)."""
+    return sample_bits(graded_values(image), SAMPLE_GROUP)
+
+
+def _scheme_phash64_sample192(image: Image.Image) -> bytes:
+    return digest_from_lanes([phash64(image), *split_lanes(sample192(image))])
+
+
 def _scheme_phash256(image: Image.Image) -> bytes:
     return phash256(image).to_bytes(DIGEST_BYTES, "big")
 
@@ -268,6 +289,13 @@ IMAGE_SCHEMES: dict[str, DigestScheme] = {
             Tolerance.of(10, 8),
             Tolerance.of(32, 32),
             _scheme_phash64_fine64,
+        ),
+        DigestScheme(
+            "phash64+sample192",
+            ("phash64", "sample192[0:64]", "sample192[64:128]", "sample192[128:192]"),
+            Tolerance.of(10, 24, 24, 24),
+            Tolerance.of(32, 48, 48, 48),
+            _scheme_phash64_sample192,
         ),
         DigestScheme(
             "phash256",

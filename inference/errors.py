@@ -41,3 +41,7 @@ class ModelNotFoundError(InferenceError, LookupError):
 
 class ThreadCountError(InferenceError, ValueError):
     """A torch thread count (GENORACLE_THREADS, or one given) that is not an integer >= 1."""
+
+
+class DeviceError(InferenceError, ValueError):
+    """A device (GENORACLE_DEVICE, or one given) that is not "cpu" or an available "cuda[:N]"."""

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from inference.compute_budget import CausalLMBudget, ComputeBudget, DiffusionBudget
 from inference.digests import IMAGE_SCHEMES, TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError
+from inference.specs import DEFAULTABLE, complete_defaults
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "genoracle.model-manifest/1"
@@ -124,6 +125,12 @@ class ModelManifest(BaseModel):
         return lanes
 
     def model_post_init(self, context: Any, /) -> None:
+        unknown = sorted(set(self.defaults) - set(DEFAULTABLE[self.kind]))
+        if unknown:
+            raise ValueError(
+                f"defaults {unknown} are not optional {self.kind} input fields; "
+                f"known: {', '.join(DEFAULTABLE[self.kind])}"
+            )
         expected_scheme = TEXT_SCHEME if self.kind == "text" else None
         if expected_scheme is not None and self.digest_scheme != expected_scheme:
             raise ValueError(f"a text model uses the {TEXT_SCHEME!r} scheme")
@@ -262,7 +269,7 @@ def create_manifest(
         default_tolerance=default_tolerance.lanes,
         max_tolerance=max_tolerance.lanes,
         library_versions=library_versions(libraries),
-        defaults=dict(defaults or {}),
+        defaults=complete_defaults(kind, defaults or {}),
         description=description,
         compute_budget=compute_budget,
     )

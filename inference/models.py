@@ -41,6 +41,7 @@ from inference.manifest import (
     load_manifest,
     public_config,
 )
+from inference.specs import complete_defaults
 from inference.tolerances import calibrated
 
 if TYPE_CHECKING:  # the backends import torch: only a model's load does (a fast CLI)
@@ -140,7 +141,8 @@ def current_manifest(
     """A cached build's manifest as its next load makes it, and the fields that load changes.
 
     The study may calibrate the tolerances (inference/tolerances.json), and the benchmark the
-    compute budget, after the model was built; either changes the modelId. Nothing is written."""
+    compute budget, after the model was built; a build from before complete defaults gets every
+    omitted field's value written in. Each changes the modelId. Nothing is written."""
     default_scheme = TEXT_SCHEME if manifest.kind == "text" else manifest.digest_scheme
     scheme, default, maximum = calibrated(model.name, default_scheme)
     update: dict[str, object] = {}
@@ -153,6 +155,9 @@ def current_manifest(
         }
     if model.compute_budget is not None and manifest.compute_budget != model.compute_budget:
         update["compute_budget"] = model.compute_budget
+    defaults = complete_defaults(manifest.kind, manifest.defaults)
+    if defaults != manifest.defaults:
+        update["defaults"] = defaults
     if not update:
         return manifest, []
     updated = ModelManifest.model_validate(manifest.model_copy(update=update).model_dump())

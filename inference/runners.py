@@ -119,11 +119,12 @@ def generate_images(
         check_budget(model, spec, commit_window_s)
     seeds = [resolve_seed(s.seed, i, e) for s, i, e in zip(specs, ids, noise, strict=True)]
     scheme = model.manifest.digest_scheme
-    with deterministic(threads) as thread_count:
+    device = str(getattr(backend, "device", "cpu"))
+    with deterministic(threads, device) as thread_count:
         started = time.perf_counter()
         images = backend.generate_images(specs, seeds)
         seconds = (time.perf_counter() - started) / len(specs)
-    fingerprint = runtime_fingerprint(thread_count, len(specs))
+    fingerprint = runtime_fingerprint(thread_count, len(specs), device)
     results = []
     for image, seed in zip(images, seeds, strict=True):
         flags = (NEAR_CONSTANT_FLAG,) if near_constant(image) else ()
@@ -157,11 +158,12 @@ def generate_texts(
         _check_kind(model, spec)
         backend.validate(spec)
         check_budget(model, spec, commit_window_s)
-    with deterministic(threads) as thread_count:
+    device = str(getattr(backend, "device", "cpu"))
+    with deterministic(threads, device) as thread_count:
         started = time.perf_counter()
         outputs = backend.generate_tokens(specs)
         seconds = (time.perf_counter() - started) / len(specs)
-    fingerprint = runtime_fingerprint(thread_count, len(specs))
+    fingerprint = runtime_fingerprint(thread_count, len(specs), device)
     return [
         GenerationResult(
             artifact=text.encode("utf-8"),
@@ -224,7 +226,7 @@ def run_request(
     """Parse request bytes and generate; an invalid input (over the budget included) gives the
     INVALID_INPUT_DIGEST result."""
     try:
-        spec = parse_input(model.kind, raw_input)
+        spec = parse_input(model.kind, raw_input, model.manifest.defaults)
         return generate(
             model,
             spec,

@@ -4,14 +4,17 @@ The bytes a requester puts on chain are JSON; every verifier parses them with ``
 Anything that does not validate (unknown field, wrong type, out-of-bound size or count, bad
 JSON) raises ``InvalidInputError`` with the reason, and the node then commits the reserved
 "invalid input" digest, so a bad request still ends with agreement instead of a timeout.
-``canonical_json`` is the one encoding of a valid input (sorted keys, no spaces, UTF-8, defaults
-filled in): two requests that mean the same thing encode to the same bytes.
+``canonical_json`` is the one encoding of a valid input (sorted keys, no spaces, UTF-8, only the
+fields the requester set). What an omitted field means is the model's: every node parses with
+``parse_input(kind, raw, manifest.defaults)``, and the manifest lists a value for every field
+(``complete_defaults``), so the modelId pins it; the schema's own defaults only fill a manifest.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -117,8 +120,9 @@ GenerationInput = ImageInput | TextInput
 
 
 def canonical_json(spec: BaseModel) -> bytes:
-    """The one byte encoding of an input: sorted keys, no spaces, UTF-8, defaults filled in."""
-    fields = spec.model_dump(mode="json", exclude_none=True)
+    """The one byte encoding of an input: sorted keys, no spaces, UTF-8, the fields that were set
+    (an omitted field keeps meaning "the model's default", which the manifest pins)."""
+    fields = spec.model_dump(mode="json", exclude_none=True, exclude_unset=True)
     return json.dumps(
         fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -210,19 +214,50 @@ def _decode_json(text: str) -> Any:
         raise InvalidInputError(f"input has a number out of range: {exc}") from exc
 
 
-def parse_input(kind: str, raw: bytes | str) -> ImageInput | TextInput:
+def schema_for(kind: str) -> type[ImageInput] | type[TextInput]:
+    """The input schema of a model kind, or InvalidInputError."""
+    if kind == "image":
+        return ImageInput
+    if kind == "text":
+        return TextInput
+    raise InvalidInputError(f"unknown model kind {kind!r}; expected 'image' or 'text'")
+
+
+DEFAULTABLE: dict[str, tuple[str, ...]] = {
+    "image": ("negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler"),
+    "text": ("max_new_tokens", "num_beams"),
+}
+"""The fields a manifest gives a value for: every optional field except the prompt itself."""
+
+
+def complete_defaults(kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest's defaults: the model's own values over the schema's, for every field in
+    DEFAULTABLE (so that the modelId pins what each omitted field means)."""
+    schema = schema_for(kind)
+    unknown = sorted(set(given) - set(DEFAULTABLE[kind]))
+    if unknown:
+        raise ValueError(
+            f"defaults {unknown} are not optional {kind} input fields; "
+            f"known: {', '.join(DEFAULTABLE[kind])}"
+        )
+    return {
+        name: given[name] if name in given else schema.model_fields[name].default
+        for name in DEFAULTABLE[kind]
+    }
+
+
+def parse_input(
+    kind: str, raw: bytes | str, defaults: Mapping[str, Any] | None = None
+) -> ImageInput | TextInput:
     """Validate request bytes for a model kind ("image" or "text"), or raise InvalidInputError.
+
+    An omitted field takes its value from `defaults` (a node passes its manifest's), else from
+    the schema (a requester checking an input without the model at hand).
 
     Every malformed or out-of-range input raises InvalidInputError and nothing else: the node
     turns it into the reserved invalid-input digest, so any other exception would make every
     honest member miss the task."""
-    schema: type[ImageInput] | type[TextInput]
-    if kind == "image":
-        schema = ImageInput
-    elif kind == "text":
-        schema = TextInput
-    else:
-        raise InvalidInputError(f"unknown model kind {kind!r}; expected 'image' or 'text'")
+    schema = schema_for(kind)
     if isinstance(raw, str):
         try:
             data = raw.encode("utf-8")
@@ -241,6 +276,10 @@ def parse_input(kind: str, raw: bytes | str) -> ImageInput | TextInput:
     decoded = _decode_json(text)
     if not isinstance(decoded, dict):
         raise InvalidInputError(f"input must be a JSON object, got {type(decoded).__name__}")
+    if defaults:
+        missing = {k: v for k, v in defaults.items() if k not in decoded}
+        if missing:
+            text = json.dumps({**decoded, **missing})
     try:
         return schema.model_validate_json(text)
     except ValidationError as exc:

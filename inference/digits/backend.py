@@ -15,6 +15,7 @@ from PIL import Image
 
 from inference.backends import register_backend
 from inference.compute_budget import DiffusionBudget
+from inference.determinism import default_device
 from inference.digits.model import SCHEDULER_CONFIG, UNET_CONFIG
 from inference.digits.sampling import (
     SCHEDULERS,
@@ -39,7 +40,7 @@ from inference.specs import ImageInput
 from inference.tolerances import calibrated
 
 PIPELINE_CLASS = "inference.digits.DigitsGen"
-DEFAULT_SCHEME = "phash64+fine64"
+DEFAULT_SCHEME = "phash64+sample192"
 # Measured with `make bench-inference` (one torch thread): the size is fixed (64 latent pixels),
 # so a UNet call is 64 + 448 units whatever the input, and there is no decoder. Slowest rate
 # over 10-150 steps: 27,686 units per CPU second.
@@ -52,13 +53,14 @@ DIGITS_BUDGET = DiffusionBudget.from_measurement(
 class DigitsGenBackend:
     """Class-conditional digits: the prompt names the digit, the seed picks the drawing."""
 
-    def __init__(self, folder: Path) -> None:
-        self._unet = load_unet(folder / WEIGHTS_FILE)
+    def __init__(self, folder: Path, device: str = "cpu") -> None:
+        self.device = device
+        self._unet = load_unet(folder / WEIGHTS_FILE).to(device)
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: Path, manifest: ModelManifest) -> DigitsGenBackend:
-        return cls(folder)
+        return cls(folder, default_device())
 
     def validate(self, spec: ImageInput) -> None:
         """Reject what this model cannot draw instead of silently drawing something else."""
@@ -103,6 +105,7 @@ class DigitsGenBackend:
                 list(seeds),
                 steps=first.steps,
                 scheduler=scheduler,
+                device=self.device,
             )
         return [to_image(p) for p in pixels]
 

@@ -23,7 +23,7 @@ from inference.digits.model import IMAGE_SIZE, NUM_CLASSES, SCHEDULER_CONFIG, bu
 from inference.errors import InferenceError
 
 SCHEDULERS = ("ddim", "euler", "dpm++")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "float16")
 DISPLAY_SCALE = 4
 _diffusers: Any = diffusers  # untyped library, used through an Any-typed handle
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -92,8 +92,10 @@ def sample_batch(
     steps: int = 50,
     scheduler: str = "ddim",
     dtype: str = "float32",
+    device: str = "cpu",
 ) -> np.ndarray:
-    """Generate one batch; returns (N, 16, 16) uint8 grey images (white digit on black)."""
+    """Generate one batch; returns (N, 16, 16) uint8 grey images (white digit on black). The
+    network runs on `device` (where the caller put it); the noise comes from CPU generators."""
     if len(classes) != len(seeds) or not classes:
         raise ValueError("classes and seeds must be non-empty and of equal length")
     if any(not 0 <= c < NUM_CLASSES for c in classes):
@@ -101,11 +103,12 @@ def sample_batch(
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     sched = make_scheduler(scheduler, steps)
-    labels = torch.tensor(list(classes), dtype=torch.int64)
-    sample = initial_noise(seeds) * sched.init_noise_sigma
+    labels = torch.tensor(list(classes), dtype=torch.int64, device=device)
+    sample = (initial_noise(seeds) * sched.init_noise_sigma).to(device)
+    lower = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
     autocast = (
-        torch.autocast("cpu", dtype=torch.bfloat16)
-        if dtype == "bfloat16"
+        torch.autocast(torch.device(device).type, dtype=lower)
+        if lower is not None
         else contextlib.nullcontext()
     )
     for t in sched.timesteps:
@@ -113,7 +116,7 @@ def sample_batch(
         with autocast:
             noise = unet(model_input, t, class_labels=labels).sample
         sample = sched.step(noise.float(), t, sample).prev_sample
-    pixels = ((sample.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    pixels = ((sample.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).cpu()
     return np.asarray(pixels[:, 0].numpy(), dtype=np.uint8)
 
 

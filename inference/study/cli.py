@@ -1,4 +1,7 @@
-"""`genoracle study`: train Digits-Gen, run the collision study, write its report."""
+"""`genoracle study`: train Digits-Gen, run the collision and noise studies, write their reports.
+
+Long module: one click group whose commands are thin wrappers over the study's modules; split,
+each file would repeat the group's options and imports."""
 
 from __future__ import annotations
 
@@ -362,3 +365,154 @@ def train_check(steps: int, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     click.echo(json.dumps(result))
+
+
+def _setting(text: str) -> tuple[int, int | None]:
+    size, _, steps = text.partition("x")
+    try:
+        return int(size), int(steps)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not SIZExSTEPS, e.g. 128x20") from None
+
+
+@study.command("noise")
+@click.option("--model", type=click.Choice(STUDY_MODELS), default="digits", show_default=True)
+@click.option("--classes", default="0-9", show_default=True)
+@click.option("--seeds", default="1-20", show_default=True)
+@click.option(
+    "--setting",
+    default=None,
+    help="SIZExSTEPS of the reference (default: the model's own, 64x50 for Digits-Gen, whose "
+    "size is fixed, and 64x10 for tiny-sd).",
+)
+@click.option(
+    "--conditions",
+    default="all",
+    show_default=True,
+    help="all, honest (the reference and the noisy replicas) or condition names, comma-separated.",
+)
+@click.option("--store", type=click.Path(path_type=Path), default=None)
+def noise(
+    model: str, classes: str, seeds: str, setting: str | None, conditions: str, store: Path | None
+) -> None:
+    """Generate the noise study's conditions (noisy honest replicas and impostors)."""
+    from inference.study.noise import CONDITIONS, run_noise_study
+    from inference.study.sweep import parse_range
+
+    size, steps = _setting(setting) if setting else (64, None)
+    if model == "digits" and size != 64:
+        raise click.BadParameter(
+            f"Digits-Gen draws 64x64 images, not {size}", param_hint="--setting"
+        )
+    if conditions == "all":
+        chosen = list(CONDITIONS.values())
+    elif conditions == "honest":
+        chosen = [c for c in CONDITIONS.values() if c.role != "impostor"]
+    else:
+        names = [n.strip() for n in conditions.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CONDITIONS]
+        if unknown:
+            raise click.BadParameter(f"unknown condition(s) {unknown}; known: {list(CONDITIONS)}")
+        chosen = [CONDITIONS[n] for n in names]
+    try:
+        class_list, seed_list = parse_range(classes), parse_range(seeds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    def progress(name: str, count: int, seconds: float) -> None:
+        click.echo(f"{model}/{name}: {count} generated in {seconds:.0f} s")
+
+    folder = run_noise_study(
+        store or default_store(),
+        model,
+        class_list,
+        seed_list,
+        conditions=chosen,
+        size=size,
+        steps=steps,
+        progress=progress,
+    )
+    click.echo(f"samples under {folder}")
+
+
+@study.command("accuracy")
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    default=("digits", "tiny-sd-64px-10steps"),
+    show_default=True,
+    help="Stored noise-study settings to analyse (folders under STORE/noise).",
+)
+@click.option("--store", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/study"), show_default=True
+)
+@click.option(
+    "--from-digests",
+    is_flag=True,
+    help="Recompute every figure from the per-sample digests in OUT (no samples needed).",
+)
+@click.option("--note", multiple=True, help="A paragraph for the noise section.")
+@click.option(
+    "--write-tolerances/--no-write-tolerances",
+    default=False,
+    help="Record the chosen scheme and each model's floor in inference/tolerances.json.",
+)
+@click.option(
+    "--noise",
+    "floor_noise",
+    type=click.Choice(["0.0001", "0.001", "0.003"]),
+    default="0.001",
+    show_default=True,
+    help="The modelled noise level whose honest floor the tolerances are set to.",
+)
+def accuracy(
+    settings: tuple[str, ...],
+    store: Path | None,
+    out: Path,
+    from_digests: bool,
+    note: tuple[str, ...],
+    write_tolerances: bool,
+    floor_noise: str,
+) -> None:
+    """Digest the noise study under every candidate design, choose one, write the noise section."""
+    from inference.study.accuracy import analyse_digests, best_design, digest_setting
+    from inference.study.calibration import record_noise_tolerances
+    from inference.study.noise_report import write_noise_report
+
+    root = store or default_store()
+    results = {}
+    for name in settings:
+        digests = out / "noise" / f"{name}-digests.npz"
+        if not from_digests:
+            click.echo(f"digesting {name} ...")
+            digest_setting(root / "noise" / name, digests)
+        results[name] = analyse_digests(digests)
+    # Only the settings that ran the impostors rank the designs (the others check the floor).
+    scored = [
+        r
+        for r in results.values()
+        if any(
+            name != "other-seed"
+            for entry in r["designs"].values()
+            for figures in entry["noise"].values()
+            for name in figures["detected"]
+        )
+    ]
+    chosen = best_design(scored or list(results.values()))
+    (out / "noise").mkdir(parents=True, exist_ok=True)
+    (out / "noise" / "results.json").write_text(
+        json.dumps({"chosen": chosen, "settings": results}, indent=1, sort_keys=True) + "\n"
+    )
+    path = write_noise_report(results, chosen, out, list(note))
+    click.echo(f"chosen design: {chosen}; report: {path}")
+    if write_tolerances:
+        try:
+            written = record_noise_tolerances(
+                results, chosen, source=str(path), noise=float(floor_noise)
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for model, entry in written.items():
+            click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")

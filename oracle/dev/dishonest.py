@@ -38,7 +38,7 @@ class LazyConduct(_Cheat):
         self, job: InferenceJob, model: ModelDescription
     ) -> InferenceJob | InferenceOutcome:
         try:
-            spec = parse_input(model.kind, job.input)
+            spec = parse_input(model.kind, job.input, model.defaults)
         except InvalidInputError:
             return job
         cheaper: ImageInput | TextInput

@@ -50,6 +50,7 @@ class ModelDescription:
     floor_tolerance: int  # the manifest's default tolerance as uint32: the honest floor
     budget_units: int  # the most one input may cost under the worker's commit window
     budget_unit: str  # what a unit counts ("latent-pixel evaluations", "token equivalents")
+    defaults: dict[str, Any] = field(default_factory=dict)  # what an omitted input field means
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _describe(model: Any, commit_window_s: int | None) -> ModelDescription:
         floor_tolerance=model.manifest.tolerance.to_uint32(),
         budget_units=effective_budget(budget, commit_window_s),
         budget_unit=str(budget.unit),
+        defaults=dict(model.manifest.defaults),
     )
 
 
@@ -152,7 +154,9 @@ def run_job(job: InferenceJob, commit_window_s: int | None = None) -> InferenceO
     if model is None:
         raise LookupError(f"model 0x{job.model_id.hex()} is not loaded in this worker")
     try:
-        spec: ImageInput | TextInput = parse_input(str(model.kind), job.input)
+        spec: ImageInput | TextInput = parse_input(
+            str(model.kind), job.input, model.manifest.defaults
+        )
         result = generate(
             model,
             spec,

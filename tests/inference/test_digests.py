@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 from pathlib import Path
 
 import imagehash
@@ -30,6 +31,7 @@ from inference.digests import (
     parse_digest_hex,
 )
 from inference.errors import InvalidInputError, UnknownSchemeError
+from inference.graded import graded_positions
 
 # Pinned like imagehash pins its own values: a change here means verifiers would disagree.
 GOLDEN = {
@@ -37,12 +39,14 @@ GOLDEN = {
         "phash64": "0xeb69afa4a52e9442000000000000000000000000000000000000000000000000",
         "phash64+dhash64": "0xeb69afa4a52e9442030101018000014200000000000000000000000000000000",
         "phash64+fine64": "0xeb69afa4a52e9442c2ed3ec521d855ee00000000000000000000000000000000",
+        "phash64+sample192": ("0xeb69afa4a52e9442022786f71d85debfcc46e433eb4e29aa30be2cbad5ced55a"),
         "phash256": "0xeb4d69f5afd8a40c25412e3c962442a752f50e1de533c3fea03c9bf9f8180f64",
     },
     1: {
         "phash64": "0x8b7ee48735e112c6000000000000000000000000000000000000000000000000",
         "phash64+dhash64": "0x8b7ee48735e112c63420291a7568438c00000000000000000000000000000000",
         "phash64+fine64": "0x8b7ee48735e112c66370af1c1bbafeda00000000000000000000000000000000",
+        "phash64+sample192": ("0x8b7ee48735e112c6b30ca21da049d143520d750cc0868cf0bc32ff87d5433e6e"),
         "phash256": "0x8bbd7e94e4cd87c335d0e940121de6916f8397b07f40da503aa2b7e3f0c3470b",
     },
 }
@@ -147,6 +151,42 @@ def test_fine_lane_separates_rounding_noise_from_changed_pixels() -> None:
 
 def _digest_of(pixels: np.ndarray, count: int) -> bytes:
     return digest_image(_perturbed(pixels, count, 3, 1), "phash64+fine64")
+
+
+def _graded_distance(pixels: np.ndarray, count: int, seed: int) -> int:
+    original = digest_image(Image.fromarray(pixels), "phash64+sample192")
+    return sum(lane_distances(original, _digest_of_changed(pixels, count, seed))[1:])
+
+
+def _digest_of_changed(pixels: np.ndarray, count: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    changed = pixels.astype(int).reshape(-1)
+    where = rng.choice(changed.size, count, replace=False)
+    changed[where] += rng.choice([-1, 1], count)
+    image = Image.fromarray(np.clip(changed, 0, 255).astype(np.uint8).reshape(pixels.shape))
+    return digest_image(image, "phash64+sample192")
+
+
+def test_graded_lanes_move_with_the_size_of_the_change() -> None:
+    """The graded lanes' distance grows with how many values changed (by one level each): no
+    change moves nothing, a few move a few bits, many move many, and lane 0 is the pHash."""
+    pixels = np.asarray(make_image(1).convert("RGB").resize((128, 128)))
+    size = pixels.size
+    means = [
+        np.mean([_graded_distance(pixels, int(size * share), seed) for seed in range(4)])
+        for share in (0.0, 0.01, 0.05, 0.2, 0.5)
+    ]
+    assert means[0] == 0
+    assert all(a < b for a, b in itertools.pairwise(means)), means
+    assert means[1] < 12 and means[-1] > 60
+    lanes = lane_values(digest_image(make_image(1), "phash64+sample192"))
+    assert f"{lanes[0]:016x}" == str(imagehash.phash(make_image(1)))
+
+
+def test_graded_lanes_read_the_same_positions_on_every_machine() -> None:
+    """Positions and bits come from sha256 in counter mode, never from a library's RNG."""
+    assert graded_positions(64 * 64 * 3)[:4].tolist() == [3164, 7922, 3625, 10286]
+    assert graded_positions(3).max() <= 2  # a tiny image is read with repeats
 
 
 def test_fine_lane_handles_tiny_images() -> None:

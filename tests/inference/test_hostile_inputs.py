@@ -89,7 +89,8 @@ def test_hostile_input_ends_as_the_invalid_input_digest(
     kind: str, raw: bytes | str, reason: str
 ) -> None:
     """The runner's entry point (what the worker does): the reserved digest, never an error."""
-    model = SimpleNamespace(kind=kind, name="stub")  # parse fails before the model is used
+    # Parsing fails before the model is used (beyond what an omitted field means).
+    model = SimpleNamespace(kind=kind, name="stub", manifest=SimpleNamespace(defaults={}))
     result = run_request(model, raw)  # type: ignore[arg-type]
     assert result.digest == INVALID_INPUT_DIGEST
     assert result.invalid_reason is not None and reason in result.invalid_reason

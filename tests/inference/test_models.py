@@ -35,15 +35,15 @@ from inference.models import (
 )
 from inference.runners import generate, generate_images, run_request
 from inference.seeds import derive_seed
-from inference.specs import ChatMessage, ImageInput, TextInput
+from inference.specs import DEFAULTABLE, ChatMessage, ImageInput, TextInput
 from inference.tiny_models import build_tiny_llama, build_tiny_sd
 from inference.tolerances import calibrated
 
 FOX = ImageInput(prompt="a red fox", seed=1, steps=4, width=64, height=64)
 CAR = ImageInput(prompt="a blue car", seed=2, steps=4, width=64, height=64, scheduler="euler")
 GOLDEN_IMAGES = {
-    FOX: "8d88be33c1963763a21b80e2c60d4b6800000000000000000000000000000000",
-    CAR: "e32e1785c4786cd9066d244978ba5bb900000000000000000000000000000000",
+    FOX: "8d88be33c19637636b70d6fef68df0a62e49983d2856dc1861ae4a875a485ef4",
+    CAR: "e32e1785c4786cd95950bae9bec791343ebbf95aafb6d83ffcb8275a3bc74229",
 }
 GREEDY = TextInput(prompt="Hello there", max_new_tokens=12)
 BEAMS = TextInput(messages=[ChatMessage(role="user", content="Hi")], max_new_tokens=12, num_beams=4)
@@ -276,3 +276,17 @@ def test_cached_builtins_follow_a_new_calibration(
     result = generate(after, FOX)
     assert result.digest.hex().startswith(GOLDEN_IMAGES[FOX][:16])
     assert result.digest[8:16] != bytes(8)
+
+
+def test_builtin_image_models_carry_the_noise_floor_and_every_default(
+    tiny_sd: LoadedModel,
+) -> None:
+    """The noise study's scheme and floor (inference/tolerances.json) and a value for every
+    omitted input field are in the manifest, so the model id pins them."""
+    scheme, default, _ = calibrated("tiny-sd", "phash64")
+    assert tiny_sd.manifest.digest_scheme == scheme == "phash64+sample192"
+    assert tiny_sd.tolerance == default
+    assert set(tiny_sd.manifest.defaults) == set(DEFAULTABLE["image"])
+    assert tiny_sd.manifest.defaults["steps"] == 10
+    changed = {**tiny_sd.manifest.defaults, "steps": 11}
+    assert tiny_sd.manifest.model_copy(update={"defaults": changed}).model_id != tiny_sd.model_id

@@ -6,26 +6,41 @@ import pytest
 
 from inference.errors import InvalidInputError
 from inference.seeds import MAX_SEED, derive_seed, resolve_seed
-from inference.specs import ImageInput, TextInput, canonical_json, parse_input
+from inference.specs import (
+    ImageInput,
+    TextInput,
+    canonical_json,
+    complete_defaults,
+    parse_input,
+)
 
 
 def test_image_input_fills_defaults_and_encodes_canonically() -> None:
     spec = parse_input("image", b'{"width": 64, "prompt": "a fox", "height": 64}')
     assert isinstance(spec, ImageInput)
     assert (spec.seed, spec.steps, spec.scheduler) == (0, 20, "default")
-    assert canonical_json(spec) == (
-        b'{"guidance":7.5,"height":64,"negative_prompt":"","prompt":"a fox","scheduler":"default",'
-        b'"seed":0,"steps":20,"width":64}'
-    )
+    # Only what the requester set is encoded: an omitted field means the model's default.
+    assert canonical_json(spec) == b'{"height":64,"prompt":"a fox","width":64}'
     assert parse_input("image", canonical_json(spec)) == spec
+
+
+def test_omitted_fields_take_the_manifests_defaults() -> None:
+    model_defaults = complete_defaults("image", {"steps": 50, "width": 64, "height": 64})
+    assert model_defaults["steps"] == 50 and model_defaults["guidance"] == 7.5
+    spec = parse_input("image", b'{"prompt": "a digit 7", "seed": 8}', model_defaults)
+    assert isinstance(spec, ImageInput)
+    assert (spec.steps, spec.width, spec.seed) == (50, 64, 8)
+    # A field the requester set wins over the model's default.
+    asked = parse_input("image", b'{"prompt": "a digit 7", "steps": 12}', model_defaults)
+    assert isinstance(asked, ImageInput) and asked.steps == 12
+    with pytest.raises(ValueError, match="not optional image input fields"):
+        complete_defaults("image", {"prompt": "x"})
 
 
 def test_text_input_accepts_a_prompt_or_messages() -> None:
     chat = parse_input("text", '{"messages": [{"role": "user", "content": "hi"}]}')
     assert isinstance(chat, TextInput) and chat.messages is not None
-    assert canonical_json(chat) == (
-        b'{"max_new_tokens":64,"messages":[{"content":"hi","role":"user"}],"num_beams":1}'
-    )
+    assert canonical_json(chat) == b'{"messages":[{"content":"hi","role":"user"}]}'
     raw = parse_input("text", '{"prompt": "Once upon", "num_beams": 4}')
     assert isinstance(raw, TextInput) and raw.num_beams == 4
 

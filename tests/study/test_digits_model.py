@@ -20,8 +20,8 @@ from inference.digits.sampling import DigitsPromptError, class_from_prompt, load
 from inference.digits.train import TrainingConfig, save_weights, train
 from inference.errors import InvalidInputError
 from inference.models import builtin_model_names, load_model
-from inference.runners import generate
-from inference.specs import ImageInput
+from inference.runners import generate, run_request
+from inference.specs import DEFAULTABLE, ImageInput
 
 
 @pytest.mark.parametrize(
@@ -69,12 +69,30 @@ def test_digits_is_a_builtin_model_that_generates_through_the_runner() -> None:
         "phash64",
         "phash64+fine64",
         "phash64+dhash64",
+        "phash64+sample192",
         "phash256",
     }
     with pytest.raises(InvalidInputError, match="64x64"):
         generate(model, spec.model_copy(update={"width": 512, "height": 512}))
     with pytest.raises(InvalidInputError, match="exactly one digit"):
         generate(model, spec.model_copy(update={"prompt": "a cat"}))
+
+
+def test_an_omitted_field_means_the_manifests_default_on_every_node() -> None:
+    """The README's example names no step count: it runs the model's 50 steps, not the input
+    schema's 20, and the manifest (so the modelId) lists what every omitted field means."""
+    model = load_model("digits")
+    assert model.manifest.defaults["steps"] == 50
+    assert set(model.manifest.defaults) == set(DEFAULTABLE["image"])
+    omitted = run_request(model, b'{"prompt": "a digit 7", "seed": 8, "width": 64, "height": 64}')
+    explicit = generate(
+        model, ImageInput(prompt="a digit 7", seed=8, steps=50, width=64, height=64)
+    )
+    schema = generate(model, ImageInput(prompt="a digit 7", seed=8, steps=20, width=64, height=64))
+    assert omitted.artifact == explicit.artifact
+    assert omitted.artifact != schema.artifact
+    # No size given at all: the model's 64x64, not the schema's 512.
+    assert run_request(model, b'{"prompt": "a digit 7", "seed": 8}').artifact == explicit.artifact
 
 
 def test_samples_are_recognised_as_the_prompted_digit() -> None:
