@@ -11,6 +11,9 @@ Sources, tried in this order by ``load_model(name_or_path)``:
 
 Every load verifies every file against the manifest and refuses a mismatch. Other packages add
 built-in models with ``register_builtin`` (Digits-Gen, from ``inference.digits.builtin``).
+
+Long module: the three sources share one build lock, one verification and one cache, and a model
+loaded by any of them must pass the same checks; apart, each would need the others' internals.
 """
 
 from __future__ import annotations
