@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from oracle.cli.options import logging_options
 from oracle.config import load_node_config
 from oracle.keys import load_account
-from oracle.logging_setup import LOG_FORMATS, configure_logging
+from oracle.logging_setup import configure_logging
 
 
 @click.group("node")
@@ -25,20 +26,7 @@ def node() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The node's TOML file.",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
-@click.option(
-    "--log-format",
-    default="text",
-    show_default=True,
-    envvar="GENORACLE_LOG_FORMAT",
-    type=click.Choice(LOG_FORMATS),
-    help="json: one JSON object per line (time, level, logger, message, task_id where known).",
-)
+@logging_options
 def run(config_path: Path, log_level: str, log_format: str) -> None:
     """Listen for tasks, run inference, commit, reveal and resolve; resume after a crash.
 
