@@ -69,6 +69,31 @@ def _state(node: VerifierNode, task_id: int) -> str | None:
     return None if record is None else record.state
 
 
+def _node_commits_then_peers_commit_its_digest(
+    net: OracleChain, node: VerifierNode, task_id: int
+) -> list[Opening]:
+    """The node commits; the two other operators commit the same digest by hand (the reveal
+    phase opens). Returns every member's opening, the node's first."""
+    _tick_until([node], lambda: _state(node, task_id) == TaskState.COMMITTED, 300, "the commit")
+    vote = node.store.get_vote(task_id)
+    view = read_task(net.client(), task_id)
+    assert vote is not None and view is not None
+    position = view.member_index(node.address)
+    assert position is not None
+    openings = [Opening(position, node.address, vote.digest, vote.salt)]
+    for account in net.operators[1:]:
+        peer_position = view.member_index(account.address)
+        assert peer_position is not None
+        salt = os.urandom(32)
+        chain = net.client(account)
+        digest_hash = commitment(
+            chain.chain_id, chain.address, task_id, account.address, vote.digest, salt
+        )
+        chain.transact("commit", task_id, digest_hash)
+        openings.append(Opening(peer_position, account.address, vote.digest, salt))
+    return openings
+
+
 def _reveal_transactions(net: OracleChain, task_id: int) -> dict[str, int]:
     """Transaction hash -> number of DigestRevealed logs of the task it carried."""
     chain = net.client()
@@ -137,26 +162,7 @@ def test_a_reveal_refused_because_a_peer_batch_carried_it_is_quiet(
     node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
     try:
         task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
-        _tick_until([node], lambda: _state(node, task_id) == TaskState.COMMITTED, 300, "the commit")
-        vote = node.store.get_vote(task_id)
-        view = read_task(net.client(), task_id)
-        assert vote is not None and view is not None
-        position = view.member_index(node.address)
-        assert position is not None
-        openings = [Opening(position, node.address, vote.digest, vote.salt)]
-        for account in net.operators[1:]:
-            peer_position = view.member_index(account.address)
-            assert peer_position is not None
-            salt = os.urandom(32)
-            chain = net.client(account)
-            chain.transact(
-                "commit",
-                task_id,
-                commitment(
-                    chain.chain_id, chain.address, task_id, account.address, vote.digest, salt
-                ),
-            )
-            openings.append(Opening(peer_position, account.address, vote.digest, salt))
+        openings = _node_commits_then_peers_commit_its_digest(net, node, task_id)
 
         peer = net.client(net.operators[1])
         simulate = node.client.simulate
@@ -195,23 +201,7 @@ def test_a_task_found_final_before_its_log_still_records_the_payout(
     node = in_process_node(net, tmp_path / "node", aggregate_reveals=False)
     try:
         task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
-        _tick_until([node], lambda: _state(node, task_id) == TaskState.COMMITTED, 300, "the commit")
-        vote = node.store.get_vote(task_id)
-        view = read_task(net.client(), task_id)
-        assert vote is not None and view is not None
-        position = view.member_index(node.address)
-        assert position is not None
-        openings = [Opening(position, node.address, vote.digest, vote.salt)]
-        for account in net.operators[1:]:
-            peer_position = view.member_index(account.address)
-            assert peer_position is not None
-            salt = os.urandom(32)
-            chain = net.client(account)
-            digest_hash = commitment(
-                chain.chain_id, chain.address, task_id, account.address, vote.digest, salt
-            )
-            chain.transact("commit", task_id, digest_hash)
-            openings.append(Opening(peer_position, account.address, vote.digest, salt))
+        openings = _node_commits_then_peers_commit_its_digest(net, node, task_id)
         batch = [opening.as_call_argument() for opening in openings]
         net.client(net.operators[1]).transact("revealBatch", task_id, batch)
         assert read_task(net.client(), task_id).status == TaskStatus.RESOLVED  # type: ignore[union-attr]
