@@ -16,8 +16,20 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, in_process_node
 
 from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_task
 from oracle.dev.localnet import oracle_chain
+from oracle.node import VerifierNode
 from oracle.node.aggregation import Opening
 from oracle.node.states import TaskState
+
+
+def _tick_until_committed(node: VerifierNode, task_id: int) -> None:
+    for _ in range(600):
+        node.tick()
+        record = node.store.get_task(task_id)
+        if record is not None and record.state == TaskState.COMMITTED:
+            break
+        node.wait(0.05)
+    record = node.store.get_task(task_id)
+    assert record is not None and record.state == TaskState.COMMITTED, record
 
 
 def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
@@ -28,14 +40,7 @@ def test_a_batch_reveal_between_reading_the_task_and_its_phase_is_not_a_miss(
         try:
             # 3 of 3 operators: everyone is drawn.
             task_id = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT).task_id
-            for _ in range(600):
-                node.tick()
-                record = node.store.get_task(task_id)
-                if record is not None and record.state == TaskState.COMMITTED:
-                    break
-                node.wait(0.05)
-            record = node.store.get_task(task_id)
-            assert record is not None and record.state == TaskState.COMMITTED, record
+            _tick_until_committed(node, task_id)
             vote = node.store.get_vote(task_id)
             assert vote is not None
             view = read_task(net.client(), task_id)
@@ -112,14 +117,7 @@ def test_a_stale_block_number_is_not_taken_for_a_reorg(tmp_path: Path) -> None:
                 peer.chain_id, peer.address, task_id, peer.account.address, bytes(32), bytes(32)
             )  # type: ignore[union-attr]
             peer.transact("commit", task_id, sealed)
-            for _ in range(600):
-                node.tick()
-                record = node.store.get_task(task_id)
-                if record is not None and record.state == TaskState.COMMITTED:
-                    break
-                node.wait(0.05)
-            record = node.store.get_task(task_id)
-            assert record is not None and record.state == TaskState.COMMITTED, record
+            _tick_until_committed(node, task_id)
             vote = node.store.get_vote(task_id)
             assert vote is not None and vote.commit_tx is not None
             commit_block = int(net.client().receipt(vote.commit_tx)["blockNumber"])  # type: ignore[index]
