@@ -72,16 +72,21 @@ class JsonRpcTransport:
         try:
             return self._exchange(body)
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            self._drop_connection()
             if not reused:
                 raise
-            return self._exchange(body)
+        return self._exchange(body)
+
+    def _exchange(self, body: bytes) -> dict[str, Any]:
+        """One request and its answer; any failure closes the connection, so the next request
+        starts on a fresh one (http.client refuses to send on a connection whose last request
+        broke off midway: CannotSendRequest)."""
+        try:
+            return self._exchange_on(self._connection(), body)
         except BaseException:
             self._drop_connection()
             raise
 
-    def _exchange(self, body: bytes) -> dict[str, Any]:
-        connection = self._connection()
+    def _exchange_on(self, connection: http.client.HTTPConnection, body: bytes) -> dict[str, Any]:
         try:
             connection.request("POST", self._path, body, {"Content-Type": "application/json"})
             response = connection.getresponse()
@@ -91,7 +96,6 @@ class JsonRpcTransport:
                 raise
             raise ConnectionError(f"malformed HTTP answer: {exc}") from None
         if response.status == 429 or response.status >= 500:
-            self._drop_connection()
             raise RpcHttpError(f"HTTP {response.status} from {self.url}")
         try:
             answer = json.loads(payload)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from oracle.chain.client import ChainClient
 from oracle.chain.rpc_transport import JsonRpcTransport, RpcHttpError
 from oracle.config import ChainSettings
+from oracle.dev.flaky_proxy import FlakyProxy
 from oracle.dev.localnet import OracleChain, oracle_chain
 from oracle.errors import ChainError, ChainUnavailableError
 
@@ -129,3 +131,21 @@ def test_nothing_listening_is_unavailable_after_the_retries() -> None:
                 max_retries=1,
             )
         )
+
+
+def test_the_first_request_after_an_outage_gets_through(chain: OracleChain) -> None:
+    """An outage breaks requests midway (the proxy accepts, then closes): the connection they
+    leave behind must not be reused, or the first request after the outage fails on it."""
+    proxy = FlakyProxy(chain.anvil.port)
+    transport = JsonRpcTransport(proxy.url, timeout_s=5)
+    try:
+        for _ in range(20):
+            assert "result" in transport.request("eth_blockNumber", [])
+            proxy.up = False
+            time.sleep(0.25)  # the proxy's open pipes notice and close
+            for _ in range(3):
+                with pytest.raises(ConnectionError):
+                    transport.request("eth_blockNumber", [])
+            proxy.up = True
+    finally:
+        proxy.close()
