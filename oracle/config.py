@@ -119,10 +119,25 @@ class NodeSettings(_Section):
     that well inside the reveal window."""
     peer_timeout_s: float = Field(default=1.0, gt=0, le=60)
     """Timeout of one request for a peer's opening."""
+    pause_when_overloaded: bool = True
+    """Pause this operator's assignments while the inference queued here would need more than
+    `pause_share` of the commit window, and resume below `resume_share` (backpressure.py): a
+    flood of requests is then refused by the contract instead of making the node miss."""
+    pause_share: float = Field(default=0.5, gt=0, lt=1)
+    resume_share: float = Field(default=0.25, gt=0, lt=1)
     keeper_delay_s: float | None = Field(default=30.0, ge=0, le=3600)
     """Act as a keeper: draw (drawCommittees) a task of a model this node serves but was not
     drawn for, if its members have not drawn it (by committing) this long after its randomness
     existed, so an absent committee is still drawn and answers for not committing. None: never."""
+
+    @model_validator(mode="after")
+    def _resume_below_pause(self) -> NodeSettings:
+        if self.resume_share >= self.pause_share:
+            raise ValueError(
+                f"resume_share ({self.resume_share}) must be below pause_share "
+                f"({self.pause_share}), or the node would pause and resume at once"
+            )
+        return self
 
     @field_validator("models")
     @classmethod

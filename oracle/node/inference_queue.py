@@ -9,9 +9,11 @@ the tasks that can still make their window."""
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import logging
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +26,9 @@ from oracle.node.store import Store, TaskRecord
 from oracle.node.worker import InferenceJob, InferenceOutcome, InferenceWorker, ModelDescription
 
 log = logging.getLogger("genoracle.node")
+
+PACE_WINDOW = 20
+"""Recent jobs per model whose run time gives the pace a queued job is expected to run at."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class InferenceQueue:
         self._deadlines: dict[int, int] = {}  # task -> commit deadline (chain time)
         self._attempts: dict[int, int] = {}
         self._restarts_seen = 0
+        self._models_of: dict[int, bytes] = {}  # task -> model, while its job is in flight
+        self._recent_seconds: dict[bytes, collections.deque[float]] = {}
 
     @staticmethod
     def _start_worker(
@@ -154,6 +161,7 @@ class InferenceQueue:
         future.add_done_callback(lambda _: self._on_change())
         self._inflight[task.task_id] = future
         self._deadlines[task.task_id] = task.commit_deadline
+        self._models_of[task.task_id] = task.model_id
 
     def cancel(self, task_id: int) -> None:
         future = self._inflight.pop(task_id, None)
@@ -161,11 +169,32 @@ class InferenceQueue:
             future.cancel()
         self._attempts.pop(task_id, None)
         self._deadlines.pop(task_id, None)
+        self._models_of.pop(task_id, None)
 
     @property
     def queued(self) -> int:
         """Jobs waiting for the worker (not running yet)."""
         return self._worker.queued
+
+    def backlog_seconds(self) -> float | None:
+        """The worker time the jobs in flight (queued or running) still need, at the pace of
+        each model's recent jobs (the median run time of the last PACE_WINDOW valid ones); None
+        while a job in flight is of a model with no job run yet (just started or restarted).
+        A running job counts whole: an upper bound."""
+        pace = {
+            model_id: statistics.median(seconds)
+            for model_id, seconds in self._recent_seconds.items()
+            if seconds
+        }
+        backlog = 0.0
+        for task_id, future in self._inflight.items():
+            if future.done():
+                continue
+            seconds = pace.get(self._models_of[task_id])
+            if seconds is None:
+                return None
+            backlog += seconds
+        return backlog
 
     def _drop_expired(self, head_timestamp: int) -> list[tuple[int, InferenceDropped]]:
         """Take out of the worker's queue each job whose commit deadline the chain's time has
@@ -180,6 +209,7 @@ class InferenceQueue:
             del self._inflight[task_id]
             self._deadlines.pop(task_id)
             self._attempts.pop(task_id, None)
+            self._models_of.pop(task_id, None)
             reason = (
                 "commit window closed while the inference was still queued behind other "
                 f"tasks; dropped without computing it ({self._worker.queued} job(s) still queued)"
@@ -201,6 +231,7 @@ class InferenceQueue:
                 continue
             del self._inflight[task_id]
             deadline = self._deadlines.pop(task_id, None)
+            model_id = self._models_of.pop(task_id, None)
             try:
                 outcome = future.result()
             except concurrent.futures.CancelledError:
@@ -224,6 +255,11 @@ class InferenceQueue:
                 finished.append((task_id, InferenceFailure(reason)))
                 continue
             self._attempts.pop(task_id, None)
+            if model_id is not None and outcome.invalid_reason is None:
+                # An invalid input is answered before any generation: not the model's pace.
+                self._recent_seconds.setdefault(
+                    model_id, collections.deque(maxlen=PACE_WINDOW)
+                ).append(outcome.seconds)
             finished.append((task_id, outcome))
         return finished
 

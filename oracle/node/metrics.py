@@ -64,6 +64,16 @@ class NodeMetrics:
         self.head_block = Gauge(
             "genoracle_head_block", "Latest block the listener saw", registry=self.registry
         )
+        self.backlog_seconds = Gauge(
+            "genoracle_inference_backlog_seconds",
+            "Worker time the queued and running jobs still need, at the recent pace",
+            registry=self.registry,
+        )
+        self.assignments_paused = Gauge(
+            "genoracle_assignments_paused_by_node",
+            "1 while the node has paused its assignments because of its backlog",
+            registry=self.registry,
+        )
         self.active_tasks = Gauge(
             "genoracle_active_tasks",
             "Tasks between assignment and a final state",

@@ -7,8 +7,10 @@ and the HTTP API in its own thread. The parts, in the order a task meets them:
         -> InferenceQueue (the worker) -> TransactionSender (commit, reveal, resolve)
         -> RevealAggregator (one revealBatch per task) -> payouts recorded in the Store
 
-and the Scheduler says when each task is looked at next. The node only exits on an operator's
-signal (or `stop()`); a failing step, a dead worker or an unreachable RPC is retried.
+the Scheduler says when each task is looked at next, and Backpressure pauses the operator's
+assignments while the inference queue would outgrow the commit window. The node only exits on
+an operator's signal (or `stop()`); a failing step, a dead worker or an unreachable RPC is
+retried.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from oracle.chain.views import read_config, read_version, same_protocol
 from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.aggregation import PeerOpenings, RevealAggregator
+from oracle.node.backpressure import Backpressure
 from oracle.node.conduct import HONEST, Conduct
 from oracle.node.draws import CommitteeWatch
 from oracle.node.inference_queue import InferenceQueue
@@ -106,6 +109,15 @@ class VerifierNode:
             self.metrics,
             conduct,
             on_change=self._wake.set,
+            commit_window_s=int(oracle_config["commitWindow"]),
+        )
+        self.backpressure = Backpressure(
+            self.client,
+            self.address,
+            self.store,
+            self.inference,
+            self.metrics,
+            config.node,
             commit_window_s=int(oracle_config["commitWindow"]),
         )
         self.draws = CommitteeWatch(
@@ -254,6 +266,7 @@ class VerifierNode:
         self.chain_ok, self.last_error = True, None
         for event in events:
             self.handle(event)
+        self.steps.record_late_payouts()
         if self.listener.reorged:
             self.scheduler.wake_all_active()
         else:
@@ -274,6 +287,7 @@ class VerifierNode:
         self.metrics.active_tasks.set(
             sum(self.store.count_by_state().get(s, 0) for s in ACTIVE_STATES)
         )
+        self.backpressure.check()
 
     def advance(self, task_id: int) -> None:
         """Look at one task now and take the step it needs (the loop does this when it is due)."""

@@ -84,6 +84,7 @@ class TaskSteps:
         self._metrics = metrics
         self._artifacts_dir = artifacts_dir
         self._resolution_tx: dict[int, str] = {}
+        self._payout_unread: set[int] = set()  # final tasks whose resolving log is not found yet
         self._looked_erased: set[int] = set()  # tasks whose last look lacked our transaction
 
     # -- entry points ----------------------------------------------------------------------------
@@ -125,8 +126,25 @@ class TaskSteps:
         self._scheduler.schedule(task_id)
 
     def resolved_by(self, task_id: int, tx_hash: str) -> None:
-        """The transaction whose log says the task ended (for the payout it records)."""
-        self._resolution_tx[task_id] = tx_hash
+        """The transaction whose log says the task ended (for the payout it records); other
+        operators' tasks are not kept."""
+        task = self._store.get_task(task_id)
+        if task is not None and (task.state in ACTIVE_STATES or task_id in self._payout_unread):
+            self._resolution_tx[task_id] = tx_hash
+
+    def record_late_payouts(self) -> None:
+        """Record the payout of each task found final before any lookup found its resolving
+        transaction (an RPC serving a block's state before its logs), once its log is read."""
+        for task_id in sorted(self._payout_unread):
+            tx_hash = self._resolution_tx.get(task_id)
+            if tx_hash is None:
+                continue
+            detail = payout_detail(self._client, self._address, task_id, [tx_hash])
+            self._payout_unread.discard(task_id)
+            del self._resolution_tx[task_id]
+            if detail:
+                self._store.journal(task_id, "payout", detail)
+                log.info("task %d: %s", task_id, detail)
 
     def collect_inference(self) -> None:
         """Record each finished job's digest; a job dropped from the queue because its commit
@@ -517,6 +535,8 @@ class TaskSteps:
         self._store.set_outcome(task.task_id, outcome, view.result)
         if detail:
             self._store.journal(task.task_id, "payout", detail)
+        else:
+            self._payout_unread.add(task.task_id)  # its log, once read, records it
         self._metrics.tasks_finished.labels(outcome).inc()
         self._scheduler.forget(task.task_id)
         self._sender.forget(task.task_id)

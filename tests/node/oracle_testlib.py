@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+from web3 import Web3
 
 from oracle.config import ApiSettings, NodeConfig, NodeSettings
 from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
@@ -57,3 +60,14 @@ def in_process_node(
         ),
     )
     return VerifierNode(config, net.operators[operator])
+
+
+def assert_balance_invariant_on(net: OracleChain) -> None:
+    """The oracle's ether covers every stake, credit and escrowed fee of the network's people
+    (tests/contracts' invariant, on this network's chain)."""
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
+    from contract_testlib import assert_balance_invariant
+
+    oracle = net.deployment.oracle_contract(Web3(Web3.HTTPProvider(net.rpc_url)))
+    people = [a.address for a in (*net.operators, net.requester, net.owner)]
+    assert_balance_invariant(oracle, people)

@@ -11,14 +11,11 @@ input within the budget still resolves, and a cheap task requested right behind 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
-from web3 import Web3
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, assert_balance_invariant_on
 
 from inference.compute_budget import effective_budget
 from inference.digests import INVALID_INPUT_DIGEST
@@ -34,9 +31,6 @@ from oracle.dev.localnet import (
     oracle_chain,
 )
 from oracle.sdk.results import TaskResult
-
-sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
-from contract_testlib import assert_balance_invariant
 
 COMMIT_WINDOW = 40
 #: The issue's input. The schema accepts it (and up to 150 steps).
@@ -85,12 +79,6 @@ def _everybody_paid(result: TaskResult, nodes: list[NodeProcess]) -> None:
     assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts), result.payouts
 
 
-def _balance_invariant(net: OracleChain) -> None:
-    oracle = net.deployment.oracle_contract(Web3(Web3.HTTPProvider(net.rpc_url)))
-    people = [a.address for a in (*net.operators, net.requester, net.owner)]
-    assert_balance_invariant(oracle, people)
-
-
 def test_the_inputs_sit_where_the_test_needs_them() -> None:
     budget = effective_budget(TINY_SD_BUDGET, COMMIT_WINDOW)
     assert _cost(ISSUE_INPUT) > 10 * budget  # far over: it would take minutes on the slowest
@@ -118,7 +106,7 @@ def test_an_over_budget_input_resolves_as_invalid_and_nobody_is_slashed(
         assert reasons, rejections
         assert f"{COMMIT_WINDOW} s commit window" in reasons[0], reasons
         assert "fewer steps or a smaller image" in reasons[0], reasons
-    _balance_invariant(net)
+    assert_balance_invariant_on(net)
 
 
 def test_a_cheap_task_behind_an_expensive_one_still_commits_in_time(
@@ -136,4 +124,4 @@ def test_a_cheap_task_behind_an_expensive_one_still_commits_in_time(
         assert not result.invalid_input, result
         _everybody_paid(result, nodes)
         assert all(vote.committed and vote.agrees for vote in result.votes), result.votes
-    _balance_invariant(net)
+    assert_balance_invariant_on(net)
