@@ -36,7 +36,7 @@ log = logging.getLogger("genoracle.node")
 PAUSED_BY_NODE = "assignments_paused_by_node"
 """The store's meta key: "1" while a pause this node sent is in force (or on its way)."""
 
-CHECK_INTERVAL_S = 1.0
+CHECK_INTERVAL_S = 0.5
 """How often the backlog is compared with the thresholds (a chain read only when one is crossed)."""
 
 REFUSED_RETRY_S = 60.0

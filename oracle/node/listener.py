@@ -9,6 +9,7 @@ node re-reads the task's on-chain state before every action, so a log a reorg er
 from __future__ import annotations
 
 import logging
+import time
 
 from web3.types import EventData
 
@@ -27,9 +28,17 @@ class Listener:
         self.start_block = start_block
         self.head = 0
         self.head_timestamp = 0
+        self._head_seen_at = time.monotonic()
         self.reorged = False
         """True after a poll that saw the head replaced (not merely extended)."""
         self._head_hash: bytes | None = None
+
+    def chain_time(self) -> int:
+        """A lower bound on the timestamp of the next block: the head's, plus the time since
+        the head was first seen. Blocks that do not come (an automining dev chain with no
+        transaction) would otherwise stop the chain's clock for the node, and jobs whose commit
+        window has closed would still run."""
+        return self.head_timestamp + int(time.monotonic() - self._head_seen_at)
 
     def poll(self) -> list[EventData]:
         """Events not seen before, from the cursor (minus the reorg margin) to the safe head."""
@@ -53,6 +62,7 @@ class Listener:
             self.reorged = True
         self.head, self._head_hash = head_number, head_hash
         self.head_timestamp = int(block["timestamp"])
+        self._head_seen_at = time.monotonic()
         safe_head = self.head - settings.confirmations
         cursor = self.store.log_cursor()
         if cursor is None:

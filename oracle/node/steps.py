@@ -149,7 +149,7 @@ class TaskSteps:
     def collect_inference(self) -> None:
         """Record each finished job's digest; a job dropped from the queue because its commit
         window closed (by the chain's time) is a missed commit, not a rejected input."""
-        for task_id, result in self._inference.collect(self._listener.head_timestamp):
+        for task_id, result in self._inference.collect(self._listener.chain_time()):
             task = self._store.get_task(task_id)
             if task is None or task.state != TaskState.ASSIGNED:
                 continue
