@@ -1,6 +1,10 @@
 """How the long-running commands (`node run`, `gateway run`) write their logs: readable text, or
 one JSON object per line for log collectors (`--log-format json`).
 
+The inference worker process (oracle/node/worker.py) is spawned, so it inherits none of this:
+its first job calls `configure_worker_logging` with the node's `current_logging()`, and in JSON
+the lines its libraries print themselves (progress bars, print) become records too.
+
 A JSON line holds `time` (UTC, ISO 8601 with milliseconds), `level`, `logger`, `message`, and
 `task_id` where the line is about a task: a record's `task_id` attribute (`extra=`), else the
 `task N:` that starts the node's messages about a task. A logged exception adds `exception`.
@@ -8,10 +12,12 @@ A JSON line holds `time` (UTC, ISO 8601 with milliseconds), `level`, `logger`, `
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -21,6 +27,7 @@ QUIET_LIBRARIES = ("urllib3", "web3", "httpx", "filelock")
 """Libraries whose INFO and DEBUG lines would drown the node's own."""
 
 _TASK_PREFIX = re.compile(r"^task (\d+)\b")
+_CURRENT: list[tuple[str, str]] = []  # (level, format) of the last configure_logging call
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -74,3 +81,72 @@ def configure_logging(level: str, log_format: str, stream: TextIO | None = None)
     for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)  # warnings.warn(...) from libraries: a record, not a raw line
+    _CURRENT[:] = [(level, log_format)]
+
+
+def current_logging() -> tuple[str, str] | None:
+    """(level, format) as this process configured them, None if it never did: what a spawned
+    child needs to log the same way."""
+    return _CURRENT[0] if _CURRENT else None
+
+
+def configure_worker_logging(level: str, log_format: str) -> None:
+    """In a spawned child (the inference worker): log as the parent does, on the stderr both
+    share. In JSON, what the child's libraries write to sys.stdout or sys.stderr themselves
+    (a progress bar, a print) is logged line by line as well (a progress bar's carriage-return
+    updates count as one line: its last state), so every Python-level line is JSON. Bytes
+    written below Python (a C library's own stderr, a crash dump) stay as they are."""
+    stderr = sys.stderr
+    configure_logging(level, log_format, stderr)
+    if log_format == "json":
+        sys.stdout = _LinesToLog(logging.getLogger("genoracle.worker.stdout"), logging.INFO, stderr)
+        sys.stderr = _LinesToLog(
+            logging.getLogger("genoracle.worker.stderr"), logging.WARNING, stderr
+        )
+
+
+class _LinesToLog(io.TextIOBase):
+    """A text stream whose every complete line becomes a log record (empty lines dropped).
+    Reentrant writes (a failing handler reporting its own error) go to `fallback` unchanged."""
+
+    def __init__(self, logger: logging.Logger, level: int, fallback: TextIO) -> None:
+        super().__init__()
+        self._logger = logger
+        self._level = level
+        self._fallback = fallback
+        self._line = ""
+        self._lock = threading.RLock()
+        self._inside = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if getattr(self._inside, "active", False):
+            return self._fallback.write(text)
+        with self._lock:
+            self._inside.active = True
+            try:
+                for piece in re.split(r"(\r|\n)", text):
+                    if piece == "\n":
+                        self._emit()
+                    elif piece == "\r":
+                        self._line = ""  # a terminal would overwrite the line: keep its last state
+                    else:
+                        self._line += piece
+            finally:
+                self._inside.active = False
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing: a partial line (a progress bar between updates) waits for its end."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._emit()
+        super().close()
+
+    def _emit(self) -> None:
+        line, self._line = self._line.rstrip(), ""
+        if line:
+            self._logger.log(self._level, "%s", line)

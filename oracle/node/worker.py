@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oracle.logging_setup import configure_worker_logging, current_logging
+
 log = logging.getLogger("genoracle.worker")
 
 _MODELS: dict[bytes, Any] = {}  # model_id -> inference.models.LoadedModel, in the worker
@@ -104,14 +106,21 @@ def _describe(model: Any, commit_window_s: int | None) -> ModelDescription:
 
 
 def load_models(
-    model_names: list[str], threads: int, in_child: bool, commit_window_s: int | None = None
+    model_names: list[str],
+    threads: int,
+    in_child: bool,
+    commit_window_s: int | None = None,
+    logging_config: tuple[str, str] | None = None,
 ) -> list[ModelDescription]:
     """Load every configured model (the first job of a worker process, a direct call in thread
     mode). A model whose manifest has no compute budget is refused: nothing would bound what
-    its inputs cost, and one expensive input would make every member miss the window."""
+    its inputs cost, and one expensive input would make every member miss the window.
+    `logging_config`: the node's (level, format), which a spawned worker does not inherit."""
     if in_child:
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when workers stop
+        if logging_config is not None:
+            configure_worker_logging(*logging_config)
     import torch
 
     torch.set_num_threads(threads)
@@ -132,6 +141,8 @@ def load_models(
             )
         _MODELS[bytes(model.model_id)] = model
         described.append(_describe(model, commit_window_s))
+    if in_child:
+        log.info("inference worker %d: models %s loaded", os.getpid(), model_names)
     return described
 
 
@@ -294,7 +305,12 @@ class InferenceWorker:
         # Loading is the worker's first job (not a pool initializer): a loader error comes back
         # as itself, and a death while loading as a BrokenExecutor.
         loading = executor.submit(
-            load_models, self._model_names, self._threads, True, self.commit_window_s
+            load_models,
+            self._model_names,
+            self._threads,
+            True,
+            self.commit_window_s,
+            current_logging(),
         )
         return executor, loading
 

@@ -67,6 +67,11 @@ def test_npm_package_ships_the_contracts_under_the_readme_import_paths() -> None
     }
     assert sources <= files, f"not packaged: {sorted(sources - files)}"
     assert not any(path.startswith("test/") for path in files), "test harnesses are packaged"
+    # The licence text travels with the package: a copy of the repository's, kept identical.
+    assert "LICENSE" in files, "the npm package ships no LICENSE"
+    assert (ROOT / "contracts" / "LICENSE").read_text() == (ROOT / "LICENSE").read_text(), (
+        "contracts/LICENSE differs from the repository's LICENSE: copy it again"
+    )
 
 
 def test_a_scratch_project_compiles_the_readme_example_from_the_packed_package(

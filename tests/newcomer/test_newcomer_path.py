@@ -13,109 +13,18 @@ folder (`GENORACLE_DEPLOYMENTS_DIR`). The wall time is printed (README, "By hand
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from newcomer_lib import DEPLOYER_KEY, OPERATOR_KEYS, PAYER_KEY, ROOT, Shell
+from newcomer_lib import wait_until as _wait_until
 
 from oracle.dev.localnet import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Anvil's public test keys (README, "By hand on a local chain"): the deployer (registry owner),
-#: three operators and the account that pays (here: the gateway's).
-DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-OPERATOR_KEYS = (
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-)
-PAYER_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
-
 # About 5 min on 2 busy cores (every `genoracle` command imports torch): `make test-slow`.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-class Shell:
-    """Runs the README's commands with bash in one folder; keeps every background process."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder = folder
-        self.env = env
-        self.background: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def run(self, script: str, timeout: float = 300, extra: dict[str, str] | None = None) -> str:
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=self.folder,
-            env={**self.env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        print(f"$ {script}\n{done.stdout}{done.stderr}")
-        assert done.returncode == 0, f"{script!r} exited {done.returncode}: {done.stderr}"
-        return done.stdout
-
-    def start(self, command: str, log: str, extra: dict[str, str] | None = None) -> None:
-        path = self.folder / log
-        with path.open("wb") as out:
-            process = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"],
-                cwd=self.folder,
-                env={**self.env, **(extra or {})},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.background.append((process, path))
-
-    def stop_all(self) -> None:
-        for process, _ in reversed(self.background):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + 20
-        for process, path in reversed(self.background):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            tail = path.read_text(errors="replace")[-3000:]
-            print(f"--- {path.name} (exit {process.returncode}) ---\n{tail}")
-
-
-@pytest.fixture
-def shell(tmp_path: Path) -> Iterator[Shell]:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GENORACLE_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-        "PYTHONPATH": str(ROOT),
-    }
-    folder = tmp_path / "work"
-    folder.mkdir()
-    runner = Shell(folder, env)
-    yield runner
-    runner.stop_all()
-
-
-def _wait_until(what: str, check: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_the_readme_path_from_chain_up_to_verify(shell: Shell) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from oracle_testlib import IMAGE_MODEL
+from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS, TEXT_INPUT, TEXT_MODEL, start_nodes
 
 from oracle.chain.views import read_version
-from oracle.dev.localnet import NodeProcess, OracleChain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
 from oracle.logging_setup import configure_logging
 from oracle.sdk.operators import operator_status
 from oracle.version import __version__
@@ -84,6 +84,71 @@ def test_node_run_writes_json_lines(tmp_path: Path) -> None:
     assert entry["level"] == "WARNING" and entry["logger"] == "genoracle.node"
     assert "http://127.0.0.1:9 unreachable" in entry["message"]
     assert "trying again" in entry["message"]
+
+
+def test_a_spawned_child_logs_as_its_parent_prints_included() -> None:
+    """What the inference worker does first (configure_worker_logging): its own records, a
+    library's print and a progress bar's carriage-return updates all come out as JSON lines."""
+    script = (
+        "import logging, sys\n"
+        "from oracle.logging_setup import configure_worker_logging\n"
+        "configure_worker_logging('info', 'json')\n"
+        "logging.getLogger('genoracle.worker').info('task 3: loaded')\n"
+        "print('a library prints')\n"
+        "sys.stderr.write('\\r 10%|#  |'); sys.stderr.flush()\n"
+        "sys.stderr.write('\\r100%|###|\\n')\n"
+        "import warnings; warnings.warn('deprecated thing')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == ""
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(entry["logger"], entry["message"]) for entry in entries[:3]] == [
+        ("genoracle.worker", "task 3: loaded"),
+        ("genoracle.worker.stdout", "a library prints"),
+        ("genoracle.worker.stderr", "100%|###|"),
+    ], entries
+    assert entries[0]["task_id"] == 3
+    assert entries[3]["logger"] == "py.warnings" and "deprecated thing" in entries[3]["message"]
+    assert len(entries) == 4, entries
+
+
+@pytest.mark.slow
+def test_node_and_inference_worker_write_only_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three `genoracle node run --log-format json` (GENORACLE_LOG_FORMAT) on their own Anvil
+    serve an image and a text task: every line the node processes and their inference worker
+    processes write (stderr, and stdout too) is one JSON object, the workers' included."""
+    monkeypatch.setenv("GENORACLE_LOG_FORMAT", "json")
+    with oracle_chain(MODELS, operators=3) as net:
+        nodes = start_nodes(net, tmp_path)
+        try:
+            client = net.requester_client()
+            tasks = [client.submit(IMAGE_MODEL, IMAGE_INPUT), client.submit(TEXT_MODEL, TEXT_INPUT)]
+            for task in tasks:
+                assert client.wait(task.task_id, timeout_s=240).status == "resolved"
+        finally:
+            for node in nodes:
+                node.stop()
+    for node in nodes:
+        lines = node.log_path.read_text().splitlines()
+        entries = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AssertionError(f"{node.log_path}:{number} is not JSON: {line!r}") from None
+        loggers = {entry["logger"] for entry in entries}
+        assert {"genoracle.node", "genoracle.worker"} <= loggers, loggers
+        worker_loaded = [
+            entry
+            for entry in entries
+            if entry["logger"] == "genoracle.worker" and "models" in entry["message"]
+        ]
+        assert any("loaded" in entry["message"] for entry in worker_loaded), worker_loaded
+        assert any(entry.get("task_id") == tasks[0].task_id for entry in entries)
 
 
 def _pythonpath() -> dict[str, str]:
