@@ -435,6 +435,13 @@ def noise(
     click.echo(f"samples under {folder}")
 
 
+def read_notes(path: Path) -> list[str]:
+    """The paragraphs of a notes file: blank lines separate them, line breaks inside one are
+    joined by spaces (the report writes each paragraph as one line)."""
+    paragraphs = [" ".join(p.split()) for p in path.read_text().split("\n\n")]
+    return [p for p in paragraphs if p]
+
+
 @study.command("accuracy")
 @click.option(
     "--setting",
@@ -455,6 +462,12 @@ def noise(
 )
 @click.option("--note", multiple=True, help="A paragraph for the noise section.")
 @click.option(
+    "--notes-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Paragraphs for the noise section (separated by blank lines), before any --note.",
+)
+@click.option(
     "--write-tolerances/--no-write-tolerances",
     default=False,
     help="Record the chosen scheme and each model's floor in inference/tolerances.json.",
@@ -473,6 +486,7 @@ def accuracy(
     out: Path,
     from_digests: bool,
     note: tuple[str, ...],
+    notes_file: Path | None,
     write_tolerances: bool,
     floor_noise: str,
 ) -> None:
@@ -505,7 +519,8 @@ def accuracy(
     (out / "noise" / "results.json").write_text(
         json.dumps({"chosen": chosen, "settings": results}, indent=1, sort_keys=True) + "\n"
     )
-    path = write_noise_report(results, chosen, out, list(note))
+    notes = [*(read_notes(notes_file) if notes_file else []), *note]
+    path = write_noise_report(results, chosen, out, notes)
     click.echo(f"chosen design: {chosen}; report: {path}")
     if write_tolerances:
         try:

@@ -133,3 +133,11 @@ def test_settings_name_their_model_and_input() -> None:
         "tiny-sd",
         "digits",
     ]
+
+
+def test_notes_file_paragraphs_are_split_on_blank_lines(tmp_path: Path) -> None:
+    from inference.study.cli import read_notes
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("Run: digits at\n150 steps.\n\n\nNo GPU was lent.\n\n")
+    assert read_notes(notes) == ["Run: digits at 150 steps.", "No GPU was lent."]
