@@ -4,6 +4,13 @@ A request waits for its committee: the draw uses the hash of the request's block
 next block on. Once it exists, the committee and randomness are read (oracle.chain.views.read_draw:
 from the CommitteeDrawn log, or as the draw will give them). A member's commit draws the
 task on chain if nobody has yet; a task nobody drew in time is drawn by a keeper.
+
+The randomness is the request block's hash, which the chain forgets 256 blocks later: a task
+still undrawn then can never be drawn (CommitteeNotDrawn, StaleRandomness) and its members'
+work is lost. The next request draws every ready task, but the last requests of a burst wait
+for their members' commits, which can come later than 256 blocks on a fast chain (a busy Anvil
+mines ten blocks a second). So every node serving the model draws a task still undrawn
+DRAW_MARGIN_BLOCKS after its request, member or not.
 """
 
 from __future__ import annotations
@@ -20,6 +27,13 @@ from oracle.chain.views import Phase, read_draw, read_phase
 from oracle.node.sender import TransactionSender
 
 log = logging.getLogger("genoracle.node")
+
+BLOCKHASH_REACH = 256
+"""blockhash(n) is zero unless n is one of the 256 blocks before the current one (EVM rule)."""
+
+DRAW_MARGIN_BLOCKS = BLOCKHASH_REACH // 2
+"""Blocks after its request at which a task still undrawn is drawn by any node serving its
+model: half of the blocks within which its randomness (the request block's hash) exists."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class CommitteeWatch:
         self._keeper_delay_s = keeper_delay_s
         self._awaiting: dict[int, EventData] = {}  # served requests not yet looked at
         self._keeper_watch: dict[int, float] = {}  # others' tasks -> when to draw them ourselves
+        self._stale_watch: dict[int, int] = {}  # undrawn served tasks -> block to draw them at
 
     def on_request(self, event: EventData) -> None:
         """A TaskRequested log. Handling a log makes no RPC call, so a failing call cannot lose
@@ -69,6 +84,7 @@ class CommitteeWatch:
             del self._awaiting[task_id]
             if draw is None:
                 continue
+            self._stale_watch[task_id] = int(event["blockNumber"]) + DRAW_MARGIN_BLOCKS
             lowered = [member.lower() for member in draw.committee]
             if self._address in lowered:
                 position = lowered.index(self._address)
@@ -77,15 +93,23 @@ class CommitteeWatch:
                 self._keeper_watch[task_id] = time.monotonic() + self._keeper_delay_s
         return assignments
 
-    def keep(self) -> None:
+    def drawn(self, task_id: int) -> None:
+        """A CommitteeDrawn log: the task needs no keeper any more."""
+        self._keeper_watch.pop(task_id, None)
+        self._stale_watch.pop(task_id, None)
+
+    def keep(self, head: int) -> None:
         """The keeper's round: a task of a model we serve whose members have not drawn it (by
-        committing) in time is drawn here, with every other ready task, in one drawCommittees."""
+        committing) in time, or any such task still undrawn DRAW_MARGIN_BLOCKS after its request
+        (by block `head`), is drawn here, with every other ready task, in one drawCommittees."""
         now = time.monotonic()
-        due = [task_id for task_id, when in self._keeper_watch.items() if when <= now]
+        due = {task_id for task_id, when in self._keeper_watch.items() if when <= now}
+        due |= {task_id for task_id, block in self._stale_watch.items() if head >= block}
         if not due:
             return
         for task_id in due:
-            del self._keeper_watch[task_id]
+            self._keeper_watch.pop(task_id, None)
+            self._stale_watch.pop(task_id, None)
         if all(read_phase(self._client, task_id) != Phase.DRAW for task_id in due):
             return
         try:
@@ -97,4 +121,4 @@ class CommitteeWatch:
         except ContractRevertError as exc:
             log.info("keeper: drawCommittees refused: %s", exc)
             return
-        log.info("keeper: drew the committees of waiting tasks (%s)", sent.tx_hash)
+        log.info("keeper: drew the committees of waiting tasks %s (%s)", sorted(due), sent.tx_hash)

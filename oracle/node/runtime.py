@@ -273,7 +273,7 @@ class VerifierNode:
             self.scheduler.wake_on_chain_time(self.listener.head_timestamp)
         for assignment in self.draws.check(self.listener.head):
             self.steps.take_on(assignment)
-        self.draws.keep()
+        self.draws.keep(self.listener.head)
         self.metrics.head_block.set(self.listener.head)
         self.steps.collect_inference()
         # A step can enable the next one at once (automine: the commit is mined by the time
@@ -307,6 +307,9 @@ class VerifierNode:
         if "taskId" not in args:
             return
         task_id = int(args["taskId"])
+        if name == "CommitteeDrawn":
+            self.draws.drawn(task_id)
+            return
         mine = str(args.get("operator", "")).lower() == self.address.lower()
         if name in ("TaskResolved", "TaskFailed"):
             self.steps.resolved_by(task_id, event["transactionHash"].to_0x_hex())

@@ -38,7 +38,7 @@ from oracle.config import NodeConfig
 from oracle.errors import ChainUnavailableError
 from oracle.node.aggregation import Opening, RevealAggregator
 from oracle.node.conduct import Conduct
-from oracle.node.draws import Assignment
+from oracle.node.draws import BLOCKHASH_REACH, Assignment
 from oracle.node.inference_queue import InferenceDropped, InferenceFailure, InferenceQueue
 from oracle.node.listener import Listener
 from oracle.node.metrics import NodeMetrics
@@ -291,6 +291,9 @@ class TaskSteps:
             self._scheduler.schedule(task_id, self._config.node.recheck_interval_s)
             return
         vote = self._store.get_vote(task_id)
+        if view.status == TaskStatus.DRAWING and block + 1 > view.draw_block + BLOCKHASH_REACH:
+            self._undrawable(task, vote, view)  # its randomness is gone: it can never be drawn
+            return
         if view.status == TaskStatus.DRAWING:
             # Nobody has drawn it on chain yet; our commit draws it (we know we are drawn).
             assert vote is not None, f"task {task_id} in state {task.state} without a vote"
@@ -300,6 +303,9 @@ class TaskSteps:
                 self._step_commit_sent(task, vote, Phase.COMMIT, committed=False)
             else:
                 self._scheduler.schedule(task_id, self._config.chain.poll_interval_s)
+            return
+        if not view.committee:
+            self._undrawable(task, vote, view)
             return
         index = view.member_index(self._address)
         if index is None:
@@ -485,6 +491,24 @@ class TaskSteps:
         revealed = self._revealed(view)
         if self._sent_and_settled(task, "reveal", vote.reveal_tx, revealed, TaskState.COMMITTED):
             self._step_reveal(task, vote, phase, view)
+
+    def _undrawable(self, task: TaskRecord, vote: VoteRecord | None, view: TaskView) -> None:
+        """No committee can be drawn (the randomness went stale before anyone drew the task,
+        or too few operators were left): resolve() refunds the requester and ends the task (it
+        draws a stale task first, which fails). Sent like any resolution; the next look records
+        the outcome."""
+        if view.status not in (TaskStatus.DRAWING, TaskStatus.OPEN):
+            self._finish(task, view)
+            return
+        if vote is None or not self._config.node.resolve_tasks:
+            detail = "no committee could be drawn (stale randomness or too few operators)"
+            self._finish_step(task.task_id, TaskState.ABANDONED, detail)
+            return
+        self._scheduler.schedule(task.task_id, self._config.chain.poll_interval_s)
+        if vote.resolve_tx is not None and self._sender.fate(vote.resolve_tx) == Fate.PENDING:
+            return
+        self._store.journal(task.task_id, "undrawable", "no committee can be drawn; resolving")
+        self._send(task, "resolve", task.task_id)
 
     def _step_resolve(self, task: TaskRecord, vote: VoteRecord, phase: Phase) -> None:
         if phase != Phase.RESOLVABLE or not self._config.node.resolve_tasks:
