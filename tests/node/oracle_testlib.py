@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from web3 import Web3
 
 from oracle.config import ApiSettings, NodeConfig, NodeSettings
-from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
+from oracle.dev.localnet import (
+    E2E_ORACLE_CONFIG,
+    NodeProcess,
+    OracleChain,
+    chain_settings,
+    oracle_chain,
+)
 from oracle.node import VerifierNode
 
 IMAGE_MODEL = "tiny-sd"
@@ -20,10 +29,14 @@ TEXT_INPUT = {"prompt": "The verifier said", "max_new_tokens": 8}
 
 
 def start_nodes(
-    net: OracleChain, root: Path, conducts: tuple[str, ...] = ("honest",) * 3, **kwargs: object
+    net: OracleChain,
+    root: Path,
+    conducts: tuple[str, ...] = ("honest",) * 3,
+    models: tuple[str, ...] = MODELS,
+    **kwargs: object,
 ) -> list[NodeProcess]:
     nodes = [
-        NodeProcess(net, account, root / f"node{index}", models=MODELS, conduct=conduct, **kwargs)  # type: ignore[arg-type]
+        NodeProcess(net, account, root / f"node{index}", models=models, conduct=conduct, **kwargs)  # type: ignore[arg-type]
         for index, (account, conduct) in enumerate(zip(net.operators, conducts, strict=True))
     ]
     for node in nodes:
@@ -36,6 +49,25 @@ def start_nodes(
             node.kill()
         raise
     return nodes
+
+
+@contextlib.contextmanager
+def image_chain(commit_window: int, operators: int = 3) -> Iterator[OracleChain]:
+    """A network serving the image model whose oracle has a commit window of its own."""
+    config = dataclasses.replace(E2E_ORACLE_CONFIG, commit_window=commit_window)
+    with oracle_chain((IMAGE_MODEL,), operators=operators, config=config) as chain:
+        yield chain
+
+
+@contextlib.contextmanager
+def running_image_nodes(net: OracleChain, root: Path) -> Iterator[list[NodeProcess]]:
+    """An honest node process per operator, serving the image model, stopped afterwards."""
+    nodes = start_nodes(net, root, ("honest",) * len(net.operators), models=(IMAGE_MODEL,))
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
 
 
 def in_process_node(

@@ -10,12 +10,17 @@ input within the budget still resolves, and a cheap task requested right behind 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
 import pytest
-from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, assert_balance_invariant_on
+from oracle_testlib import (
+    IMAGE_INPUT,
+    IMAGE_MODEL,
+    assert_balance_invariant_on,
+    image_chain,
+    running_image_nodes,
+)
 
 from inference.compute_budget import effective_budget
 from inference.digests import INVALID_INPUT_DIGEST
@@ -25,10 +30,8 @@ from inference.specs import ImageInput
 from inference.tiny_models import TINY_SD_BUDGET
 from oracle.dev.localnet import (
     API_TOKEN,
-    E2E_ORACLE_CONFIG,
     NodeProcess,
     OracleChain,
-    oracle_chain,
 )
 from oracle.sdk.results import TaskResult
 
@@ -41,8 +44,7 @@ EXPENSIVE_INPUT = {"prompt": "a harbour at dawn", "width": 256, "height": 256, "
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[OracleChain]:
-    config = dataclasses.replace(E2E_ORACLE_CONFIG, commit_window=COMMIT_WINDOW)
-    with oracle_chain((IMAGE_MODEL,), operators=3, config=config) as chain:
+    with image_chain(COMMIT_WINDOW) as chain:
         yield chain
 
 
@@ -50,20 +52,8 @@ def net() -> Iterator[OracleChain]:
 def nodes(
     net: OracleChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[NodeProcess]]:
-    root = tmp_path_factory.mktemp("budget")
-    started = [
-        NodeProcess(net, account, root / f"node{i}", models=(IMAGE_MODEL,))
-        for i, account in enumerate(net.operators)
-    ]
-    for node in started:
-        node.start()
-    try:
-        for node in started:
-            node.wait_ready()
+    with running_image_nodes(net, tmp_path_factory.mktemp("budget")) as started:
         yield started
-    finally:
-        for node in started:
-            node.stop()
 
 
 def _cost(spec: dict[str, object]) -> int:

@@ -16,20 +16,22 @@ Slow (make test-slow): 40 s of flooding, then the queues drain.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
 import pytest
-from oracle_testlib import IMAGE_MODEL, assert_balance_invariant_on
+from oracle_testlib import (
+    IMAGE_MODEL,
+    assert_balance_invariant_on,
+    image_chain,
+    running_image_nodes,
+)
 
 from oracle.chain.reverts import ContractRevertError
 from oracle.dev.localnet import (
     API_TOKEN,
-    E2E_ORACLE_CONFIG,
     NodeProcess,
     OracleChain,
-    oracle_chain,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -43,8 +45,7 @@ FLOOD_INPUT = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64, "ste
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[OracleChain]:
-    config = dataclasses.replace(E2E_ORACLE_CONFIG, commit_window=COMMIT_WINDOW)
-    with oracle_chain((IMAGE_MODEL,), operators=3, config=config) as chain:
+    with image_chain(COMMIT_WINDOW) as chain:
         yield chain
 
 
@@ -52,20 +53,8 @@ def net() -> Iterator[OracleChain]:
 def nodes(
     net: OracleChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[NodeProcess]]:
-    root = tmp_path_factory.mktemp("flood")
-    started = [
-        NodeProcess(net, account, root / f"node{i}", models=(IMAGE_MODEL,))
-        for i, account in enumerate(net.operators)
-    ]
-    for node in started:
-        node.start()
-    try:
-        for node in started:
-            node.wait_ready()
+    with running_image_nodes(net, tmp_path_factory.mktemp("flood")) as started:
         yield started
-    finally:
-        for node in started:
-            node.stop()
 
 
 def test_a_flood_is_refused_at_the_door_and_no_honest_node_is_slashed(
