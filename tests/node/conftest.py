@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from oracle_testlib import MODELS, start_nodes
+from oracle_testlib import MODELS, image_chain, running_image_nodes, start_nodes
 
 from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
 
@@ -28,3 +28,19 @@ def honest_nodes(
     yield started
     for node in started:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def window_net(request: pytest.FixtureRequest) -> Iterator[OracleChain]:
+    """A network serving the image model, its commit window the module's COMMIT_WINDOW."""
+    with image_chain(request.module.COMMIT_WINDOW) as chain:
+        yield chain
+
+
+@pytest.fixture(scope="module")
+def window_nodes(
+    window_net: OracleChain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[NodeProcess]]:
+    """An honest image node process per operator of `window_net`."""
+    with running_image_nodes(window_net, tmp_path_factory.mktemp("window")) as started:
+        yield started

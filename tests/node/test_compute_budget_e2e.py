@@ -11,15 +11,11 @@ input within the budget still resolves, and a cheap task requested right behind 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from oracle_testlib import (
     IMAGE_INPUT,
     IMAGE_MODEL,
     assert_balance_invariant_on,
-    image_chain,
-    running_image_nodes,
 )
 
 from inference.compute_budget import effective_budget
@@ -40,20 +36,6 @@ COMMIT_WINDOW = 40
 ISSUE_INPUT = {"prompt": "a lighthouse at dusk", "width": 1024, "height": 1024, "steps": 8}
 #: Within the budget of a 40 s window (about 70 % of it), a few seconds of CPU per node here.
 EXPENSIVE_INPUT = {"prompt": "a harbour at dawn", "width": 256, "height": 256, "steps": 30}
-
-
-@pytest.fixture(scope="module")
-def net() -> Iterator[OracleChain]:
-    with image_chain(COMMIT_WINDOW) as chain:
-        yield chain
-
-
-@pytest.fixture(scope="module")
-def nodes(
-    net: OracleChain, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[NodeProcess]]:
-    with running_image_nodes(net, tmp_path_factory.mktemp("budget")) as started:
-        yield started
 
 
 def _cost(spec: dict[str, object]) -> int:
@@ -77,9 +59,9 @@ def test_the_inputs_sit_where_the_test_needs_them() -> None:
 
 
 def test_an_over_budget_input_resolves_as_invalid_and_nobody_is_slashed(
-    net: OracleChain, nodes: list[NodeProcess]
+    window_net: OracleChain, window_nodes: list[NodeProcess]
 ) -> None:
-    client = net.requester_client()
+    client = window_net.requester_client()
     started = time.monotonic()
     submitted = client.submit(IMAGE_MODEL, ISSUE_INPUT)
     result = client.wait(submitted.task_id, timeout_s=3 * COMMIT_WINDOW)
@@ -87,24 +69,24 @@ def test_an_over_budget_input_resolves_as_invalid_and_nobody_is_slashed(
 
     assert result.digest == "0x" + INVALID_INPUT_DIGEST.hex(), result
     assert result.invalid_input
-    _everybody_paid(result, nodes)
+    _everybody_paid(result, window_nodes)
     assert all(vote.committed and vote.revealed for vote in result.votes)
     assert took < COMMIT_WINDOW, f"resolved after {took:.1f} s: someone computed it"
-    for node in nodes:
+    for node in window_nodes:
         rejections = node.get("/operator/rejections", token=API_TOKEN).json()
         reasons = [r["reason"] for r in rejections if r["task_id"] == submitted.task_id]
         assert reasons, rejections
         assert f"{COMMIT_WINDOW} s commit window" in reasons[0], reasons
         assert "fewer steps or a smaller image" in reasons[0], reasons
-    assert_balance_invariant_on(net)
+    assert_balance_invariant_on(window_net)
 
 
 def test_a_cheap_task_behind_an_expensive_one_still_commits_in_time(
-    net: OracleChain, nodes: list[NodeProcess]
+    window_net: OracleChain, window_nodes: list[NodeProcess]
 ) -> None:
     """The expensive task is within the budget, so even queued behind it the cheap task has
     half its window left on the slowest supported node: both resolve, every member paid."""
-    client = net.requester_client()
+    client = window_net.requester_client()
     expensive = client.submit(IMAGE_MODEL, EXPENSIVE_INPUT)
     cheap = client.submit(IMAGE_MODEL, IMAGE_INPUT)
     cheap_result = client.wait(cheap.task_id, timeout_s=3 * COMMIT_WINDOW)
@@ -112,6 +94,6 @@ def test_a_cheap_task_behind_an_expensive_one_still_commits_in_time(
 
     for result in (expensive_result, cheap_result):
         assert not result.invalid_input, result
-        _everybody_paid(result, nodes)
+        _everybody_paid(result, window_nodes)
         assert all(vote.committed and vote.agrees for vote in result.votes), result.votes
-    assert_balance_invariant_on(net)
+    assert_balance_invariant_on(window_net)

@@ -17,14 +17,11 @@ Slow (make test-slow): 40 s of flooding, then the queues drain.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from oracle_testlib import (
     IMAGE_MODEL,
     assert_balance_invariant_on,
-    image_chain,
-    running_image_nodes,
 )
 
 from oracle.chain.reverts import ContractRevertError
@@ -43,24 +40,10 @@ FLOOD_INTERVAL_S = 0.25
 FLOOD_INPUT = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64, "steps": 10}
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[OracleChain]:
-    with image_chain(COMMIT_WINDOW) as chain:
-        yield chain
-
-
-@pytest.fixture(scope="module")
-def nodes(
-    net: OracleChain, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[NodeProcess]]:
-    with running_image_nodes(net, tmp_path_factory.mktemp("flood")) as started:
-        yield started
-
-
 def test_a_flood_is_refused_at_the_door_and_no_honest_node_is_slashed(
-    net: OracleChain, nodes: list[NodeProcess]
+    window_net: OracleChain, window_nodes: list[NodeProcess]
 ) -> None:
-    client = net.requester_client()
+    client = window_net.requester_client()
     accepted: list[int] = []
     refused = 0
     stop = time.monotonic() + FLOOD_S
@@ -79,7 +62,7 @@ def test_a_flood_is_refused_at_the_door_and_no_honest_node_is_slashed(
         assert all(p.slashed_wei == 0 and p.credited_wei > 0 for p in result.payouts), result
 
     pauses = 0
-    for node in nodes:
+    for node in window_nodes:
         metrics = node.get("/metrics").text
         assert 'genoracle_windows_missed_total{step="commit"}' not in metrics, node.log_path
         pauses += sum(
@@ -91,4 +74,4 @@ def test_a_flood_is_refused_at_the_door_and_no_honest_node_is_slashed(
         assert not [t for t in tasks if t["state"] == "missed"], node.log_path
     # One paused node is enough to stop the draws (every task needs all three).
     assert pauses >= 1, "no node paused"
-    assert_balance_invariant_on(net)
+    assert_balance_invariant_on(window_net)
