@@ -58,8 +58,9 @@ Hint = Callable[[Mapping[str, Any]], str]
 _HINTS: dict[str, Hint] = {
     "InvalidCommitteeSize": lambda a: "a committee is odd, from 3 to this oracle's maximum",
     "NotEnoughOperators": lambda a: (
-        f"only {a['eligible']} operator(s) serve this model: ask for a smaller odd committee, "
-        "or wait until more operators serve it (`genoracle operator register --model ...`)"
+        f"only {a['eligible']} operator(s) can be drawn for this model now (busy nodes pause "
+        "their assignments until their queues drain): retry in a while, ask for a smaller odd "
+        "committee, or have more operators serve it (`genoracle operator register --model ...`)"
     ),
     "FeeTooLow": lambda a: f"send at least {a['required']} wei (without --fee: the minimum)",
     "FeeTooHigh": lambda a: f"send at most {a['maximum']} wei",

@@ -79,8 +79,9 @@ def test_the_owner_registers_a_builtin_and_a_folder_from_the_cli(bare_net: Oracl
     assert submit.returncode == 1
     assert submit.stderr.strip().splitlines() == [
         f"Error: requestGeneration: contract reverted with NotEnoughOperators(modelId="
-        f"{image.model_id_hex}, eligible=0, requested=3); only 0 operator(s) serve this model: "
-        "ask for a smaller odd committee, or wait until more operators serve it (`genoracle "
+        f"{image.model_id_hex}, eligible=0, requested=3); only 0 operator(s) can be drawn for "
+        "this model now (busy nodes pause their assignments until their queues drain): retry in "
+        "a while, ask for a smaller odd committee, or have more operators serve it (`genoracle "
         "operator register --model ...`)"
     ]
 
