@@ -15,13 +15,10 @@ retried.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -35,6 +32,7 @@ from oracle.chain.views import read_config, read_version, same_protocol
 from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.aggregation import PeerOpenings, RevealAggregator
+from oracle.node.api_server import ApiServer
 from oracle.node.backpressure import Backpressure
 from oracle.node.conduct import HONEST, Conduct
 from oracle.node.draws import CommitteeWatch
@@ -85,8 +83,7 @@ class VerifierNode:
         self.chain_ok = True
         self.last_error: str | None = None
         self.api_url: str | None = None
-        self._api_thread: threading.Thread | None = None
-        self._api_server: Any = None
+        self._api: ApiServer | None = None
 
         try:
             oracle_config = read_config(self.client)
@@ -243,10 +240,8 @@ class VerifierNode:
     def close(self) -> None:
         self.inference.shutdown()
         self._peers.close()
-        if self._api_server is not None:
-            self._api_server.should_exit = True
-        if self._api_thread is not None:
-            self._api_thread.join(timeout=5)
+        if self._api is not None:
+            self._api.stop()
         self.store.close()
 
     def resume(self) -> None:
@@ -334,8 +329,6 @@ class VerifierNode:
 
     def start_api(self) -> None:
         """Serve the HTTP API in its own thread (`run()` does this first when it is enabled)."""
-        import uvicorn
-
         from oracle.node.api import create_app
 
         app = create_app(
@@ -345,32 +338,8 @@ class VerifierNode:
             metrics=self.metrics,
             settings=self.config.api,
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=self.config.api.host,
-                port=self.config.api.port,
-                log_level="warning",
-                log_config=None,  # uvicorn's records go through the node's handler (text or JSON)
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        self._api_server = server
-        self._api_thread = threading.Thread(target=server.run, name="api", daemon=True)
-        self._api_thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline and self._api_thread.is_alive():
-            time.sleep(0.01)
-        if not server.started:
-            raise OracleError(
-                f"the HTTP API could not listen on {self.config.api.host}:"
-                f"{self.config.api.port} (port in use?)"
-            )
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.api_url = f"http://{self.config.api.host}:{port}"
-        status_file = self.data_dir / "api.json"
-        status_file.write_text(json.dumps({"url": self.api_url, "pid": os.getpid()}))
+        self._api = ApiServer(app, self.config.api, self.data_dir)
+        self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)
 
 
@@ -392,11 +361,3 @@ def start_node(
             log.warning("%s; trying again in %.0f s", exc, delay)
             time.sleep(delay)
             delay = min(2 * delay, max_wait_s)
-
-
-def api_url_of(data_dir: Path) -> str | None:
-    """The URL a running node's API listens on (written at start), for tools and tests."""
-    try:
-        return str(json.loads((data_dir / "api.json").read_text())["url"])
-    except (OSError, ValueError, KeyError):
-        return None

@@ -143,6 +143,7 @@ def test_smollm2_tokens_are_identical_across_variants() -> None:
         assert _texts(model, inputs, threads=2, batched=True) == expected
 
 
+@pytest.mark.slow  # about a minute of two cores: make test-slow
 def test_a_larger_image_agrees_across_batch_placement_and_threads() -> None:
     """Issue 13's case: at 256 px / 20 steps a batch of 3 instead of 1 (and 2 threads) changed
     pixels in nearly every image and slashed the phash64+fine64 floor 97 % of the time; the
