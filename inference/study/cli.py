@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from inference.home import genoracle_home
+from inference.specs import MAX_GUIDANCE, SCHEDULERS
 from inference.study.drivers import MODEL_VARIANTS, STUDY_MODELS
 from inference.study.variants import Variant, resolve_variants
 
@@ -386,6 +387,22 @@ def _setting(text: str) -> tuple[int, int | None]:
     "size is fixed, and 64x10 for tiny-sd).",
 )
 @click.option(
+    "--scheduler",
+    type=click.Choice(SCHEDULERS),
+    default="default",
+    show_default=True,
+    help="tiny-sd: the scheduler every condition runs (an impostor's own scheduler aside); "
+    "another than the default adds its name to the setting's folder.",
+)
+@click.option(
+    "--guidance",
+    type=click.FloatRange(0.0, MAX_GUIDANCE),
+    default=7.5,
+    show_default=True,
+    help="tiny-sd: the classifier-free guidance scale; another than the input's default adds "
+    "-guidance<G> to the setting's folder.",
+)
+@click.option(
     "--conditions",
     default="all",
     show_default=True,
@@ -393,16 +410,33 @@ def _setting(text: str) -> tuple[int, int | None]:
 )
 @click.option("--store", type=click.Path(path_type=Path), default=None)
 def noise(
-    model: str, classes: str, seeds: str, setting: str | None, conditions: str, store: Path | None
+    model: str,
+    classes: str,
+    seeds: str,
+    setting: str | None,
+    scheduler: str,
+    guidance: float,
+    conditions: str,
+    store: Path | None,
 ) -> None:
     """Generate the noise study's conditions (noisy honest replicas and impostors)."""
-    from inference.study.noise import CONDITIONS, run_noise_study
+    from inference.study.noise import (
+        CONDITIONS,
+        DEFAULT_GUIDANCE,
+        DEFAULT_SCHEDULER,
+        run_noise_study,
+    )
     from inference.study.sweep import parse_range
 
     size, steps = _setting(setting) if setting else (64, None)
     if model == "digits" and size != 64:
         raise click.BadParameter(
             f"Digits-Gen draws 64x64 images, not {size}", param_hint="--setting"
+        )
+    if model == "digits" and (scheduler != DEFAULT_SCHEDULER or guidance != DEFAULT_GUIDANCE):
+        raise click.BadParameter(
+            "the Digits-Gen noise study runs its own scheduler and no guidance",
+            param_hint="--scheduler/--guidance",
         )
     if conditions == "all":
         chosen = list(CONDITIONS.values())
@@ -430,6 +464,8 @@ def noise(
         conditions=chosen,
         size=size,
         steps=steps,
+        scheduler=scheduler,
+        guidance=guidance,
         progress=progress,
     )
     click.echo(f"samples under {folder}")

@@ -41,6 +41,10 @@ REPLICAS = 4
 TARGET_NOISE = 1e-3
 """The noise level the built-in tolerances are calibrated at (see the report's noise section)."""
 OTHER_SEED = "other-seed"
+DEFAULT_SCHEDULER = "default"
+"""The scheduler the manifest pins (an input's "default"); the study's settings may name another."""
+DEFAULT_GUIDANCE = 7.5
+"""The guidance scale of an image input that names none (inference.specs.ImageInput)."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +198,20 @@ class DigitsNoiseDriver(NoiseDriver):
 
 
 class TinySDNoiseDriver(NoiseDriver):
-    """tiny-sd through the node's own backend, at a given size and step count."""
+    """tiny-sd through the node's own backend, at a given size, step count, scheduler (a name
+    of ``inference.specs.SCHEDULERS``) and guidance scale."""
 
     name = "tiny-sd"
 
-    def __init__(self, size: int = 64, steps: int = 10, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        size: int = 64,
+        steps: int = 10,
+        device: str = "cpu",
+        *,
+        scheduler: str = DEFAULT_SCHEDULER,
+        guidance: float = DEFAULT_GUIDANCE,
+    ) -> None:
         import os
 
         from inference.determinism import DEVICE_ENV
@@ -216,6 +229,8 @@ class TinySDNoiseDriver(NoiseDriver):
         self.device = device
         self.size = size
         self.reference_steps = steps
+        self.scheduler = scheduler
+        self.guidance = guidance
         self._int8: Any = None
 
     def generate(
@@ -233,10 +248,10 @@ class TinySDNoiseDriver(NoiseDriver):
                 prompt=TINY_SD_CLASSES[c],
                 seed=s,
                 steps=scaled_steps(self.reference_steps, condition.steps_fraction),
-                scheduler=condition.scheduler or "default",
+                scheduler=condition.scheduler or self.scheduler,
                 width=self.size,
                 height=self.size,
-                guidance=7.5,
+                guidance=self.guidance,
             )
             for c, s in zip(classes, seeds, strict=True)
         ]
@@ -266,22 +281,45 @@ DEFAULT_STEPS = {"digits": 50, "tiny-sd": 10}
 
 
 def open_noise_driver(
-    model: str, size: int = 64, steps: int | None = None, device: str = "cpu"
+    model: str,
+    size: int = 64,
+    steps: int | None = None,
+    device: str = "cpu",
+    *,
+    scheduler: str = DEFAULT_SCHEDULER,
+    guidance: float = DEFAULT_GUIDANCE,
 ) -> NoiseDriver:
     if model == "digits":
+        if scheduler != DEFAULT_SCHEDULER or guidance != DEFAULT_GUIDANCE:
+            raise ValueError("the Digits-Gen noise study runs its own scheduler and no guidance")
         return DigitsNoiseDriver(device, steps or DEFAULT_STEPS[model])
     if model == "tiny-sd":
-        return TinySDNoiseDriver(size, steps or DEFAULT_STEPS[model], device)
+        return TinySDNoiseDriver(
+            size, steps or DEFAULT_STEPS[model], device, scheduler=scheduler, guidance=guidance
+        )
     raise ValueError(f"unknown noise-study model {model!r}; known: digits, tiny-sd")
 
 
-def setting_name(model: str, size: int = 64, steps: int | None = None) -> str:
+def setting_name(
+    model: str,
+    size: int = 64,
+    steps: int | None = None,
+    *,
+    scheduler: str = DEFAULT_SCHEDULER,
+    guidance: float = DEFAULT_GUIDANCE,
+) -> str:
     """The store folder of a model at one input setting (Digits-Gen: its steps if not its own;
-    tiny-sd: size and steps)."""
+    tiny-sd: size and steps, then the scheduler and the guidance where not the defaults, as in
+    "tiny-sd-64px-10steps-euler_a" or "tiny-sd-64px-10steps-guidance0")."""
     steps = steps or DEFAULT_STEPS.get(model, 10)
     if model == "digits":
         return model if steps == DEFAULT_STEPS[model] else f"{model}-{steps}steps"
-    return f"{model}-{size}px-{steps}steps"
+    name = f"{model}-{size}px-{steps}steps"
+    if scheduler != DEFAULT_SCHEDULER:
+        name += f"-{scheduler}"
+    if guidance != DEFAULT_GUIDANCE:
+        name += f"-guidance{guidance:g}"
+    return name
 
 
 @dataclass(frozen=True)
@@ -305,6 +343,8 @@ def run_noise_study(
     conditions: Sequence[Condition] | None = None,
     size: int = 64,
     steps: int | None = None,
+    scheduler: str = DEFAULT_SCHEDULER,
+    guidance: float = DEFAULT_GUIDANCE,
     batch_size: int = 50,
     progress: Any = None,
 ) -> Path:
@@ -312,7 +352,11 @@ def run_noise_study(
     returns the folder holding one ``<condition>.npz`` per condition."""
     import torch
 
-    folder = store_root / "noise" / setting_name(model, size, steps)
+    folder = (
+        store_root
+        / "noise"
+        / setting_name(model, size, steps, scheduler=scheduler, guidance=guidance)
+    )
     folder.mkdir(parents=True, exist_ok=True)
     cells = [(c, s) for s in seeds for c in classes]
     wanted = list(CONDITIONS.values()) if conditions is None else list(conditions)
@@ -328,7 +372,9 @@ def run_noise_study(
         missing = [cell for cell in cells if cell not in have]
         if not missing:
             continue
-        driver = driver or open_noise_driver(model, size, steps)
+        driver = driver or open_noise_driver(
+            model, size, steps, scheduler=scheduler, guidance=guidance
+        )
         started = time.monotonic()
         parts = [stored.images] if stored is not None else []
         with torch.inference_mode():

@@ -128,11 +128,35 @@ def test_settings_name_their_model_and_input() -> None:
     assert setting_name("digits", steps=150) == "digits-150steps"
     assert setting_name("tiny-sd") == "tiny-sd-64px-10steps"
     assert setting_name("tiny-sd", 256, 40) == "tiny-sd-256px-40steps"
+    assert setting_name("tiny-sd", scheduler="default", guidance=7.5) == "tiny-sd-64px-10steps"
+    assert setting_name("tiny-sd", scheduler="dpm++") == "tiny-sd-64px-10steps-dpm++"
+    assert setting_name("tiny-sd", guidance=0.0) == "tiny-sd-64px-10steps-guidance0"
+    assert (
+        setting_name("tiny-sd", 64, 10, scheduler="euler_a", guidance=50.0)
+        == "tiny-sd-64px-10steps-euler_a-guidance50"
+    )
     assert [setting_model(s) for s in ("digits-150steps", "tiny-sd-256px-40steps", "digits")] == [
         "digits",
         "tiny-sd",
         "digits",
     ]
+    assert setting_model("tiny-sd-64px-10steps-guidance0") == "tiny-sd"
+
+
+def test_digits_noise_study_takes_no_scheduler_or_guidance(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from inference.study.cli import study
+    from inference.study.noise import open_noise_driver
+
+    with pytest.raises(ValueError, match="Digits-Gen"):
+        open_noise_driver("digits", scheduler="euler")
+    for option in (["--scheduler", "euler"], ["--guidance", "0"]):
+        args = ["noise", "--model", "digits", "--store", str(tmp_path), *option]
+        result = CliRunner().invoke(study, args)
+        assert result.exit_code == 2 and "Digits-Gen" in result.output
+    result = CliRunner().invoke(study, ["noise", "--model", "tiny-sd", "--guidance", "51"])
+    assert result.exit_code == 2
 
 
 def test_notes_file_paragraphs_are_split_on_blank_lines(tmp_path: Path) -> None:
