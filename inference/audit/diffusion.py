@@ -13,7 +13,7 @@ carry earlier predictions, which a leaf would have to include: the audited mode 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,6 +97,7 @@ class DiffusersSteps:
         self.width, self.height = width, height
         self.device = device
         self._template = scheduler if scheduler is not None else pipeline.scheduler
+        self._ready: Any = None
         if not stateful_ok:
             _check_auditable(self._template)
         unet = pipeline.unet
@@ -108,9 +109,10 @@ class DiffusersSteps:
         self.embeddings = torch.cat([negative, positive]) if self.guided else positive
 
     def scheduler(self) -> Any:
-        fresh = type(self._template).from_config(self._template.config)
-        fresh.set_timesteps(self.steps, device=self.device)
-        return fresh
+        if self._ready is None:
+            self._ready = type(self._template).from_config(self._template.config)
+            self._ready.set_timesteps(self.steps, device=self.device)
+        return copy.deepcopy(self._ready)  # a fresh state, without rebuilding the schedule
 
     def initial_latent(self) -> torch.Tensor:
         from diffusers.utils.torch_utils import randn_tensor
@@ -181,13 +183,13 @@ class DigitsSteps:
         self.seed = seed
         self.steps = steps
         self.scheduler_name = scheduler
-        self._make = make_scheduler
+        self._ready = make_scheduler(scheduler, steps)
         if not stateful_ok:
-            _check_auditable(make_scheduler(scheduler, steps))
+            _check_auditable(self._ready)
         self.labels = torch.tensor([digit], dtype=torch.int64)
 
     def scheduler(self) -> Any:
-        return self._make(self.scheduler_name, self.steps)
+        return copy.deepcopy(self._ready)  # a fresh state, without rebuilding the schedule
 
     def initial_latent(self) -> torch.Tensor:
         from inference.digits.sampling import initial_noise
@@ -230,24 +232,13 @@ class Trajectory:
         return len(self.latents) - 1
 
 
-StepHook = Callable[[int, torch.Tensor, torch.Tensor | None], torch.Tensor | None]
-
-
-def run_trajectory(model: StepModel, *, reuse: Sequence[int] = ()) -> Trajectory:
-    """Generate, keeping every latent. ``reuse``: steps whose denoiser evaluation is skipped and
-    the previous step's prediction reused (what a lazy executor fakes; the study's impostor)."""
+def run_trajectory(model: StepModel) -> Trajectory:
+    """Generate, keeping every latent (the executor's side of an audited task)."""
     scheduler = model.scheduler()
     latent = model.initial_latent()
     latents = [latent]
-    previous: torch.Tensor | None = None
-    skipped = set(reuse)
     for index in range(model.steps):
-        if index in skipped and previous is not None:
-            prediction = previous
-        else:
-            prediction = model.predict(index, latent, scheduler)
-        latent = model.advance(index, latent, prediction, scheduler)
-        previous = prediction
+        latent = model.advance(index, latent, model.predict(index, latent, scheduler), scheduler)
         latents.append(latent)
     return Trajectory(tuple(latents), model.decode(latent))
 
@@ -256,6 +247,45 @@ def recompute_step(model: StepModel, index: int, latent: torch.Tensor) -> torch.
     """The auditor's x_{index+1} from the served x_index, with a fresh scheduler."""
     scheduler = model.scheduler()
     return model.advance(index, latent, model.predict(index, latent, scheduler), scheduler)
+
+
+def step_affine(
+    model: StepModel, index: int, latent: torch.Tensor
+) -> tuple[npt.NDArray[np.float64], float]:
+    """(A, b) with x_{index+1} = A + b * prediction for this step. DDIM (eta 0): A = a * x_t,
+    a = sqrt(abar_prev / abar_t), b = sqrt(1 - abar_prev) - a * sqrt(1 - abar_t) (where it clips
+    the predicted image the step is not affine there, but A and b are still one function of the
+    served x_t for executor and auditor alike); another single-step scheduler is probed with
+    predictions 0 and 1."""
+    scheduler = model.scheduler()
+    if type(scheduler).__name__ == "DDIMScheduler":
+        t = int(scheduler.timesteps[index])
+        previous = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+        abar = float(scheduler.alphas_cumprod[t])
+        abar_prev = (
+            float(scheduler.alphas_cumprod[previous])
+            if previous >= 0
+            else float(scheduler.final_alpha_cumprod)
+        )
+        a = math.sqrt(abar_prev / abar)
+        return a * as_array(latent), math.sqrt(1 - abar_prev) - a * math.sqrt(1 - abar)
+    zero = torch.zeros_like(latent)
+    offset = model.advance(index, latent, zero, scheduler)
+    unit = model.advance(index, latent, torch.ones_like(latent), model.scheduler())
+    return as_array(offset), float((unit - offset).double().mean())
+
+
+def sketch_of_step(
+    model: StepModel,
+    design: SketchDesign,
+    index: int,
+    before: torch.Tensor,
+    after: torch.Tensor | npt.NDArray[np.float64],
+) -> bytes:
+    """The sketch of step ``index`` (x_index -> after) under a design of any basis."""
+    later = after if isinstance(after, np.ndarray) else as_array(after)
+    affine = step_affine(model, index, before) if design.basis == "prediction" else None
+    return design.sketch_step(as_array(before), later, affine)
 
 
 def state_payload(latent: torch.Tensor) -> bytes:
@@ -283,16 +313,21 @@ class Commitment:
         return self.sketches[index], leaf_salt(self.secret, index), self.sketch_tree.proof(index)
 
 
-def step_sketches(trajectory: Trajectory, design: SketchDesign) -> list[bytes]:
+def step_sketches(model: StepModel, trajectory: Trajectory, design: SketchDesign) -> list[bytes]:
     """One sketch per step: step i goes from x_i to x_{i+1}."""
-    arrays = [as_array(latent) for latent in trajectory.latents]
-    return [design.sketch_step(arrays[i], arrays[i + 1]) for i in range(trajectory.steps)]
+    latents = trajectory.latents
+    return [
+        sketch_of_step(model, design, i, latents[i], latents[i + 1])
+        for i in range(trajectory.steps)
+    ]
 
 
-def commit_trajectory(trajectory: Trajectory, design: SketchDesign, secret: bytes) -> Commitment:
+def commit_trajectory(
+    model: StepModel, trajectory: Trajectory, design: SketchDesign, secret: bytes
+) -> Commitment:
     """Evidence tree over x_0..x_n and salted sketch tree over the n steps."""
     evidence = MerkleTree.build([state_payload(latent) for latent in trajectory.latents])
-    sketches = step_sketches(trajectory, design)
+    sketches = step_sketches(model, trajectory, design)
     salted = [salted_payload(s, leaf_salt(secret, i)) for i, s in enumerate(sketches)]
     return Commitment(evidence, tuple(sketches), MerkleTree.build(salted), secret)
 
@@ -301,8 +336,7 @@ def audit_step_sketch(
     model: StepModel, design: SketchDesign, index: int, latent: torch.Tensor
 ) -> bytes:
     """What an auditor commits for challenged step ``index``: the sketch of its recomputation."""
-    recomputed = recompute_step(model, index, latent)
-    return design.sketch_step(as_array(latent), as_array(recomputed))
+    return sketch_of_step(model, design, index, latent, recompute_step(model, index, latent))
 
 
 def clone_model(model: Any) -> Any:

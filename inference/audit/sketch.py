@@ -11,9 +11,12 @@ projects it on 256 fixed +-1 directions and keeps one bit per direction:
   change of ~1e-3 per network evaluation; a cheaper computation changes ~1e-2 or more, which the
   sign bits of 256 directions barely see (expected ~1 bit) and a narrow quantiser sees clearly.
 
-Sketching a step's update rather than its result measures the error against the size of what the
-step did, not of the whole latent, which is larger early on; the study (``inference.study.audit``)
-compares the designs on data. Directions and offsets come from sha256 in counter mode, the
+What is sketched matters as much as how. A step's result (``state``) hides the step's error in the
+whole latent; its update (``update``) is tiny at the last steps, where noise then dominates; the
+denoiser prediction that the step implies (``prediction``: for DDIM and Euler a step is affine in
+the prediction, x_{t+1} = A(x_t) + b * eps, so eps = (x_{t+1} - A) / b) carries honest noise at
+about the same relative size at every step. The study (``inference.study.audit``) compares them on
+data. Directions and offsets come from sha256 in counter mode, the
 arithmetic is float64, so every machine derives the same sketch from the same state.
 """
 
@@ -30,7 +33,7 @@ import numpy.typing as npt
 SKETCH_BITS = 256
 _TAG = b"genoracle.audit.sketch.v1"
 
-Basis = Literal["state", "update"]
+Basis = Literal["state", "update", "prediction"]
 
 
 def _stream(tag: bytes, count: int) -> bytes:
@@ -82,12 +85,26 @@ class SketchDesign:
         """The 32-byte sketch of one vector (already the update, for an update design)."""
         return np.packbits(self.bits(projections(vector))).tobytes()
 
-    def sketch_step(self, before: npt.ArrayLike, after: npt.ArrayLike) -> bytes:
-        """The sketch of one step: of ``after``, or of ``after - before`` for an update design."""
+    def sketch_step(
+        self,
+        before: npt.ArrayLike,
+        after: npt.ArrayLike,
+        affine: tuple[npt.ArrayLike, float] | None = None,
+    ) -> bytes:
+        """The sketch of one step: of ``after``, of ``after - before`` (update), or of the
+        prediction ``(after - A) / b`` the step implies (prediction; ``affine`` = (A, b))."""
         later = np.asarray(after, dtype=np.float64)
         if self.basis == "state":
             return self.sketch(later)
-        return self.sketch(later - np.asarray(before, dtype=np.float64))
+        if self.basis == "update":
+            return self.sketch(later - np.asarray(before, dtype=np.float64))
+        if affine is None:
+            raise ValueError(f"sketch design {self.name} needs the step's affine coefficients")
+        offset, scale = affine
+        # A step that ignores the prediction (DDIM's last step when its final alpha equals the
+        # last timestep's) has nothing to imply: its result minus A is sketched as it is.
+        scale = scale if abs(scale) > 1e-9 else 1.0
+        return self.sketch((later - np.asarray(offset, dtype=np.float64)) / scale)
 
 
 def distance(a: bytes, b: bytes) -> int:
@@ -105,6 +122,11 @@ DESIGNS: dict[str, SketchDesign] = {
         SketchDesign("q0.1-update", "update", 0.1),
         SketchDesign("q0.03-update", "update", 0.03),
         SketchDesign("q0.01-update", "update", 0.01),
+        SketchDesign("sign-prediction", "prediction", None),
+        SketchDesign("q0.3-prediction", "prediction", 0.3),
+        SketchDesign("q0.1-prediction", "prediction", 0.1),
+        SketchDesign("q0.03-prediction", "prediction", 0.03),
+        SketchDesign("q0.01-prediction", "prediction", 0.01),
         SketchDesign("q0.03-state", "state", 0.03),
         SketchDesign("q0.01-state", "state", 0.01),
         SketchDesign("q0.003-state", "state", 0.003),

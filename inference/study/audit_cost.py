@@ -30,6 +30,8 @@ from inference.audit.text import commit_text, generate_with_hidden, prefill, wit
 from inference.determinism import deterministic
 
 AUDITORS = 2
+IMAGE_SKETCH = "q0.03-prediction"
+"""The sketch timed for images (all designs cost alike: one 256 x d projection per step)."""
 SECRET = b"\x07" * 32
 
 
@@ -71,7 +73,7 @@ def diffusion_costs(
     model = load_model("tiny-sd")
     pipeline: Any = model.image_backend._pipeline  # type: ignore[attr-defined]
     scheme = model.manifest.digest_scheme
-    design = DESIGNS["sign-update"]
+    design = DESIGNS[IMAGE_SKETCH]
     prompt, seed = "A photo of a red fox", 11
     spec = ImageInput(prompt=prompt, seed=seed, steps=steps, width=size, height=size)
 
@@ -86,14 +88,15 @@ def diffusion_costs(
             height=size,
         )
 
-    served = commit_trajectory(run_trajectory(job()), design, SECRET)
+    served = commit_trajectory(job(), run_trajectory(job()), design, SECRET)
     latents = run_trajectory(job()).latents
     result: dict[str, Any] = {}
 
     def executor() -> None:
-        trajectory = run_trajectory(job())
+        model_job = job()
+        trajectory = run_trajectory(model_job)
         digest_image(Image.fromarray(trajectory.image), scheme)
-        commit_trajectory(trajectory, design, SECRET)
+        commit_trajectory(model_job, trajectory, design, SECRET)
 
     def auditor(k: int) -> Callable[[], None]:
         def run() -> None:

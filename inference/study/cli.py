@@ -516,3 +516,35 @@ def accuracy(
             raise click.ClickException(str(exc)) from exc
         for model, entry in written.items():
             click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")
+
+
+@study.command("audit")
+@click.option("--quick", is_flag=True, help="The benchmark's small grid instead of the full one.")
+@click.option("--no-costs", is_flag=True, help="Skip the compute measurement.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/audit-results.json"),
+    show_default=True,
+)
+def audit(quick: bool, no_costs: bool, out: Path) -> None:
+    """The audited mode: honest step recomputation and prefill under modelled noise, the sketch
+    tolerance and logit margin, impostor detection against the challenge size, compute cost."""
+    from inference.study.audit import FULL, QUICK, figures, run_audit_study, tables
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(partial: dict[str, object]) -> None:
+        out.with_suffix(".partial.json").write_text(json.dumps(partial, indent=1, sort_keys=True))
+
+    results = run_audit_study(
+        QUICK if quick else FULL,
+        lambda line: click.echo(line, err=True),
+        costs=not no_costs,
+        checkpoint=keep,
+    )
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
+    click.echo("\n".join(tables(results)))
+    click.echo(json.dumps({"bench": "audit", **figures(results)}, sort_keys=True))
+    click.echo(f"results in {out} ({results['seconds']} s)")
