@@ -53,9 +53,8 @@ TARGETS = {"verified_cost_ratio": 1.25, "whole_model_detection": 0.99, "honest_a
 class StudyPlan:
     """What one run covers: diffusion settings with their seeds, a text model, the costs."""
 
-    diffusion: tuple[tuple[str, int, int], ...]
-    """(model, size, steps): size is ignored for digits."""
-    seeds: tuple[int, ...]
+    diffusion: tuple[tuple[str, int, int, int], ...]
+    """(model, size, steps, seeds 1..N): size is ignored for digits."""
     text_model: str
     text_tokens: int
     prompts: int
@@ -63,18 +62,9 @@ class StudyPlan:
     text_cost_repeats: int
 
 
-FULL = StudyPlan(
-    (("tiny-sd", 64, 20), ("digits", 16, 50)),
-    tuple(range(1, 21)),
-    "smollm2-135m",
-    32,
-    20,
-    7,
-    5,
-)
-QUICK = StudyPlan(
-    (("tiny-sd", 64, 10), ("digits", 16, 20)), (1, 2, 3, 4), "tiny-llama", 16, 8, 3, 3
-)
+FULL = StudyPlan((("tiny-sd", 64, 20, 20), ("digits", 16, 50, 12)), "smollm2-135m", 32, 16, 7, 5)
+"""About 15 minutes on one core: costs first, then tiny-sd, SmolLM2, Digits-Gen."""
+QUICK = StudyPlan((("tiny-sd", 64, 10, 4), ("digits", 16, 20, 4)), "tiny-llama", 16, 8, 3, 3)
 
 
 def open_setting(model: str, size: int, steps: int) -> DiffusionSetting:
@@ -94,37 +84,49 @@ def run_audit_study(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every part of the plan under one torch thread and return the analysed results
-    (``checkpoint`` gets the results so far after each part, so a long run keeps them)."""
+    (``checkpoint`` gets the results so far after each part, so a long run keeps them). The
+    costs run first, then the first diffusion setting, the text model, the other settings."""
     from inference.determinism import deterministic
     from inference.models import load_model
     from inference.study.audit_cost import diffusion_costs, text_costs
     from inference.study.llm import PROMPTS
 
-    started = time.perf_counter()
-    results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
-    with deterministic(1):
-        for model, size, steps in plan.diffusion:
-            setting = open_setting(model, size, steps)
-            records = run_diffusion(setting, plan.seeds, conditions, progress)
-            results["diffusion"][setting.name] = analyse_diffusion(records)
-            if checkpoint is not None:
-                checkpoint(results)
-        backend: Any = load_model(plan.text_model).text_backend
-        text_records = run_text(
-            backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=progress
-        )
-        results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
+    def report(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
+    def keep() -> None:
         if checkpoint is not None:
             checkpoint(results)
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
     if costs:
         results["costs"]["tiny-sd-64px-20steps"] = diffusion_costs(
             64, 20, (1, 2), plan.cost_repeats
         )
-        if progress is not None:
-            progress("costs: tiny-sd done")
+        report("costs: tiny-sd done")
         results["costs"]["smollm2-135m-32tokens"] = text_costs(
             "smollm2-135m", 32, repeats=plan.text_cost_repeats
         )
+        report("costs: smollm2 done")
+        keep()
+
+    def diffusion(model: str, size: int, steps: int, seeds: int) -> None:
+        setting = open_setting(model, size, steps)
+        records = run_diffusion(setting, range(1, seeds + 1), conditions, report)
+        results["diffusion"][setting.name] = analyse_diffusion(records)
+        keep()
+
+    with deterministic(1):
+        first, *others = plan.diffusion
+        diffusion(*first)
+        backend: Any = load_model(plan.text_model).text_backend
+        text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
+        results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
+        keep()
+        for other in others:
+            diffusion(*other)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -144,9 +146,10 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             },
         }
         honest[name] = entry["honest_task_accept"][calibrated][k]
-    text = results["text"]
-    detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
-    honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
+    text = results.get("text") or {}
+    if text:
+        detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
+        honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
     costs = results.get("costs", {})
     return {
         "auditor_cost_ratio": {
@@ -163,9 +166,9 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "challenge_size": DEFAULT_CHALLENGE,
         "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
         "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
-        "text_margin": text["margin"],
-        "text_sketch": text["chosen"],
-        "text_tolerance": text["tolerance"],
+        "text_margin": text.get("margin"),
+        "text_sketch": text.get("chosen"),
+        "text_tolerance": text.get("tolerance"),
         "gas_audited_task": None,
         "gas_note": "not measured: the audited mode has no contract yet (issue 15, item 1)",
         "targets": TARGETS,
@@ -255,7 +258,9 @@ def tables(results: dict[str, Any]) -> list[str]:
             + ", ".join(f"{c} {_pc(v)}" for c, v in entry["decode_match"].items()),
             "",
         ]
-    text = results["text"]
+    text = results.get("text")
+    if not text:
+        return lines
     lines += [
         f"**{text['model']}** (calibration prompts odd, judged on even): largest honest token "
         f"gap at {CALIBRATION_NOISE:g} = {text['largest_honest_gap_calibration']:.4f}, margin "

@@ -19,7 +19,7 @@ from inference.study.audit import (
 )
 from inference.study.audit_cost import diffusion_costs, text_costs
 
-TINY = StudyPlan((("digits", 16, 8),), (1, 2), "tiny-llama", 8, 4, 1, 1)
+TINY = StudyPlan((("digits", 16, 8, 2),), "tiny-llama", 8, 4, 1, 1)
 
 
 @pytest.fixture(scope="module")
