@@ -127,6 +127,8 @@ DESIGNS: dict[str, SketchDesign] = {
         SketchDesign("q0.1-prediction", "prediction", 0.1),
         SketchDesign("q0.03-prediction", "prediction", 0.03),
         SketchDesign("q0.01-prediction", "prediction", 0.01),
+        SketchDesign("q0.3-state", "state", 0.3),
+        SketchDesign("q0.1-state", "state", 0.1),
         SketchDesign("q0.03-state", "state", 0.03),
         SketchDesign("q0.01-state", "state", 0.01),
         SketchDesign("q0.003-state", "state", 0.003),

@@ -66,7 +66,7 @@ STEP_DESIGNS = (
     "q0.03-prediction",
     "q0.01-prediction",
 )
-HIDDEN_DESIGNS = ("sign-state", "q0.03-state", "q0.01-state", "q0.003-state")
+HIDDEN_DESIGNS = ("sign-state", "q0.3-state", "q0.1-state", "q0.03-state", "q0.01-state")
 WHOLE_IMAGE_IMPOSTORS = ("steps-80pc", "steps-50pc", "dpm++", "bf16", "int8")
 """Cheaper or different computations that change every step."""
 OTHER_IMAGE_CONDITIONS = ("euler",)
