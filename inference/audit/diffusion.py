@@ -24,12 +24,13 @@ from eth_hash.auto import keccak
 
 from inference.audit.merkle import MerkleTree, leaf_salt, salted_payload
 from inference.audit.sketch import SketchDesign
+from inference.errors import InferenceError
 
 AUDITABLE_SCHEDULERS = ("DDIMScheduler", "EulerDiscreteScheduler")
 """Schedulers whose step t depends on x_t and t alone (given their config)."""
 
 
-class AuditError(ValueError):
+class AuditError(InferenceError, ValueError):
     """A generation that cannot be audited step by step (its scheduler keeps state)."""
 
 
@@ -337,8 +338,3 @@ def audit_step_sketch(
 ) -> bytes:
     """What an auditor commits for challenged step ``index``: the sketch of its recomputation."""
     return sketch_of_step(model, design, index, latent, recompute_step(model, index, latent))
-
-
-def clone_model(model: Any) -> Any:
-    """A deep copy (an impostor's quantised or altered denoiser leaves the original intact)."""
-    return copy.deepcopy(model)

@@ -89,6 +89,8 @@ class Prefill:
 def prefill(model: Any, prompt_ids: Sequence[int], tokens: Sequence[int]) -> Prefill:
     """One forward pass over prompt + tokens (the last token is only an output, never fed), with
     the language-model head run on the generated positions alone."""
+    if not tokens:
+        raise ValueError("nothing to audit: the generation has no tokens")
     captured: list[torch.Tensor] = []
     handle = _final_norm(model).register_forward_hook(
         lambda _m, _i, output: captured.append(output[0].detach().clone())
