@@ -58,6 +58,17 @@ def _ratios(seconds: dict[str, float], challenge: int) -> dict[str, Any]:
         "executor_cost_ratio": round(executor, 4),
         "auditor_cost_ratio": round(auditor, 4),
         "verified_cost_ratio": round(executor + AUDITORS * auditor, 4),
+        **(_decode_figures(seconds, executor, auditor) if "auditor_decode" in seconds else {}),
+    }
+
+
+def _decode_figures(seconds: dict[str, float], executor: float, auditor: float) -> dict[str, Any]:
+    """The final decode's share of an image auditor, and the total when only one of the two
+    auditors decodes (the other recomputes its steps only)."""
+    decode = seconds["auditor_decode"] / seconds["unverified"]
+    return {
+        "decode_share_of_auditor": round(decode / auditor, 3),
+        "verified_cost_ratio_one_decode": round(executor + AUDITORS * auditor - decode, 4),
     }
 
 
@@ -67,7 +78,7 @@ def diffusion_costs(
     """tiny-sd at one size and step count: ratios per challenge size k."""
     from inference.digests import digest_image
     from inference.models import load_model
-    from inference.runners import generate
+    from inference.runners import encode_png, generate
     from inference.specs import ImageInput
 
     model = load_model("tiny-sd")
@@ -95,7 +106,9 @@ def diffusion_costs(
     def executor() -> None:
         model_job = job()
         trajectory = run_trajectory(model_job)
-        digest_image(Image.fromarray(trajectory.image), scheme)
+        picture = Image.fromarray(trajectory.image)
+        digest_image(picture, scheme)
+        encode_png(picture)  # the artifact, as the unverified run makes it
         commit_trajectory(model_job, trajectory, design, SECRET)
 
     def auditor(k: int) -> Callable[[], None]:
@@ -112,6 +125,9 @@ def diffusion_costs(
 
         return run
 
+    def decode_only() -> None:
+        digest_image(Image.fromarray(job().decode(latents[-1])), scheme)
+
     with deterministic(1):
         for k in challenges:
             seconds = _median_times(
@@ -119,6 +135,7 @@ def diffusion_costs(
                     "unverified": lambda: generate(model, spec),
                     "executor": executor,
                     "auditor": auditor(k),
+                    "auditor_decode": decode_only,
                 },
                 repeats,
             )
