@@ -137,7 +137,7 @@ bench-audit: install
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
 
 # The full audit study behind reports/study/AUDIT.md: tiny-sd 64 px / 20 steps and Digits-Gen
-# 50 steps, every impostor, SmolLM2-135M on 16 prompts, the compute costs (~15 min on one core).
+# 50 steps, every impostor, SmolLM2-135M on 16 prompts, the compute costs (~15-25 min on one core).
 study-audit: install
 	$(BIN)/genoracle study audit
 
