@@ -1,6 +1,8 @@
-"""Audited-mode benchmark: compute of the executor and of one auditor against one unverified
-generation timed in the same run (tiny-sd 64 px / 20 steps, SmolLM2-135M / 32 tokens), honest
-acceptance at the calibrated noise and the detection of each impostor.
+"""Audited-mode benchmark: compute, honest acceptance and impostor detection of the audited mode.
+
+Compute of the executor and of one auditor against one unverified generation timed in the same
+run (tiny-sd 64 px / 20 and 40 steps, SmolLM2-135M / 32 tokens), honest acceptance at the
+calibrated noise and the detection of each impostor.
 
 By default a quick fresh study runs first (tiny-sd 64 px / 10 steps and Digits-Gen 20 steps on
 4 seeds, tiny-llama on 8 prompts: about two minutes with the cost measurement); ``--stored``
