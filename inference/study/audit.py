@@ -75,6 +75,19 @@ def open_setting(model: str, size: int, steps: int) -> DiffusionSetting:
     raise ValueError(f"unknown audit-study model {model!r}; known: digits, tiny-sd")
 
 
+def run_costs(plan: StudyPlan, report: Callable[[str], None]) -> dict[str, Any]:
+    """tiny-sd at 64 px / 20 and 40 steps (k = 1 and 2), SmolLM2-135M at 32 tokens."""
+    from inference.study.audit_cost import diffusion_costs, text_costs
+
+    costs: dict[str, Any] = {}
+    for steps in (20, 40):
+        costs[f"tiny-sd-64px-{steps}steps"] = diffusion_costs(64, steps, (1, 2), plan.cost_repeats)
+        report(f"costs: tiny-sd {steps} steps done")
+    costs["smollm2-135m-32tokens"] = text_costs("smollm2-135m", 32, repeats=plan.text_cost_repeats)
+    report("costs: smollm2 done")
+    return costs
+
+
 def run_audit_study(
     plan: StudyPlan,
     progress: Callable[[str], None] | None = None,
@@ -82,13 +95,13 @@ def run_audit_study(
     costs: bool = True,
     conditions: Sequence[str] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    only_costs: bool = False,
 ) -> dict[str, Any]:
     """Run every part of the plan under one torch thread and return the analysed results
     (``checkpoint`` gets the results so far after each part, so a long run keeps them). The
     costs run first, then the first diffusion setting, the text model, the other settings."""
     from inference.determinism import deterministic
     from inference.models import load_model
-    from inference.study.audit_cost import diffusion_costs, text_costs
     from inference.study.llm import PROMPTS
 
     def report(line: str) -> None:
@@ -102,16 +115,10 @@ def run_audit_study(
     started = time.perf_counter()
     results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
     if costs:
-        for steps in (20, 40):
-            results["costs"][f"tiny-sd-64px-{steps}steps"] = diffusion_costs(
-                64, steps, (1, 2), plan.cost_repeats
-            )
-            report(f"costs: tiny-sd {steps} steps done")
-        results["costs"]["smollm2-135m-32tokens"] = text_costs(
-            "smollm2-135m", 32, repeats=plan.text_cost_repeats
-        )
-        report("costs: smollm2 done")
+        results["costs"] = run_costs(plan, report)
         keep()
+    if only_costs:
+        return results
 
     def diffusion(model: str, size: int, steps: int, seeds: int) -> None:
         setting = open_setting(model, size, steps)
@@ -193,7 +200,7 @@ def tables(results: dict[str, Any]) -> list[str]:
     costs = results.get("costs", {})
     if costs:
         lines += [
-            "| model | k | unverified s | executor / unverified | auditor / unverified | "
+            "| model | k | unverified CPU s | executor / unverified | auditor / unverified | "
             "(executor + 2 auditors) / unverified | the same, one auditor decodes |",
             "|---|---|---|---|---|---|---|",
         ]
