@@ -237,9 +237,14 @@ def tables(results: dict[str, Any]) -> list[str]:
                 f"| {key}{mark} | "
                 + " | ".join(_pc(c["honest_step_accept"][honest_name(e)]) for e in NOISE_LEVELS)
                 + " | "
-                + " | ".join(_pc(v) for v in c["step_detection"].values())
+                + " | ".join(
+                    _pc(c["step_detection"].get(name))
+                    for name in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS)
+                )
                 + " | "
-                + " | ".join(_pc(v) for v in c["faked_step_detection"].values())
+                + " | ".join(
+                    _pc(c["faked_step_detection"].get(faked_name(f))) for f in FAKED_FRACTIONS
+                )
                 + " |"
             )
         lines += [
@@ -258,11 +263,13 @@ def tables(results: dict[str, Any]) -> list[str]:
                 + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES)
                 + " |"
             )
-        for c, row in entry["task_detection"].items():
+        for c in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS):
+            row = entry["task_detection"][c]
             lines.append(f"| {c} | " + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES) + " |")
-        for f, row in entry["challenge_detection"].items():
+        for label in map(faked_name, FAKED_FRACTIONS):
+            row = entry["challenge_detection"][label]
             lines.append(
-                f"| {f}: measured / 1-(1-f)^k | "
+                f"| {label}: measured / 1-(1-f)^k | "
                 + " | ".join(
                     f"{_pc(row[str(k)]['measured'])} / {_pc(row[str(k)]['analytic'])}"
                     for k in CHALLENGE_SIZES
