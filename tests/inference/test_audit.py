@@ -106,7 +106,7 @@ def test_trajectory_image_is_the_backend_image_bit_for_bit(tiny_sd: object) -> N
 
 
 def test_honest_noisy_recomputation_matches_and_a_faked_step_does_not(tiny_sd: object) -> None:
-    design = DESIGNS[DIFFUSION_SKETCH]
+    design = DESIGNS[DIFFUSION_SKETCH["tiny-sd"]]
     tolerance = DIFFUSION_TOLERANCE["tiny-sd"]
     executor = job(tiny_sd)
     unet = tiny_sd.image_backend._pipeline.unet  # type: ignore[attr-defined]
@@ -131,7 +131,9 @@ def test_honest_noisy_recomputation_matches_and_a_faked_step_does_not(tiny_sd: o
 def test_opened_sketch_verifies_against_the_sketch_root(tiny_sd: object) -> None:
     executor = job(tiny_sd, steps=4)
     trajectory = run_trajectory(executor)
-    commitment = commit_trajectory(executor, trajectory, DESIGNS[DIFFUSION_SKETCH], SECRET)
+    commitment = commit_trajectory(
+        executor, trajectory, DESIGNS[DIFFUSION_SKETCH["tiny-sd"]], SECRET
+    )
     for index in range(4):
         sketch, salt, proof = commitment.opening(index)
         assert salt == leaf_salt(SECRET, index)
