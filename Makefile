@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-gpu demo study study-quick study-noise lock clean
+.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-audit bench-gpu demo study study-quick study-noise study-audit lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -128,6 +128,18 @@ bench-e2e: install node
 # small grid first (a few minutes).
 bench-accuracy: install
 	$(PY) -m bench.accuracy $(BENCH_ACCURACY_ARGS)
+
+# The audited mode (issue 15, no contract yet): executor and auditor compute against one unverified
+# generation (tiny-sd 64 px / 20 steps, SmolLM2 32 tokens), honest acceptance and impostor
+# detection from a quick fresh study (about two minutes); BENCH_AUDIT_ARGS=--stored prints the
+# full study's figures (`make study-audit`, reports/study/audit-results.json) instead.
+bench-audit: install
+	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
+
+# The full audit study behind reports/study/AUDIT.md: tiny-sd 64 px / 20 steps and Digits-Gen
+# 50 steps, every impostor, SmolLM2-135M on 16 prompts, the compute costs (~15-25 min on one core).
+study-audit: install
+	$(BIN)/genoracle study audit
 
 # On a machine with a CUDA GPU and a CUDA build of torch: CPU vs GPU and fp32 vs fp16 digest
 # distances for Digits-Gen and tiny-sd, placed on the study's noise curve.

@@ -20,11 +20,24 @@ BENCHMARKS: dict[str, list[str]] = {
     "inference": [sys.executable, "-P", "bench/inference.py"],
     "e2e": [sys.executable, "-m", "bench.e2e"],
     "accuracy": [sys.executable, "-m", "bench.accuracy"],
+    "audit": [sys.executable, "-m", "bench.audit"],
 }
 
 Figure = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, Any]], bool | None]]
 
 ACCURACY_SETTINGS = ("digits", "tiny-sd-64px-10steps")
+
+
+def _weakest_audit(r: dict[str, Any]) -> tuple[str, float]:
+    """The least-detected whole-model impostor of the audit benchmark (faked fractions aside:
+    their detection is set by the challenge size, 1-(1-f)^k)."""
+    rows = [
+        (f"{model} {name}", float(value))
+        for model, detected in r["detection"].items()
+        for name, value in detected.items()
+        if not name.startswith("faked-") and value is not None and value == value
+    ]
+    return min(rows, key=lambda row: row[1])
 
 
 def _accuracy_figures(setting: str) -> list[Figure]:
@@ -129,6 +142,29 @@ HEADLINES: dict[str, list[Figure]] = {
         ),
     ],
     "accuracy": [fig for setting in ACCURACY_SETTINGS for fig in _accuracy_figures(setting)],
+    "audit": [
+        *(
+            (
+                f"audited {name}: (executor + 2 auditors) / unverified",
+                lambda r, name=name: f"{r['verified_cost_ratio'][name]:.3f}x",
+                "<= 1.25x",
+                lambda r, name=name: r["verified_cost_ratio"][name] <= 1.25,
+            )
+            for name in ("tiny-sd-64px-20steps", "smollm2-135m-32tokens")
+        ),
+        (
+            "audited: weakest whole-model impostor detected",
+            lambda r: "{1:.1%} ({0})".format(*_weakest_audit(r)),
+            ">= 99%",
+            lambda r: _weakest_audit(r)[1] >= 0.99,
+        ),
+        (
+            "audited: weakest honest acceptance",
+            lambda r: f"{min(r['honest_accept'].values()):.2%}",
+            ">= 99.9%",
+            lambda r: min(r["honest_accept"].values()) >= 0.999,
+        ),
+    ],
 }
 
 

@@ -567,3 +567,45 @@ def accuracy(
             raise click.ClickException(str(exc)) from exc
         for model, entry in written.items():
             click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")
+
+
+@study.command("audit")
+@click.option("--quick", is_flag=True, help="The benchmark's small grid instead of the full one.")
+@click.option("--no-costs", is_flag=True, help="Skip the compute measurement.")
+@click.option(
+    "--costs-only",
+    is_flag=True,
+    help="Measure the compute only and replace the costs in an existing --out file.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/audit-results.json"),
+    show_default=True,
+)
+def audit(quick: bool, no_costs: bool, costs_only: bool, out: Path) -> None:
+    """The audited mode: honest step recomputation and prefill under modelled noise, the sketch
+    tolerance and logit margin, impostor detection against the challenge size, compute cost."""
+    from inference.study.audit import FULL, QUICK, figures, run_audit_study, tables
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(partial: dict[str, object]) -> None:
+        out.with_suffix(".partial.json").write_text(json.dumps(partial, indent=1, sort_keys=True))
+
+    plan = QUICK if quick else FULL
+    if costs_only:
+        if not out.is_file():
+            raise click.UsageError(f"--costs-only updates {out}, which does not exist yet")
+        results = json.loads(out.read_text())
+        fresh = run_audit_study(plan, lambda line: click.echo(line, err=True), only_costs=True)
+        results["costs"] = fresh["costs"]
+    else:
+        results = run_audit_study(
+            plan, lambda line: click.echo(line, err=True), costs=not no_costs, checkpoint=keep
+        )
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
+    click.echo("\n".join(tables(results)))
+    click.echo(json.dumps({"bench": "audit", **figures(results)}, sort_keys=True))
+    click.echo(f"results in {out} ({results['seconds']} s)")

@@ -1,0 +1,58 @@
+"""Audited-mode benchmark: compute, honest acceptance and impostor detection of the audited mode.
+
+Compute of the executor and of one auditor against one unverified generation timed in the same
+run (tiny-sd 64 px / 20 and 40 steps, SmolLM2-135M / 32 tokens), honest acceptance at the
+calibrated noise and the detection of each impostor.
+
+By default a quick fresh study runs first (tiny-sd 64 px / 10 steps and Digits-Gen 20 steps on
+4 seeds, tiny-llama on 8 prompts: about two minutes with the cost measurement); ``--stored``
+prints the figures of the full study (``genoracle study audit``, reports/study/audit-results.json)
+without running anything. Prints tables, then one JSON line {"bench": "audit", ...}.
+``gas_audited_task`` is left out: the audited mode has no contract yet.
+
+    python -m bench.audit [--stored [PATH]]      (make bench-audit)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from inference.study.audit import QUICK, figures, run_audit_study, tables
+
+STORED = Path("reports/study/audit-results.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--stored",
+        nargs="?",
+        const=STORED,
+        type=Path,
+        default=None,
+        help=f"print the full study's stored figures (default {STORED})",
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if args.stored is not None:
+        if not args.stored.is_file():
+            raise SystemExit(f"{args.stored} not found: run `genoracle study audit` first")
+        results = json.loads(args.stored.read_text())
+        source = f"stored full study {args.stored}"
+    else:
+        results = run_audit_study(QUICK, lambda line: print(line, file=sys.stderr, flush=True))
+        source = "quick fresh study"
+    print(f"audited mode ({source})")
+    print("\n".join(tables(results)))
+    record = {"bench": "audit", "source": source, **figures(results)}
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(record, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Merkle trees over per-step states, built so that OpenZeppelin's ``MerkleProof.verify`` checks
+their proofs on chain unchanged.
+
+keccak256, not sha256: the contract verifies proofs, and keccak256 is the EVM's native hash (30
+gas + 6 per word against the sha256 precompile's 60 + 12 and a call). Conventions are OZ's:
+a leaf is ``keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes32 payload))))`` (the
+double hash keeps a leaf from being passed off as an inner node), an inner node is the keccak256
+of its two children sorted (commutative, so a proof is just the siblings), and an odd node at the
+end of a level moves up unpaired. The index inside the leaf binds each state to its position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_hash.auto import keccak
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def leaf_hash(index: int, payload: bytes) -> bytes:
+    """The leaf of position ``index`` holding a 32-byte payload (a state's hash or a sketch)."""
+    if len(payload) != 32:
+        raise ValueError(f"a leaf payload has 32 bytes, got {len(payload)}")
+    if index < 0:
+        raise ValueError(f"a leaf index is >= 0, got {index}")
+    return bytes(keccak(keccak(_word(index) + payload)))
+
+
+def node_hash(a: bytes, b: bytes) -> bytes:
+    """OZ's commutative pair hash: keccak256 of the two children, smaller first."""
+    return bytes(keccak(a + b if a <= b else b + a))
+
+
+def salted_payload(sketch: bytes, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(bytes32 sketch, bytes32 salt))``: a sketch hidden until opened."""
+    if len(sketch) != 32 or len(salt) != 32:
+        raise ValueError("a sketch and its salt have 32 bytes each")
+    return bytes(keccak(sketch + salt))
+
+
+def leaf_salt(secret: bytes, index: int) -> bytes:
+    """The salt of one sketch leaf: from the executor's secret, so it stores one value."""
+    return bytes(keccak(secret + _word(index)))
+
+
+@dataclass(frozen=True)
+class MerkleTree:
+    """All levels of a tree, leaves first; ``root`` commits to every payload and its index."""
+
+    levels: tuple[tuple[bytes, ...], ...]
+
+    @classmethod
+    def build(cls, payloads: Sequence[bytes]) -> MerkleTree:
+        if not payloads:
+            raise ValueError("a Merkle tree needs at least one leaf")
+        level = tuple(leaf_hash(i, p) for i, p in enumerate(payloads))
+        levels = [level]
+        while len(level) > 1:
+            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = tuple(paired)
+            levels.append(level)
+        return cls(tuple(levels))
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0]
+
+    @property
+    def size(self) -> int:
+        return len(self.levels[0])
+
+    def proof(self, index: int) -> list[bytes]:
+        """The siblings from leaf ``index`` up to the root (levels where it is unpaired skip)."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"leaf {index} is outside a tree of {self.size} leaves")
+        siblings = []
+        for level in self.levels[:-1]:
+            sibling = index ^ 1
+            if sibling < len(level):
+                siblings.append(level[sibling])
+            index //= 2
+        return siblings
+
+
+def verify_proof(root: bytes, index: int, payload: bytes, proof: Sequence[bytes]) -> bool:
+    """True iff ``payload`` sits at ``index`` under ``root`` (what ``MerkleProof.verify`` does
+    with the leaf ``leaf_hash(index, payload)``)."""
+    computed = leaf_hash(index, payload)
+    for sibling in proof:
+        computed = node_hash(computed, sibling)
+    return computed == root

@@ -1,0 +1,317 @@
+"""The audited mode's study (issue 15): what one run covers (``StudyPlan``), running it, and
+the figures and tables of its results. The parts: ``audit_steps`` (diffusion executors, honest
+and impostor, recomputed step by step), ``audit_analysis`` (tolerances and detection),
+``audit_text`` (the prefill margin check), ``audit_cost`` (compute against one generation)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from inference.study.audit_analysis import analyse_diffusion
+from inference.study.audit_steps import (
+    CALIBRATION_NOISE,
+    CHALLENGE_SIZES,
+    FAKED_FRACTIONS,
+    NOISE_LEVELS,
+    OTHER_IMAGE_CONDITIONS,
+    TEXT_IMPOSTORS,
+    WHOLE_IMAGE_IMPOSTORS,
+    DiffusionSetting,
+    digits_setting,
+    faked_name,
+    honest_name,
+    run_diffusion,
+    tiny_sd_setting,
+)
+from inference.study.audit_text import analyse_text, run_text
+
+__all__ = [
+    "FAKED_FRACTIONS",
+    "FULL",
+    "QUICK",
+    "WHOLE_IMAGE_IMPOSTORS",
+    "StudyPlan",
+    "faked_name",
+    "figures",
+    "run_audit_study",
+    "tables",
+]
+
+# ---------------------------------------------------------------------------------------------
+# The whole study, its figures and its tables
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_CHALLENGE = 1
+"""Challenged steps per audited image task in the headline figures (the tables show k up to 8)."""
+TARGETS = {"verified_cost_ratio": 1.25, "whole_model_detection": 0.99, "honest_accept": 0.999}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What one run covers: diffusion settings with their seeds, a text model, the costs."""
+
+    diffusion: tuple[tuple[str, int, int, int], ...]
+    """(model, size, steps, seeds 1..N): size is ignored for digits."""
+    text_model: str
+    text_tokens: int
+    prompts: int
+    cost_repeats: int
+    text_cost_repeats: int
+
+
+FULL = StudyPlan((("tiny-sd", 64, 20, 16), ("digits", 16, 50, 8)), "smollm2-135m", 32, 16, 5, 3)
+"""About 15 minutes on one core: costs first, then tiny-sd, SmolLM2, Digits-Gen."""
+QUICK = StudyPlan((("tiny-sd", 64, 10, 4), ("digits", 16, 20, 4)), "tiny-llama", 16, 8, 3, 3)
+
+
+def open_setting(model: str, size: int, steps: int) -> DiffusionSetting:
+    if model == "digits":
+        return digits_setting(steps)
+    if model == "tiny-sd":
+        return tiny_sd_setting(size, steps)
+    raise ValueError(f"unknown audit-study model {model!r}; known: digits, tiny-sd")
+
+
+def run_costs(plan: StudyPlan, report: Callable[[str], None]) -> dict[str, Any]:
+    """tiny-sd at 64 px / 20 and 40 steps (k = 1 and 2), SmolLM2-135M at 32 tokens."""
+    from inference.study.audit_cost import diffusion_costs, text_costs
+
+    costs: dict[str, Any] = {}
+    for steps in (20, 40):
+        costs[f"tiny-sd-64px-{steps}steps"] = diffusion_costs(64, steps, (1, 2), plan.cost_repeats)
+        report(f"costs: tiny-sd {steps} steps done")
+    costs["smollm2-135m-32tokens"] = text_costs("smollm2-135m", 32, repeats=plan.text_cost_repeats)
+    report("costs: smollm2 done")
+    return costs
+
+
+def run_audit_study(
+    plan: StudyPlan,
+    progress: Callable[[str], None] | None = None,
+    *,
+    costs: bool = True,
+    conditions: Sequence[str] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    only_costs: bool = False,
+) -> dict[str, Any]:
+    """Run every part of the plan under one torch thread and return the analysed results
+    (``checkpoint`` gets the results so far after each part, so a long run keeps them). The
+    costs run first, then the first diffusion setting, the text model, the other settings."""
+    from inference.determinism import deterministic
+    from inference.models import load_model
+    from inference.study.llm import PROMPTS
+
+    def report(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
+    def keep() -> None:
+        if checkpoint is not None:
+            checkpoint(results)
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
+    if costs:
+        results["costs"] = run_costs(plan, report)
+        keep()
+    if only_costs:
+        return results
+
+    def diffusion(model: str, size: int, steps: int, seeds: int) -> None:
+        setting = open_setting(model, size, steps)
+        records = run_diffusion(setting, range(1, seeds + 1), conditions, report)
+        results["diffusion"][setting.name] = analyse_diffusion(records)
+        keep()
+
+    with deterministic(1):
+        first, *others = plan.diffusion
+        diffusion(*first)
+        backend: Any = load_model(plan.text_model).text_backend
+        text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
+        results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
+        keep()
+        for other in others:
+            diffusion(*other)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's JSON fields from a study's results."""
+    k = str(DEFAULT_CHALLENGE)
+    calibrated = honest_name(CALIBRATION_NOISE)
+    detection: dict[str, Any] = {}
+    honest: dict[str, Any] = {}
+    for name, entry in results["diffusion"].items():
+        detection[name] = {
+            **{c: entry["task_detection"][c][k] for c in WHOLE_IMAGE_IMPOSTORS},
+            **{
+                f: entry["challenge_detection"][f][k]["measured"]
+                for f in entry["challenge_detection"]
+            },
+        }
+        honest[name] = entry["honest_task_accept"][calibrated][k]
+    text = results.get("text") or {}
+    if text:
+        detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
+        honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
+    costs = results.get("costs", {})
+    return {
+        "auditor_cost_ratio": {
+            name: (c["by_challenge"][k] if "by_challenge" in c else c)["auditor_cost_ratio"]
+            for name, c in costs.items()
+        },
+        "verified_cost_ratio": {
+            name: (c["by_challenge"][k] if "by_challenge" in c else c)["verified_cost_ratio"]
+            for name, c in costs.items()
+        },
+        "verified_cost_ratio_one_decode": {
+            name: c["by_challenge"][k]["verified_cost_ratio_one_decode"]
+            for name, c in costs.items()
+            if "by_challenge" in c
+        },
+        "detection": detection,
+        "honest_accept": honest,
+        "calibration_noise": CALIBRATION_NOISE,
+        "challenge_size": DEFAULT_CHALLENGE,
+        "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
+        "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
+        "text_margin": text.get("margin"),
+        "text_sketch": text.get("chosen"),
+        "text_tolerance": text.get("tolerance"),
+        "gas_audited_task": None,
+        "gas_note": "not measured: the audited mode has no contract yet (issue 15, item 1)",
+        "targets": TARGETS,
+    }
+
+
+def _pc(value: float | None) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{100 * value:.1f}%"
+
+
+def tables(results: dict[str, Any]) -> list[str]:
+    """Markdown tables of a study's results (the report's and the benchmark's)."""
+    lines: list[str] = []
+    costs = results.get("costs", {})
+    if costs:
+        lines += [
+            "| model | k | unverified CPU s | executor / unverified | auditor / unverified | "
+            "(executor + 2 auditors) / unverified | the same, one auditor decodes |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, c in costs.items():
+            rows = c["by_challenge"].values() if "by_challenge" in c else [c]
+            for row in rows:
+                lines.append(
+                    f"| {name} | {row['challenge_size']} | {row['seconds']['unverified']:.3f} | "
+                    f"{row['executor_cost_ratio']:.3f} | {row['auditor_cost_ratio']:.3f} | "
+                    f"{row['verified_cost_ratio']:.3f} | "
+                    + (
+                        f"{row['verified_cost_ratio_one_decode']:.3f} |"
+                        if "verified_cost_ratio_one_decode" in row
+                        else "- |"
+                    )
+                )
+        lines.append("")
+    for name, entry in results["diffusion"].items():
+        lines += [
+            f"**{name}** (calibration seeds {entry['seeds_calibration'][0]}.."
+            f"{entry['seeds_calibration'][-1]} odd, judged on the even ones; "
+            f"{entry['steps']} steps each). Per step, on held-out seeds:",
+            "",
+            "| sketch / tolerance | honest 1e-4 | honest 1e-3 | honest 3e-3 | "
+            + " | ".join((*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS))
+            + " | "
+            + " | ".join(faked_name(f) + " (faked steps)" for f in FAKED_FRACTIONS)
+            + " |",
+            "|---" * (4 + len(WHOLE_IMAGE_IMPOSTORS) + 1 + len(FAKED_FRACTIONS)) + "|",
+        ]
+        for key, c in entry["candidates"].items():
+            mark = " (chosen)" if key == entry["chosen"] else ""
+            lines.append(
+                f"| {key}{mark} | "
+                + " | ".join(_pc(c["honest_step_accept"][honest_name(e)]) for e in NOISE_LEVELS)
+                + " | "
+                + " | ".join(
+                    _pc(c["step_detection"].get(name))
+                    for name in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS)
+                )
+                + " | "
+                + " | ".join(
+                    _pc(c["faked_step_detection"].get(faked_name(f))) for f in FAKED_FRACTIONS
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            f"Chosen `{entry['chosen']}`, thresholds per step: {entry['tolerances']}. "
+            f"Per task with k challenged steps (honest: accepted; others: detected; "
+            f"200 challenges per held-out trajectory):",
+            "",
+            "| condition | " + " | ".join(f"k={k}" for k in CHALLENGE_SIZES) + " |",
+            "|---" * (1 + len(CHALLENGE_SIZES)) + "|",
+        ]
+        for eps in NOISE_LEVELS:
+            row = entry["honest_task_accept"][honest_name(eps)]
+            lines.append(
+                f"| honest {eps:g} | "
+                + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES)
+                + " |"
+            )
+        for c in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS):
+            row = entry["task_detection"][c]
+            lines.append(f"| {c} | " + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES) + " |")
+        for label in map(faked_name, FAKED_FRACTIONS):
+            row = entry["challenge_detection"][label]
+            lines.append(
+                f"| {label}: measured / 1-(1-f)^k | "
+                + " | ".join(
+                    f"{_pc(row[str(k)]['measured'])} / {_pc(row[str(k)]['analytic'])}"
+                    for k in CHALLENGE_SIZES
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "Final decode (auditor's digest of the served last latent within the model's "
+            "tolerance of the executor's): "
+            + ", ".join(f"{c} {_pc(v)}" for c, v in entry["decode_match"].items()),
+            "",
+        ]
+    text = results.get("text")
+    if not text:
+        return lines
+    lines += [
+        f"**{text['model']}** (calibration prompts odd, judged on even): largest honest token "
+        f"gap at {CALIBRATION_NOISE:g} = {text['largest_honest_gap_calibration']:.4f}, margin "
+        f"{text['margin']:.4f}; hidden-state sketch `{text['chosen']}` tolerance "
+        f"{text['tolerance']}.",
+        "",
+        "| condition | tokens (median) | within margin | task rejected (margin, or sketch at one "
+        "position) |",
+        "|---|---|---|---|",
+    ]
+    for c, v in text["margin_accept"].items():
+        lines.append(
+            f"| {c} | {text['tokens_median'][c]:.0f} | {_pc(v)} | "
+            f"{_pc(text['task_reject_k1'][c])} |"
+        )
+    lines += [
+        "",
+        "| hidden sketch / tolerance | honest per position | impostor per position |",
+        "|---|---|---|",
+    ]
+    for name, d in text["designs"].items():
+        lines.append(
+            f"| {name} ({d['tolerance']}) | "
+            + ", ".join(f"{c} {_pc(v)}" for c, v in d["honest_position_accept"].items())
+            + " | "
+            + ", ".join(f"{c} {_pc(v)}" for c, v in d["impostor_position_detection"].items())
+            + " |"
+        )
+    return lines

@@ -1,0 +1,395 @@
+"""The audit study's diffusion part: executors (honest under modelled noise, or impostors) whose
+trajectories an honest auditor recomputes step by step, and the study's shared constants.
+
+Honest noise is the noise study's model (``inference.study.noise``): relative Gaussian noise
+``out * (1 + eps * z)`` on the denoiser's output at every evaluation, the executor and the auditor
+each with a noise stream of its own; for text on every decoder layer's output (the residual
+stream), which the KV cache carries into later tokens. Each diffusion trajectory is recomputed
+step by step in full, so every challenge of k steps can be evaluated afterwards from the per-step
+distances. Calibration on odd seeds (prompts), judgement on even ones, as in the noise study.
+
+Diffusion impostors: fewer steps (the m-step trajectory interpolated onto the n claimed steps),
+the Euler scheduler (its latents mapped into DDIM's space, a cheater's best effort), bfloat16
+autocast, int8 dynamically quantised Linear layers (whole-model impostors: every step is off),
+and an executor that skips the denoiser on a fraction f of the steps, reusing the previous
+prediction (``lazy_trajectory``: the dishonest executor lives here, with the study, not in the
+node's ``inference.audit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from PIL import Image
+
+from inference.audit.challenge import challenge_indices
+from inference.audit.diffusion import (
+    DiffusersSteps,
+    DigitsSteps,
+    StepModel,
+    Trajectory,
+    as_array,
+    recompute_step,
+    run_trajectory,
+    step_affine,
+)
+from inference.audit.sketch import DESIGNS, SketchDesign, distance
+from inference.study.noise import injected_noise, noise_seed, quantised
+
+NOISE_LEVELS: tuple[float, ...] = (1e-4, 1e-3, 3e-3)
+CALIBRATION_NOISE = 1e-3
+"""The noise the tolerance and margin are set at (the noise study's TARGET_NOISE)."""
+TOLERANCE_SLACK = 2
+"""Bits added to the largest honest distance seen in calibration (the noise study's rule)."""
+MARGIN_FACTOR = 2.0
+"""The logit margin is this times the largest honest gap seen in calibration."""
+MARGIN_FLOOR = 0.05
+FAKED_FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5)
+CHALLENGE_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+STEP_DESIGNS = (
+    "sign-state",
+    "sign-update",
+    "q0.1-update",
+    "q0.03-update",
+    "sign-prediction",
+    "q0.3-prediction",
+    "q0.1-prediction",
+    "q0.03-prediction",
+    "q0.01-prediction",
+)
+HIDDEN_DESIGNS = ("sign-state", "q0.3-state", "q0.1-state", "q0.03-state", "q0.01-state")
+WHOLE_IMAGE_IMPOSTORS = ("steps-80pc", "steps-50pc", "dpm++", "bf16", "int8")
+"""Cheaper or different computations that change every step."""
+OTHER_IMAGE_CONDITIONS = ("euler",)
+"""Euler: DDIM with eta 0 is Euler's method on the same ODE, so only the last step (to alpha
+1 instead of DDIM's final alpha) differs; reported, not counted as a whole-model impostor."""
+TEXT_IMPOSTORS = ("half-layers", "int8", "sampling")
+AUDITOR_REPLICA = 1
+
+
+def honest_name(eps: float) -> str:
+    return f"noise-{eps:.0e}"
+
+
+def faked_name(f: float) -> str:
+    return f"faked-{round(f * 100)}pc"
+
+
+# ---------------------------------------------------------------------------------------------
+# Diffusion
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffusionSetting:
+    """A model at one input setting, and how to build a job of it for a seed."""
+
+    name: str
+    steps: int
+    make: Callable[..., StepModel]
+    """make(seed, steps=..., scheduler=None|"euler") -> StepModel"""
+    denoiser: Callable[[], Any]
+    """The module the noise is injected into (and quantised for the int8 impostor)."""
+    swap: Callable[[Any], None]
+    """Put another denoiser in place (int8); called with the original to restore it."""
+    digest: Callable[[npt.NDArray[np.uint8]], bytes]
+    tolerance: Sequence[int]
+
+
+def tiny_sd_setting(size: int = 64, steps: int = 20) -> DiffusionSetting:
+    import diffusers
+
+    from inference.digests import digest_image
+    from inference.models import load_model
+    from inference.study.drivers import TINY_SD_CLASSES
+
+    euler_class: Any = diffusers.EulerDiscreteScheduler
+    dpm_class: Any = diffusers.DPMSolverMultistepScheduler
+    model = load_model("tiny-sd")
+    pipeline: Any = model.image_backend._pipeline  # type: ignore[attr-defined]
+    scheme = model.manifest.digest_scheme
+    tolerance = model.manifest.default_tolerance
+
+    def make(seed: int, *, steps: int = steps, scheduler: str | None = None) -> StepModel:
+        classes = {"euler": euler_class, "dpm++": dpm_class}
+        chosen = classes[scheduler].from_config(pipeline.scheduler.config) if scheduler else None
+        return DiffusersSteps(
+            pipeline,
+            prompt=TINY_SD_CLASSES[seed % len(TINY_SD_CLASSES)],
+            seed=seed,
+            steps=steps,
+            guidance=7.5,
+            width=size,
+            height=size,
+            scheduler=chosen,
+            stateful_ok=scheduler == "dpm++",
+        )
+
+    def swap(unet: Any) -> None:
+        pipeline.unet = unet
+
+    return DiffusionSetting(
+        f"tiny-sd-{size}px-{steps}steps",
+        steps,
+        make,
+        lambda: pipeline.unet,
+        swap,
+        lambda image: digest_image(Image.fromarray(image), scheme),
+        tuple(tolerance),
+    )
+
+
+def digits_setting(steps: int = 50) -> DiffusionSetting:
+    from inference.digests import digest_image
+    from inference.digits.sampling import load_unet, to_image
+    from inference.digits.shipped import weights_path
+    from inference.tolerances import calibrated
+
+    holder = {"unet": load_unet(weights_path())}
+    scheme, tolerance, _ = calibrated("digits", "phash64")
+
+    def make(seed: int, *, steps: int = steps, scheduler: str | None = None) -> StepModel:
+        return DigitsSteps(
+            holder["unet"],
+            digit=seed % 10,
+            seed=seed,
+            steps=steps,
+            scheduler=scheduler or "ddim",
+            stateful_ok=scheduler == "dpm++",
+        )
+
+    def swap(unet: Any) -> None:
+        holder["unet"] = unet
+
+    return DiffusionSetting(
+        "digits" if steps == 50 else f"digits-{steps}steps",
+        steps,
+        make,
+        lambda: holder["unet"],
+        swap,
+        lambda image: digest_image(to_image(image), scheme),
+        tolerance.lanes,
+    )
+
+
+class _Autocast:
+    """A StepModel whose denoiser runs under bfloat16 autocast (the bf16 impostor)."""
+
+    def __init__(self, inner: StepModel) -> None:
+        self.inner = inner
+        self.steps = inner.steps
+
+    def initial_latent(self) -> torch.Tensor:
+        return self.inner.initial_latent()
+
+    def scheduler(self) -> Any:
+        return self.inner.scheduler()
+
+    def predict(self, index: int, latent: torch.Tensor, scheduler: Any) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.inner.predict(index, latent, scheduler).float()
+
+    def advance(
+        self, index: int, latent: torch.Tensor, prediction: torch.Tensor, scheduler: Any
+    ) -> torch.Tensor:
+        return self.inner.advance(index, latent, prediction, scheduler)
+
+    def decode(self, latent: torch.Tensor) -> npt.NDArray[np.uint8]:
+        return self.inner.decode(latent)
+
+
+def resample(latents: Sequence[torch.Tensor], steps: int) -> list[torch.Tensor]:
+    """An m-step trajectory stretched onto ``steps`` claimed steps by linear interpolation
+    (what an executor that ran fewer steps must submit to fill the evidence tree)."""
+    m = len(latents) - 1
+    out = []
+    for j in range(steps + 1):
+        position = j * m / steps
+        low = min(math.floor(position), m)
+        high = min(low + 1, m)
+        w = position - low
+        out.append(latents[low] * (1 - w) + latents[high] * w if w > 0 else latents[low])
+    return out
+
+
+def euler_to_ddim(model: StepModel, trajectory: Trajectory) -> Trajectory:
+    """Euler's latents live at sigma scale; divide by sqrt(sigma^2 + 1) to claim DDIM's."""
+    sigmas = model.scheduler().sigmas
+    latents = tuple(
+        latent / float(torch.sqrt(sigmas[j] ** 2 + 1))
+        for j, latent in enumerate(trajectory.latents)
+    )
+    return Trajectory(latents, trajectory.image)
+
+
+def lazy_trajectory(model: StepModel, reuse: Sequence[int]) -> Trajectory:
+    """A lazy executor: on the steps in ``reuse`` it skips the denoiser and reuses the previous
+    step's prediction (what caching tricks do); every other step is ``run_trajectory``'s."""
+    scheduler = model.scheduler()
+    latent = model.initial_latent()
+    latents = [latent]
+    previous: torch.Tensor | None = None
+    for index in range(model.steps):
+        if index in reuse and previous is not None:
+            prediction = previous
+        else:
+            prediction = model.predict(index, latent, scheduler)
+        latent = model.advance(index, latent, prediction, scheduler)
+        previous = prediction
+        latents.append(latent)
+    return Trajectory(tuple(latents), model.decode(latent))
+
+
+def faked_steps(seed: int, steps: int, fraction: float) -> list[int]:
+    """Which steps a lazy executor skips (never step 0, which has no prediction to reuse)."""
+    count = max(1, round(fraction * steps))
+    material = sha256(b"genoracle.study.audit.faked" + seed.to_bytes(8, "big")).digest()
+    return [i + 1 for i in challenge_indices(material, steps - 1, count)]
+
+
+@contextlib.contextmanager
+def _noise(setting: DiffusionSetting, eps: float, stream: int, replica: int) -> Iterator[None]:
+    with injected_noise(setting.denoiser(), eps, [stream], replica):
+        yield
+
+
+def executor_trajectory(
+    setting: DiffusionSetting, seed: int, condition: str
+) -> tuple[Trajectory, list[int]]:
+    """The trajectory an executor under ``condition`` submits, and the steps it faked."""
+    eps = CALIBRATION_NOISE
+    if condition.startswith("noise-"):
+        eps = float(condition.split("-", 1)[1])
+    with _noise(setting, eps, seed, 0):
+        if condition.startswith("steps-"):
+            fewer = max(1, round(setting.steps * int(condition[6:8]) / 100))
+            short = run_trajectory(setting.make(seed, steps=fewer))
+            return Trajectory(tuple(resample(short.latents, setting.steps)), short.image), []
+        model = setting.make(seed)
+        if condition == "euler":
+            euler = setting.make(seed, scheduler="euler")
+            return euler_to_ddim(euler, run_trajectory(euler)), []
+        if condition == "dpm++":
+            return run_trajectory(setting.make(seed, scheduler="dpm++")), []
+        if condition == "bf16":
+            return run_trajectory(_Autocast(model)), []
+        if condition.startswith("faked-"):
+            skipped = faked_steps(seed, setting.steps, int(condition[6:-2]) / 100)
+            return lazy_trajectory(model, skipped), skipped
+        return run_trajectory(model), []
+
+
+@dataclass
+class TrajectoryRecord:
+    """One executor trajectory against an honest auditor: per design the distance of every
+    step's sketch, and whether the auditor's decode of the final latent gives a digest within
+    the model's tolerance of the executor's."""
+
+    seed: int
+    condition: str
+    step_distances: dict[str, list[int]]
+    faked: list[int]
+    decode_distance: list[int]
+    decode_match: bool
+    seconds: float
+
+
+@contextlib.contextmanager
+def _denoiser(setting: DiffusionSetting, replacement: Any) -> Iterator[None]:
+    if replacement is None:
+        yield
+        return
+    original = setting.denoiser()
+    setting.swap(replacement)
+    try:
+        yield
+    finally:
+        setting.swap(original)
+
+
+def audit_trajectory(
+    setting: DiffusionSetting,
+    seed: int,
+    condition: str,
+    designs: Sequence[SketchDesign],
+    auditor_noise: float,
+    executor_denoiser: Any = None,
+) -> TrajectoryRecord:
+    """Run one executor (with ``executor_denoiser`` in place, if given) and recompute each of
+    its steps as an honest auditor with noise of its own."""
+    from inference.digests import lane_distances
+
+    started = time.perf_counter()
+    with _denoiser(setting, executor_denoiser):
+        trajectory, faked = executor_trajectory(setting, seed, condition)
+    auditor = setting.make(seed)
+    arrays = [as_array(latent) for latent in trajectory.latents]
+    distances: dict[str, list[int]] = {d.name: [] for d in designs}
+    for index in range(setting.steps):
+        with _noise(setting, auditor_noise, seed * 4096 + index, AUDITOR_REPLICA):
+            recomputed = as_array(recompute_step(auditor, index, trajectory.latents[index]))
+        affine = step_affine(auditor, index, trajectory.latents[index])
+        for design in designs:
+            claimed = design.sketch_step(arrays[index], arrays[index + 1], affine)
+            mine = design.sketch_step(arrays[index], recomputed, affine)
+            distances[design.name].append(distance(claimed, mine))
+    decoded = auditor.decode(trajectory.latents[-1])
+    if auditor_noise > 0:  # the decoder on other hardware: the same relative noise, once
+        rng = np.random.default_rng(noise_seed(seed, 7))
+        noisy = decoded.astype(np.float64) * (
+            1 + auditor_noise * rng.standard_normal(decoded.shape)
+        )
+        decoded = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    lanes = lane_distances(setting.digest(trajectory.image), setting.digest(decoded))
+    match = all(d <= t for d, t in zip(lanes, setting.tolerance, strict=True))
+    return TrajectoryRecord(
+        seed, condition, distances, faked, list(lanes), match, time.perf_counter() - started
+    )
+
+
+def image_conditions() -> list[str]:
+    return [
+        *(honest_name(eps) for eps in NOISE_LEVELS),
+        *WHOLE_IMAGE_IMPOSTORS,
+        *OTHER_IMAGE_CONDITIONS,
+        *(faked_name(f) for f in FAKED_FRACTIONS),
+    ]
+
+
+def run_diffusion(
+    setting: DiffusionSetting,
+    seeds: Sequence[int],
+    conditions: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[TrajectoryRecord]:
+    """Every condition x seed; the auditor runs at the noise of an honest condition, else at
+    CALIBRATION_NOISE. int8 puts one quantised copy of the denoiser in for its executors."""
+    designs = [DESIGNS[name] for name in STEP_DESIGNS]
+    records = []
+    for condition in conditions or image_conditions():
+        auditor_noise = (
+            float(condition.split("-", 1)[1])
+            if condition.startswith("noise-")
+            else CALIBRATION_NOISE
+        )
+        replacement = quantised(setting.denoiser()) if condition == "int8" else None
+        started = time.perf_counter()
+        for seed in seeds:
+            records.append(
+                audit_trajectory(setting, seed, condition, designs, auditor_noise, replacement)
+            )
+        if progress is not None:
+            progress(
+                f"{setting.name} {condition}: {len(seeds)} seeds, "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+    return records
