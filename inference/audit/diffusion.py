@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 from eth_hash.auto import keccak
 
-from inference.audit.merkle import MerkleTree, leaf_salt, salted_payload
+from inference.audit.merkle import Commitment
 from inference.audit.sketch import SketchDesign
 from inference.errors import InferenceError
 
@@ -299,21 +299,6 @@ def as_array(latent: torch.Tensor) -> npt.NDArray[np.float64]:
     return np.asarray(latent.detach().to("cpu", torch.float64).numpy())
 
 
-@dataclass(frozen=True)
-class Commitment:
-    """What the executor submits besides the result digest: the two roots, and what it keeps
-    to answer a challenge (sketches and the salt secret)."""
-
-    evidence: MerkleTree
-    sketches: tuple[bytes, ...]
-    sketch_tree: MerkleTree
-    secret: bytes
-
-    def opening(self, index: int) -> tuple[bytes, bytes, list[bytes]]:
-        """Sketch, salt and proof of step ``index``, opened once the auditors have committed."""
-        return self.sketches[index], leaf_salt(self.secret, index), self.sketch_tree.proof(index)
-
-
 def step_sketches(model: StepModel, trajectory: Trajectory, design: SketchDesign) -> list[bytes]:
     """One sketch per step: step i goes from x_i to x_{i+1}."""
     latents = trajectory.latents
@@ -327,10 +312,8 @@ def commit_trajectory(
     model: StepModel, trajectory: Trajectory, design: SketchDesign, secret: bytes
 ) -> Commitment:
     """Evidence tree over x_0..x_n and salted sketch tree over the n steps."""
-    evidence = MerkleTree.build([state_payload(latent) for latent in trajectory.latents])
-    sketches = step_sketches(model, trajectory, design)
-    salted = [salted_payload(s, leaf_salt(secret, i)) for i, s in enumerate(sketches)]
-    return Commitment(evidence, tuple(sketches), MerkleTree.build(salted), secret)
+    evidence = [state_payload(latent) for latent in trajectory.latents]
+    return Commitment.build(evidence, step_sketches(model, trajectory, design), secret)
 
 
 def audit_step_sketch(

@@ -95,3 +95,27 @@ def verify_proof(root: bytes, index: int, payload: bytes, proof: Sequence[bytes]
     for sibling in proof:
         computed = node_hash(computed, sibling)
     return computed == root
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What an executor submits besides the result digest (the evidence tree over its states and
+    the salted tree over their sketches), and what it keeps to answer a challenge."""
+
+    evidence: MerkleTree
+    sketches: tuple[bytes, ...]
+    sketch_tree: MerkleTree
+    secret: bytes
+
+    @classmethod
+    def build(
+        cls, evidence_payloads: Sequence[bytes], sketches: Sequence[bytes], secret: bytes
+    ) -> Commitment:
+        salted = [salted_payload(s, leaf_salt(secret, i)) for i, s in enumerate(sketches)]
+        return cls(
+            MerkleTree.build(evidence_payloads), tuple(sketches), MerkleTree.build(salted), secret
+        )
+
+    def opening(self, index: int) -> tuple[bytes, bytes, list[bytes]]:
+        """Sketch, salt and proof of state ``index``, opened once the auditors have committed."""
+        return self.sketches[index], leaf_salt(self.secret, index), self.sketch_tree.proof(index)

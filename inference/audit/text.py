@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from inference.audit.merkle import MerkleTree, leaf_salt, salted_payload
+from inference.audit.merkle import Commitment
 from inference.audit.sketch import SketchDesign
 
 
@@ -124,24 +124,7 @@ def token_payload(token: int) -> bytes:
     return token.to_bytes(32, "big")
 
 
-@dataclass(frozen=True)
-class TextCommitment:
-    evidence: MerkleTree
-    sketches: tuple[bytes, ...]
-    sketch_tree: MerkleTree
-    secret: bytes
-
-    def opening(self, index: int) -> tuple[bytes, bytes, list[bytes]]:
-        return self.sketches[index], leaf_salt(self.secret, index), self.sketch_tree.proof(index)
-
-
-def commit_text(run: TextRun, design: SketchDesign, secret: bytes) -> TextCommitment:
+def commit_text(run: TextRun, design: SketchDesign, secret: bytes) -> Commitment:
     """Evidence tree over the token ids, salted sketch tree over the hidden states."""
-    sketches = tuple(design.sketch(h) for h in run.hidden)
-    salted = [salted_payload(s, leaf_salt(secret, i)) for i, s in enumerate(sketches)]
-    return TextCommitment(
-        MerkleTree.build([token_payload(t) for t in run.tokens]),
-        sketches,
-        MerkleTree.build(salted),
-        secret,
-    )
+    sketches = [design.sketch(h) for h in run.hidden]
+    return Commitment.build([token_payload(t) for t in run.tokens], sketches, secret)
