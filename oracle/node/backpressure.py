@@ -40,8 +40,8 @@ CHECK_INTERVAL_S = 0.5
 """How often the backlog is compared with the thresholds (a chain read only when one is crossed)."""
 
 REFUSED_RETRY_S = 60.0
-"""After the contract refused a pause or resume (the operator is exiting, or not registered),
-wait this long before trying again."""
+"""After the contract refused a pause or resume (the operator is exiting, or not registered), or
+found the operator not drawable anyway, wait this long before trying again."""
 
 
 class Backpressure:
@@ -67,14 +67,14 @@ class Backpressure:
         self.enabled = settings.pause_when_overloaded
         self._pending_tx: str | None = None
         self._next_check = 0.0
+        self._decide_after = 0.0  # no pause or resume before (a refusal's or an idle back-off)
+        self.paused_by_node = store.get_meta(PAUSED_BY_NODE) == "1"
+        """Read once: the store keeps it for a restart, this node is its only writer."""
         self._metrics.assignments_paused.set(1 if self.paused_by_node else 0)
-
-    @property
-    def paused_by_node(self) -> bool:
-        return self._store.get_meta(PAUSED_BY_NODE) == "1"
 
     def _mark(self, paused: bool) -> None:
         self._store.set_meta(PAUSED_BY_NODE, "1" if paused else "0")
+        self.paused_by_node = paused
         self._metrics.assignments_paused.set(1 if paused else 0)
 
     def check(self) -> None:
@@ -89,12 +89,11 @@ class Backpressure:
         if backlog is None:
             return  # no pace measured yet for a queued model: neither pause nor resume blindly
         self._metrics.backlog_seconds.set(backlog)
-        if not self.enabled or self._transaction_out():
+        if not self.enabled or now < self._decide_after or self._transaction_out():
             return
-        paused_by_node = self.paused_by_node
-        if not paused_by_node and backlog > self.pause_above_s:
+        if not self.paused_by_node and backlog > self.pause_above_s:
             self._pause(backlog)
-        elif paused_by_node and backlog < self.resume_below_s:
+        elif self.paused_by_node and backlog < self.resume_below_s:
             self._resume(backlog)
 
     def _transaction_out(self) -> bool:
@@ -111,7 +110,10 @@ class Backpressure:
     def _pause(self, backlog: float) -> None:
         operator = read_operator(self._client, self._address)
         if not operator.active:
-            return  # paused by its operator, exiting or not registered: nobody draws it anyway
+            # Paused by its operator, exiting or not registered: nobody draws it anyway. Look
+            # again later, not at every check while the backlog stays high.
+            self._decide_after = time.monotonic() + REFUSED_RETRY_S
+            return
         log.warning(
             "inference backlog %.0f s is over %.0f s of the %d s commit window: pausing "
             "assignments until it drains below %.0f s",
@@ -136,7 +138,7 @@ class Backpressure:
         except ContractRevertError as exc:
             log.warning("%s refused: %s; trying again in %.0f s", function, exc, REFUSED_RETRY_S)
             self._metrics.reverts.labels(exc.name).inc()
-            self._next_check = time.monotonic() + REFUSED_RETRY_S
+            self._decide_after = time.monotonic() + REFUSED_RETRY_S
             return
         self._metrics.transactions_sent.labels(function).inc()
         self._pending_tx = sent.tx_hash

@@ -45,6 +45,15 @@ class InferenceDropped:
     reason: str
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A task's job between its submission and its collection."""
+
+    future: concurrent.futures.Future[InferenceOutcome]
+    commit_deadline: int  # chain time
+    model_id: bytes
+
+
 class InferenceQueue:
     def __init__(
         self,
@@ -64,11 +73,9 @@ class InferenceQueue:
         self._on_change = on_change
         self.commit_window_s = commit_window_s
         self.models: dict[bytes, ModelDescription] = {m.model_id: m for m in self._worker.models}
-        self._inflight: dict[int, concurrent.futures.Future[InferenceOutcome]] = {}
-        self._deadlines: dict[int, int] = {}  # task -> commit deadline (chain time)
-        self._attempts: dict[int, int] = {}
+        self._inflight: dict[int, _InFlight] = {}
+        self._attempts: dict[int, int] = {}  # task -> worker deaths so far (kept across retries)
         self._restarts_seen = 0
-        self._models_of: dict[int, bytes] = {}  # task -> model, while its job is in flight
         self._recent_seconds: dict[bytes, collections.deque[float]] = {}
 
     @staticmethod
@@ -159,17 +166,13 @@ class InferenceQueue:
             planned = dataclasses.replace(planned, commit_deadline=task.commit_deadline)
             future = self._worker.submit(planned)
         future.add_done_callback(lambda _: self._on_change())
-        self._inflight[task.task_id] = future
-        self._deadlines[task.task_id] = task.commit_deadline
-        self._models_of[task.task_id] = task.model_id
+        self._inflight[task.task_id] = _InFlight(future, task.commit_deadline, task.model_id)
 
     def cancel(self, task_id: int) -> None:
-        future = self._inflight.pop(task_id, None)
-        if future is not None:
-            future.cancel()
+        job = self._inflight.pop(task_id, None)
+        if job is not None:
+            job.future.cancel()
         self._attempts.pop(task_id, None)
-        self._deadlines.pop(task_id, None)
-        self._models_of.pop(task_id, None)
 
     @property
     def queued(self) -> int:
@@ -187,10 +190,10 @@ class InferenceQueue:
             if seconds
         }
         backlog = 0.0
-        for task_id, future in self._inflight.items():
-            if future.done():
+        for job in self._inflight.values():
+            if job.future.done():
                 continue
-            seconds = pace.get(self._models_of[task_id])
+            seconds = pace.get(job.model_id)
             if seconds is None:
                 return None
             backlog += seconds
@@ -202,14 +205,11 @@ class InferenceQueue:
         commit step records the miss; only killing the worker could stop it, and the compute
         budget bounds it)."""
         dropped: list[tuple[int, InferenceDropped]] = []
-        for task_id, deadline in list(self._deadlines.items()):
-            future = self._inflight.get(task_id)
-            if head_timestamp <= deadline or future is None or not future.cancel():
+        for task_id, job in list(self._inflight.items()):
+            if head_timestamp <= job.commit_deadline or not job.future.cancel():
                 continue
             del self._inflight[task_id]
-            self._deadlines.pop(task_id)
             self._attempts.pop(task_id, None)
-            self._models_of.pop(task_id, None)
             reason = (
                 "commit window closed while the inference was still queued behind other "
                 f"tasks; dropped without computing it ({self._worker.queued} job(s) still queued)"
@@ -226,20 +226,18 @@ class InferenceQueue:
         `max_step_attempts` times, if its commit window is still open."""
         finished: list[tuple[int, InferenceOutcome | InferenceFailure | InferenceDropped]] = []
         finished.extend(self._drop_expired(head_timestamp))
-        for task_id, future in list(self._inflight.items()):
-            if not future.done():
+        for task_id, job in list(self._inflight.items()):
+            if not job.future.done():
                 continue
             del self._inflight[task_id]
-            deadline = self._deadlines.pop(task_id, None)
-            model_id = self._models_of.pop(task_id, None)
             try:
-                outcome = future.result()
+                outcome = job.future.result()
             except concurrent.futures.CancelledError:
                 continue
             except concurrent.futures.BrokenExecutor as exc:
                 self._attempts[task_id] = self._attempts.get(task_id, 0) + 1
                 task = self._store.get_task(task_id)
-                if deadline is not None and head_timestamp > deadline:
+                if head_timestamp > job.commit_deadline:
                     reason = "the worker died running it, and the commit window has closed"
                     finished.append((task_id, InferenceDropped(reason)))
                     continue
@@ -255,10 +253,10 @@ class InferenceQueue:
                 finished.append((task_id, InferenceFailure(reason)))
                 continue
             self._attempts.pop(task_id, None)
-            if model_id is not None and outcome.invalid_reason is None:
+            if outcome.invalid_reason is None:
                 # An invalid input is answered before any generation: not the model's pace.
                 self._recent_seconds.setdefault(
-                    model_id, collections.deque(maxlen=PACE_WINDOW)
+                    job.model_id, collections.deque(maxlen=PACE_WINDOW)
                 ).append(outcome.seconds)
             finished.append((task_id, outcome))
         return finished
