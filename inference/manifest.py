@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from inference.compute_budget import CausalLMBudget, ComputeBudget, DiffusionBudget
 from inference.digests import IMAGE_SCHEMES, TEXT_SCHEME, Tolerance
 from inference.errors import ManifestError, ModelIntegrityError
+from inference.input_tolerance import InputTolerance
 from inference.specs import DEFAULTABLE, complete_defaults
 
 MANIFEST_FILE = "manifest.json"
@@ -98,6 +99,10 @@ class ModelManifest(BaseModel):
     """What an input may cost (inference.compute_budget). A node serves no model without one;
     a manifest written before budgets existed has none and keeps its modelId (the key is left
     out of the canonical JSON when empty)."""
+    input_tolerance: InputTolerance | None = None
+    """What inputs that move honest re-runs further need above `default_tolerance`
+    (inference.input_tolerance): guidance bands and scheduler extras. Left out of the canonical
+    JSON when absent, so a model without one keeps its modelId."""
 
     @field_validator("files")
     @classmethod
@@ -142,6 +147,8 @@ class ModelManifest(BaseModel):
                 f"default tolerance {self.default_tolerance} exceeds the maximum "
                 f"{self.max_tolerance}"
             )
+        if self.input_tolerance is not None and self.kind != "image":
+            raise ValueError("input_tolerance rules guidance and schedulers: image models only")
         wanted: type[DiffusionBudget | CausalLMBudget]
         wanted, name = (
             (DiffusionBudget, "diffusion/1")
@@ -168,8 +175,9 @@ class ModelManifest(BaseModel):
         # An absent budget is left out, not written as null: the manifests written before
         # budgets existed keep their modelId.
         fields = self.model_dump(mode="json")
-        if fields.get("compute_budget") is None:
-            fields.pop("compute_budget", None)
+        for optional in ("compute_budget", "input_tolerance"):
+            if fields.get(optional) is None:
+                fields.pop(optional, None)
         return fields
 
     def canonical_json(self) -> bytes:
@@ -256,6 +264,7 @@ def create_manifest(
     defaults: Mapping[str, Any] | None = None,
     description: str = "",
     compute_budget: DiffusionBudget | CausalLMBudget | None = None,
+    input_tolerance: InputTolerance | None = None,
 ) -> ModelManifest:
     """Hash every file of a finished model folder and write its manifest."""
     manifest = ModelManifest(
@@ -272,6 +281,7 @@ def create_manifest(
         defaults=complete_defaults(kind, defaults or {}),
         description=description,
         compute_budget=compute_budget,
+        input_tolerance=input_tolerance,
     )
     manifest.save(folder)
     return manifest

@@ -45,7 +45,7 @@ from inference.manifest import (
     public_config,
 )
 from inference.specs import complete_defaults
-from inference.tolerances import calibrated
+from inference.tolerances import calibrated, calibrated_input_tolerance
 
 if TYPE_CHECKING:  # the backends import torch: only a model's load does (a fast CLI)
     from inference.backends import Backend, ImageBackend, TextBackend
@@ -158,6 +158,10 @@ def current_manifest(
         }
     if model.compute_budget is not None and manifest.compute_budget != model.compute_budget:
         update["compute_budget"] = model.compute_budget
+    if manifest.kind == "image":
+        rule = calibrated_input_tolerance(model.name)
+        if rule != manifest.input_tolerance:
+            update["input_tolerance"] = rule
     defaults = complete_defaults(manifest.kind, manifest.defaults)
     if defaults != manifest.defaults:
         update["defaults"] = defaults

@@ -26,6 +26,7 @@ from inference.compute_budget import (
 from inference.determinism import deterministic, runtime_fingerprint
 from inference.digests import INVALID_INPUT_DIGEST, digest_image, digest_tokens, near_constant
 from inference.errors import InvalidInputError
+from inference.input_tolerance import required_tolerance
 from inference.models import LoadedModel
 from inference.seeds import resolve_seed
 from inference.specs import ImageInput, TextInput, parse_input
@@ -117,6 +118,7 @@ def generate_images(
         _check_kind(model, spec)
         backend.validate(spec)
         check_budget(model, spec, commit_window_s)
+        required_tolerance(model.manifest, spec)  # an input no tolerance can verify is invalid
     seeds = [resolve_seed(s.seed, i, e) for s, i, e in zip(specs, ids, noise, strict=True)]
     scheme = model.manifest.digest_scheme
     device = str(getattr(backend, "device", "cpu"))

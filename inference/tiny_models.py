@@ -22,7 +22,7 @@ from inference.manifest import (
     create_manifest,
     public_config,
 )
-from inference.tolerances import calibrated
+from inference.tolerances import calibrated, calibrated_input_tolerance
 
 TINY_SD_SEED = 20231
 TINY_LLAMA_SEED = 20232
@@ -188,6 +188,7 @@ def build_tiny_sd(folder: Path) -> ModelManifest:
         defaults=TINY_SD_DEFAULTS,
         description="Tiny Stable Diffusion from fixed seeds (random weights), for offline tests.",
         compute_budget=TINY_SD_BUDGET,
+        input_tolerance=calibrated_input_tolerance("tiny-sd"),
     )
 
 

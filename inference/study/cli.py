@@ -509,6 +509,12 @@ def read_notes(path: Path) -> list[str]:
     help="Record the chosen scheme and each model's floor in inference/tolerances.json.",
 )
 @click.option(
+    "--write-input-tolerance/--no-write-input-tolerance",
+    default=False,
+    help="Derive tiny-sd's guidance/scheduler rule from the corners among the settings, judge "
+    "it on the held-out seeds and record it in inference/tolerances.json.",
+)
+@click.option(
     "--noise",
     "floor_noise",
     type=click.Choice(["0.0001", "0.001", "0.003"]),
@@ -524,6 +530,7 @@ def accuracy(
     note: tuple[str, ...],
     notes_file: Path | None,
     write_tolerances: bool,
+    write_input_tolerance: bool,
     floor_noise: str,
 ) -> None:
     """Digest the noise study under every candidate design, choose one, write the noise section."""
@@ -567,6 +574,26 @@ def accuracy(
             raise click.ClickException(str(exc)) from exc
         for model, entry in written.items():
             click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")
+    if write_input_tolerance:
+        from inference.study.input_calibration import record_input_tolerance, weakest_corner
+
+        try:
+            rule = record_input_tolerance(
+                results, chosen, digests_dir=out / "noise", noise=float(floor_noise)
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        bands = ", ".join(
+            f"<= {b['up_to']:g}: {'/'.join(map(str, b['tolerance']))}"
+            for b in rule["guidance_bands"]
+        )
+        setting, pair, majority = weakest_corner(rule, float(floor_noise))
+        click.echo(
+            f"tiny-sd input rule: guidance {bands}; scheduler extra {rule['scheduler_extra']}"
+        )
+        click.echo(
+            f"  weakest corner held out: {setting} pair {pair:.4f}, majority of 3 {majority:.4f}"
+        )
 
 
 @study.command("audit")

@@ -71,7 +71,10 @@ def task() -> None:
 @click.option("--max-new-tokens", type=int, default=None, help="With --prompt (text).")
 @click.option("--committee", type=int, default=3, show_default=True, help="Odd committee size.")
 @click.option(
-    "--tolerance", default=None, help="Lane thresholds, e.g. 8 or 8,0,0,0 (default: the model's)."
+    "--tolerance",
+    default=None,
+    help="Lane thresholds, e.g. 8 or 8,0,0,0 (default: what the input needs: the model's floor, "
+    "raised for a high guidance or a noisier scheduler).",
 )
 @click.option("--fee", default=None, help="Fee in ETH or '<n>wei' (default: the minimum).")
 @click.option("--no-validate", is_flag=True, help="Send the input bytes as given.")

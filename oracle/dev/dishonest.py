@@ -1,5 +1,6 @@
-"""Dishonest conducts, for the tests and the demo only: operators that cut corners, run through
-the very same node code as an honest one, so the tests can show each is outvoted and slashed.
+"""Conducts for the tests and the demo only: operators that cut corners, run through the very
+same node code as an honest one, so the tests can show each is outvoted and slashed; and an
+honest operator on other hardware (modelled noise), so they can show it is not.
 
 No production module imports this one. A dishonest node runs as
 `python -m oracle.dev.dishonest --conduct lazy --config node.toml` (oracle/dev/localnet.py starts
@@ -14,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from inference.errors import InvalidInputError
 from inference.seeds import resolve_seed
@@ -79,14 +81,68 @@ class NoRevealConduct(_Cheat):
         return False
 
 
-CONDUCTS: dict[str, _Cheat] = {
+class OtherHardwareConduct(HonestConduct):
+    """Honest, on other hardware: runs the requested image job itself, with relative noise
+    `eps` (1e-3, the level the tolerances are calibrated at) multiplied into the denoiser's
+    output at every step, as the noise study models another GPU (inference.study.noise).
+
+    Text jobs, and inputs the schema or the task's tolerance make invalid, go to the worker
+    unchanged: an honest node answers those alike on any hardware."""
+
+    name = "other-hardware"
+
+    def __init__(self, eps: float = 1e-3, replica: int = 0) -> None:
+        self.eps = eps
+        self.replica = replica
+
+    def inference(
+        self, job: InferenceJob, model: ModelDescription
+    ) -> InferenceJob | InferenceOutcome:
+        from inference.digests import Tolerance
+        from inference.input_tolerance import check_task_tolerance
+        from inference.models import default_cache
+        from inference.runners import generate
+        from inference.study.noise import injected_noise
+
+        if model.kind != "image":
+            return job
+        loaded = default_cache().get(model.name)
+        try:
+            spec = parse_input(model.kind, job.input, model.defaults)
+            if job.tolerance is not None:
+                check_task_tolerance(loaded.manifest, spec, Tolerance.from_uint32(job.tolerance))
+        except InvalidInputError:
+            return job
+        seed = resolve_seed(getattr(spec, "seed", 0), job.task_id, job.entropy)
+        backend: Any = loaded.image_backend  # the diffusers backend holds its pipeline
+        with injected_noise(backend._pipeline.unet, self.eps, [seed], self.replica):
+            result = generate(loaded, spec, task_id=job.task_id, entropy=job.entropy, threads=1)
+        return InferenceOutcome(
+            job.task_id,
+            bytes(result.digest),
+            float(result.seconds),
+            artifact=bytes(result.artifact),
+            media_type=str(result.media_type),
+            fingerprint={**result.fingerprint, "modelled_noise": self.eps},
+        )
+
+
+CONDUCTS: dict[str, HonestConduct] = {
     conduct.name: conduct
-    for conduct in (LazyConduct(), RandomConduct(), SilentConduct(), NoRevealConduct())
+    for conduct in (
+        LazyConduct(),
+        RandomConduct(),
+        SilentConduct(),
+        NoRevealConduct(),
+        OtherHardwareConduct(),
+    )
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run a dishonest verifier node (tests only).")
+    parser = argparse.ArgumentParser(
+        description="Run a verifier node with a test conduct (tests and the demo only)."
+    )
     parser.add_argument("--conduct", required=True, choices=sorted(CONDUCTS))
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--log-level", default="info")

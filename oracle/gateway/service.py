@@ -25,7 +25,7 @@ from oracle.config import GatewaySettings
 from oracle.errors import ChainError, ChainUnavailableError, ConfigError, OracleError
 from oracle.gateway.keys import ApiKey, KeyRing
 from oracle.gateway.ledger import RATE_WINDOW_S, Ledger
-from oracle.sdk.client import OracleClient, SubmittedTask, model_id_of
+from oracle.sdk.client import OracleClient, SubmittedTask, ToleranceTooLowError, model_id_of
 
 log = logging.getLogger(__name__)
 WEI_PER_ETH = 10**18
@@ -173,6 +173,10 @@ class Gateway:
             data = self.client.encode_input(view, request.input)
         except InferenceError as exc:
             raise RefusalError(422, f"input rejected by {model.name}'s schema: {exc}") from None
+        try:
+            tolerance_value = self.client.tolerance_for(model.model_id, view, data, tolerance)
+        except ToleranceTooLowError as exc:
+            raise RefusalError(422, str(exc)) from None
         fee = self.client.minimum_fee(committee)
         reserved = fee + self._gas_reserve_wei()
         with self.ledger.checking():
@@ -183,7 +187,7 @@ class Gateway:
                 model.model_id,
                 data,
                 committee_size=committee,
-                tolerance=tolerance,
+                tolerance=tolerance_value,
                 fee_wei=fee,
                 validate=False,
             )

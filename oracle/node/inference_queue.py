@@ -155,6 +155,7 @@ class InferenceQueue:
             task.input,
             task.entropy,
             commit_deadline=task.commit_deadline,
+            tolerance=task.tolerance,
         )
         planned = self._conduct.inference(job, self.models[task.model_id])
         future: concurrent.futures.Future[InferenceOutcome]

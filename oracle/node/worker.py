@@ -64,6 +64,9 @@ class InferenceJob:
     commit_deadline: int | None = None
     """Chain timestamp by which the digest must be committed: the worker runs the earliest
     first. None (benchmarks) queues after every job that has one."""
+    tolerance: int | None = None
+    """The task's on-chain tolerance (uint32): an input whose honest re-runs need more is
+    answered with the reserved digest (inference.input_tolerance). None (benchmarks) skips it."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,9 @@ def run_job(job: InferenceJob, commit_window_s: int | None = None) -> InferenceO
     """Validate the input, price it against the budget of a `commit_window_s` commit window
     (the model's cap alone without one), generate, digest; an invalid or over-budget input
     gives the reserved digest."""
-    from inference.digests import INVALID_INPUT_DIGEST
+    from inference.digests import INVALID_INPUT_DIGEST, Tolerance
     from inference.errors import InvalidInputError
+    from inference.input_tolerance import check_task_tolerance
     from inference.runners import generate
     from inference.specs import ImageInput, TextInput, parse_input
 
@@ -168,6 +172,8 @@ def run_job(job: InferenceJob, commit_window_s: int | None = None) -> InferenceO
         spec: ImageInput | TextInput = parse_input(
             str(model.kind), job.input, model.manifest.defaults
         )
+        if job.tolerance is not None:
+            check_task_tolerance(model.manifest, spec, Tolerance.from_uint32(job.tolerance))
         result = generate(
             model,
             spec,

@@ -7,7 +7,10 @@
     client.fetch(task.task_id).save(Path("fox.png"))  # from a member, checked against the chain
 
 Inputs are validated against the model's schema and sent as canonical JSON, so every verifier
-reads the same bytes. Fees and tolerances default to what the contract and model allow.
+reads the same bytes. Fees default to what the contract asks; the tolerance to what the input
+needs (inference.input_tolerance: the model's floor, raised for a high guidance or a noisier
+scheduler where this machine has the model's manifest), and one below that is refused before
+anything is sent, since the nodes would answer the task as invalid.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from inference.digests import Tolerance
+from inference.errors import InvalidInputError
+from inference.input_tolerance import required_tolerance
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, ModelView, TaskStatus, read_config, read_model, read_task
@@ -29,11 +34,17 @@ from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
 from oracle.sdk.fetch import FetchedArtifact, FetchError, fetch_artifact
-from oracle.sdk.models import ModelRegistration, register_model
+from oracle.sdk.models import ModelRegistration, local_manifest, register_model
 from oracle.sdk.results import TaskResult, task_result
 from oracle.sdk.verify import Verification, verify_artifact
 
 MIN_COMMITTEE_SIZE = 3
+USE_DEFAULT_TOLERANCE = 2**32 - 1
+"""The oracle's "the model's default tolerance" value (GenerationOracle.USE_DEFAULT_TOLERANCE)."""
+
+
+class ToleranceTooLowError(OracleError, ValueError):
+    """The requested tolerance is below what honest re-runs of the input need."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,44 @@ class OracleClient:
             return raw.encode() if isinstance(raw, str) else raw
         return canonical_json(parse_input(view.kind.name.lower(), raw))
 
+    def input_tolerance(self, model: str | bytes, view: ModelView, data: bytes) -> Tolerance | None:
+        """What honest re-runs of this input need (None where this machine lacks the model's
+        manifest or the input is invalid, which the nodes answer alike anyway)."""
+        manifest = local_manifest(model, view.model_id)
+        if manifest is None:
+            return None
+        try:
+            return required_tolerance(
+                manifest, parse_input(manifest.kind, data, manifest.defaults)
+            )
+        except InvalidInputError:
+            return None
+
+    def tolerance_for(
+        self,
+        model: str | bytes,
+        view: ModelView,
+        data: bytes,
+        tolerance: Tolerance | int | None,
+    ) -> int:
+        """The tolerance to request: the input's need by default (else the model's floor); an
+        explicit one below the input's need raises ToleranceTooLowError."""
+        if isinstance(tolerance, int) and tolerance == USE_DEFAULT_TOLERANCE:
+            tolerance = None
+        needed = self.input_tolerance(model, view, data)
+        if tolerance is None:
+            return view.default_tolerance if needed is None else needed.to_uint32()
+        chosen = tolerance if isinstance(tolerance, Tolerance) else Tolerance.from_uint32(tolerance)
+        if needed is not None and any(
+            c < n for c, n in zip(chosen.lanes, needed.lanes, strict=True)
+        ):
+            raise ToleranceTooLowError(
+                f"tolerance {chosen} is below {needed}, what honest re-runs of this input need "
+                f"(its guidance and scheduler move them further): ask for {needed} or more, or "
+                "leave the tolerance out"
+            )
+        return chosen.to_uint32()
+
     def minimum_fee(self, committee_size: int, callback_gas_limit: int = 0) -> int:
         """The smallest fee the oracle accepts: the members' fee plus the callback's gas."""
         return int(self.chain.view("requiredFee", committee_size, callback_gas_limit))
@@ -144,12 +193,7 @@ class OracleClient:
         self.check_committee_size(committee_size)
         view = self.model(model)
         data = self.encode_input(view, spec, validate=validate)
-        if tolerance is None:
-            tolerance_value = view.default_tolerance
-        elif isinstance(tolerance, Tolerance):
-            tolerance_value = tolerance.to_uint32()
-        else:
-            tolerance_value = int(tolerance)
+        tolerance_value = self.tolerance_for(model, view, data, tolerance)
         fee = self.minimum_fee(committee_size, callback_gas_limit) if fee_wei is None else fee_wei
         receipt = self.chain.transact(
             "requestGeneration",

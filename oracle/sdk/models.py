@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from eth_utils.address import to_checksum_address
 
-from inference.manifest import ModelManifest, load_manifest
-from inference.models import builtin_models, resolve_model_folder
+from inference.errors import InferenceError
+from inference.manifest import MANIFEST_FILE, ModelManifest, load_manifest
+from inference.models import builtin_models, models_dir, resolve_model_folder
 from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, read_model
 from oracle.errors import OracleError
@@ -100,3 +101,22 @@ def register_model(owner: ChainClient, model: str) -> ModelRegistration:
         uri,
     )
     return registration(receipt["transactionHash"].to_0x_hex())
+
+
+def local_manifest(model: str | bytes, model_id: bytes) -> ModelManifest | None:
+    """The manifest of `model_id` where this machine has it: the named model's (a built-in name
+    or a folder) or a cached model's with that id; None for a requester without the model."""
+    if isinstance(model, str) and not model.strip().startswith("0x"):
+        manifest = load_manifest(resolve_model_folder(model.strip()))
+        return manifest if manifest.model_id == model_id else None
+    folder = models_dir()
+    if not folder.is_dir():
+        return None
+    for candidate in sorted(folder.glob(f"*/{MANIFEST_FILE}")):
+        try:
+            manifest = load_manifest(candidate.parent)
+        except InferenceError:
+            continue  # a half-built or foreign folder is not this model
+        if manifest.model_id == model_id:
+            return manifest
+    return None
