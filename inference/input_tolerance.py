@@ -20,16 +20,13 @@ An input the model's maximum tolerance cannot cover is invalid for every task.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inference.digests import Tolerance
 from inference.errors import InvalidInputError
 from inference.specs import MAX_GUIDANCE, SCHEDULERS, ImageInput, TextInput
-
-if TYPE_CHECKING:
-    from inference.manifest import ModelManifest
 
 Lanes = tuple[int, int, int, int]
 Threshold = Annotated[int, Field(ge=0, le=255)]
@@ -94,6 +91,19 @@ class InputTolerance(BaseModel):
         raise InvalidInputError(f"guidance {guidance:g} is above every band of the model's rule")
 
 
+class RuledModel(Protocol):
+    """What the rule reads of a model: its manifest's tolerances and rule (ModelManifest)."""
+
+    @property
+    def default_tolerance(self) -> Lanes: ...
+
+    @property
+    def max_tolerance(self) -> Lanes: ...
+
+    @property
+    def input_tolerance(self) -> InputTolerance | None: ...
+
+
 def _lanewise_max(a: Lanes, b: Lanes) -> Lanes:
     return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
@@ -102,7 +112,7 @@ def _covers(tolerance: Lanes, needed: Lanes) -> bool:
     return all(t >= n for t, n in zip(tolerance, needed, strict=True))
 
 
-def required_tolerance(manifest: ModelManifest, spec: ImageInput | TextInput) -> Tolerance:
+def required_tolerance(manifest: RuledModel, spec: ImageInput | TextInput) -> Tolerance:
     """The smallest tolerance that keeps honest re-runs of this input agreeing: the model's
     default, raised by its rule for the input's guidance and scheduler.
 
@@ -123,7 +133,7 @@ def required_tolerance(manifest: ModelManifest, spec: ImageInput | TextInput) ->
 
 
 def check_task_tolerance(
-    manifest: ModelManifest, spec: ImageInput | TextInput, task_tolerance: Tolerance
+    manifest: RuledModel, spec: ImageInput | TextInput, task_tolerance: Tolerance
 ) -> None:
     """Raise InvalidInputError when a task's tolerance is below what its input needs, so that
     every honest member answers the reserved digest instead of risking its stake on the

@@ -74,6 +74,4 @@ def calibrated_input_tolerance(
             {key: rule[key] for key in ("guidance_bands", "scheduler_extra") if key in rule}
         )
     except (ValidationError, TypeError) as exc:
-        raise ManifestError(
-            f"{table_path}: bad input_tolerance for {model_name!r}: {exc}"
-        ) from exc
+        raise ManifestError(f"{table_path}: bad input_tolerance for {model_name!r}: {exc}") from exc

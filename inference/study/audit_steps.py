@@ -43,7 +43,8 @@ from inference.audit.diffusion import (
     step_affine,
 )
 from inference.audit.sketch import DESIGNS, SketchDesign, distance
-from inference.study.noise import injected_noise, noise_seed, quantised
+from inference.hardware_noise import injected_noise, noise_seed
+from inference.study.noise import quantised
 
 NOISE_LEVELS: tuple[float, ...] = (1e-4, 1e-3, 3e-3)
 CALIBRATION_NOISE = 1e-3

@@ -21,6 +21,7 @@ import torch
 
 from inference.audit.sketch import DESIGNS, distance
 from inference.audit.text import TextRun, generate_with_hidden, prefill, token_gaps
+from inference.hardware_noise import noise_seed
 from inference.study.audit_steps import (
     AUDITOR_REPLICA,
     CALIBRATION_NOISE,
@@ -32,7 +33,7 @@ from inference.study.audit_steps import (
     TOLERANCE_SLACK,
     honest_name,
 )
-from inference.study.noise import noise_seed, quantised
+from inference.study.noise import quantised
 
 # ---------------------------------------------------------------------------------------------
 # Text

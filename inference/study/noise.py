@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from inference.hardware_noise import injected_noise
 
 NoiseRole = Literal["reference", "honest", "impostor"]
 
@@ -95,44 +96,6 @@ IMPOSTOR_NAMES: tuple[str, ...] = (*(c.name for c in IMPOSTORS), OTHER_SEED)
 def honest_names(eps: float) -> list[str]:
     """The replicas of one noise level."""
     return [noise_name(eps, r) for r in range(REPLICAS)]
-
-
-def noise_seed(seed: int, replica: int) -> int:
-    """The seed of a sample's noise generator: independent of the image seed's own stream."""
-    material = b"genoracle.study.noise" + seed.to_bytes(8, "big") + replica.to_bytes(4, "big")
-    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1
-
-
-@contextlib.contextmanager
-def injected_noise(module: Any, eps: float, seeds: Sequence[int], replica: int) -> Iterator[None]:
-    """Multiply the module's output by (1 + eps * z) on every call, z from one generator per
-    sample (row i of a doubled classifier-free-guidance batch uses sample i % n's generator)."""
-    import torch
-
-    if eps <= 0:
-        yield
-        return
-    generators = [torch.Generator().manual_seed(noise_seed(s, replica)) for s in seeds]
-
-    def perturb(tensor: torch.Tensor) -> torch.Tensor:
-        rows = [
-            torch.randn(tuple(tensor.shape[1:]), generator=generators[i % len(generators)])
-            for i in range(tensor.shape[0])
-        ]
-        z = torch.stack(rows).to(device=tensor.device, dtype=tensor.dtype)
-        return tensor * (1.0 + eps * z)
-
-    def hook(_module: Any, _inputs: Any, output: Any) -> Any:
-        if isinstance(output, tuple):
-            return (perturb(output[0]), *output[1:])
-        output.sample = perturb(output.sample)
-        return output
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 def quantised(module: Any) -> Any:

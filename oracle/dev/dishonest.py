@@ -99,10 +99,10 @@ class OtherHardwareConduct(HonestConduct):
         self, job: InferenceJob, model: ModelDescription
     ) -> InferenceJob | InferenceOutcome:
         from inference.digests import Tolerance
+        from inference.hardware_noise import injected_noise
         from inference.input_tolerance import check_task_tolerance
         from inference.models import default_cache
         from inference.runners import generate
-        from inference.study.noise import injected_noise
 
         if model.kind != "image":
             return job

@@ -143,9 +143,7 @@ class OracleClient:
         if manifest is None:
             return None
         try:
-            return required_tolerance(
-                manifest, parse_input(manifest.kind, data, manifest.defaults)
-            )
+            return required_tolerance(manifest, parse_input(manifest.kind, data, manifest.defaults))
         except InvalidInputError:
             return None
 

@@ -28,10 +28,10 @@ from inference.audit.merkle import (
 )
 from inference.audit.sketch import DESIGNS, distance
 from inference.audit.text import generate_with_hidden, prefill, token_gaps, within_margin
+from inference.hardware_noise import injected_noise
 from inference.models import load_model
 from inference.specs import ImageInput, TextInput
 from inference.study.audit_steps import lazy_trajectory
-from inference.study.noise import injected_noise
 
 SECRET = b"\x05" * 32
 

@@ -91,7 +91,7 @@ def test_a_task_below_the_inputs_need_is_invalid_with_the_fix_named() -> None:
 
 def test_an_input_no_tolerance_of_the_model_can_cover_is_invalid() -> None:
     manifest = _manifest(maximum=(32, 30, 30, 30))
-    with pytest.raises(InvalidInputError, match="above this model's maximum.*lower the guidance"):
+    with pytest.raises(InvalidInputError, match=r"above this model's maximum.*lower the guidance"):
         required_tolerance(manifest, _image(guidance=50.0, scheduler="euler_a"))
 
 

@@ -252,7 +252,17 @@ def test_a_request_without_a_valid_key_is_refused_and_costs_nothing(
             ALICE,
             {"model": IMAGE_MODEL, "input": IMAGE_INPUT, "tolerance": [0]},
             422,
-            "ToleranceBelowFloor",
+            "tolerance 0/0/0/0 is below 4/14/14/14",
+        ),
+        (
+            ALICE,
+            {
+                "model": IMAGE_MODEL,
+                "input": {**IMAGE_INPUT, "guidance": 20.0},
+                "tolerance": [4, 14, 14, 14],
+            },
+            422,
+            "below 4/26/26/26, what honest re-runs of this input need",
         ),
         (
             ALICE,

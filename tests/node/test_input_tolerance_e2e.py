@@ -1,4 +1,4 @@
-"""A requester's choice of guidance and tolerance never slashes an honest operator on other hardware.
+"""A requester's choice of guidance and tolerance never slashes an honest node on other hardware.
 
 Classifier-free guidance multiplies the difference of two noisy denoiser outputs, so honest
 re-runs at guidance 20 drift about twice as far as at the default 7.5 (reports/study/NOISE.md).
@@ -26,11 +26,11 @@ import pytest
 from oracle_testlib import IMAGE_MODEL, assert_balance_invariant_on, image_chain, start_nodes
 
 from inference.digests import INVALID_INPUT_DIGEST, Tolerance, lane_distances
+from inference.hardware_noise import injected_noise
 from inference.input_tolerance import required_tolerance
 from inference.models import default_cache
 from inference.runners import generate
 from inference.specs import ImageInput
-from inference.study.noise import injected_noise
 from oracle.chain.views import read_model, read_operator
 from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain
 from oracle.sdk.client import ToleranceTooLowError
