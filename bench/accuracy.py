@@ -5,7 +5,9 @@ reports/study/noise/ (no generation: anyone can check the report's numbers in se
 ``--quick`` a small fresh grid is generated into a temporary store first (a few minutes), under
 the same conditions, and analysed the same way. Prints a table, then one JSON line
 {"bench": "accuracy", ...} with, per model and noise level, honest_pair_accept,
-honest_majority3_accept and each impostor's detection, and per model the boundary_noise.
+honest_majority3_accept and each impostor's detection, and per model the boundary_noise; from
+the stored digests also "input_rule": each tiny-sd corner (scheduler, guidance, size) judged
+held out at the tolerance its inputs need under the model's input rule (inference/tolerances.json).
 
     python -m bench.accuracy [--quick] [--design NAME]      (make bench-accuracy)
 """
@@ -19,9 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inference.digests import Tolerance
 from inference.study.accuracy import TARGETS, analyse_digests, candidate_designs, digest_setting
 from inference.study.calibration import setting_model
+from inference.study.input_calibration import judge_rule, read_corner
 from inference.study.noise import TARGET_NOISE, run_noise_study
+from inference.tolerances import TOLERANCES_FILE, calibrated_input_tolerance
 
 STORED = Path("reports/study/noise")
 QUICK_SETTINGS = {"digits": "digits", "tiny-sd": "tiny-sd-64px-10steps"}
@@ -63,6 +68,26 @@ def figures(results: dict[str, dict[str, Any]], design: str) -> dict[str, Any]:
     return models
 
 
+def input_rule_figures(files: dict[str, Path], design: str) -> dict[str, Any]:
+    """tiny-sd's corners at the tolerance the input rule asks of them, held out, printed."""
+    rule = calibrated_input_tolerance("tiny-sd")
+    if rule is None:
+        return {}
+    default = Tolerance.of(*json.loads(TOLERANCES_FILE.read_text())["tiny-sd"]["default_tolerance"])
+    corners = sorted(s for s in files if s.startswith("tiny-sd-") and read_corner(s))
+    judged = judge_rule(STORED, corners, rule, default.lanes, design)
+    print("tiny-sd input rule, held out: setting | needs | noise | pair | maj-of-3 | detected")
+    for setting, entry in judged.items():
+        for eps, f in entry["noise"].items():
+            detected = ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(f["detected"].items()))
+            print(
+                f"{setting} | {'/'.join(map(str, entry['tolerance']))} | {eps} | "
+                f"{100 * f['honest_pair_accept']:.2f}% ({f['honest_pairs']}) | "
+                f"{100 * f['honest_majority3_accept']:.2f}% | {detected}"
+            )
+    return judged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="generate a small grid first")
@@ -85,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no digests under {STORED}: run `make study-noise` or use --quick")
         results = {setting: analyse_digests(path) for setting, path in files.items()}
     models = figures(results, design)
+    rule = {} if args.quick else input_rule_figures(files, design)
     impostors = sorted(
         {k for m in models.values() for f in m["noise"].values() for k in f["detected"]}
     )
@@ -125,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": models,
         "by_model": judged,
         "targets_met_at_target_noise": met,
+        "input_rule": {"tiny-sd": rule} if rule else {},
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(record, sort_keys=True))

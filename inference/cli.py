@@ -254,8 +254,10 @@ def generate(
     _quiet_libraries()
     from inference.digests import digest_hex
     from inference.errors import InferenceError
+    from inference.input_tolerance import required_tolerance
     from inference.models import load_model
     from inference.runners import run_request
+    from inference.specs import parse_input
 
     try:
         entropy_bytes = bytes.fromhex(entropy.removeprefix("0x"))
@@ -274,6 +276,11 @@ def generate(
         click.echo(f"invalid      {result.invalid_reason}")
     if result.seed is not None:
         click.echo(f"seed         {result.seed}")
+    if result.invalid_reason is None and loaded.manifest.kind == "image":
+        needed = required_tolerance(
+            loaded.manifest, parse_input("image", raw, loaded.manifest.defaults)
+        )
+        click.echo(f"tolerance    {needed} (what a task with this input needs)")
     if result.flags:
         click.echo(f"flags        {', '.join(result.flags)}")
     click.echo(f"seconds      {result.seconds:.3f}")

@@ -164,7 +164,9 @@ def record_input_tolerance(
     default_lanes = Tolerance.of(*table[model]["default_tolerance"]).lanes
     rule = derive_rule(results, design, base, f"{noise:g}")
     corners = [s for s in results if (c := read_corner(s)) is not None and c.base == base]
-    judged = judge_rule(digests_dir, corners, rule, default_lanes, design)
+    # Judged at every size the study ran for this model, not only the corners it came from.
+    judged_settings = [s for s in results if s.startswith(f"{model}-") and read_corner(s)]
+    judged = judge_rule(digests_dir, judged_settings, rule, default_lanes, design)
     entry = rule.model_dump(mode="json") | {
         "evidence": {
             "noise": noise,
