@@ -41,7 +41,7 @@ from inference.training.checkpoint import Weights, checkpoint_sha256, load_check
 
 PROBES: tuple[tuple[int, int], ...] = tuple((digit, 16_000 + digit) for digit in range(10))
 """(class, seed) of the probe generations: one per digit."""
-PROBE_STEPS = 20
+PROBE_STEPS = 10
 PROBE_SCHEDULER = "ddim"
 PROBE_COLUMNS = 5
 PROBE_SCHEME = "phash64+sample192"
@@ -143,16 +143,21 @@ def probe_images(weights: Weights, threads: int = 1) -> npt.NDArray[np.uint8]:
         torch.set_num_threads(saved)
 
 
+def assemble_digest(
+    probes: npt.NDArray[np.uint8], end: Weights, start: Weights, learning_rate: float
+) -> bytes:
+    """The four lanes from a checkpoint's probe generations and its update over `start`."""
+    sheet = digest_image(contact_sheet(probes, PROBE_COLUMNS), PROBE_SCHEME)
+    lane0, lane1, _, _ = lane_values(sheet)
+    lane2, lane3 = sketch_lanes(flatten(end) - flatten(start), learning_rate)
+    return digest_from_lanes([lane0, lane1, lane2, lane3])
+
+
 def round_digest(
     checkpoint: bytes, start: bytes, learning_rate: float, threads: int = 1
 ) -> RoundDigest:
     """The digest of a round's checkpoint against the checkpoint the round started from."""
     end_weights = load_checkpoint(checkpoint)
     probes = probe_images(end_weights, threads)
-    sheet = digest_image(contact_sheet(probes, PROBE_COLUMNS), PROBE_SCHEME)
-    lane0, lane1, _, _ = lane_values(sheet)
-    delta = flatten(end_weights) - flatten(load_checkpoint(start))
-    lane2, lane3 = sketch_lanes(delta, learning_rate)
-    return RoundDigest(
-        digest_from_lanes([lane0, lane1, lane2, lane3]), checkpoint_sha256(checkpoint), probes
-    )
+    digest = assemble_digest(probes, end_weights, load_checkpoint(start), learning_rate)
+    return RoundDigest(digest, checkpoint_sha256(checkpoint), probes)
