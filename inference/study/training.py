@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from inference.determinism import runtime_fingerprint
+from inference.determinism import deterministic, runtime_fingerprint
 from inference.digests import digest_hex
 from inference.digits.sampling import sample_batch
 from inference.digits.shipped import weights_path
@@ -166,12 +166,10 @@ def member_round(
         )
     end = load_checkpoint(checkpoint)
     if member.noise:
-        saved = torch.get_num_threads()
-        torch.set_num_threads(member.threads)
         seeds = [s for _, s in PROBES]
-        unet = unet_from(end).eval()
-        try:
-            replica = _noise_seed(member, round_index, -1) % (1 << 32)
+        replica = _noise_seed(member, round_index, -1) % (1 << 32)
+        with deterministic(member.threads):
+            unet = unet_from(end).eval()
             with injected_noise(unet, member.noise, seeds, replica):
                 probes = sample_batch(
                     unet,
@@ -180,8 +178,6 @@ def member_round(
                     steps=PROBE_STEPS,
                     scheduler=PROBE_SCHEDULER,
                 )
-        finally:
-            torch.set_num_threads(saved)
     else:
         probes = probe_images(end, member.threads)
     digest = assemble_digest(probes, end, load_checkpoint(start), spec.learning_rate)

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from inference.determinism import deterministic
 from inference.digests import Tolerance, digest_from_lanes, digest_image, lane_values
 from inference.digits.sampling import contact_sheet, sample_batch
 from inference.training.checkpoint import Weights, checkpoint_sha256, load_checkpoint, unet_from
@@ -127,10 +128,8 @@ def sketch_lanes(delta: torch.Tensor, learning_rate: float) -> tuple[int, int]:
 
 
 def probe_images(weights: Weights, threads: int = 1) -> npt.NDArray[np.uint8]:
-    """The probe generations of a checkpoint, at a fixed thread count."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    """The probe generations of a checkpoint, in the determinism context at `threads`."""
+    with deterministic(threads):
         unet = unet_from(weights).eval()
         return sample_batch(
             unet,
@@ -139,8 +138,6 @@ def probe_images(weights: Weights, threads: int = 1) -> npt.NDArray[np.uint8]:
             steps=PROBE_STEPS,
             scheduler=PROBE_SCHEDULER,
         )
-    finally:
-        torch.set_num_threads(saved)
 
 
 def assemble_digest(
