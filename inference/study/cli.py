@@ -634,7 +634,10 @@ def audit(quick: bool, no_costs: bool, costs_only: bool, out: Path) -> None:
     show_default=True,
 )
 @click.option("--from-results", is_flag=True, help="Re-analyse --out instead of training.")
-def training(plan_name: str, out: Path, report_path: Path, from_results: bool) -> None:
+@click.option("--note", multiple=True, help="A remark recorded with the results and the report.")
+def training(
+    plan_name: str, out: Path, report_path: Path, from_results: bool, note: tuple[str, ...]
+) -> None:
     """Verifiable fine-tuning: honest drift with and without synchronisation every round, the
     calibrated round tolerance and each impostor's detection per round."""
     from inference.study.training import PLANS, run_training_study
@@ -644,6 +647,7 @@ def training(plan_name: str, out: Path, report_path: Path, from_results: bool) -
         results = json.loads(out.read_text())
     else:
         results = run_training_study(PLANS[plan_name], lambda line: click.echo(line, err=True))
+    results["notes"] = [*results.get("notes", []), *note]
     analysis = analyse(results)
     results["analysis"] = analysis
     out.parent.mkdir(parents=True, exist_ok=True)

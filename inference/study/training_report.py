@@ -231,6 +231,9 @@ def markdown(results: dict[str, Any], analysis: dict[str, Any]) -> str:
         f"- Run time {results['seconds']:.0f} s on {results['runtime']['cpu_capability']}, "
         f"torch {results['runtime']['libraries'].get('torch', '?')}; one member's round (train "
         f"+ digest, 1 thread): median {head['round_seconds']} s.",
+        *(f"- Note: {note}" for note in results.get("notes", [])),
+        f"- The run picked each round's canonical checkpoint with tolerance "
+        f"{'/'.join(map(str, results['run_tolerance']))} (the one shipped when it ran).",
         "",
         "## The round digest",
         "",
@@ -266,12 +269,17 @@ def markdown(results: dict[str, Any], analysis: dict[str, Any]) -> str:
         f"{_pc(head['honest_round_accept']['sync'])} ({failures_sync} failures in {triples} "
         f"committees over {len(sync)} rounds; with no failure, the one-sided 95 % lower bound "
         f"per round is {_bound(sync[0]['honest_triples'])} and over all rounds "
-        f"{_bound(triples)}). The 99.9 % target cannot be shown with this many committees; "
-        "it would need about 3000 without a failure.",
+        f"{_bound(triples)}, optimistic since the committees share members and tasks). The "
+        "99.9 % target cannot be shown with this many committees; it would need about 3000 "
+        "independent ones without a failure.",
         f"- Unsynchronised: worst round {_pc(head['honest_round_accept']['no_sync'])}; weight "
         f"drift grows from {no_sync[0]['weight_drift_max']:.2e} (round 1) to "
         f"{no_sync[-1]['weight_drift_max']:.2e} (round {no_sync[-1]['round']}), against "
-        f"{max(r['weight_drift_max'] for r in sync):.2e} at most with synchronisation.",
+        f"{max(r['weight_drift_max'] for r in sync):.2e} at most with synchronisation; the "
+        f"largest honest distance per lane goes from "
+        f"{'/'.join(map(str, no_sync[0]['honest_max_distance']))} to "
+        f"{'/'.join(map(str, no_sync[-1]['honest_max_distance']))} (tolerance "
+        f"{'/'.join(map(str, analysis['tolerance']))}).",
         "- Impostors, worst round: "
         + ", ".join(
             f"`{name}` {_pc(rate)} of {committees[name]}" for name, rate in head["detected"].items()
