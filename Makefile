@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Inference is pinned to a fixed thread count; keep BLAS from oversubscribing the two cores.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-audit bench-gpu demo study study-quick study-noise study-audit lock clean
+.PHONY: help install node chromium hardhat-test test test-slow lint solhint slither contracts format bench bench-gas bench-inference bench-e2e bench-accuracy bench-audit bench-training bench-gpu demo study study-quick study-noise study-audit study-training lock clean
 
 help:
 	@echo "make demo        the whole story on an embedded Anvil"
@@ -135,6 +135,18 @@ bench-accuracy: install
 # full study's figures (`make study-audit`, reports/study/audit-results.json) instead.
 bench-audit: install
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
+
+# Verifiable fine-tuning (issue 16, no contract yet): Digits-Gen fine-tuned in synchronised rounds;
+# honest acceptance with and without synchronisation and each impostor's detection per round, from
+# a fresh bench-sized study (about two minutes); BENCH_TRAINING_ARGS=--stored prints the full
+# study's figures (`make study-training`, reports/study/training-results.json) instead.
+bench-training: install
+	$(PY) -m bench.training $(BENCH_TRAINING_ARGS)
+
+# The full training study behind reports/study/TRAINING.md: 3 tasks x 5 rounds x 10 steps, 9 honest
+# members and 5 impostors, with and without synchronisation (~10-15 min on one core).
+study-training: install
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/genoracle study training
 
 # The full audit study behind reports/study/AUDIT.md: tiny-sd 64 px / 20 steps and Digits-Gen
 # 50 steps, every impostor, SmolLM2-135M on 16 prompts, the compute costs (~15-25 min on one core).

@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "e2e": [sys.executable, "-m", "bench.e2e"],
     "accuracy": [sys.executable, "-m", "bench.accuracy"],
     "audit": [sys.executable, "-m", "bench.audit"],
+    "training": [sys.executable, "-m", "bench.training"],
 }
 
 Figure = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, Any]], bool | None]]
@@ -163,6 +164,23 @@ HEADLINES: dict[str, list[Figure]] = {
             lambda r: f"{min(r['honest_accept'].values()):.2%}",
             ">= 99.9%",
             lambda r: min(r["honest_accept"].values()) >= 0.999,
+        ),
+    ],
+    "training": [
+        (
+            "training: honest committees accepted, sync / no sync",
+            lambda r: (
+                f"{r['honest_round_accept']['sync']:.1%} / "
+                f"{r['honest_round_accept']['no_sync']:.1%}"
+            ),
+            ">= 99.9%",
+            lambda r: r["honest_round_accept"]["sync"] >= 0.999,
+        ),
+        (
+            "training: weakest impostor detected per round",
+            lambda r: "{1:.1%} ({0})".format(*min(r["detected"].items(), key=lambda kv: kv[1])),
+            ">= 99%",
+            lambda r: min(r["detected"].values()) >= 0.99,
         ),
     ],
 }

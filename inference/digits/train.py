@@ -21,7 +21,12 @@ import torch.nn.functional as F  # noqa: N812
 from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 
-from inference.digits.model import IMAGE_SIZE, build_training_scheduler, build_unet
+from inference.digits.model import (
+    IMAGE_SIZE,
+    TRAIN_TIMESTEPS,
+    build_training_scheduler,
+    build_unet,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,42 @@ def load_training_images() -> tuple[torch.Tensor, torch.Tensor]:
     images = upscaled.clamp(0.0, 1.0) * 2.0 - 1.0
     labels = torch.from_numpy(np.asarray(digits.target, dtype=np.int64))
     return images.contiguous(), labels
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training step's random draws: which examples, their noise and their timesteps."""
+
+    index: torch.Tensor
+    noise: torch.Tensor
+    timesteps: torch.Tensor
+
+    def part(self, start: int, stop: int) -> Batch:
+        """Rows start..stop (a micro-batch of the same draws)."""
+        return Batch(self.index[start:stop], self.noise[start:stop], self.timesteps[start:stop])
+
+
+def draw_batch(examples: int, batch_size: int, generator: torch.Generator) -> Batch:
+    """A step's draws from `generator`, in a fixed order (examples, noise, timesteps)."""
+    index = torch.randint(0, examples, (batch_size,), generator=generator)
+    noise = torch.randn((batch_size, 1, IMAGE_SIZE, IMAGE_SIZE), generator=generator)
+    timesteps = torch.randint(0, TRAIN_TIMESTEPS, (batch_size,), generator=generator)
+    return Batch(index, noise, timesteps)
+
+
+def diffusion_loss(
+    unet: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch: Batch,
+    alphas_cumprod: torch.Tensor,
+) -> torch.Tensor:
+    """The epsilon-prediction MSE of the network on one batch of noised examples."""
+    clean, classes = images[batch.index], labels[batch.index]
+    alpha_bar = alphas_cumprod[batch.timesteps].view(-1, 1, 1, 1)
+    noisy = alpha_bar.sqrt() * clean + (1.0 - alpha_bar).sqrt() * batch.noise
+    predicted = unet(noisy, batch.timesteps, class_labels=classes).sample
+    return F.mse_loss(predicted, batch.noise)
 
 
 def _learning_rate(config: TrainingConfig, step: int) -> float:
@@ -79,16 +120,8 @@ def train(
     for step in range(config.steps):
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step)
-        index = torch.randint(0, images.shape[0], (config.batch_size,), generator=generator)
-        clean, classes = images[index], labels[index]
-        noise = torch.randn(clean.shape, generator=generator)
-        timesteps = torch.randint(
-            0, scheduler.config.num_train_timesteps, (config.batch_size,), generator=generator
-        )
-        alpha_bar = alphas_cumprod[timesteps].view(-1, 1, 1, 1)
-        noisy = alpha_bar.sqrt() * clean + (1.0 - alpha_bar).sqrt() * noise
-        predicted = unet(noisy, timesteps, class_labels=classes).sample
-        loss = F.mse_loss(predicted, noise)
+        batch = draw_batch(images.shape[0], config.batch_size, generator)
+        loss = diffusion_loss(unet, images, labels, batch, alphas_cumprod)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(unet.parameters(), config.grad_clip)

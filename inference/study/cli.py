@@ -636,3 +636,51 @@ def audit(quick: bool, no_costs: bool, costs_only: bool, out: Path) -> None:
     click.echo("\n".join(tables(results)))
     click.echo(json.dumps({"bench": "audit", **figures(results)}, sort_keys=True))
     click.echo(f"results in {out} ({results['seconds']} s)")
+
+
+@study.command("training")
+@click.option(
+    "--plan",
+    "plan_name",
+    type=click.Choice(["full", "bench", "quick"]),
+    default="full",
+    show_default=True,
+    help="full: 3 tasks x 5 rounds x 10 steps (~10 min); quick: 1 task x 2 rounds x 2 steps.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/training-results.json"),
+    show_default=True,
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/TRAINING.md"),
+    show_default=True,
+)
+@click.option("--from-results", is_flag=True, help="Re-analyse --out instead of training.")
+@click.option("--note", multiple=True, help="A remark recorded with the results and the report.")
+def training(
+    plan_name: str, out: Path, report_path: Path, from_results: bool, note: tuple[str, ...]
+) -> None:
+    """Verifiable fine-tuning: honest drift with and without synchronisation every round, the
+    calibrated round tolerance and each impostor's detection per round."""
+    from inference.study.training import PLANS, run_training_study
+    from inference.study.training_report import analyse, figures, markdown, tables
+
+    if from_results:
+        results = json.loads(out.read_text())
+    else:
+        results = run_training_study(PLANS[plan_name], lambda line: click.echo(line, err=True))
+    results["notes"] = [*results.get("notes", []), *note]
+    analysis = analyse(results)
+    results["analysis"] = analysis
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(markdown(results, analysis))
+    click.echo("\n".join(tables(results, analysis)))
+    click.echo(json.dumps({"bench": "training", **figures(results, analysis)}, sort_keys=True))
+    click.echo(f"results in {out}, report in {report_path} ({results['seconds']} s)")

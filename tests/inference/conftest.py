@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads that spin-wait for a busy core make a 2-thread torch run 10-20x slower on a
+# shared machine (the training tests run one); passive waiting changes no result. libgomp reads
+# this when torch loads, so it is set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from collections.abc import Iterator
 from pathlib import Path
 
