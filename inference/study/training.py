@@ -30,7 +30,7 @@ from inference.determinism import deterministic, runtime_fingerprint
 from inference.digests import digest_hex
 from inference.digits.sampling import sample_batch
 from inference.digits.shipped import weights_path
-from inference.study.noise import injected_noise
+from inference.hardware_noise import injected_noise
 from inference.training.checkpoint import checkpoint_sha256, load_checkpoint, unet_from
 from inference.training.data import TrainingData, demo_dataset
 from inference.training.digest import (
