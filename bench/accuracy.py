@@ -6,8 +6,8 @@ reports/study/noise/ (no generation: anyone can check the report's numbers in se
 the same conditions, and analysed the same way. Prints a table, then one JSON line
 {"bench": "accuracy", ...} with, per model and noise level, honest_pair_accept,
 honest_majority3_accept and each impostor's detection, and per model the boundary_noise; from
-the stored digests also "input_rule": each tiny-sd corner (scheduler, guidance, size) judged
-held out at the tolerance its inputs need under the model's input rule (inference/tolerances.json).
+the stored digests also "input_rule": per model with one (inference/tolerances.json), each of
+its settings (scheduler, guidance, size, steps) judged held out at the tolerance its inputs need.
 
     python -m bench.accuracy [--quick] [--design NAME]      (make bench-accuracy)
 """
@@ -69,23 +69,29 @@ def figures(results: dict[str, dict[str, Any]], design: str) -> dict[str, Any]:
 
 
 def input_rule_figures(files: dict[str, Path], design: str) -> dict[str, Any]:
-    """tiny-sd's corners at the tolerance the input rule asks of them, held out, printed."""
-    rule = calibrated_input_tolerance("tiny-sd")
-    if rule is None:
-        return {}
-    default = Tolerance.of(*json.loads(TOLERANCES_FILE.read_text())["tiny-sd"]["default_tolerance"])
-    corners = sorted(s for s in files if s.startswith("tiny-sd-") and read_corner(s))
-    judged = judge_rule(STORED, corners, rule, default.lanes, design)
-    print("tiny-sd input rule, held out: setting | needs | noise | pair | maj-of-3 | detected")
-    for setting, entry in judged.items():
-        for eps, f in entry["noise"].items():
-            detected = ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(f["detected"].items()))
-            print(
-                f"{setting} | {'/'.join(map(str, entry['tolerance']))} | {eps} | "
-                f"{100 * f['honest_pair_accept']:.2f}% ({f['honest_pairs']}) | "
-                f"{100 * f['honest_majority3_accept']:.2f}% | {detected}"
-            )
-    return judged
+    """Each model's corners at the tolerance its input rule asks of them, held out, printed."""
+    table = json.loads(TOLERANCES_FILE.read_text())
+    figures_by_model: dict[str, Any] = {}
+    for model in ("tiny-sd", "digits"):
+        rule = calibrated_input_tolerance(model)
+        if rule is None:
+            continue
+        default = Tolerance.of(*table[model]["default_tolerance"])
+        corners = sorted(s for s in files if setting_model(s) == model and read_corner(s))
+        judged = judge_rule(STORED, corners, rule, default.lanes, design)
+        print(f"{model} input rule, held out: setting | needs | noise | pair | maj-of-3 | detected")
+        for setting, entry in judged.items():
+            for eps, f in entry["noise"].items():
+                detected = ", ".join(
+                    f"{k} {100 * v:.1f}%" for k, v in sorted(f["detected"].items())
+                )
+                print(
+                    f"{setting} | {'/'.join(map(str, entry['tolerance']))} | {eps} | "
+                    f"{100 * f['honest_pair_accept']:.2f}% ({f['honest_pairs']}) | "
+                    f"{100 * f['honest_majority3_accept']:.2f}% | {detected}"
+                )
+        figures_by_model[model] = judged
+    return figures_by_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": models,
         "by_model": judged,
         "targets_met_at_target_noise": met,
-        "input_rule": {"tiny-sd": rule} if rule else {},
+        "input_rule": rule,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(record, sort_keys=True))

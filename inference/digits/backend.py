@@ -37,7 +37,7 @@ from inference.digits.shipped import (
 from inference.errors import InvalidInputError
 from inference.manifest import ModelManifest, create_manifest
 from inference.specs import ImageInput
-from inference.tolerances import calibrated
+from inference.tolerances import calibrated, calibrated_input_tolerance
 
 PIPELINE_CLASS = "inference.digits.DigitsGen"
 DEFAULT_SCHEME = "phash64+sample192"
@@ -129,6 +129,7 @@ def build_digits(folder: Path) -> ModelManifest:
         digest_scheme=scheme,
         default_tolerance=default,
         max_tolerance=maximum,
+        input_tolerance=calibrated_input_tolerance("digits"),
         libraries=("torch", "diffusers", "safetensors"),
         defaults={
             "steps": REFERENCE_STEPS,

@@ -391,8 +391,8 @@ def _setting(text: str) -> tuple[int, int | None]:
     type=click.Choice(SCHEDULERS),
     default="default",
     show_default=True,
-    help="tiny-sd: the scheduler every condition runs (an impostor's own scheduler aside); "
-    "another than the default adds its name to the setting's folder.",
+    help="The scheduler every condition runs (an impostor's own scheduler aside; Digits-Gen: "
+    "ddim, euler or dpm++); another than the default adds its name to the setting's folder.",
 )
 @click.option(
     "--guidance",
@@ -420,6 +420,7 @@ def noise(
     store: Path | None,
 ) -> None:
     """Generate the noise study's conditions (noisy honest replicas and impostors)."""
+    from inference.digits.sampling import SCHEDULERS as DIGITS_SCHEDULERS
     from inference.study.noise import (
         CONDITIONS,
         DEFAULT_GUIDANCE,
@@ -433,10 +434,12 @@ def noise(
         raise click.BadParameter(
             f"Digits-Gen draws 64x64 images, not {size}", param_hint="--setting"
         )
-    if model == "digits" and (scheduler != DEFAULT_SCHEDULER or guidance != DEFAULT_GUIDANCE):
+    if model == "digits" and guidance != DEFAULT_GUIDANCE:
+        raise click.BadParameter("Digits-Gen has no guidance", param_hint="--guidance")
+    if model == "digits" and scheduler not in (DEFAULT_SCHEDULER, *DIGITS_SCHEDULERS):
         raise click.BadParameter(
-            "the Digits-Gen noise study runs its own scheduler and no guidance",
-            param_hint="--scheduler/--guidance",
+            f"Digits-Gen samples with {', '.join(DIGITS_SCHEDULERS)}, not {scheduler!r}",
+            param_hint="--scheduler",
         )
     if conditions == "all":
         chosen = list(CONDITIONS.values())
@@ -511,8 +514,8 @@ def read_notes(path: Path) -> list[str]:
 @click.option(
     "--write-input-tolerance/--no-write-input-tolerance",
     default=False,
-    help="Derive tiny-sd's guidance/scheduler rule from the corners among the settings, judge "
-    "it on the held-out seeds and record it in inference/tolerances.json.",
+    help="Derive each model's guidance/scheduler rule from its corners among the settings, "
+    "judge it on the held-out seeds and record it in inference/tolerances.json.",
 )
 @click.option(
     "--noise",
@@ -575,25 +578,35 @@ def accuracy(
         for model, entry in written.items():
             click.echo(f"{model}: {entry['scheme']} {entry['default_tolerance']}")
     if write_input_tolerance:
-        from inference.study.input_calibration import record_input_tolerance, weakest_corner
+        from inference.study.input_calibration import (
+            models_with_corners,
+            record_input_tolerance,
+            weakest_corner,
+        )
 
-        try:
-            rule = record_input_tolerance(
-                results, chosen, digests_dir=out / "noise", noise=float(floor_noise)
+        for model in models_with_corners(results):
+            try:
+                rule = record_input_tolerance(
+                    results,
+                    chosen,
+                    digests_dir=out / "noise",
+                    model=model,
+                    noise=float(floor_noise),
+                )
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            bands = ", ".join(
+                f"<= {b['up_to']:g}: {'/'.join(map(str, b['tolerance']))}"
+                for b in rule["guidance_bands"]
             )
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from exc
-        bands = ", ".join(
-            f"<= {b['up_to']:g}: {'/'.join(map(str, b['tolerance']))}"
-            for b in rule["guidance_bands"]
-        )
-        setting, pair, majority = weakest_corner(rule, float(floor_noise))
-        click.echo(
-            f"tiny-sd input rule: guidance {bands}; scheduler extra {rule['scheduler_extra']}"
-        )
-        click.echo(
-            f"  weakest corner held out: {setting} pair {pair:.4f}, majority of 3 {majority:.4f}"
-        )
+            setting, pair, majority = weakest_corner(rule, float(floor_noise))
+            click.echo(
+                f"{model} input rule: guidance {bands}; scheduler extra {rule['scheduler_extra']}"
+            )
+            click.echo(
+                f"  weakest corner held out: {setting} pair {pair:.4f}, "
+                f"majority of 3 {majority:.4f}"
+            )
 
 
 @study.command("audit")

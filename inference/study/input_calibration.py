@@ -27,6 +27,7 @@ from inference.digests import Tolerance
 from inference.input_tolerance import GuidanceBand, InputTolerance
 from inference.specs import MAX_GUIDANCE, SCHEDULERS
 from inference.study.accuracy import judge, pair_sets
+from inference.study.calibration import setting_model
 from inference.study.designs import load_digests
 from inference.study.noise import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, NOISE_LEVELS
 from inference.tolerances import TOLERANCES_FILE
@@ -34,8 +35,11 @@ from inference.tolerances import TOLERANCES_FILE
 Lanes = tuple[int, int, int, int]
 
 _CORNER = re.compile(
-    r"^(?P<base>.+?px-\d+steps)(?:-(?P<scheduler>[a-z_+]+))?(?:-guidance(?P<guidance>[\d.]+))?$"
+    r"^(?P<base>tiny-sd-\d+px-\d+steps|digits(?:-\d+steps)?)"
+    r"(?:-(?P<scheduler>[a-z_+]+))?(?:-guidance(?P<guidance>[\d.]+))?$"
 )
+BASES = {"tiny-sd": "tiny-sd-64px-10steps", "digits": "digits"}
+"""Each model's own setting, whose corners (schedulers, guidance) its rule is derived from."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def read_corner(setting: str) -> Corner | None:
     if match is None:
         return None
     scheduler = match["scheduler"] or DEFAULT_SCHEDULER
+    if scheduler == "ddim" and match["base"].startswith("digits"):
+        scheduler = DEFAULT_SCHEDULER  # Digits-Gen's own scheduler
     if scheduler not in SCHEDULERS:
         return None
     guidance = float(match["guidance"]) if match["guidance"] else DEFAULT_GUIDANCE
@@ -153,7 +159,6 @@ def record_input_tolerance(
     *,
     digests_dir: Path,
     model: str = "tiny-sd",
-    base: str = "tiny-sd-64px-10steps",
     noise: float = 1e-3,
     path: Path = TOLERANCES_FILE,
 ) -> dict[str, Any]:
@@ -162,10 +167,13 @@ def record_input_tolerance(
     if model not in table:
         raise ValueError(f"{path} has no entry for {model}: write its floor first")
     default_lanes = Tolerance.of(*table[model]["default_tolerance"]).lanes
+    base = BASES[model]
     rule = derive_rule(results, design, base, f"{noise:g}")
     corners = [s for s in results if (c := read_corner(s)) is not None and c.base == base]
     # Judged at every size the study ran for this model, not only the corners it came from.
-    judged_settings = [s for s in results if s.startswith(f"{model}-") and read_corner(s)]
+    judged_settings = [
+        s for s in results if setting_model(s) == model and read_corner(s) is not None
+    ]
     judged = judge_rule(digests_dir, judged_settings, rule, default_lanes, design)
     entry = rule.model_dump(mode="json") | {
         "evidence": {
@@ -193,3 +201,13 @@ def weakest_corner(entry: dict[str, Any], noise: float = 1e-3) -> tuple[str, flo
         if f"{noise:g}" in v["noise"]
     ]
     return min(rows, key=lambda row: (row[2], row[1]), default=("", float("nan"), float("nan")))
+
+
+def models_with_corners(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The models whose own setting and at least one of its corners are among the results."""
+    found = []
+    for model, base in BASES.items():
+        corners = [c for s in results if (c := read_corner(s)) is not None and c.base == base]
+        if any(c.setting == base for c in corners) and len(corners) > 1:
+            found.append(model)
+    return found

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from inference.digits.sampling import SCHEDULERS as DIGITS_SCHEDULERS
 from inference.hardware_noise import injected_noise
 
 NoiseRole = Literal["reference", "honest", "impostor"]
@@ -130,12 +131,13 @@ class DigitsNoiseDriver(NoiseDriver):
     name = "digits"
     reference_steps = 50
 
-    def __init__(self, device: str = "cpu", steps: int = 50) -> None:
+    def __init__(self, device: str = "cpu", steps: int = 50, scheduler: str = "ddim") -> None:
         from inference.digits.sampling import load_unet
         from inference.digits.shipped import weights_path
 
         self.device = device
         self.reference_steps = steps
+        self.scheduler = scheduler
         self.unet = load_unet(weights_path()).to(device)
         self._int8: Any = None
 
@@ -154,7 +156,7 @@ class DigitsNoiseDriver(NoiseDriver):
                 classes,
                 seeds,
                 steps=scaled_steps(self.reference_steps, condition.steps_fraction),
-                scheduler=condition.scheduler or "ddim",
+                scheduler=condition.scheduler or self.scheduler,
                 dtype=condition.dtype,
                 device=self.device,
             )
@@ -253,9 +255,17 @@ def open_noise_driver(
     guidance: float = DEFAULT_GUIDANCE,
 ) -> NoiseDriver:
     if model == "digits":
-        if scheduler != DEFAULT_SCHEDULER or guidance != DEFAULT_GUIDANCE:
-            raise ValueError("the Digits-Gen noise study runs its own scheduler and no guidance")
-        return DigitsNoiseDriver(device, steps or DEFAULT_STEPS[model])
+        if guidance != DEFAULT_GUIDANCE:
+            raise ValueError("Digits-Gen has no guidance")
+        if scheduler not in (DEFAULT_SCHEDULER, *DIGITS_SCHEDULERS):
+            raise ValueError(
+                f"Digits-Gen samples with {', '.join(DIGITS_SCHEDULERS)}, not {scheduler!r}"
+            )
+        return DigitsNoiseDriver(
+            device,
+            steps or DEFAULT_STEPS[model],
+            "ddim" if scheduler == DEFAULT_SCHEDULER else scheduler,
+        )
     if model == "tiny-sd":
         return TinySDNoiseDriver(
             size, steps or DEFAULT_STEPS[model], device, scheduler=scheduler, guidance=guidance
@@ -271,12 +281,14 @@ def setting_name(
     scheduler: str = DEFAULT_SCHEDULER,
     guidance: float = DEFAULT_GUIDANCE,
 ) -> str:
-    """The store folder of a model at one input setting (Digits-Gen: its steps if not its own;
-    tiny-sd: size and steps, then the scheduler and the guidance where not the defaults, as in
-    "tiny-sd-64px-10steps-euler_a" or "tiny-sd-64px-10steps-guidance0")."""
+    """The store folder of a model at one input setting (Digits-Gen: its steps if not its own,
+    then its scheduler if not DDIM;
+        tiny-sd: size and steps, then the scheduler and the guidance where not the defaults, as in
+        "tiny-sd-64px-10steps-euler_a" or "tiny-sd-64px-10steps-guidance0")."""
     steps = steps or DEFAULT_STEPS.get(model, 10)
     if model == "digits":
-        return model if steps == DEFAULT_STEPS[model] else f"{model}-{steps}steps"
+        name = model if steps == DEFAULT_STEPS[model] else f"{model}-{steps}steps"
+        return name if scheduler in (DEFAULT_SCHEDULER, "ddim") else f"{name}-{scheduler}"
     name = f"{model}-{size}px-{steps}steps"
     if scheduler != DEFAULT_SCHEDULER:
         name += f"-{scheduler}"

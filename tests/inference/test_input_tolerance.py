@@ -156,7 +156,11 @@ def test_read_corner_parses_the_study_settings() -> None:
     )
     plain = read_corner("tiny-sd-64px-10steps")
     assert plain is not None and (plain.scheduler, plain.guidance) == ("default", 7.5)
-    assert read_corner("digits") is None
+    digits = read_corner("digits-euler")
+    assert digits is not None and (digits.base, digits.scheduler) == ("digits", "euler")
+    own = read_corner("digits-150steps")
+    assert own is not None and (own.base, own.scheduler) == ("digits-150steps", "default")
+    assert read_corner("tiny-sd-64px-10steps-heun") is None
 
 
 def test_the_derived_rule_covers_every_corner_and_never_drops() -> None:
