@@ -182,11 +182,14 @@ NOISE_SCHEDULERS := ddpm dpm++ euler euler_a pndm unipc
 NOISE_GUIDANCES := 0 10 15 20 30 40 50
 # Scheduler x guidance corners: the input rule's extras must cover them (issue 13).
 NOISE_COMBINED := euler_a:20 euler_a:50 unipc:20
+NOISE_DIGITS_SCHEDULERS := euler dpm++
 NOISE_PINNED := digits digits-10steps digits-150steps tiny-sd-64px-10steps tiny-sd-128px-20steps \
   tiny-sd-256px-40steps
 NOISE_CHECKED := $(addprefix tiny-sd-64px-10steps-,$(NOISE_SCHEDULERS)) \
   $(addprefix tiny-sd-64px-10steps-guidance,$(NOISE_GUIDANCES)) \
-  $(addprefix tiny-sd-64px-10steps-,$(subst :,-guidance,$(NOISE_COMBINED))) tiny-sd-512px-20steps
+  $(addprefix tiny-sd-64px-10steps-,$(subst :,-guidance,$(NOISE_COMBINED))) tiny-sd-512px-20steps \
+  tiny-sd-128px-20steps-guidance50 tiny-sd-64px-150steps tiny-sd-1024px-4steps \
+  $(addprefix digits-,$(NOISE_DIGITS_SCHEDULERS))
 study-noise: install
 	$(BIN)/genoracle study noise --model digits --seeds $(NOISE_SEEDS)
 	$(BIN)/genoracle study noise --model tiny-sd --seeds $(NOISE_SEEDS)
@@ -204,6 +207,12 @@ study-noise: install
 	for g in 20 50; do $(BIN)/genoracle study noise --model tiny-sd --guidance $$g \
 	  --seeds $(NOISE_SEEDS) --conditions all || exit 1; done
 	$(BIN)/genoracle study noise --model tiny-sd --setting 512x20 --seeds 1-2 --conditions $(NOISE_FLOOR)
+	$(BIN)/genoracle study noise --model tiny-sd --setting 128x20 --guidance 50 --seeds 1-4 \
+	  --conditions $(NOISE_FLOOR3)
+	$(BIN)/genoracle study noise --model tiny-sd --setting 64x150 --seeds 1-2 --conditions $(NOISE_FLOOR)
+	$(BIN)/genoracle study noise --model tiny-sd --setting 1024x4 --seeds 1-2 --conditions $(NOISE_FLOOR)
+	for s in $(NOISE_DIGITS_SCHEDULERS); do $(BIN)/genoracle study noise --model digits \
+	  --scheduler $$s --seeds $(NOISE_SEEDS) --conditions $(NOISE_FLOOR3) || exit 1; done
 	$(BIN)/genoracle study accuracy $(addprefix --setting ,$(NOISE_PINNED)) --out reports/study \
 	  --write-tolerances
 	$(BIN)/genoracle study accuracy $(addprefix --setting ,$(NOISE_PINNED) $(NOISE_CHECKED)) \
