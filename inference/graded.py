@@ -24,7 +24,7 @@ GRADED_VALUES = 4096
 _GRADED_TAG = b"genoracle.graded.v1"
 
 
-def _stream(tag: bytes, count: int) -> list[int]:
+def sha256_stream(tag: bytes, count: int) -> list[int]:
     """`count` 64-bit words of sha256 in counter mode: portable pseudo-random numbers."""
     words: list[int] = []
     block = 0
@@ -40,7 +40,7 @@ def graded_positions(size: int, count: int = GRADED_VALUES) -> npt.NDArray[np.in
     """Positions (into the flattened H x W x 3 RGB bytes, `size` of them) the graded lanes read:
     a fixed pseudo-random choice per image size, with repeats when the image is small."""
     tag = _GRADED_TAG + b".positions" + size.to_bytes(8, "big")
-    return np.asarray([word % size for word in _stream(tag, count)], dtype=np.int64)
+    return np.asarray([word % size for word in sha256_stream(tag, count)], dtype=np.int64)
 
 
 def graded_values(image: Image.Image) -> npt.NDArray[np.int64]:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from inference.digests import fine_regions
-from inference.graded import GRADED_VALUES, _stream
+from inference.graded import GRADED_VALUES, sha256_stream
 
 _GRADED_TAG = b"genoracle.graded.v1"
 
@@ -23,9 +23,9 @@ _GRADED_TAG = b"genoracle.graded.v1"
 def _projection(bits: int, width: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """+-1 projection rows (bits x GRADED_VALUES) and offsets in [0, width) of the proj lanes."""
     tag = _GRADED_TAG + b".projection"
-    words = np.asarray(_stream(tag, bits * GRADED_VALUES // 64), dtype=np.uint64)
+    words = np.asarray(sha256_stream(tag, bits * GRADED_VALUES // 64), dtype=np.uint64)
     signs = np.unpackbits(words.view(">u8").view(np.uint8)).reshape(bits, GRADED_VALUES)
-    offsets = _stream(_GRADED_TAG + b".offsets" + width.to_bytes(4, "big"), bits)
+    offsets = sha256_stream(_GRADED_TAG + b".offsets" + width.to_bytes(4, "big"), bits)
     return (
         signs.astype(np.float64) * 2 - 1,
         np.asarray([o % width for o in offsets], dtype=np.int64),
@@ -56,7 +56,7 @@ def block_bits(image: Image.Image, width: int, bits: int = 192) -> int:
     for top, bottom, left, right in fine_regions(height, width_px):
         region = grey[top : max(bottom, top + 1), left : max(right, left + 1)]
         means.append(int(region.sum()) * 16 // max(1, region.size))
-    offsets = _stream(_GRADED_TAG + b".blocks" + width.to_bytes(4, "big"), bits)
+    offsets = sha256_stream(_GRADED_TAG + b".blocks" + width.to_bytes(4, "big"), bits)
     out = 0
     for i in range(bits):
         out = (out << 1) | (((means[i % 64] + offsets[i] % width) // width) & 1)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from hashlib import sha256
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +37,7 @@ import torch
 from inference.determinism import deterministic
 from inference.digests import Tolerance, digest_from_lanes, digest_image, lane_values
 from inference.digits.sampling import contact_sheet, sample_batch
+from inference.graded import sha256_stream
 from inference.training.checkpoint import Weights, checkpoint_sha256, load_checkpoint, unet_from
 
 PROBES: tuple[tuple[int, int], ...] = tuple((digit, 16_000 + digit) for digit in range(10))
@@ -78,28 +78,19 @@ def flatten(weights: Weights) -> torch.Tensor:
     )
 
 
-def _words(tag: bytes, count: int) -> list[int]:
-    words: list[int] = []
-    block = 0
-    while len(words) < count:
-        digest = sha256(tag + block.to_bytes(4, "big")).digest()
-        words.extend(int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8))
-        block += 1
-    return words[:count]
-
-
 @lru_cache(maxsize=4)
 def sketch_plan(size: int) -> tuple[torch.Tensor, torch.Tensor, npt.NDArray[np.float64]]:
     """(indices, signs) of shape (PROJECTIONS, SKETCH_COORDINATES) into a vector of `size`
     values, and the PROJECTIONS dither offsets in [0, 1)."""
     words = np.asarray(
-        _words(_SKETCH_TAG + size.to_bytes(8, "big"), PROJECTIONS * SKETCH_COORDINATES),
+        sha256_stream(_SKETCH_TAG + size.to_bytes(8, "big"), PROJECTIONS * SKETCH_COORDINATES),
         dtype=np.uint64,
     )
     indices = torch.from_numpy(((words >> np.uint64(1)) % np.uint64(size)).astype(np.int64))
     signs = torch.from_numpy(np.where(words & np.uint64(1), 1.0, -1.0))
     offsets = np.asarray(
-        [w / 2.0**64 for w in _words(_SKETCH_TAG + b".offsets", PROJECTIONS)], dtype=np.float64
+        [w / 2.0**64 for w in sha256_stream(_SKETCH_TAG + b".offsets", PROJECTIONS)],
+        dtype=np.float64,
     )
     shape = (PROJECTIONS, SKETCH_COORDINATES)
     return indices.view(shape), signs.view(shape), offsets
