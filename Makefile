@@ -181,7 +181,7 @@ NOISE_FLOOR3 := $(NOISE_FLOOR),noise-3e-03-r0,noise-3e-03-r1,noise-3e-03-r2,nois
 NOISE_SCHEDULERS := ddpm dpm++ euler euler_a pndm unipc
 NOISE_GUIDANCES := 0 10 15 20 30 40 50
 # Scheduler x guidance corners: the input rule's extras must cover them (issue 13).
-NOISE_COMBINED := euler_a:20 euler_a:50 unipc:20
+NOISE_COMBINED := euler_a:20 euler_a:50
 NOISE_DIGITS_SCHEDULERS := euler dpm++
 NOISE_PINNED := digits digits-10steps digits-150steps tiny-sd-64px-10steps tiny-sd-128px-20steps \
   tiny-sd-256px-40steps
