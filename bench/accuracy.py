@@ -24,7 +24,7 @@ from typing import Any
 from inference.digests import Tolerance
 from inference.study.accuracy import TARGETS, analyse_digests, candidate_designs, digest_setting
 from inference.study.calibration import setting_model
-from inference.study.input_calibration import judge_rule, read_corner
+from inference.study.input_calibration import is_plain_setting, judge_rule, read_corner
 from inference.study.noise import TARGET_NOISE, run_noise_study
 from inference.tolerances import TOLERANCES_FILE, calibrated_input_tolerance
 
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     judged = {
         m["model"]: s
         for s, m in models.items()
-        if any(k != "other-seed" for f in m["noise"].values() for k in f["detected"])
+        if is_plain_setting(s)
+        and any(k != "other-seed" for f in m["noise"].values() for k in f["detected"])
     }
     met = {
         model: bool(models[s]["noise"].get(f"{TARGET_NOISE:g}", {}).get("meets_targets"))

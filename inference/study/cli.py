@@ -497,7 +497,8 @@ def read_notes(path: Path) -> list[str]:
 @click.option(
     "--from-digests",
     is_flag=True,
-    help="Recompute every figure from the per-sample digests in OUT (no samples needed).",
+    help="Recompute every figure from the per-sample digests in OUT (no samples needed; "
+    "without it, a setting whose samples are gone uses its stored digests too).",
 )
 @click.option("--note", multiple=True, help="A paragraph for the noise section.")
 @click.option(
@@ -539,21 +540,30 @@ def accuracy(
     """Digest the noise study under every candidate design, choose one, write the noise section."""
     from inference.study.accuracy import analyse_digests, best_design, digest_setting
     from inference.study.calibration import record_noise_tolerances
+    from inference.study.input_calibration import is_plain_setting
     from inference.study.noise_report import write_noise_report
 
     root = store or default_store()
     results = {}
     for name in settings:
         digests = out / "noise" / f"{name}-digests.npz"
-        if not from_digests:
+        samples = root / "noise" / name
+        if not from_digests and samples.is_dir():
             click.echo(f"digesting {name} ...")
-            digest_setting(root / "noise" / name, digests)
+            digest_setting(samples, digests)
+        elif not digests.is_file():
+            raise click.ClickException(
+                f"{name}: no samples under {samples} and no stored digests {digests}; generate "
+                f"them with `genoracle study noise`"
+            )
         results[name] = analyse_digests(digests)
-    # Only the settings that ran the impostors rank the designs (the others check the floor).
+    # Only the models' own settings that ran the impostors rank the designs (the others check
+    # a floor; a guidance or scheduler corner is judged under the design, it does not choose it).
     scored = [
         r
-        for r in results.values()
-        if any(
+        for setting, r in results.items()
+        if is_plain_setting(setting)
+        and any(
             name != "other-seed"
             for entry in r["designs"].values()
             for figures in entry["noise"].values()

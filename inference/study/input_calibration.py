@@ -66,6 +66,14 @@ def read_corner(setting: str) -> Corner | None:
     return Corner(setting, match["base"], scheduler, guidance)
 
 
+def is_plain_setting(setting: str) -> bool:
+    """A model's own scheduler and guidance (any size or step count): not an input corner."""
+    corner = read_corner(setting)
+    return corner is None or (
+        corner.scheduler == DEFAULT_SCHEDULER and corner.guidance == DEFAULT_GUIDANCE
+    )
+
+
 def _max(a: Lanes, b: Lanes) -> Lanes:
     return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
