@@ -411,7 +411,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
             DrawFailure failure;
             (failure, entropy) = _drawCheck(taskId, core);
             if (failure != DrawFailure.None) return (committee, bytes32(0));
-            (, committee) = _drawFromPool(core.modelIndex, entropy, core.size, address(0));
+            (, committee) = _drawFromPool(core.modelIndex, entropy, core.size);
             return (committee, entropy);
         }
         if (core.committee == 0) return (committee, bytes32(0));
@@ -514,8 +514,16 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     /// weights live here too.
     function _beforeWeightChange() internal override {
         (_counters,) = _drawReady(_counters, type(uint256).max);
+        // With none attached this calls address(0), which has no code and succeeds.
         address audited = _auditedTasks;
-        if (audited != address(0)) IAuditDraws(audited).drawReadyAudits();
+        // IAuditDraws.drawReadyAudits(), low-level to keep the oracle within EIP-170; if it
+        // fails, so does the weight change (no draw ever sees a weight changed after its
+        // randomness existed).
+        bytes4 selector = IAuditDraws.drawReadyAudits.selector;
+        assembly ("memory-safe") {
+            mstore(0, selector)
+            if iszero(call(gas(), audited, 0, 0, 4, 0, 0)) { revert(0, 0) }
+        }
     }
 
     /// @dev Draws task `taskId` alone, out of turn (a member's commit, a resolve): the draws do
@@ -556,7 +564,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
             return;
         }
         (uint256[] memory indices, address[] memory committee) =
-            _drawFromPool(core.modelIndex, entropy, core.size, address(0));
+            _drawFromPool(core.modelIndex, entropy, core.size);
         uint256 packed;
         for (uint256 position; position < indices.length; ++position) {
             packed |= indices[position] << (INDEX_BITS * position);

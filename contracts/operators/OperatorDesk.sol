@@ -95,7 +95,7 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
             if (slot != 0 && _slots[modelIndex][slot].weight != 0) --eligible;
         }
         if (eligible < size) return (indices, operators);
-        (indices, operators) = _drawFromPool(modelIndex, entropy, size, avoided);
+        (indices, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
         for (uint256 i; i < size; ++i) {
             _accounts[operators[i]].openTasks += 1;
         }
@@ -341,6 +341,49 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         delete _slotOf[modelIndex][operator];
         Pool storage pool = _pools[modelIndex];
         _freeSlots[modelIndex][pool.freeSlotCount++] = slot;
+    }
+
+    /// @dev {_drawFromPool} that never draws `avoided` (zero: nobody): the auditors' draw, which
+    /// must not draw the executor. Kept apart so the oracle's own draw stays as small as it is.
+    /// Requires `size` <= the pool's eligible count (less one if `avoided` is eligible in it).
+    function _drawAvoiding(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        private
+        view
+        returns (uint256[] memory indices, address[] memory operators)
+    {
+        indices = new uint256[](size);
+        operators = new address[](size);
+        uint256[] memory slots = new uint256[](size + 1);
+        uint256[] memory weights = new uint256[](size + 1);
+        Pool memory pool = _pools[modelIndex];
+        StakeTree.Tree storage tree = _poolTrees[modelIndex];
+        uint256 firstStep = StakeTree.topStep(pool.slotCount);
+        uint256 remaining = pool.totalWeight;
+        uint256 skipped;
+        if (avoided != address(0)) {
+            // The avoided operator counts as drawn already: the descent steps over its weight.
+            uint256 avoidedSlot = _slotOf[modelIndex][avoided];
+            uint256 avoidedWeight = avoidedSlot == 0 ? 0 : _slots[modelIndex][avoidedSlot].weight;
+            if (avoidedWeight != 0) {
+                slots[0] = avoidedSlot;
+                weights[0] = avoidedWeight;
+                remaining -= avoidedWeight;
+                skipped = 1;
+            }
+        }
+        for (uint256 drawn; drawn < size; ++drawn) {
+            // The entropy is the task's (see AuditedTasks._drawEntropy and its trust assumption).
+            // slither-disable-next-line weak-prng
+            uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
+            uint256 at = drawn + skipped;
+            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, at);
+            Slot memory slot = _slots[modelIndex][slotId];
+            slots[at] = slotId;
+            weights[at] = slot.weight;
+            indices[drawn] = slot.operatorIndex;
+            operators[drawn] = slot.operator;
+            remaining -= slot.weight;
+        }
     }
 
     /// @dev Adds `amount` to `account`'s claimable credit.

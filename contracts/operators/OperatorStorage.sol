@@ -124,42 +124,28 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     }
 
     /// @dev Draws `size` distinct operators of the pool of `modelIndex` by weight, without
-    /// replacement, in O(size * log N) storage reads, never drawing `avoided` (zero: nobody).
-    /// Requires `size` <= the pool's eligible count (less one if `avoided` is eligible in it).
-    function _drawFromPool(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+    /// replacement, in O(size * log N) storage reads. Requires `size` <= the pool's eligible count.
+    function _drawFromPool(uint256 modelIndex, bytes32 entropy, uint256 size)
         internal
         view
         returns (uint256[] memory indices, address[] memory operators)
     {
         indices = new uint256[](size);
         operators = new address[](size);
-        uint256[] memory slots = new uint256[](size + 1);
-        uint256[] memory weights = new uint256[](size + 1);
+        uint256[] memory slots = new uint256[](size);
+        uint256[] memory weights = new uint256[](size);
         Pool memory pool = _pools[modelIndex];
         StakeTree.Tree storage tree = _poolTrees[modelIndex];
         uint256 firstStep = StakeTree.topStep(pool.slotCount);
         uint256 remaining = pool.totalWeight;
-        uint256 skipped;
-        if (avoided != address(0)) {
-            // The avoided operator counts as drawn already: the descent steps over its weight.
-            uint256 avoidedSlot = _slotOf[modelIndex][avoided];
-            uint256 avoidedWeight = avoidedSlot == 0 ? 0 : _slots[modelIndex][avoidedSlot].weight;
-            if (avoidedWeight != 0) {
-                slots[0] = avoidedSlot;
-                weights[0] = avoidedWeight;
-                remaining -= avoidedWeight;
-                skipped = 1;
-            }
-        }
         for (uint256 drawn; drawn < size; ++drawn) {
             // The entropy is the task's (see _drawEntropy and its trust assumption).
             // slither-disable-next-line weak-prng
             uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
-            uint256 at = drawn + skipped;
-            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, at);
+            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, drawn);
             Slot memory slot = _slots[modelIndex][slotId];
-            slots[at] = slotId;
-            weights[at] = slot.weight;
+            slots[drawn] = slotId;
+            weights[drawn] = slot.weight;
             indices[drawn] = slot.operatorIndex;
             operators[drawn] = slot.operator;
             remaining -= slot.weight;

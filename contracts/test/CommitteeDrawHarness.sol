@@ -22,7 +22,7 @@ contract CommitteeDrawHarness is GenerationOracle {
         counts = new uint256[](indices + 1);
         for (uint256 round; round < rounds; ++round) {
             bytes32 entropy = keccak256(abi.encode(seed, round));
-            (uint256[] memory drawn,) = _drawFromPool(modelIndex, entropy, size, address(0));
+            (uint256[] memory drawn,) = _drawFromPool(modelIndex, entropy, size);
             for (uint256 i; i < drawn.length; ++i) {
                 counts[drawn[i]] += 1;
             }
