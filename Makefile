@@ -133,7 +133,7 @@ bench-accuracy: install
 # generation (tiny-sd 64 px / 20 steps, SmolLM2 32 tokens), honest acceptance and impostor
 # detection from a quick fresh study (about two minutes); BENCH_AUDIT_ARGS=--stored prints the
 # full study's figures (`make study-audit`, reports/study/audit-results.json) instead.
-bench-audit: install
+bench-audit: install node
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
 
 # The full audit study behind reports/study/AUDIT.md: tiny-sd 64 px / 20 steps and Digits-Gen

@@ -16,15 +16,22 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import Wei
 
-from bench.gas import CONFIG, INPUT, MODEL_ID, TOLERANCE_DEFAULT, TOLERANCE_MAX, _gas, _rpc
-from bench.gas import register_operators
+from bench.gas import (
+    CONFIG,
+    INPUT,
+    MODEL_ID,
+    TOLERANCE_DEFAULT,
+    TOLERANCE_MAX,
+    _gas,
+    _rpc,
+    register_operators,
+)
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
 from deploy.deployer import audited_at, deploy_oracle
@@ -69,16 +76,15 @@ def run_task(
     gas["request"] = int(receipt["gasUsed"])
     task_id = audited.events.AuditTaskRequested().process_receipt(receipt)[0]["args"]["taskId"]
 
-    def send(name: str, call: Callable[[], Any], sender: str) -> None:
+    def send(name: str, fn: Any, sender: str) -> None:
         # Estimated against the pending block: a lazy draw needs the previous block's hash.
-        fn = call()
         limit = fn.estimate_gas({"from": sender}, block_identifier="pending") * 5 // 4 + 20_000
         gas[name] = gas.get(name, 0) + _gas(w3, fn.transact({"from": sender, "gas": limit}))
 
     if lazy:
         executor = _peek(w3, audited, keeper, task_id)[0]
     else:
-        send("draw_executor", audited.functions.drawAudits, keeper)
+        send("draw_executor", audited.functions.drawAudits(), keeper)
         executor = audited.functions.executorOf(task_id).call()
     states = [bytes(Web3.keccak(text=f"state/{n}/{i}")) for i in range(STEPS)]
     sketches = [bytes(Web3.keccak(text=f"sketch/{n}/{i}")) for i in range(STEPS)]
@@ -86,7 +92,7 @@ def run_task(
     result = bytes(Web3.keccak(text=f"result/{n}"))
     send(
         "submit",
-        lambda: audited.functions.submitExecution(
+        audited.functions.submitExecution(
             task_id, result, commitment.evidence.root, commitment.sketch_tree.root, STEPS
         ),
         executor,
@@ -94,11 +100,12 @@ def run_task(
     if lazy:
         auditors = _peek(w3, audited, keeper, task_id)[1:]
     else:
-        send("draw_auditors", audited.functions.drawAudits, keeper)
+        send("draw_auditors", audited.functions.drawAudits(), keeper)
         auditors = list(audited.functions.getAuditTask(task_id).call()[12])[1:]
-    indices = [int(i) for i in audited.functions.challengeOf(task_id, STEPS).call(
-        block_identifier="pending"
-    )[0]]
+    indices = [
+        int(i)
+        for i in audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[0]
+    ]
     seed = bytes(audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[1])
     expected = challenge_indices(seed, STEPS, 4)
     assert indices == expected, (indices, expected)
@@ -110,8 +117,7 @@ def run_task(
             w3.eth.chain_id, audited.address, task_id, auditor, digest, salt
         )
         step = "commit_first" if position == 1 else "commit"
-        send(step, lambda p=position, s=sealed: audited.functions.commitAudit(task_id, p, s),
-             auditor)
+        send(step, audited.functions.commitAudit(task_id, position, sealed), auditor)
         openings.append((position, auditor, digest, salt))
     opened = [commitment.opening(i) for i in indices]
     opening = (
@@ -121,8 +127,7 @@ def run_task(
         [o[1] for o in opened],
         [o[2] for o in opened],
     )
-    send("open_resolve", lambda: audited.functions.openSketches(task_id, opening, openings),
-         executor)
+    send("open_resolve", audited.functions.openSketches(task_id, opening, openings), executor)
     info = audited.functions.getAuditTask(task_id).call()
     assert info[2] == 4, f"task {task_id} not Resolved: status {info[2]}"
     gas["total"] = sum(gas.values())

@@ -276,7 +276,10 @@ def deploy_audited(
         address=Web3.to_checksum_address(oracle_address), abi=load_artifact("IAuditHost")["abi"]
     )
     tx = host.functions.attachAuditedTasks(audited).build_transaction(
-        {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending")}
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        }
     )
     send_transaction(w3, deployer, tx)
     return audited, True

@@ -525,9 +525,7 @@ def assert_audited_invariant(oracle: Contract, audited: Contract, people: list[s
     offset = audited.functions.TASK_ID_OFFSET().call()
     open_fees = 0
     for n in range(1, count + 1):
-        info = as_dict(
-            audited, "getAuditTask", audited.functions.getAuditTask(offset + n).call()
-        )
+        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(offset + n).call())
         if info["status"] in (1, 2, 3):
             open_fees += info["fee"]
     assert oracle.w3.eth.get_balance(audited.address) == open_fees

@@ -10,9 +10,9 @@ import pytest
 from contract_testlib import (
     ETHER,
     EVIDENCE_WITHHELD,
+    Actors,
     AuditedClient,
     AuditedTask,
-    Actors,
     assert_audited_invariant,
     audited_challenge,
     audited_digest,
