@@ -218,11 +218,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint32 leafCount
     ) external {
         Core memory core = _cores[taskId];
-        if (core.status == AuditStatus.Drawing) _drawExecutorNow(taskId, core);
+        address executor;
+        if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core);
         if (_phase(core) != AuditPhase.Execute) {
             revert AuditWrongPhase(taskId, _phase(core));
         }
-        if (msg.sender != _memberAddress(core, 0, address(0))) {
+        if (msg.sender != _memberAddress(core, 0, executor)) {
             revert AuditNotExecutor(taskId, msg.sender);
         }
         if (leafCount == 0) revert AuditInvalidLeafCount(taskId);
@@ -333,7 +334,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
         digests[0] = _openedDigest(taskId, core, opening);
         core.revealedMask |= 1;
-        emit SketchesOpened(taskId, _memberAddress(core, 0, address(0)), digests[0]);
+        emit SketchesOpened(taskId, digests[0]);
         _revealOpenings(taskId, core, openings, digests);
         _afterReveals(taskId, core, digests, before, digests[0]);
     }
@@ -504,30 +505,31 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         counters.auditHead = uint64(head);
     }
 
-    function _drawExecutorNow(uint256 taskId, Core memory core) private {
+    function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
         if (core.drawBlock >= block.number) revert AuditWrongPhase(taskId, AuditPhase.DrawExecutor);
-        _drawExecutor(taskId, core);
+        return _drawExecutor(taskId, core);
     }
 
-    /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded).
-    function _drawExecutor(uint256 taskId, Core memory core) private {
+    /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded); returns it.
+    function _drawExecutor(uint256 taskId, Core memory core) private returns (address) {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
         if (entropy == bytes32(0)) {
             _cores[taskId] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
-            return;
+            return address(0);
         }
         (uint256[] memory indices, address[] memory drawn) = IAuditHost(address(oracle))
             .auditDraw(_payments[taskId].modelIndex, entropy, 1, address(0));
         if (indices.length == 0) {
             _cores[taskId] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.NotEnoughOperators);
-            return;
+            return address(0);
         }
         core.members = uint104(indices[0]);
         _cores[taskId] = core;
         emit ExecutorDrawn(taskId, drawn[0], entropy);
+        return drawn[0];
     }
 
     /// @dev Draws a task's auditors out of turn (the first commit, a resolution); returns the

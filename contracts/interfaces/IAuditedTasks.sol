@@ -198,7 +198,8 @@ interface IAuditedTasks {
     );
     event AuditCommitted(uint256 indexed taskId, address indexed auditor);
     event AuditRevealed(uint256 indexed taskId, address indexed auditor, bytes32 digest);
-    event SketchesOpened(uint256 indexed taskId, address indexed executor, bytes32 digest);
+    /// @param digest The executor's digest of the challenged part (lane j from challenged leaf j).
+    event SketchesOpened(uint256 indexed taskId, bytes32 digest);
     /// @param paid Members paid (executor first), `executorFee` to the executor, `auditorFee` to
     /// each paid auditor, plus `slashShare` each from slashed stake.
     event AuditResolved(
