@@ -151,6 +151,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// drawable operators; `tolerance` USE_DEFAULT_TOLERANCE or between the model's floor and
     /// maximum; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
     /// {requiredFee} and <= MAX_FEE; fewer than MAX_PENDING_DRAWS executor draws waiting.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function requestAudited(
         bytes32 modelId,
         bytes calldata input,
@@ -210,6 +212,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Requirements: the task is waiting for its execution, before its submit deadline; the
     /// caller is its executor; `leafCount` > 0; fewer than MAX_PENDING_DRAWS auditor draws
     /// waiting (those of earlier blocks are completed here first, so only this block's can).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function submitExecution(
         uint256 taskId,
         bytes32 resultDigest,
@@ -257,6 +261,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @notice Draws the waiting executors and auditors whose randomness exists, oldest first.
     /// Anyone may call (keepers); the executor's submission and the first auditor's commit also
     /// draw their own task.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function drawAudits() external {
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
@@ -265,6 +271,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAuditDraws
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function drawReadyAudits() external {
         if (msg.sender != address(oracle)) revert AuditOnlyOracle(msg.sender);
         Counters memory counters = _counters;
@@ -278,6 +286,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// Draws the auditors first if nobody has.
     /// @dev Requirements: the task is in its commit phase; the caller is one of its auditors,
     /// at `position` (1..auditors), and has not committed; a nonzero commitment.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function commitAudit(uint256 taskId, uint8 position, bytes32 commitment) external {
         Core memory core = _cores[taskId];
         address known;
@@ -343,6 +353,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// executor never submitted, no auditors could be drawn, too few committed, every opening is
     /// in, or the reveal deadline passed. Anyone may call; the callback fee is the caller's.
     /// @dev Requirements: the task is Resolvable (a task whose draw is ready is drawn first).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function resolveAudit(uint256 taskId) external nonReentrant {
         Core memory core = _cores[taskId];
         if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
@@ -737,6 +749,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Judges, settles through the oracle, emits, calls back (last).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
         Verdict memory verdict = _judge(core, digests);
         bytes32 result;
@@ -763,8 +777,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             _drawReadyExecutors(counters);
             _drawReadyAuditors(counters);
             _counters = counters;
+            // slither-disable-next-line unused-return
             IOperatorIndex(address(oracle)).drawCommittees(type(uint256).max);
         }
+        // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
+        // slither-disable-next-line arbitrary-send-eth
         (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
             IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
         _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
@@ -940,6 +957,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256[8] memory values;
         uint256 used;
         for (uint256 j; j < k; ++j) {
+            // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+            // slither-disable-next-line weak-prng
             uint256 pick = j + uint256(keccak256(abi.encode(seed, j))) % (n - j);
             uint256 atJ = j;
             uint256 atPick = pick;
