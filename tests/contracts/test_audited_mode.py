@@ -388,3 +388,36 @@ def test_forged_openings_and_outsiders_are_refused(
     with reverts("AuditInvalidAuditors"):
         client.request(actors.requester, auditors=3)
     assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_four_auditors_one_lazy_auditor_is_slashed(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(7)
+    task = submitted(client, actors, honest, auditors=4)
+    assert task.auditors is not None and len(task.auditors) == 4
+    assert task.executor not in task.auditors and len(set(task.auditors)) == 4
+    digest = honest_digest(client, task, honest)
+    lazy = digest_with_flips(digest, 2, 20)  # far outside the tolerance of lane 2 (0 bits)
+    digests = {a: digest for a in task.auditors} | {task.auditors[3]: lazy}
+    for auditor in task.auditors:
+        client.commit(task, auditor, digests[auditor])
+    openings = [client.opening(task, a, digests[a]) for a in task.auditors]
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["support"] == 4 and task.auditors[3] not in resolved["paid"]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.auditors[3] and slashed["reason"] == SLASH_DEVIATED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_request_needs_enough_operators_for_executor_and_auditors(
+    oracle: Contract, client: AuditedClient, actors: Actors, model: bytes
+) -> None:
+    for operator in actors.operators[:3]:
+        send(oracle.functions.register("http://op.test", [model]), operator, 2 * ETHER)
+    client.request(actors.requester, auditors=2)
+    with reverts("NotEnoughOperators"):
+        client.request(actors.requester, auditors=4)
+    with reverts("AuditFeeTooLow"):
+        client.request(actors.requester, fee=client.required_fee(2) - 1)
