@@ -387,6 +387,9 @@ def test_forged_openings_and_outsiders_are_refused(
         client.contract.functions.drawReadyAudits().call({"from": actors.outsider})
     with reverts("AuditInvalidAuditors"):
         client.request(actors.requester, auditors=3)
+    # The oracle's fallback forwards only the desk's functions: plain ether is still refused.
+    with pytest.raises(Exception, match="revert"):
+        oracle.w3.eth.call({"from": actors.outsider, "to": oracle.address, "value": 1})
     assert_audited_invariant(oracle, client.contract, people(actors))
 
 
