@@ -523,10 +523,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded); returns it.
+    /// A draw after the submit deadline draws nobody: an executor must never be slashed for a
+    /// deadline that passed before it was drawn.
     function _drawExecutor(uint256 taskId, Core memory core) private returns (address) {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
-        if (entropy == bytes32(0)) {
+        if (entropy == bytes32(0) || block.timestamp > core.deadline) {
             _cores[taskId] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
             return address(0);
@@ -556,15 +558,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Draws the auditors (never the executor) and the challenge from the hash of the
-    /// submission's block. If none can be drawn, the task's commit deadline is moved to now,
-    /// so it becomes resolvable (Expired, nobody slashed: see _judge).
+    /// submission's block. If none can be drawn (too few operators, stale randomness, or past
+    /// the commit deadline), the task is resolvable at once: Expired, nobody slashed (_judge).
     function _drawAuditors(uint256 taskId, Core memory core)
         private
         returns (address[] memory auditors)
     {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
-        if (entropy != bytes32(0)) {
+        // As for the executor: auditors drawn after the commit deadline could not have committed.
+        if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
             uint256[] memory indices;
             (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
                 _payments[taskId].modelIndex,

@@ -424,3 +424,29 @@ def test_request_needs_enough_operators_for_executor_and_auditors(
         client.request(actors.requester, auditors=4)
     with reverts("AuditFeeTooLow"):
         client.request(actors.requester, fee=client.required_fee(2) - 1)
+
+
+def test_an_executor_drawn_after_its_deadline_is_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    warp_past(w3c, task.submit_deadline)  # nobody drew it in time
+    stakes = {o: stake_of(oracle, o) for o in operators}
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert {o: stake_of(oracle, o) for o in operators} == stakes
+    assert oracle.functions.creditOf(actors.requester).call() == task.fee
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_auditors_drawn_after_the_commit_deadline_are_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = executing(client, actors)
+    client.submit(task, RESULT, make_commitment(20))
+    warp_past(w3c, task.commit_deadline)  # nobody drew the auditors in time
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert_audited_invariant(oracle, client.contract, people(actors))
