@@ -4,8 +4,9 @@ A task is: the request; the executor's draw; the executor's submission; the audi
 the challenge); two auditors' commits; the executor's opening of its challenged sketches carrying
 both auditors' openings (the aggregated reveal), which resolves, pays and credits. Two draw paths:
 ``lazy`` (the submission draws its own executor and the first commit draws the auditors, out of
-turn: the node's path) and ``keeper`` (a keeper's ``drawAudits`` transaction per draw, counted in
-full). Target (issue 15): ``gas_audited_task`` (the lazy path) <= 400,000.
+turn: the node's path, which learns its role from ``membersOf``) and ``keeper`` (a keeper's
+``drawAudits`` transaction per draw, counted in full). Target (issue 15):
+``gas_audited_task`` (the lazy path) <= 400,000.
 
     python -m bench.audit_gas [--tasks N]
 """
@@ -44,16 +45,6 @@ TARGET = 400_000
 USE_DEFAULT = 0xFFFFFFFF
 
 
-def _peek(w3: Web3, audited: Contract, keeper: str, task_id: int) -> list[str]:
-    """The members a draw would produce now (snapshot, keeper draw, read, revert): what a node
-    learns from the block hash before anyone draws."""
-    snapshot = _rpc(w3, "evm_snapshot", [])
-    _gas(w3, audited.functions.drawAudits().transact({"from": keeper}))
-    members = list(audited.functions.getAuditTask(task_id).call()[12])
-    _rpc(w3, "evm_revert", [snapshot])
-    return members
-
-
 def run_task(
     w3: Web3, audited: Contract, requester: str, keeper: str, lazy: bool, n: int
 ) -> dict[str, int]:
@@ -73,7 +64,8 @@ def run_task(
         gas[name] = gas.get(name, 0) + _gas(w3, fn.transact({"from": sender, "gas": limit}))
 
     if lazy:
-        executor = _peek(w3, audited, keeper, task_id)[0]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        executor = audited.functions.membersOf(task_id).call()[0]
     else:
         send("draw_executor", audited.functions.drawAudits(), keeper)
         executor = audited.functions.executorOf(task_id).call()
@@ -89,7 +81,8 @@ def run_task(
         executor,
     )
     if lazy:
-        auditors = _peek(w3, audited, keeper, task_id)[1:]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        auditors = list(audited.functions.membersOf(task_id).call()[1:])
     else:
         send("draw_auditors", audited.functions.drawAudits(), keeper)
         auditors = list(audited.functions.getAuditTask(task_id).call()[12])[1:]

@@ -416,6 +416,35 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return _memberAddress(core, 0, address(0));
     }
 
+    /// @notice The task's members (executor first, then the auditors): those drawn, or, for a
+    /// draw whose randomness exists but that nobody has made yet, the ones it will produce
+    /// (weights are frozen until it is made). Zero entries are not known yet. Nodes learn from
+    /// this whether to start work before anyone drew, as with the oracle's `committeeOf`.
+    function membersOf(uint256 taskId) external view returns (address[] memory members) {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
+        members = new address[](uint256(core.auditors) + 1);
+        for (uint256 p; p < members.length; ++p) {
+            members[p] = _memberAddress(core, p, address(0));
+        }
+        bool ready = core.drawBlock < block.number && block.timestamp <= core.deadline;
+        bytes32 entropy = ready ? _drawEntropy(taskId, core.drawBlock) : bytes32(0);
+        if (entropy == bytes32(0)) return members;
+        uint16 modelIndex = _payments[taskId].modelIndex;
+        if (core.status == AuditStatus.Drawing) {
+            address[] memory drawn =
+                IAuditHost(address(oracle)).auditPreview(modelIndex, entropy, 1, address(0));
+            if (drawn.length != 0) members[0] = drawn[0];
+        } else if (_auditorsPending(core)) {
+            address[] memory drawn = IAuditHost(address(oracle)).auditPreview(
+                modelIndex, entropy, core.auditors, members[0]
+            );
+            for (uint256 i; i < drawn.length; ++i) {
+                members[i + 1] = drawn[i];
+            }
+        }
+    }
+
     /// @notice The challenged leaf indices (4, ascending, repeated cyclically when the tree has
     /// fewer leaves) for a submission of `leafCount` leaves, once the auditors' randomness exists.
     /// The same as inference/audit/challenge.py's `challenge_indices(seed, leafCount, 4)`.

@@ -450,3 +450,24 @@ def test_auditors_drawn_after_the_commit_deadline_are_not_slashed(
     assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
     assert not client.event(receipt, "AuditSlashed")
     assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_members_are_known_before_anyone_draws(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    members = client.contract.functions.membersOf(task.id).call()
+    assert all(int(m, 16) == 0 for m in members)  # the request's block hash is not known yet
+    mine(w3c)
+    predicted = client.contract.functions.membersOf(task.id).call()[0]
+    assert predicted in operators
+    honest = make_commitment(20)
+    client.submit(task.__class__(id=task.id, fee=task.fee, receipt=None), RESULT, honest, predicted)
+    assert client.contract.functions.executorOf(task.id).call() == predicted
+    mine(w3c)
+    auditors = client.contract.functions.membersOf(task.id).call()[1:]
+    assert predicted not in auditors and all(a in operators for a in auditors)
+    task.executor, task.auditors = predicted, list(auditors)
+    digest = honest_digest(client, task, honest)
+    client.commit(task, auditors[0], digest)  # draws the auditors, as predicted
+    assert client.info(task.id)["members"][1:] == auditors
