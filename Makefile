@@ -90,7 +90,7 @@ solhint: node
 
 # Same compiler settings as deploy/compile.py (viaIR is needed), passed through the solc shim.
 slither: node .venv-slither/.installed
-	SOLC_SHIM_SETTINGS='{"viaIR":true,"optimizer":{"enabled":true,"runs":1000},"evmVersion":"cancun"}' \
+	$(NODE22_PATH) SOLC_SHIM_SETTINGS='{"viaIR":true,"optimizer":{"enabled":true,"runs":1000},"evmVersion":"cancun"}' \
 	  .venv-slither/bin/slither contracts --config-file contracts/slither.config.json
 
 # Regenerate deploy/artifacts/ after changing a contract (a test checks they are up to date).
@@ -133,7 +133,7 @@ bench-accuracy: install
 # generation (tiny-sd 64 px / 20 steps, SmolLM2 32 tokens), honest acceptance and impostor
 # detection from a quick fresh study (about two minutes); BENCH_AUDIT_ARGS=--stored prints the
 # full study's figures (`make study-audit`, reports/study/audit-results.json) instead.
-bench-audit: install
+bench-audit: install node
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
 
 # Verifiable fine-tuning (issue 16, no contract yet): Digits-Gen fine-tuned in synchronised rounds;

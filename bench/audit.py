@@ -7,8 +7,9 @@ calibrated noise and the detection of each impostor.
 By default a quick fresh study runs first (tiny-sd 64 px / 10 steps and Digits-Gen 20 steps on
 4 seeds, tiny-llama on 8 prompts: about two minutes with the cost measurement); ``--stored``
 prints the figures of the full study (``genoracle study audit``, reports/study/audit-results.json)
-without running anything. Prints tables, then one JSON line {"bench": "audit", ...}.
-``gas_audited_task`` is left out: the audited mode has no contract yet.
+without running anything. ``gas_audited_task`` (one audited task with 2 auditors: request, draws,
+submission, two commits, the aggregated opening that resolves) is measured on a fresh Anvil by
+bench.audit_gas unless ``--no-gas``. Prints tables, then one JSON line {"bench": "audit", ...}.
 
     python -m bench.audit [--stored [PATH]]      (make bench-audit)
 """
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.audit_gas import measure as measure_gas
 from inference.study.audit import QUICK, figures, run_audit_study, tables
 
 STORED = Path("reports/study/audit-results.json")
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"print the full study's stored figures (default {STORED})",
     )
+    parser.add_argument(
+        "--no-gas", action="store_true", help="skip the gas measurement on Anvil (bench.audit_gas)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.stored is not None:
@@ -49,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"audited mode ({source})")
     print("\n".join(tables(results)))
     record = {"bench": "audit", "source": source, **figures(results)}
+    if not args.no_gas:
+        gas = measure_gas(tasks=3)
+        print(
+            f"gas_audited_task: {gas['gas_audited_task']:,} (2 auditors, lazy draws; "
+            f"{gas['gas_audited_task_keeper_draws']:,} with keeper draws)"
+        )
+        record.update(gas)
+        record["gas_note"] = "bench.audit_gas on Anvil: medians of 3 tasks, 2 auditors"
     record["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(record, sort_keys=True))
     return 0

@@ -4,8 +4,8 @@ pragma solidity ^0.8.30;
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {IAuditDraws} from "./interfaces/IAuditedTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
-import {DigestAgreement} from "./libraries/DigestAgreement.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
@@ -80,16 +80,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         uint80 fee;
     }
 
-    /// @dev A model's request terms, copied from the registry when they change (one storage read
-    /// per request instead of a call).
-    struct ModelTerms {
-        bool registered;
-        bool active;
-        uint16 index;
-        uint32 floor;
-        uint32 maxTolerance;
-    }
-
     /// @dev Task ids are sequential; the keepers' scan starts after `drawnThrough`, below which
     /// every task is drawn (a member's commit may draw a later one out of turn).
     struct TaskCounters {
@@ -107,7 +97,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     uint64 private immutable _callbackGasPrice;
 
     TaskCounters private _counters;
-    mapping(bytes32 modelId => ModelTerms) private _terms;
     mapping(uint256 taskId => TaskCore) private _cores;
     mapping(uint256 taskId => TaskPayment) private _payments;
     /// @dev Operator indices of committee positions 4..6 (committees of 5 and 7).
@@ -182,7 +171,7 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         if (msg.value < required) revert FeeTooLow(msg.value, required);
         if (msg.value > MAX_FEE) revert FeeTooHigh(msg.value, MAX_FEE);
         uint16 modelIndex;
-        (modelIndex, tolerance) = _requestTerms(modelId, tolerance);
+        (modelIndex, tolerance) = _requestTerms(modelId, tolerance, USE_DEFAULT_TOLERANCE);
         uint256 eligible = _poolEligible(modelIndex);
         if (eligible < committeeSize) revert NotEnoughOperators(modelId, eligible, committeeSize);
 
@@ -521,8 +510,20 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc OperatorStaking
+    /// @dev Also completes the attached AuditedTasks' ready draws (executors and auditors), whose
+    /// weights live here too.
     function _beforeWeightChange() internal override {
         (_counters,) = _drawReady(_counters, type(uint256).max);
+        // With none attached this calls address(0), which has no code and succeeds.
+        address audited = _auditedTasks;
+        // IAuditDraws.drawReadyAudits(), low-level to keep the oracle within EIP-170; if it
+        // fails, so does the weight change (no draw ever sees a weight changed after its
+        // randomness existed).
+        bytes4 selector = IAuditDraws.drawReadyAudits.selector;
+        assembly ("memory-safe") {
+            mstore(0, selector)
+            if iszero(call(gas(), audited, 0, 0, 4, 0, 0)) { revert(0, 0) }
+        }
     }
 
     /// @dev Draws task `taskId` alone, out of turn (a member's commit, a resolve): the draws do
@@ -885,27 +886,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     // ------------------------------------------------------------------------------------------
     // Pure helpers
     // ------------------------------------------------------------------------------------------
-
-    /// @dev The model's index and the tolerance a request gets: the model's default for
-    /// USE_DEFAULT_TOLERANCE, else the requested one, which must lie between the default (the
-    /// honest floor: below it, honest hardware noise would be slashed) and the maximum.
-    function _requestTerms(bytes32 modelId, uint32 tolerance)
-        private
-        view
-        returns (uint16, uint32)
-    {
-        ModelTerms memory terms = _terms[modelId];
-        if (!terms.registered) revert IModelRegistry.UnknownModel(modelId);
-        if (!terms.active) revert IModelRegistry.ModelInactive(modelId);
-        if (tolerance == USE_DEFAULT_TOLERANCE) return (terms.index, terms.floor);
-        if (!DigestAgreement.withinTolerance(tolerance, terms.maxTolerance)) {
-            revert IModelRegistry.ToleranceTooHigh(tolerance, terms.maxTolerance);
-        }
-        if (!DigestAgreement.withinTolerance(terms.floor, tolerance)) {
-            revert IModelRegistry.ToleranceBelowFloor(tolerance, terms.floor);
-        }
-        return (terms.index, tolerance);
-    }
 
     function _requiredFee(uint256 committeeSize, uint256 callbackGasLimit)
         private

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 RECORDS_ENV = "GENORACLE_DEPLOYMENTS_DIR"
 ORACLE_CONTRACT = "GenerationOracle"
 CONSUMER_CONTRACT = "ExampleGenerationGallery"
+AUDITED_CONTRACT = "AuditedTasks"
 ETHER = 10**18
 
 
@@ -83,12 +84,15 @@ class Deployment:
     config: dict[str, Any]
     consumer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    audited: str | None = None
+    """The AuditedTasks contract (audited mode) attached to the oracle, if any."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "chainId": self.chain_id,
             "oracle": self.oracle,
             "consumer": self.consumer,
+            **({"auditedTasks": self.audited} if self.audited else {}),
             "blockNumber": self.block_number,
             "deployer": self.deployer,
             "transactionHash": self.transaction_hash,
@@ -112,6 +116,9 @@ class Deployment:
                 if data.get("consumer")
                 else None,
                 extra=dict(data.get("extra", {})),
+                audited=Web3.to_checksum_address(data["auditedTasks"])
+                if data.get("auditedTasks")
+                else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DeploymentError(f"malformed deployment record: {exc!r}") from exc
@@ -205,7 +212,12 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
     """Check `deployment` against the chain `w3` serves: same chain id, the oracle (and the
     consumer, if any) deployed there, and the oracle built with the recorded configuration."""
     check_chain_id(w3, deployment.chain_id, f"the deployment record of {deployment.oracle}")
-    for role, address in (("oracle", deployment.oracle), ("consumer", deployment.consumer)):
+    roles = (
+        ("oracle", deployment.oracle),
+        ("consumer", deployment.consumer),
+        ("audited tasks", deployment.audited),
+    )
+    for role, address in roles:
         if address is not None and not w3.eth.get_code(Web3.to_checksum_address(address)):
             raise DeploymentError(
                 f"no contract at {address} ({role}) on chain {deployment.chain_id}: the record "
@@ -237,6 +249,40 @@ def deployment_for(w3: Web3, records_dir: Path | None = None) -> Deployment:
 def contract_factory(w3: Web3, name: str) -> type[Contract]:
     artifact = load_artifact(name)
     return w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+
+
+def audited_at(w3: Web3, address: str) -> Contract:
+    """The AuditedTasks contract at `address`, with the committed ABI."""
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact(AUDITED_CONTRACT)["abi"]
+    )
+
+
+def deploy_audited(
+    w3: Web3, deployer: LocalAccount, oracle_address: str
+) -> tuple[ChecksumAddress, bool]:
+    """Deploy AuditedTasks for the oracle at `oracle_address` and attach it when the deployer
+    owns the oracle's model registry (the only account allowed to attach it, once). Returns its
+    address and whether it was attached (if not, the registry owner must call
+    `attachAuditedTasks(address)` on the oracle)."""
+    audited, _ = deploy_contract(w3, deployer, AUDITED_CONTRACT, oracle_address)
+    oracle = oracle_at(w3, oracle_address)
+    models = w3.eth.contract(
+        address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
+    )
+    if models.functions.owner().call() != deployer.address:
+        return audited, False
+    host = w3.eth.contract(
+        address=Web3.to_checksum_address(oracle_address), abi=load_artifact("IAuditHost")["abi"]
+    )
+    tx = host.functions.attachAuditedTasks(audited).build_transaction(
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        }
+    )
+    send_transaction(w3, deployer, tx)
+    return audited, True
 
 
 def oracle_at(w3: Web3, address: str) -> Contract:
@@ -294,7 +340,8 @@ def deploy_oracle(
     expected_chain_id: int | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> Deployment:
-    """Deploy GenerationOracle (owner: `owner` or the deployer), record it, and check the record.
+    """Deploy GenerationOracle (owner: `owner` or the deployer) and its AuditedTasks (attached
+    when the deployer is the owner), record them, and check the record.
 
     With `example_consumer`, also deploy the ExampleGenerationGallery dApp (any model) against it.
     With `expected_chain_id`, refuse to deploy to an RPC that serves another chain.
@@ -311,6 +358,12 @@ def deploy_oracle(
     oracle_address, receipt = deploy_contract(
         w3, deployer, ORACLE_CONTRACT, owner_address, config.as_tuple(deployer.address)
     )
+    audited_address, attached = deploy_audited(w3, deployer, oracle_address)
+    if not attached:
+        (announce or log.warning)(
+            f"AuditedTasks deployed at {audited_address}; the registry owner {owner_address} must "
+            f"call attachAuditedTasks({audited_address}) on the oracle to enable the audited mode"
+        )
     consumer_address = None
     if example_consumer:
         consumer_address, _ = deploy_contract(
@@ -327,6 +380,7 @@ def deploy_oracle(
         artifact_hash=artifact_hash(ORACLE_CONTRACT),
         config=resolved_config,
         consumer=consumer_address,
+        audited=audited_address,
     )
     if records_dir is not None:
         path, kept = save_deployment(deployment, records_dir)

@@ -4,6 +4,9 @@ pragma solidity ^0.8.30;
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+import {IAuditHost} from "../interfaces/IAuditedTasks.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 import {StakeTree} from "../libraries/StakeTree.sol";
 import {OperatorStorage} from "./OperatorStorage.sol";
@@ -13,9 +16,12 @@ import {OperatorStorage} from "./OperatorStorage.sol";
 /// exit and withdraw. Runs only by delegatecall from the GenerationOracle that created it, in the
 /// oracle's storage; the oracle completes every ready draw before it forwards a call that changes
 /// a weight.
+/// It also serves the audit host (IAuditHost): the narrow interface through which the one attached
+/// AuditedTasks contract draws executors and auditors from the same pools and settles its tasks
+/// against the same stakes and credits.
 /// @dev A contract of its own so the oracle stays within the code size limit; these calls are rare,
 /// and the extra delegatecall costs them ~3k gas.
-contract OperatorDesk is OperatorStorage {
+contract OperatorDesk is OperatorStorage, IAuditHost {
     using SafeCast for uint256;
     using StakeTree for StakeTree.Tree;
 
@@ -30,9 +36,119 @@ contract OperatorDesk is OperatorStorage {
         _self = address(this);
     }
 
+    uint256 private constant BPS = 10_000;
+    uint256 private constant INDEX_BITS = 20;
+    uint256 private constant INDEX_MASK = (1 << 20) - 1;
+
     modifier onlyDelegated() {
         if (address(this) == _self) revert OperatorDeskCalledDirectly();
         _;
+    }
+
+    modifier onlyAudited() {
+        if (address(this) == _self) revert OperatorDeskCalledDirectly();
+        if (msg.sender != _auditedTasks || msg.sender == address(0)) {
+            revert AuditHostOnlyAudited(msg.sender);
+        }
+        _;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Audit host (IAuditHost): for the attached AuditedTasks only
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAuditHost
+    function attachAuditedTasks(address audited) external onlyDelegated {
+        address owner = Ownable(address(_models)).owner();
+        if (msg.sender != owner || _auditedTasks != address(0) || audited.code.length == 0) {
+            revert AuditAttachRefused(msg.sender, _auditedTasks);
+        }
+        _auditedTasks = audited;
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditedTasks() external view onlyDelegated returns (address) {
+        return _auditedTasks;
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditTerms(bytes32 modelId, uint32 tolerance, uint32 useDefault, uint256 members)
+        external
+        view
+        onlyDelegated
+        returns (uint16 modelIndex, uint32 granted)
+    {
+        (modelIndex, granted) = _requestTerms(modelId, tolerance, useDefault);
+        uint256 eligible = _pools[modelIndex].eligibleCount;
+        if (eligible < members) revert NotEnoughOperators(modelId, eligible, uint8(members));
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        external
+        onlyAudited
+        returns (uint256[] memory indices, address[] memory operators)
+    {
+        if (!_canDraw(modelIndex, size, avoided)) return (indices, operators);
+        (indices, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
+        for (uint256 i; i < size; ++i) {
+            _accounts[operators[i]].openTasks += 1;
+        }
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditPreview(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        external
+        view
+        onlyDelegated
+        returns (address[] memory operators)
+    {
+        if (_canDraw(modelIndex, size, avoided)) {
+            (, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
+        }
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditSettle(Settlement calldata settlement)
+        external
+        payable
+        onlyAudited
+        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
+    {
+        uint256 size = settlement.size;
+        operators = new address[](size);
+        slashed = new uint256[](size);
+        uint256 owed = settlement.refund + settlement.resolverFee;
+        uint256 pool;
+        uint256 paidCount;
+        for (uint256 position; position < size; ++position) {
+            uint256 index = (settlement.members >> (INDEX_BITS * position)) & INDEX_MASK;
+            if (index == 0) continue;
+            address operator = _operatorAt[index];
+            operators[position] = operator;
+            Account storage account = _accounts[operator];
+            account.openTasks -= 1;
+            owed += settlement.fees[position];
+            if (settlement.paidMask & (1 << position) != 0) ++paidCount;
+            uint256 amount = uint256(account.stake) * settlement.slashBps[position] / BPS;
+            if (amount != 0) {
+                _slash(operator, amount);
+                slashed[position] = amount;
+                pool += amount;
+            }
+        }
+        if (msg.value < owed) revert AuditHostUnderfunded(msg.value, owed);
+        slashShare = paidCount == 0 ? 0 : pool / paidCount;
+        for (uint256 position; position < size; ++position) {
+            uint256 amount = settlement.fees[position];
+            if (settlement.paidMask & (1 << position) != 0) amount += slashShare;
+            if (amount != 0) _creditAccount(operators[position], amount);
+        }
+        _creditAccount(settlement.requester, settlement.refund);
+        _creditAccount(settlement.resolver, settlement.resolverFee);
+        // What nobody is owed (the split's remainder, slashes nobody shares) is the treasury's.
+        // slither-disable-next-line divide-before-multiply
+        _treasuryBalance += msg.value - owed + pool - slashShare * paidCount;
     }
 
     /// @notice Registers the caller as an operator staking `msg.value`, reachable at `endpoint`,
@@ -232,6 +348,70 @@ contract OperatorDesk is OperatorStorage {
         delete _slotOf[modelIndex][operator];
         Pool storage pool = _pools[modelIndex];
         _freeSlots[modelIndex][pool.freeSlotCount++] = slot;
+    }
+
+    /// @dev {_drawFromPool} that never draws `avoided` (zero: nobody): the auditors' draw, which
+    /// must not draw the executor. Kept apart so the oracle's own draw stays as small as it is.
+    /// Requires `size` <= the pool's eligible count (less one if `avoided` is eligible in it).
+    function _drawAvoiding(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        private
+        view
+        returns (uint256[] memory indices, address[] memory operators)
+    {
+        indices = new uint256[](size);
+        operators = new address[](size);
+        uint256[] memory slots = new uint256[](size + 1);
+        uint256[] memory weights = new uint256[](size + 1);
+        Pool memory pool = _pools[modelIndex];
+        StakeTree.Tree storage tree = _poolTrees[modelIndex];
+        uint256 firstStep = StakeTree.topStep(pool.slotCount);
+        uint256 remaining = pool.totalWeight;
+        uint256 skipped;
+        if (avoided != address(0)) {
+            // The avoided operator counts as drawn already: the descent steps over its weight.
+            uint256 avoidedSlot = _slotOf[modelIndex][avoided];
+            uint256 avoidedWeight = avoidedSlot == 0 ? 0 : _slots[modelIndex][avoidedSlot].weight;
+            if (avoidedWeight != 0) {
+                slots[0] = avoidedSlot;
+                weights[0] = avoidedWeight;
+                remaining -= avoidedWeight;
+                skipped = 1;
+            }
+        }
+        for (uint256 drawn; drawn < size; ++drawn) {
+            // The entropy is the task's (see AuditedTasks._drawEntropy and its trust assumption).
+            // slither-disable-next-line weak-prng
+            uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
+            uint256 at = drawn + skipped;
+            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, at);
+            Slot memory slot = _slots[modelIndex][slotId];
+            slots[at] = slotId;
+            weights[at] = slot.weight;
+            indices[drawn] = slot.operatorIndex;
+            operators[drawn] = slot.operator;
+            remaining -= slot.weight;
+        }
+    }
+
+    /// @dev Whether `size` operators other than `avoided` can be drawn from the model's pool.
+    function _canDraw(uint256 modelIndex, uint256 size, address avoided)
+        private
+        view
+        returns (bool)
+    {
+        uint256 eligible = _pools[modelIndex].eligibleCount;
+        if (avoided != address(0)) {
+            uint256 slot = _slotOf[modelIndex][avoided];
+            if (slot != 0 && _slots[modelIndex][slot].weight != 0) --eligible;
+        }
+        return eligible >= size;
+    }
+
+    /// @dev Adds `amount` to `account`'s claimable credit.
+    function _creditAccount(address account, uint256 amount) private {
+        if (amount == 0) return;
+        Account storage entry = _accounts[account];
+        entry.credit = (uint256(entry.credit) + amount).toUint96();
     }
 
     /// @dev A free operator index if there is one, else a new one.

@@ -4,7 +4,6 @@ pragma solidity ^0.8.30;
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
-import {StakeTree} from "../libraries/StakeTree.sol";
 import {OperatorDesk} from "./OperatorDesk.sol";
 import {OperatorStorage} from "./OperatorStorage.sol";
 
@@ -16,8 +15,6 @@ import {OperatorStorage} from "./OperatorStorage.sol";
 /// every draw whose randomness is already known: a draw always uses the weights in force before its
 /// randomness existed.
 abstract contract OperatorStaking is OperatorStorage {
-    using StakeTree for StakeTree.Tree;
-
     /// @notice The contract that runs the operator calls in this contract's storage.
     address public immutable operatorDesk;
 
@@ -89,6 +86,12 @@ abstract contract OperatorStaking is OperatorStorage {
         _delegateToDesk();
     }
 
+
+    /// @notice Forwards every other call to the OperatorDesk: the audit host functions that the
+    /// attached AuditedTasks contract calls (see IAuditHost); the desk reverts on anything else.
+    fallback() external payable {
+        _delegateToDesk();
+    }
 
     /// @notice Sends the accumulated rounding dust and orphaned slashes to the treasury address.
     /// @dev Anyone may call; the destination is fixed. Requirements: a positive balance.
@@ -168,48 +171,9 @@ abstract contract OperatorStaking is OperatorStorage {
         return _pools[modelIndex].eligibleCount;
     }
 
-    /// @dev Draws `size` distinct operators of the pool of `modelIndex` by weight, without
-    /// replacement, in O(size * log N) storage reads. Requires `size` <= the pool's eligible count.
-    function _drawFromPool(uint256 modelIndex, bytes32 entropy, uint256 size)
-        internal
-        view
-        returns (uint256[] memory indices, address[] memory operators)
-    {
-        indices = new uint256[](size);
-        operators = new address[](size);
-        uint256[] memory slots = new uint256[](size);
-        uint256[] memory weights = new uint256[](size);
-        Pool memory pool = _pools[modelIndex];
-        StakeTree.Tree storage tree = _poolTrees[modelIndex];
-        uint256 firstStep = StakeTree.topStep(pool.slotCount);
-        uint256 remaining = pool.totalWeight;
-        for (uint256 drawn; drawn < size; ++drawn) {
-            // The entropy is the task's (see _drawEntropy and its trust assumption).
-            // slither-disable-next-line weak-prng
-            uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
-            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, drawn);
-            Slot memory slot = _slots[modelIndex][slotId];
-            slots[drawn] = slotId;
-            weights[drawn] = slot.weight;
-            indices[drawn] = slot.operatorIndex;
-            operators[drawn] = slot.operator;
-            remaining -= slot.weight;
-        }
-    }
-
-    /// @dev Takes `amount` from `operator`'s stake and updates its draw weights. The caller has
-    /// already called {_beforeWeightChange}.
-    function _slash(address operator, uint256 amount) internal {
-        Account storage account = _accounts[operator];
-        uint96 newStake = account.stake - uint96(amount);
-        account.stake = newStake;
-        Profile storage profile = _profiles[operator];
-        if (!profile.paused) _syncWeights(operator, profile, newStake);
-    }
-
     /// @dev Runs the current call in the desk, in this contract's storage, and returns or reverts
     /// with what it returned. The desk is fixed at construction.
-    function _delegateToDesk() private {
+    function _delegateToDesk() internal {
         address desk = operatorDesk;
         assembly ("memory-safe") {
             let ptr := mload(0x40)

@@ -6,6 +6,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 import {IOracleTypes} from "../interfaces/IOracleTypes.sol";
+import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 import {StakeTree} from "../libraries/StakeTree.sol";
 
 /// @title OperatorStorage
@@ -65,6 +66,16 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
         uint32 operatorIndex;
     }
 
+    /// @dev A model's request terms, copied from the registry when they change (one storage read
+    /// per request instead of a call).
+    struct ModelTerms {
+        bool registered;
+        bool active;
+        uint16 index;
+        uint32 floor;
+        uint32 maxTolerance;
+    }
+
     struct Registry {
         uint32 indexCount; // indices ever assigned
         uint32 freeIndexCount;
@@ -81,6 +92,9 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     // slither-disable-next-line constable-states
     uint256 internal _treasuryBalance;
     mapping(address account => Account) internal _accounts;
+    // Written by the oracle's modelTermsChanged; the desk reads it for audited requests.
+    // slither-disable-next-line uninitialized-state
+    mapping(bytes32 modelId => ModelTerms) internal _terms;
     // slither-disable-next-line uninitialized-state
     mapping(address operator => Profile) internal _profiles;
     // slither-disable-next-line uninitialized-state
@@ -95,6 +109,10 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     // slither-disable-next-line uninitialized-state
     mapping(uint256 modelIndex => mapping(address operator => uint256 slot)) internal _slotOf;
     mapping(uint256 modelIndex => mapping(uint256 position => uint256 slot)) internal _freeSlots;
+    /// @dev The AuditedTasks contract allowed to call the audit host functions of OperatorDesk
+    /// (zero until the model registry's owner attaches one, once).
+    // slither-disable-next-line uninitialized-state,constable-states
+    address internal _auditedTasks;
 
     constructor(IModelRegistry registry, uint96 minStake, uint32 unbondingDelay, address treasury) {
         if (minStake < WEIGHT_UNIT) revert InvalidConfig("minStake");
@@ -103,6 +121,66 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
         _minStake = minStake;
         _unbondingDelay = unbondingDelay;
         _treasury = treasury;
+    }
+
+    /// @dev Draws `size` distinct operators of the pool of `modelIndex` by weight, without
+    /// replacement, in O(size * log N) storage reads. Requires `size` <= the pool's eligible count.
+    function _drawFromPool(uint256 modelIndex, bytes32 entropy, uint256 size)
+        internal
+        view
+        returns (uint256[] memory indices, address[] memory operators)
+    {
+        indices = new uint256[](size);
+        operators = new address[](size);
+        uint256[] memory slots = new uint256[](size);
+        uint256[] memory weights = new uint256[](size);
+        Pool memory pool = _pools[modelIndex];
+        StakeTree.Tree storage tree = _poolTrees[modelIndex];
+        uint256 firstStep = StakeTree.topStep(pool.slotCount);
+        uint256 remaining = pool.totalWeight;
+        for (uint256 drawn; drawn < size; ++drawn) {
+            // The entropy is the task's (see _drawEntropy and its trust assumption).
+            // slither-disable-next-line weak-prng
+            uint256 target = uint256(keccak256(abi.encode(entropy, drawn))) % remaining;
+            uint256 slotId = tree.find(pool.slotCount, firstStep, target, slots, weights, drawn);
+            Slot memory slot = _slots[modelIndex][slotId];
+            slots[drawn] = slotId;
+            weights[drawn] = slot.weight;
+            indices[drawn] = slot.operatorIndex;
+            operators[drawn] = slot.operator;
+            remaining -= slot.weight;
+        }
+    }
+
+    /// @dev Takes `amount` from `operator`'s stake and updates its draw weights. The caller has
+    /// already completed every draw whose randomness is known (frozen weights).
+    function _slash(address operator, uint256 amount) internal {
+        Account storage account = _accounts[operator];
+        uint96 newStake = account.stake - uint96(amount);
+        account.stake = newStake;
+        Profile storage profile = _profiles[operator];
+        if (!profile.paused) _syncWeights(operator, profile, newStake);
+    }
+
+    /// @dev The model's index and the tolerance a request gets: the model's default for
+    /// `useDefault`, else the requested one, which must lie between the default (the honest floor:
+    /// below it, honest hardware noise would be slashed) and the maximum.
+    function _requestTerms(bytes32 modelId, uint32 tolerance, uint32 useDefault)
+        internal
+        view
+        returns (uint16, uint32)
+    {
+        ModelTerms memory terms = _terms[modelId];
+        if (!terms.registered) revert IModelRegistry.UnknownModel(modelId);
+        if (!terms.active) revert IModelRegistry.ModelInactive(modelId);
+        if (tolerance == useDefault) return (terms.index, terms.floor);
+        if (!DigestAgreement.withinTolerance(tolerance, terms.maxTolerance)) {
+            revert IModelRegistry.ToleranceTooHigh(tolerance, terms.maxTolerance);
+        }
+        if (!DigestAgreement.withinTolerance(terms.floor, tolerance)) {
+            revert IModelRegistry.ToleranceBelowFloor(tolerance, terms.floor);
+        }
+        return (terms.index, tolerance);
     }
 
     /// @dev The index of the `i`-th model in a profile's packed `servedModels`.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {AuditedTasks} from "../AuditedTasks.sol";
 import {IGenerationConsumer} from "../interfaces/IGenerationConsumer.sol";
 import {IGenerationOracle} from "../interfaces/IGenerationOracle.sol";
 
@@ -111,6 +112,48 @@ contract RecordingConsumer is RequesterBase {
     function onGenerationFailed(uint256 taskId, uint8 reason) external {
         gasAtEntry = gasleft();
         callbacks += 1;
+        lastTaskId = taskId;
+        lastReason = reason;
+    }
+}
+
+/// @notice Test-only: requests audited tasks and records the callbacks of its AuditedTasks.
+contract AuditedRecordingConsumer is IGenerationConsumer {
+    AuditedTasks public immutable audited;
+    uint256 public verifiedCount;
+    uint256 public failedCount;
+    uint256 public lastTaskId;
+    bytes32 public lastDigest;
+    uint8 public lastReason;
+
+    error NotAuditedTasks(address caller);
+
+    constructor(AuditedTasks audited_) {
+        audited = audited_;
+    }
+
+    function request(
+        bytes32 modelId,
+        bytes calldata input,
+        uint8 auditors,
+        uint32 tolerance,
+        uint32 callbackGasLimit
+    ) external payable returns (uint256) {
+        return audited.requestAudited{value: msg.value}(
+            modelId, input, auditors, tolerance, callbackGasLimit
+        );
+    }
+
+    function onGenerationVerified(uint256 taskId, bytes32 digest) external {
+        if (msg.sender != address(audited)) revert NotAuditedTasks(msg.sender);
+        ++verifiedCount;
+        lastTaskId = taskId;
+        lastDigest = digest;
+    }
+
+    function onGenerationFailed(uint256 taskId, uint8 reason) external {
+        if (msg.sender != address(audited)) revert NotAuditedTasks(msg.sender);
+        ++failedCount;
         lastTaskId = taskId;
         lastReason = reason;
     }

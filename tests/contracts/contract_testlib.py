@@ -15,6 +15,14 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCErro
 from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
+from inference.audit.merkle import Commitment
+from oracle.chain.audited import (
+    EVIDENCE_WITHHELD_DIGEST,
+    audit_commitment,
+    challenge,
+    compared_digest,
+    sketch_opening,
+)
 from oracle.chain.views import TaskStatus
 from oracle.chain.views import commitment as protocol_commitment
 
@@ -40,6 +48,8 @@ ERROR_SOURCES = (
     "OperatorDesk",
     "ExampleGenerationGallery",
     "GrindingRequester",
+    "AuditedTasks",
+    "IAuditHost",
 )
 
 
@@ -335,3 +345,168 @@ def assert_balance_invariant(oracle: Contract, people: list[str]) -> None:
     task_ids = list(range(1, oracle.functions.taskCount().call() + 1))
     expected = accounted_balance(oracle, people, task_ids)
     assert oracle.w3.eth.get_balance(oracle.address) == expected
+
+
+# ----------------------------------------------------------------------------------------------
+# Audited mode (AuditedTasks): a thin typed client for tests, benchmarks and later node work
+# ----------------------------------------------------------------------------------------------
+
+#: The reserved digest an auditor reveals when the executor did not serve the challenged evidence.
+EVIDENCE_WITHHELD = EVIDENCE_WITHHELD_DIGEST
+audited_challenge = challenge
+audited_digest = compared_digest
+
+
+@dataclass
+class AuditedTask:
+    """An audited task as the client tracks it."""
+
+    id: int
+    fee: int
+    receipt: Any
+    executor: str = ""
+    auditors: list[str] | None = None
+    commit_deadline: int = 0
+    reveal_deadline: int = 0
+    submit_deadline: int = 0
+    seed: bytes = b""
+
+
+class AuditedClient:
+    """Typed calls of AuditedTasks on an Anvil chain (unlocked accounts)."""
+
+    def __init__(self, audited: Contract) -> None:
+        self.contract = audited
+        self.w3 = audited.w3
+
+    def required_fee(self, auditors: int, callback_gas: int = 0) -> int:
+        return int(self.contract.functions.requiredFee(auditors, callback_gas).call())
+
+    def request(
+        self,
+        requester: str,
+        auditors: int = 2,
+        tol: int = USE_DEFAULT,
+        callback_gas: int = 0,
+        model: bytes = MODEL_ID,
+        fee: int | None = None,
+    ) -> AuditedTask:
+        fee = self.required_fee(auditors, callback_gas) if fee is None else fee
+        fn = self.contract.functions.requestAudited(model, INPUT, auditors, tol, callback_gas)
+        receipt = send(fn, requester, fee)
+        event = self.event(receipt, "AuditTaskRequested")[0]
+        return AuditedTask(
+            id=event["taskId"],
+            fee=event["fee"],
+            receipt=receipt,
+            submit_deadline=event["submitDeadline"],
+        )
+
+    def event(self, receipt: Any, name: str) -> list[Any]:
+        return events(self.contract, receipt, name)
+
+    def draw(self, task: AuditedTask, sender: str) -> AuditedTask:
+        """A keeper's drawAudits (in a later block), then the task's executor/auditors."""
+        send(self.contract.functions.drawAudits(), sender)
+        return self.refresh(task)
+
+    def refresh(self, task: AuditedTask) -> AuditedTask:
+        info = self.info(task.id)
+        task.executor = info["members"][0]
+        drawn = [a for a in info["members"][1:] if int(a, 16) != 0]
+        task.auditors = drawn or None
+        return task
+
+    def info(self, task_id: int) -> dict[str, Any]:
+        value = self.contract.functions.getAuditTask(task_id).call()
+        return as_dict(self.contract, "getAuditTask", value)
+
+    def submit(
+        self, task: AuditedTask, result: bytes, commitment: Commitment, sender: str | None = None
+    ) -> Any:
+        fn = self.contract.functions.submitExecution(
+            task.id,
+            result,
+            commitment.evidence.root,
+            commitment.sketch_tree.root,
+            commitment.sketch_tree.size,
+        )
+        receipt = send(fn, sender or task.executor)
+        event = self.event(receipt, "ExecutionSubmitted")[0]
+        task.commit_deadline = event["commitDeadline"]
+        task.reveal_deadline = event["revealDeadline"]
+        return receipt
+
+    def challenge(self, task: AuditedTask, leaf_count: int) -> list[int]:
+        indices, seed = self.contract.functions.challengeOf(task.id, leaf_count).call()
+        task.seed = bytes(seed)
+        return [int(i) for i in indices]
+
+    def commitment(self, task: AuditedTask, auditor: str, digest: bytes) -> bytes:
+        return audit_commitment(
+            self.w3.eth.chain_id,
+            self.contract.address,
+            task.id,
+            auditor,
+            digest,
+            salt_for(task.id, auditor),
+        )
+
+    def commit(self, task: AuditedTask, auditor: str, digest: bytes) -> Any:
+        position = self.position(task, auditor)
+        fn = self.contract.functions.commitAudit(
+            task.id, position, self.commitment(task, auditor, digest)
+        )
+        return send(fn, auditor)
+
+    def position(self, task: AuditedTask, auditor: str) -> int:
+        assert task.auditors is not None, "auditors not drawn"
+        return task.auditors.index(auditor) + 1
+
+    def opening(self, task: AuditedTask, auditor: str, digest: bytes) -> tuple[Any, ...]:
+        return (self.position(task, auditor), auditor, digest, salt_for(task.id, auditor))
+
+    def reveal(self, task: AuditedTask, openings: list[tuple[Any, ...]], sender: str) -> Any:
+        return send(self.contract.functions.revealAudits(task.id, openings), sender)
+
+    def sketch_opening(self, task: AuditedTask, commitment: Commitment) -> tuple[Any, ...]:
+        return sketch_opening(commitment, self.challenge(task, commitment.sketch_tree.size))
+
+    def open(
+        self,
+        task: AuditedTask,
+        commitment: Commitment,
+        openings: list[tuple[Any, ...]] | None = None,
+        sender: str | None = None,
+        opening: tuple[Any, ...] | None = None,
+    ) -> Any:
+        opening = opening or self.sketch_opening(task, commitment)
+        fn = self.contract.functions.openSketches(task.id, opening, openings or [])
+        return send(fn, sender or task.executor)
+
+    def resolve(self, task: AuditedTask, sender: str) -> Any:
+        return send(self.contract.functions.resolveAudit(task.id), sender)
+
+    def status(self, task: AuditedTask) -> int:
+        return int(self.info(task.id)["status"])
+
+
+def make_commitment(leaves: int = 8, tag: str = "honest") -> Commitment:
+    """An executor's commitment over `leaves` states with pseudo-random sketches."""
+    states = [bytes(Web3.keccak(text=f"{tag}/state/{i}")) for i in range(leaves)]
+    sketches = [bytes(Web3.keccak(text=f"{tag}/sketch/{i}")) for i in range(leaves)]
+    return Commitment.build(states, sketches, bytes(Web3.keccak(text=f"{tag}/secret")))
+
+
+def assert_audited_invariant(oracle: Contract, audited: Contract, people: list[str]) -> None:
+    """The oracle's balance invariant (stakes, replicated escrow, credits, treasury) holds, and
+    AuditedTasks holds exactly the fees of its open tasks."""
+    assert_balance_invariant(oracle, people)
+    count = audited.functions.taskCount().call()
+    offset = audited.functions.TASK_ID_OFFSET().call()
+    open_fees = 0
+    for n in range(1, count + 1):
+        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(offset + n).call())
+        if info["status"] in (1, 2, 3):
+            open_fees += info["fee"]
+    assert oracle.w3.eth.get_balance(audited.address) == open_fees

@@ -1,0 +1,1112 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IAuditDraws, IAuditHost, IAuditedTasks} from "./interfaces/IAuditedTasks.sol";
+import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
+import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
+import {IOracleTypes} from "./interfaces/IOracleTypes.sol";
+import {TolerantMajority} from "./libraries/TolerantMajority.sol";
+
+/// @title AuditedTasks
+/// @notice The audited mode: one executor generates, a few auditors recompute a challenged part.
+/// A task costs about one generation instead of a committee's n.
+/// 1. Request (model, input, k auditors in {2, 4}, tolerance, callback gas, fee). The executor is
+///    drawn from the hash of the request's block (randomness that did not exist at request time).
+/// 2. The executor submits `(resultDigest, evidenceRoot, sketchRoot, leafCount)` before its
+///    deadline; `resultDigest` is public at once, marked unaudited ({unauditedResultOf}).
+/// 3. The auditors (never the executor, without replacement) and the challenge (four leaves of
+///    the executor's trees) are drawn from the hash of the submission's block, which the
+///    submission cannot know. Auditors fetch the challenged inputs off chain, recompute, and
+///    commit `keccak256(abi.encode(chainid, this, taskId, auditor, digest, salt))`.
+/// 4. Once no more commits can come, auditors reveal and the executor opens its salted sketches
+///    of the challenged leaves with Merkle proofs against `sketchRoot` (OpenZeppelin MerkleProof,
+///    leaves as inference/audit/merkle.py builds them). Auditors committed before any sketch was
+///    opened, so they cannot copy it. The executor's digest takes lane j from the sketch of
+///    challenged leaf j.
+/// 5. The tolerant majority over executor and auditors decides: the executor's result is
+///    verified if it is in the majority; otherwise it is slashed and the auditors paid. Auditors
+///    who reveal EVIDENCE_WITHHELD_DIGEST, if a majority of the auditors, get the executor
+///    slashed. Non-submitters, non-committers and non-revealers are slashed as in the replicated
+///    mode; a member who did its part is never slashed because others did not.
+/// @dev Why a contract of its own: the oracle is at the EIP-170 size limit. This contract holds
+/// the audited tasks and their escrowed fees; the oracle keeps the stakes, credits, pools and
+/// treasury, and serves this contract alone through the narrow IAuditHost interface (its
+/// OperatorDesk, behind its fallback, attached once by the registry owner). The oracle tells this
+/// contract before any weight changes ({drawReadyAudits}), so audited draws use frozen weights
+/// like the replicated ones. Balance invariant: this contract's balance equals the fees of its
+/// open tasks; the oracle's invariant is unchanged (settlement sends each task's fee over).
+/// Fee split on success: the executor, who generated, gets EXECUTOR_FEE_BPS of the members' fee;
+/// the agreeing auditors share the rest; slashed stake is shared equally by the paid members.
+/// Task ids start at TASK_ID_OFFSET, so they never collide with the oracle's in a consumer.
+contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
+    using SafeCast for uint256;
+
+    /// @notice The reserved digest an auditor reveals when the executor did not serve it the
+    /// challenged evidence (with valid proofs) in time. A majority of auditors revealing it slashes
+    /// the executor; otherwise it agrees with nothing.
+    bytes32 public constant EVIDENCE_WITHHELD_DIGEST = keccak256("genoracle.evidence-withheld");
+    /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
+    uint256 public constant CHALLENGE_SIZE = 4;
+    /// @notice Largest number of auditors (executor + auditors is odd: 2 or 4 auditors).
+    uint8 public constant MAX_AUDITORS = 4;
+    /// @notice The executor's share (basis points) of the members' fee of a verified task.
+    uint256 public constant EXECUTOR_FEE_BPS = 5_000;
+    /// @notice Audited task ids are TASK_ID_OFFSET + 1, + 2, ...
+    uint256 public constant TASK_ID_OFFSET = 1 << 128;
+    /// @notice Pass as `tolerance` to use the model's default tolerance.
+    uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
+    /// @notice At most this many draws (of each kind) wait for their randomness.
+    uint256 public constant MAX_PENDING_DRAWS = 16;
+    /// @notice Largest fee a task can escrow (packed into 80 bits).
+    uint256 public constant MAX_FEE = type(uint80).max;
+
+    uint256 private constant BPS = 10_000;
+    uint256 private constant INDEX_BITS = 20;
+    uint256 private constant INDEX_MASK = (1 << 20) - 1;
+    uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
+    uint256 private constant LANE_BITS = 64;
+    uint256 private constant LANE_MASK = type(uint64).max;
+    /// @dev Flag in `revealedMask`: no auditors could be drawn.
+    uint8 private constant NO_AUDITORS = 0x80;
+    /// @dev Seal position where a non-final opening keeps the executor's result digest.
+    uint256 private constant RESULT_POSITION = 7;
+
+    /// @dev Word 0 of a task.
+    struct Core {
+        uint32 deadline; // submit deadline (Drawing, Executing), then commit deadline
+        uint32 drawBlock; // the request's block, then the submission's block
+        AuditStatus status;
+        uint8 auditors;
+        uint8 committedMask; // bit 0: the executor submitted; bit p: auditor p committed
+        uint8 revealedMask; // bit 0: the executor opened; bit p: auditor p revealed
+        uint32 tolerance;
+        uint24 callbackGasLimit;
+        uint104 members; // operator indices, 20 bits each: 0 executor, 1..auditors; 0 = none
+    }
+
+    /// @dev Word 1 of a task.
+    struct Payment {
+        address requester;
+        uint80 fee;
+        uint16 modelIndex;
+    }
+
+    /// @dev Draw bookkeeping, one word: executors are drawn in task order from `drawnThrough`;
+    /// auditor draws wait in a ring from `auditHead` to `auditTail`.
+    struct Counters {
+        uint64 taskCount;
+        uint64 drawnThrough;
+        uint64 auditHead;
+        uint64 auditTail;
+    }
+
+    /// @notice The oracle whose operators, stakes and credits this contract uses.
+    IGenerationOracle public immutable oracle;
+    uint96 private immutable _minFeePerMember;
+    uint32 private immutable _submitWindow;
+    uint32 private immutable _commitWindow;
+    uint32 private immutable _revealWindow;
+    uint16 private immutable _slashDeviationBps;
+    uint16 private immutable _slashNoCommitBps;
+    uint32 private immutable _maxCallbackGasLimit;
+    uint64 private immutable _callbackGasPrice;
+
+    Counters private _counters;
+    mapping(uint256 taskId => Core) private _cores;
+    mapping(uint256 taskId => Payment) private _payments;
+    /// @dev Keyed by taskId * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
+    /// submission, then the executor's opened digest; positions 1..k: an auditor's commitment,
+    /// then its digest; RESULT_POSITION: the result digest (verified once Resolved).
+    mapping(uint256 sealKey => bytes32) private _seals;
+    mapping(uint256 ring => uint256 taskId) private _auditQueue;
+
+    /// @param oracle_ The GenerationOracle whose configuration (fees, windows, slash rates,
+    /// callback bounds) this contract copies; its registry's owner must then attach this contract
+    /// (`attachAuditedTasks`) before the first request.
+    constructor(IGenerationOracle oracle_) {
+        oracle = oracle_;
+        IOracleTypes.Config memory cfg = oracle_.config();
+        _minFeePerMember = cfg.minFeePerMember;
+        _submitWindow = cfg.commitWindow;
+        _commitWindow = cfg.commitWindow;
+        _revealWindow = cfg.revealWindow;
+        _slashDeviationBps = cfg.slashDeviationBps;
+        _slashNoCommitBps = cfg.slashNoCommitBps;
+        _maxCallbackGasLimit = cfg.maxCallbackGasLimit;
+        _callbackGasPrice = cfg.callbackGasPrice;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Lifecycle
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Requests an audited generation: one executor, `auditors` auditors.
+    /// @dev Nothing is drawn here (the executor comes from this block's hash). No external call
+    /// but the oracle's view of the model's terms.
+    /// Requirements: `auditors` 2 or 4; an active model served by at least `auditors` + 1
+    /// drawable operators; `tolerance` USE_DEFAULT_TOLERANCE or between the model's floor and
+    /// maximum; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
+    /// {requiredFee} and <= MAX_FEE; fewer than MAX_PENDING_DRAWS executor draws waiting.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function requestAudited(
+        bytes32 modelId,
+        bytes calldata input,
+        uint8 auditors,
+        uint32 tolerance,
+        uint32 callbackGasLimit
+    ) external payable returns (uint256 taskId) {
+        if (auditors != 2 && auditors != MAX_AUDITORS) revert AuditInvalidAuditors(auditors);
+        if (callbackGasLimit > _maxCallbackGasLimit) {
+            revert AuditCallbackGasTooHigh(callbackGasLimit, _maxCallbackGasLimit);
+        }
+        uint256 required = _requiredFee(auditors, callbackGasLimit);
+        if (msg.value < required) revert AuditFeeTooLow(msg.value, required);
+        if (msg.value > MAX_FEE) revert AuditFeeTooHigh(msg.value, MAX_FEE);
+        (uint16 modelIndex, uint32 granted) = IAuditHost(address(oracle)).auditTerms(
+            modelId, tolerance, USE_DEFAULT_TOLERANCE, uint256(auditors) + 1
+        );
+        Counters memory counters = _counters;
+        _drawReadyExecutors(counters);
+        uint256 pending = counters.taskCount - counters.drawnThrough;
+        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
+        uint256 number = ++counters.taskCount;
+        _counters = counters;
+        taskId = TASK_ID_OFFSET + number;
+
+        uint32 deadline = (block.timestamp + _submitWindow).toUint32();
+        _cores[taskId] = Core({
+            deadline: deadline,
+            drawBlock: block.number.toUint32(),
+            status: AuditStatus.Drawing,
+            auditors: auditors,
+            committedMask: 0,
+            revealedMask: 0,
+            tolerance: granted,
+            callbackGasLimit: uint24(callbackGasLimit),
+            members: 0
+        });
+        _payments[taskId] =
+            Payment({requester: msg.sender, fee: uint80(msg.value), modelIndex: modelIndex});
+        emit AuditTaskRequested(
+            taskId,
+            msg.sender,
+            modelId,
+            input,
+            auditors,
+            granted,
+            deadline,
+            msg.value,
+            uint64(block.number)
+        );
+    }
+
+    /// @notice The executor submits its result digest and the roots of its two trees: the
+    /// evidence tree over its intermediate states (emitted, for the auditors) and the salted
+    /// sketch tree (opened later), over `leafCount` leaves. Draws the executor first if nobody
+    /// has. The digest is public at once, unaudited.
+    /// @dev Requirements: the task is waiting for its execution, before its submit deadline; the
+    /// caller is its executor; `leafCount` > 0; fewer than MAX_PENDING_DRAWS auditor draws
+    /// waiting (those of earlier blocks are completed here first, so only this block's can).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function submitExecution(
+        uint256 taskId,
+        bytes32 resultDigest,
+        bytes32 evidenceRoot,
+        bytes32 sketchRoot,
+        uint32 leafCount
+    ) external {
+        Core memory core = _cores[taskId];
+        address executor;
+        if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core);
+        if (_phase(core) != AuditPhase.Execute) {
+            revert AuditWrongPhase(taskId, _phase(core));
+        }
+        if (msg.sender != _memberAddress(core, 0, executor)) {
+            revert AuditNotExecutor(taskId, msg.sender);
+        }
+        if (leafCount == 0) revert AuditInvalidLeafCount(taskId);
+        Counters memory counters = _counters;
+        _drawReadyAuditors(counters);
+        uint256 pending = counters.auditTail - counters.auditHead;
+        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
+        _auditQueue[counters.auditTail++ % MAX_PENDING_DRAWS] = taskId;
+        _counters = counters;
+
+        uint32 commitDeadline = (block.timestamp + _commitWindow).toUint32();
+        core.status = AuditStatus.Auditing;
+        core.deadline = commitDeadline;
+        core.drawBlock = block.number.toUint32();
+        core.committedMask = 1;
+        _cores[taskId] = core;
+        _seals[_sealKey(taskId, 0)] = keccak256(abi.encode(sketchRoot, leafCount));
+        _seals[_sealKey(taskId, RESULT_POSITION)] = resultDigest;
+        emit ExecutionSubmitted(
+            taskId,
+            msg.sender,
+            resultDigest,
+            evidenceRoot,
+            sketchRoot,
+            leafCount,
+            commitDeadline,
+            uint64(commitDeadline) + _revealWindow
+        );
+    }
+
+    /// @notice Draws the waiting executors and auditors whose randomness exists, oldest first.
+    /// Anyone may call (keepers); the executor's submission and the first auditor's commit also
+    /// draw their own task.
+    /// @dev Requirements: none (a draw that cannot be made marks its task, never reverts).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function drawAudits() external {
+        Counters memory counters = _counters;
+        _drawReadyExecutors(counters);
+        _drawReadyAuditors(counters);
+        _counters = counters;
+    }
+
+    /// @inheritdoc IAuditDraws
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function drawReadyAudits() external {
+        if (msg.sender != address(oracle)) revert AuditOnlyOracle(msg.sender);
+        Counters memory counters = _counters;
+        _drawReadyExecutors(counters);
+        _drawReadyAuditors(counters);
+        _counters = counters;
+    }
+
+    /// @notice An auditor commits to the digest of what it recomputed:
+    /// `keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, digest, salt))`.
+    /// Draws the auditors first if nobody has.
+    /// @dev Requirements: the task is in its commit phase; the caller is one of its auditors,
+    /// at `position` (1..auditors), and has not committed; a nonzero commitment.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function commitAudit(uint256 taskId, uint8 position, bytes32 commitment) external {
+        Core memory core = _cores[taskId];
+        address known;
+        if (_auditorsPending(core)) {
+            known = _drawAuditorsNow(taskId, core, position);
+        }
+        AuditPhase phase = _phase(core);
+        if (phase != AuditPhase.Commit) revert AuditWrongPhase(taskId, phase);
+        if (commitment == bytes32(0)) revert AuditZeroCommitment(taskId);
+        _checkAuditor(taskId, core, position, msg.sender, known);
+        uint8 bit = uint8(1 << position);
+        if (core.committedMask & bit != 0) revert AuditAlreadyCommitted(taskId, msg.sender);
+        _seals[_sealKey(taskId, position)] = commitment;
+        core.committedMask |= bit;
+        _cores[taskId] = core;
+        emit AuditCommitted(taskId, msg.sender);
+    }
+
+    /// @notice Reveals auditors' commitments (one or several: auditors hand each other their
+    /// openings once the commit phase is over). Anyone may send them: a commitment binds its
+    /// auditor. Openings already revealed are skipped. The reveal that completes every opening
+    /// (the executor's included) resolves.
+    /// @dev Requirements: the task is in its reveal phase; each opening names an auditor who
+    /// committed, with a matching commitment; at least one is new.
+    function revealAudits(uint256 taskId, AuditOpening[] calldata openings) external nonReentrant {
+        Core memory core = _cores[taskId];
+        _requireRevealPhase(taskId, core);
+        uint8 before = core.revealedMask;
+        bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
+        _revealOpenings(taskId, core, openings, digests);
+        if (core.revealedMask == before) revert AuditNothingToReveal(taskId);
+        _afterReveals(taskId, core, digests, before, bytes32(0));
+    }
+
+    /// @notice The executor's sketches of the challenged leaves, opened against its sketch root,
+    /// with any auditors' openings (the aggregated reveal: one transaction ends the task). Anyone
+    /// may send it: the opening must match the executor's submission.
+    /// @dev Requirements: the task is in its reveal phase (every auditor committed, or the commit
+    /// deadline passed); not opened yet; `sketchRoot` and `leafCount` as submitted; every sketch,
+    /// with its salt, proven at its challenged leaf; auditors' openings as {revealAudits}.
+    function openSketches(
+        uint256 taskId,
+        SketchOpening calldata opening,
+        AuditOpening[] calldata openings
+    ) external nonReentrant {
+        Core memory core = _cores[taskId];
+        _requireRevealPhase(taskId, core);
+        if (core.revealedMask & 1 != 0) revert AuditAlreadyOpened(taskId);
+        uint256 sealKey = _sealKey(taskId, 0);
+        if (_seals[sealKey] != keccak256(abi.encode(opening.sketchRoot, opening.leafCount))) {
+            revert AuditSubmissionMismatch(taskId);
+        }
+        uint8 before = core.revealedMask;
+        bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
+        digests[0] = _openedDigest(taskId, core, opening);
+        core.revealedMask |= 1;
+        emit SketchesOpened(taskId, digests[0]);
+        _revealOpenings(taskId, core, openings, digests);
+        _afterReveals(taskId, core, digests, before, digests[0]);
+    }
+
+    /// @notice Ends a task whose outcome can no longer change (see {phaseOf}: Resolvable): the
+    /// executor never submitted, no auditors could be drawn, too few committed, every opening is
+    /// in, or the reveal deadline passed. Anyone may call; the callback fee is the caller's.
+    /// @dev Requirements: the task is Resolvable (a task whose draw is ready is drawn first).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function resolveAudit(uint256 taskId) external nonReentrant {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
+            _drawExecutorNow(taskId, core);
+        }
+        if (_auditorsPending(core) && core.drawBlock < block.number) {
+            _drawAuditorsNow(taskId, core, 0);
+        }
+        AuditPhase phase = _phase(core);
+        if (phase != AuditPhase.Resolvable) revert AuditWrongPhase(taskId, phase);
+        bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
+        _loadDigests(taskId, core.revealedMask, digests);
+        _resolve(taskId, core, digests);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice The fee an audited request must carry: the oracle's minimum per member for the
+    /// executor and each auditor, plus the callback gas at the oracle's callback gas price.
+    function requiredFee(uint8 auditors, uint32 callbackGasLimit) external view returns (uint256) {
+        return _requiredFee(auditors, callbackGasLimit);
+    }
+
+    /// @notice Number of audited tasks ever requested (ids TASK_ID_OFFSET + 1 ..).
+    function taskCount() external view returns (uint256) {
+        return _counters.taskCount;
+    }
+
+    /// @notice The executor's result digest as soon as it is submitted, and whether it has been
+    /// audited (true only once the task is Resolved: the auditors' majority agreed).
+    function unauditedResultOf(uint256 taskId)
+        external
+        view
+        returns (bytes32 digest, bool audited)
+    {
+        AuditStatus status = _cores[taskId].status;
+        if (status == AuditStatus.Resolved) return (_seals[_sealKey(taskId, 0)], true);
+        if (status == AuditStatus.Auditing) digest = _seals[_sealKey(taskId, RESULT_POSITION)];
+    }
+
+    /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
+    function resultOf(uint256 taskId) external view returns (bytes32) {
+        if (_cores[taskId].status != AuditStatus.Resolved) return bytes32(0);
+        return _seals[_sealKey(taskId, 0)];
+    }
+
+    /// @notice The phase of task `taskId` now.
+    function phaseOf(uint256 taskId) external view returns (AuditPhase) {
+        return _phase(_cores[taskId]);
+    }
+
+    /// @notice The executor of a task once drawn (zero before: nodes call {drawAudits}, or read
+    /// {ExecutorDrawn}).
+    function executorOf(uint256 taskId) external view returns (address) {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
+        return _memberAddress(core, 0, address(0));
+    }
+
+    /// @notice The task's members (executor first, then the auditors): those drawn, or, for a
+    /// draw whose randomness exists but that nobody has made yet, the ones it will produce
+    /// (weights are frozen until it is made). Zero entries are not known yet. Nodes learn from
+    /// this whether to start work before anyone drew, as with the oracle's `committeeOf`.
+    function membersOf(uint256 taskId) external view returns (address[] memory members) {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
+        members = new address[](uint256(core.auditors) + 1);
+        for (uint256 p; p < members.length; ++p) {
+            members[p] = _memberAddress(core, p, address(0));
+        }
+        bool ready = core.drawBlock < block.number && block.timestamp <= core.deadline;
+        bytes32 entropy = ready ? _drawEntropy(taskId, core.drawBlock) : bytes32(0);
+        if (entropy == bytes32(0)) return members;
+        uint16 modelIndex = _payments[taskId].modelIndex;
+        if (core.status == AuditStatus.Drawing) {
+            address[] memory drawn =
+                IAuditHost(address(oracle)).auditPreview(modelIndex, entropy, 1, address(0));
+            if (drawn.length != 0) members[0] = drawn[0];
+        } else if (_auditorsPending(core)) {
+            address[] memory drawn = IAuditHost(address(oracle)).auditPreview(
+                modelIndex, entropy, core.auditors, members[0]
+            );
+            for (uint256 i; i < drawn.length; ++i) {
+                members[i + 1] = drawn[i];
+            }
+        }
+    }
+
+    /// @notice The challenged leaf indices (4, ascending, repeated cyclically when the tree has
+    /// fewer leaves) for a submission of `leafCount` leaves, once the auditors' randomness exists.
+    /// The same as inference/audit/challenge.py's `challenge_indices(seed, leafCount, 4)`.
+    function challengeOf(uint256 taskId, uint32 leafCount)
+        external
+        view
+        returns (uint256[4] memory indices, bytes32 seed)
+    {
+        Core memory core = _cores[taskId];
+        if (core.status < AuditStatus.Auditing || core.drawBlock >= block.number) {
+            return (indices, seed);
+        }
+        seed = _challengeSeed(taskId, core.drawBlock);
+        if (seed != bytes32(0)) indices = _challenge(seed, leafCount);
+    }
+
+    /// @notice Everything stored about an audited task. `members` are the executor (position 0)
+    /// and the auditors (empty entries until drawn).
+    /// @dev Requirements: the task exists.
+    function getAuditTask(uint256 taskId) external view returns (AuditTaskInfo memory info) {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
+        Payment memory payment = _payments[taskId];
+        info.requester = payment.requester;
+        info.modelId = oracle.models().modelIdAt(payment.modelIndex);
+        info.status = core.status;
+        info.phase = _phase(core);
+        info.auditors = core.auditors;
+        info.tolerance = core.tolerance;
+        info.deadline = core.deadline;
+        info.revealDeadline = uint64(core.deadline) + _revealWindow;
+        info.drawBlock = core.drawBlock;
+        info.fee = payment.fee;
+        info.callbackGasLimit = core.callbackGasLimit;
+        if (core.status == AuditStatus.Auditing) {
+            info.resultDigest = _seals[_sealKey(taskId, RESULT_POSITION)];
+        } else if (core.status == AuditStatus.Resolved) {
+            info.resultDigest = _seals[_sealKey(taskId, 0)];
+        }
+        uint256 size = uint256(core.auditors) + 1;
+        info.members = new address[](size);
+        info.committed = new bool[](size);
+        info.revealed = new bool[](size);
+        for (uint256 p; p < size; ++p) {
+            info.members[p] = _memberAddress(core, p, address(0));
+            info.committed[p] = core.committedMask & (1 << p) != 0;
+            info.revealed[p] = core.revealedMask & (1 << p) != 0;
+        }
+    }
+
+    /// @notice What position `position` of an open task stored (see the storage layout).
+    function sealOf(uint256 taskId, uint256 position) external view returns (bytes32) {
+        return _seals[_sealKey(taskId, position)];
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Randomness (replaceable)
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice The randomness of a task's draw from `drawBlock`: its hash mixed with the task id
+    /// (zero once the block is more than 256 blocks old). Same trust assumption as the oracle's
+    /// `_drawEntropy` (the block's proposer); override with a VRF where it does not hold.
+    function _drawEntropy(uint256 taskId, uint256 drawBlock)
+        internal
+        view
+        virtual
+        returns (bytes32)
+    {
+        bytes32 hash = blockhash(drawBlock);
+        if (hash == bytes32(0)) return bytes32(0);
+        return keccak256(abi.encode(hash, taskId));
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Draws
+    // ------------------------------------------------------------------------------------------
+
+    function _drawReadyExecutors(Counters memory counters) private {
+        uint256 next = uint256(counters.drawnThrough) + 1;
+        for (; next <= counters.taskCount; ++next) {
+            uint256 taskId = TASK_ID_OFFSET + next;
+            Core memory core = _cores[taskId];
+            if (core.status != AuditStatus.Drawing) continue;
+            if (core.drawBlock >= block.number) break;
+            _drawExecutor(taskId, core);
+        }
+        counters.drawnThrough = uint64(next - 1);
+    }
+
+    function _drawReadyAuditors(Counters memory counters) private {
+        uint256 head = counters.auditHead;
+        for (; head < counters.auditTail; ++head) {
+            uint256 taskId = _auditQueue[head % MAX_PENDING_DRAWS];
+            Core memory core = _cores[taskId];
+            if (!_auditorsPending(core)) continue;
+            if (core.drawBlock >= block.number) break;
+            _drawAuditors(taskId, core);
+        }
+        counters.auditHead = uint64(head);
+    }
+
+    function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
+        if (core.drawBlock >= block.number) revert AuditWrongPhase(taskId, AuditPhase.DrawExecutor);
+        return _drawExecutor(taskId, core);
+    }
+
+    /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded); returns it.
+    /// A draw after the submit deadline draws nobody: an executor must never be slashed for a
+    /// deadline that passed before it was drawn.
+    function _drawExecutor(uint256 taskId, Core memory core) private returns (address) {
+        bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
+        core.status = AuditStatus.Executing;
+        if (entropy == bytes32(0) || block.timestamp > core.deadline) {
+            _cores[taskId] = core;
+            emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
+            return address(0);
+        }
+        (uint256[] memory indices, address[] memory drawn) = IAuditHost(address(oracle))
+            .auditDraw(_payments[taskId].modelIndex, entropy, 1, address(0));
+        if (indices.length == 0) {
+            _cores[taskId] = core;
+            emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.NotEnoughOperators);
+            return address(0);
+        }
+        core.members = uint104(indices[0]);
+        _cores[taskId] = core;
+        emit ExecutorDrawn(taskId, drawn[0], entropy);
+        return drawn[0];
+    }
+
+    /// @dev Draws a task's auditors out of turn (the first commit, a resolution); returns the
+    /// auditor at `position` (zero if none drawn or position out of range).
+    function _drawAuditorsNow(uint256 taskId, Core memory core, uint256 position)
+        private
+        returns (address)
+    {
+        if (core.drawBlock >= block.number) revert AuditWrongPhase(taskId, AuditPhase.DrawAuditors);
+        address[] memory auditors = _drawAuditors(taskId, core);
+        return position >= 1 && position <= auditors.length ? auditors[position - 1] : address(0);
+    }
+
+    /// @dev Draws the auditors (never the executor) and the challenge from the hash of the
+    /// submission's block. If none can be drawn (too few operators, stale randomness, or past
+    /// the commit deadline), the task is resolvable at once: Expired, nobody slashed (_judge).
+    function _drawAuditors(uint256 taskId, Core memory core)
+        private
+        returns (address[] memory auditors)
+    {
+        bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
+        IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
+        // As for the executor: auditors drawn after the commit deadline could not have committed.
+        if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
+            uint256[] memory indices;
+            (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
+                _payments[taskId].modelIndex,
+                entropy,
+                core.auditors,
+                _memberAddress(core, 0, address(0))
+            );
+            if (indices.length != 0) {
+                uint256 packed = core.members;
+                for (uint256 i; i < indices.length; ++i) {
+                    packed |= indices[i] << (INDEX_BITS * (i + 1));
+                }
+                core.members = uint104(packed);
+                _cores[taskId] = core;
+                emit AuditorsDrawn(taskId, auditors, entropy, keccak256(abi.encode(entropy)));
+                return auditors;
+            }
+            failure = IOracleTypes.DrawFailure.NotEnoughOperators;
+        }
+        // No auditors: flag it; the task is resolvable at once, Expired (NotDrawn), nobody slashed.
+        core.revealedMask |= NO_AUDITORS;
+        _cores[taskId] = core;
+        emit AuditNotDrawn(taskId, failure);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Reveals and resolution
+    // ------------------------------------------------------------------------------------------
+
+    function _requireRevealPhase(uint256 taskId, Core memory core) private view {
+        AuditPhase phase = _phase(core);
+        if (phase != AuditPhase.Reveal) revert AuditWrongPhase(taskId, phase);
+    }
+
+    /// @dev Checks the auditors' openings and records them in `core` and `digests`.
+    function _revealOpenings(
+        uint256 taskId,
+        Core memory core,
+        AuditOpening[] calldata openings,
+        bytes32[] memory digests
+    ) private {
+        for (uint256 i; i < openings.length; ++i) {
+            AuditOpening calldata opening = openings[i];
+            uint256 position = opening.position;
+            if (position == 0 || position > core.auditors) {
+                revert AuditNotAuditor(taskId, opening.auditor);
+            }
+            uint8 bit = uint8(1 << position);
+            if (core.revealedMask & bit != 0) continue;
+            if (core.committedMask & bit == 0) revert AuditNotCommitted(taskId, opening.auditor);
+            // The commitment binds its auditor (checked at commit): an opening counts only for
+            // the auditor who committed it, so checking it checks the auditor at this position.
+            bytes32 expected = keccak256(
+                abi.encode(
+                    block.chainid, address(this), taskId, opening.auditor, opening.digest, opening.salt
+                )
+            );
+            if (_seals[_sealKey(taskId, position)] != expected) {
+                revert AuditCommitmentMismatch(taskId, opening.auditor);
+            }
+            core.revealedMask |= bit;
+            digests[position] = opening.digest;
+            emit AuditRevealed(taskId, opening.auditor, opening.digest);
+        }
+    }
+
+    /// @dev Resolves if every committed member has revealed (and no more commits can come), else
+    /// stores the new digests over their commitments.
+    function _afterReveals(
+        uint256 taskId,
+        Core memory core,
+        bytes32[] memory digests,
+        uint8 stored,
+        bytes32 executorDigest
+    ) private {
+        if (core.revealedMask == core.committedMask) {
+            _loadDigests(taskId, stored, digests);
+            _resolve(taskId, core, digests);
+            return;
+        }
+        for (uint256 p; p < digests.length; ++p) {
+            if (core.revealedMask & ~stored & (1 << p) != 0) {
+                _seals[_sealKey(taskId, p)] = p == 0 ? executorDigest : digests[p];
+            }
+        }
+        _cores[taskId] = core;
+    }
+
+    function _loadDigests(uint256 taskId, uint256 storedMask, bytes32[] memory digests)
+        private
+        view
+    {
+        for (uint256 p; p < digests.length; ++p) {
+            if (storedMask & (1 << p) != 0) digests[p] = _seals[_sealKey(taskId, p)];
+        }
+    }
+
+    /// @dev Outcome of a task, computed before any balance moves.
+    struct Verdict {
+        AuditStatus status;
+        AuditFailure reason;
+        uint256 support;
+        uint256 paidMask; // members who share the slashes (and, if Resolved, the fee)
+        uint256 sparedMask; // members not slashed
+        AuditSlashReason executorBlame; // why the executor is slashed if it is not spared
+    }
+
+    /// @dev The verdict (see the contract's NatSpec):
+    /// - no executor, no submission, or no auditors drawn: Expired; only a drawn executor that
+    ///   did not submit is slashed (the no-commit rate);
+    /// - fewer than a majority committed: Expired; committers spared, unpaid;
+    /// - a majority of the auditors revealed EVIDENCE_WITHHELD_DIGEST: Rejected, executor
+    ///   slashed, those auditors paid, the other revealing auditors spared;
+    /// - fewer than a majority revealed, or no tolerant majority: failed, revealers paid;
+    /// - a tolerant majority with the executor in it: Resolved; without: Rejected.
+    function _judge(Core memory core, bytes32[] memory digests)
+        private
+        view
+        returns (Verdict memory verdict)
+    {
+        verdict.status = AuditStatus.Expired;
+        verdict.reason = AuditFailure.Expired;
+        uint256 auditorsMask = ((1 << (uint256(core.auditors) + 1)) - 1) & ~uint256(1);
+        if (core.members == 0) {
+            verdict.reason = AuditFailure.NotDrawn;
+            return verdict;
+        }
+        if (core.committedMask & 1 == 0) {
+            verdict.reason = AuditFailure.NotSubmitted;
+            verdict.sparedMask = auditorsMask; // never drawn
+            verdict.executorBlame = AuditSlashReason.NotSubmitted;
+            return verdict;
+        }
+        if (core.revealedMask & NO_AUDITORS != 0) {
+            verdict.reason = AuditFailure.NotDrawn; // no auditors could be drawn
+            verdict.sparedMask = 1;
+            return verdict;
+        }
+        uint256 size = uint256(core.auditors) + 1;
+        uint256 quorum = size / 2 + 1;
+        if (_popCount(core.committedMask) < quorum) {
+            verdict.sparedMask = core.committedMask;
+            return verdict;
+        }
+        uint256 withheldMask;
+        for (uint256 p = 1; p < size; ++p) {
+            if (core.revealedMask & (1 << p) != 0 && digests[p] == EVIDENCE_WITHHELD_DIGEST) {
+                withheldMask |= 1 << p;
+            }
+        }
+        if (_popCount(withheldMask) >= uint256(core.auditors) / 2 + 1) {
+            verdict.status = AuditStatus.Rejected;
+            verdict.reason = AuditFailure.EvidenceWithheld;
+            verdict.paidMask = withheldMask;
+            verdict.sparedMask = core.revealedMask & ~uint256(1);
+            verdict.executorBlame = AuditSlashReason.EvidenceWithheld;
+            return verdict;
+        }
+        verdict.paidMask = core.revealedMask;
+        verdict.sparedMask = core.revealedMask;
+        verdict.executorBlame = AuditSlashReason.NotRevealed;
+        if (_popCount(core.revealedMask) < quorum) return verdict;
+        TolerantMajority.Outcome memory outcome = TolerantMajority.decide(
+            digests, core.revealedMask, core.tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
+        );
+        if (outcome.support < quorum) {
+            verdict.status = AuditStatus.NoConsensus;
+            verdict.reason = AuditFailure.NoConsensus;
+            return verdict;
+        }
+        verdict.support = outcome.support;
+        verdict.paidMask = outcome.agreeMask | outcome.majorityMask;
+        verdict.sparedMask = verdict.paidMask;
+        if (verdict.paidMask & 1 != 0) {
+            verdict.status = AuditStatus.Resolved;
+            verdict.reason = AuditFailure.None;
+        } else {
+            verdict.status = AuditStatus.Rejected;
+            verdict.reason = AuditFailure.ExecutorOutvoted;
+            if (core.revealedMask & 1 != 0) verdict.executorBlame = AuditSlashReason.Deviated;
+        }
+    }
+
+    /// @dev Judges, settles through the oracle, emits, calls back (last).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
+        Verdict memory verdict = _judge(core, digests);
+        bytes32 result;
+        if (verdict.status == AuditStatus.Resolved) {
+            result = _seals[_sealKey(taskId, RESULT_POSITION)];
+            _seals[_sealKey(taskId, 0)] = result;
+        } else {
+            delete _seals[_sealKey(taskId, 0)];
+        }
+        delete _seals[_sealKey(taskId, RESULT_POSITION)];
+        for (uint256 p = 1; p < digests.length; ++p) {
+            if (core.committedMask & (1 << p) != 0) delete _seals[_sealKey(taskId, p)];
+        }
+        core.status = verdict.status;
+        _cores[taskId] = core;
+
+        Payment memory payment = _payments[taskId];
+        (IAuditHost.Settlement memory settlement, bool slashes) =
+            _settlement(core, payment, verdict);
+        if (slashes) {
+            // Frozen weights: every draw whose randomness exists, here and in the oracle, is
+            // completed before a slash changes a weight.
+            Counters memory counters = _counters;
+            _drawReadyExecutors(counters);
+            _drawReadyAuditors(counters);
+            _counters = counters;
+            // slither-disable-next-line unused-return
+            IOperatorIndex(address(oracle)).drawCommittees(type(uint256).max);
+        }
+        // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
+        // slither-disable-next-line arbitrary-send-eth
+        (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
+            IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
+        _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
+        _callBack(taskId, payment.requester, core.callbackGasLimit, verdict, result);
+    }
+
+    /// @dev Who is slashed by how much, and who is credited what.
+    function _settlement(Core memory core, Payment memory payment, Verdict memory verdict)
+        private
+        view
+        returns (IAuditHost.Settlement memory s, bool slashes)
+    {
+        uint256 size = uint256(core.auditors) + 1;
+        s.members = core.members;
+        s.size = size;
+        s.paidMask = verdict.paidMask;
+        s.slashBps = new uint256[](size);
+        s.fees = new uint256[](size);
+        s.requester = payment.requester;
+        s.resolver = msg.sender;
+        s.resolverFee = uint256(core.callbackGasLimit) * _callbackGasPrice;
+        uint256 memberFee = uint256(payment.fee) - s.resolverFee;
+        for (uint256 p; p < size; ++p) {
+            uint256 bit = 1 << p;
+            if (verdict.sparedMask & bit != 0 || (s.members >> (INDEX_BITS * p)) & INDEX_MASK == 0)
+            {
+                continue;
+            }
+            uint256 bps = _slashDeviationBps;
+            if (p == 0) {
+                if (verdict.executorBlame == AuditSlashReason.NotSubmitted) bps = _slashNoCommitBps;
+            } else if (core.committedMask & bit == 0) {
+                bps = _slashNoCommitBps;
+            }
+            s.slashBps[p] = bps;
+            if (bps != 0) slashes = true;
+        }
+        if (verdict.status != AuditStatus.Resolved) {
+            s.refund = memberFee;
+            return (s, slashes);
+        }
+        uint256 executorFee = memberFee * EXECUTOR_FEE_BPS / BPS;
+        uint256 paidAuditors = _popCount(verdict.paidMask & ~uint256(1));
+        uint256 auditorFee = (memberFee - executorFee) / paidAuditors;
+        s.fees[0] = executorFee;
+        for (uint256 p = 1; p < size; ++p) {
+            if (verdict.paidMask & (1 << p) != 0) s.fees[p] = auditorFee;
+        }
+    }
+
+    function _announce(
+        uint256 taskId,
+        Core memory core,
+        Verdict memory verdict,
+        IAuditHost.Settlement memory settlement,
+        address[] memory operators,
+        uint256[] memory slashed,
+        uint256 slashShare,
+        bytes32 result
+    ) private {
+        for (uint256 p; p < operators.length; ++p) {
+            if (slashed[p] == 0) continue;
+            AuditSlashReason reason = AuditSlashReason.Deviated;
+            if (p == 0) {
+                reason = verdict.executorBlame;
+            } else if (core.committedMask & (1 << p) == 0) {
+                reason = AuditSlashReason.NotCommitted;
+            } else if (core.revealedMask & (1 << p) == 0) {
+                reason = AuditSlashReason.NotRevealed;
+            }
+            emit AuditSlashed(taskId, operators[p], slashed[p], reason);
+        }
+        if (verdict.status != AuditStatus.Resolved) {
+            emit AuditFailed(taskId, verdict.reason);
+            return;
+        }
+        address[] memory paid = new address[](_popCount(verdict.paidMask));
+        uint256 count;
+        uint256 auditorFee;
+        for (uint256 p; p < operators.length; ++p) {
+            if (verdict.paidMask & (1 << p) == 0) continue;
+            paid[count++] = operators[p];
+            if (p != 0) auditorFee = settlement.fees[p];
+        }
+        emit AuditResolved(
+            taskId,
+            result,
+            uint8(verdict.support),
+            paid,
+            settlement.fees[0],
+            auditorFee,
+            slashShare
+        );
+    }
+
+    /// @dev Calls a contract requester back with exactly its requested gas (try/catch semantics
+    /// by a low-level call; its failure is recorded, never propagated). Runs after every effect,
+    /// under the reentrancy lock.
+    function _callBack(
+        uint256 taskId,
+        address requester,
+        uint256 gasLimit,
+        Verdict memory verdict,
+        bytes32 result
+    ) private {
+        if (gasLimit == 0 || requester.code.length == 0) return;
+        bytes memory data;
+        if (verdict.status == AuditStatus.Resolved) {
+            data = abi.encodeCall(IGenerationConsumer.onGenerationVerified, (taskId, result));
+        } else {
+            IOracleTypes.FailureReason reason = IOracleTypes.FailureReason.NoConsensus;
+            if (verdict.reason == AuditFailure.NotDrawn) {
+                reason = IOracleTypes.FailureReason.NotDrawn;
+            } else if (
+                verdict.reason == AuditFailure.Expired || verdict.reason == AuditFailure.NotSubmitted
+            ) {
+                reason = IOracleTypes.FailureReason.Expired;
+            }
+            data = abi.encodeCall(IGenerationConsumer.onGenerationFailed, (taskId, uint8(reason)));
+        }
+        uint256 available = gasleft();
+        if (
+            available < CALLBACK_GAS_RESERVE
+                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64
+                    < gasLimit
+        ) revert AuditInsufficientGasForCallback(available, gasLimit);
+        bool success;
+        assembly ("memory-safe") {
+            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        emit AuditCallbackCompleted(taskId, requester, success);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Helpers
+    // ------------------------------------------------------------------------------------------
+
+    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, each sketch proven
+    /// (salted) at its leaf under the submitted sketch root.
+    function _openedDigest(uint256 taskId, Core memory core, SketchOpening calldata opening)
+        private
+        view
+        returns (bytes32 digest)
+    {
+        bytes32 seed = _challengeSeed(taskId, core.drawBlock);
+        uint256[4] memory indices = _challenge(seed, opening.leafCount);
+        uint256 packed;
+        for (uint256 j; j < CHALLENGE_SIZE; ++j) {
+            bytes32 payload = keccak256(abi.encode(opening.sketches[j], opening.salts[j]));
+            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(indices[j], payload))));
+            if (!MerkleProof.verifyCalldata(opening.proofs[j], opening.sketchRoot, leaf)) {
+                revert AuditInvalidProof(taskId, j);
+            }
+            uint256 shift = LANE_BITS * (CHALLENGE_SIZE - 1 - j);
+            packed |= uint256(opening.sketches[j]) & (LANE_MASK << shift);
+        }
+        digest = bytes32(packed);
+    }
+
+    /// @dev The challenge seed: the hash of the auditors' draw randomness.
+    function _challengeSeed(uint256 taskId, uint256 drawBlock) private view returns (bytes32) {
+        bytes32 entropy = _drawEntropy(taskId, drawBlock);
+        return entropy == bytes32(0) ? bytes32(0) : keccak256(abi.encode(entropy));
+    }
+
+    /// @dev CHALLENGE_SIZE leaf indices: min(4, n) distinct ones drawn by a partial Fisher-Yates
+    /// shuffle (pick j = j + keccak256(seed, j) mod (n - j)), sorted, repeated cyclically to 4.
+    function _challenge(bytes32 seed, uint256 n) private pure returns (uint256[4] memory out) {
+        if (n == 0) return out;
+        uint256 k = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
+        // Sparse Fisher-Yates: only the swapped positions are remembered.
+        uint256[8] memory keys;
+        uint256[8] memory values;
+        uint256 used;
+        for (uint256 j; j < k; ++j) {
+            // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+            // slither-disable-next-line weak-prng
+            uint256 pick = j + uint256(keccak256(abi.encode(seed, j))) % (n - j);
+            uint256 atJ = j;
+            uint256 atPick = pick;
+            uint256 slotPick = type(uint256).max;
+            for (uint256 u; u < used; ++u) {
+                if (keys[u] == j) atJ = values[u];
+                if (keys[u] == pick) (atPick, slotPick) = (values[u], u);
+            }
+            out[j] = atPick;
+            if (pick != j) {
+                if (slotPick == type(uint256).max) {
+                    (keys[used], slotPick) = (pick, used);
+                    ++used;
+                }
+                values[slotPick] = atJ;
+            }
+        }
+        // Insertion sort of the k picks, then cyclic repetition.
+        for (uint256 i = 1; i < k; ++i) {
+            uint256 value = out[i];
+            uint256 at = i;
+            for (; at > 0 && out[at - 1] > value; --at) {
+                out[at] = out[at - 1];
+            }
+            out[at] = value;
+        }
+        for (uint256 j = k; j < CHALLENGE_SIZE; ++j) {
+            out[j] = out[j % k];
+        }
+    }
+
+    /// @dev Whether the task waits for its auditors' draw.
+    function _auditorsPending(Core memory core) private pure returns (bool) {
+        return core.status == AuditStatus.Auditing && core.members >> INDEX_BITS == 0
+            && core.revealedMask & NO_AUDITORS == 0;
+    }
+
+    /// @dev Reverts unless `account` is the auditor at `position` (`known`: the address the draw
+    /// just returned for it, saving the oracle lookup).
+    function _checkAuditor(
+        uint256 taskId,
+        Core memory core,
+        uint256 position,
+        address account,
+        address known
+    ) private view {
+        if (position == 0 || position > core.auditors) revert AuditNotAuditor(taskId, account);
+        if (_memberAddress(core, position, known) != account) {
+            revert AuditNotAuditor(taskId, account);
+        }
+    }
+
+    /// @dev The operator at `position` (from the oracle's index table unless `known`).
+    function _memberAddress(Core memory core, uint256 position, address known)
+        private
+        view
+        returns (address)
+    {
+        if (known != address(0)) return known;
+        uint256 index = (uint256(core.members) >> (INDEX_BITS * position)) & INDEX_MASK;
+        if (index == 0 || index == INDEX_MASK) return address(0);
+        return IOperatorIndex(address(oracle)).operatorAt(index);
+    }
+
+    /// @dev The phase as a pure function of the task's state and the block time.
+    function _phase(Core memory core) private view returns (AuditPhase) {
+        AuditStatus status = core.status;
+        if (status == AuditStatus.None) return AuditPhase.None;
+        if (status > AuditStatus.Auditing) return AuditPhase.Finished;
+        if (status == AuditStatus.Drawing) {
+            if (block.timestamp > core.deadline && core.drawBlock < block.number) {
+                return AuditPhase.Resolvable;
+            }
+            return AuditPhase.DrawExecutor;
+        }
+        if (status == AuditStatus.Executing) {
+            if (block.timestamp > core.deadline || core.members == 0) return AuditPhase.Resolvable;
+            return AuditPhase.Execute;
+        }
+        if (core.revealedMask & NO_AUDITORS != 0) return AuditPhase.Resolvable;
+        if (core.members >> INDEX_BITS == 0) return AuditPhase.DrawAuditors;
+        if (block.timestamp > uint256(core.deadline) + _revealWindow) return AuditPhase.Resolvable;
+        uint8 full = uint8((1 << (uint256(core.auditors) + 1)) - 1);
+        if (core.committedMask != full && block.timestamp <= core.deadline) {
+            return AuditPhase.Commit;
+        }
+        // No more commits can come: resolvable once every commitment is opened, or at once if
+        // too few members committed for a majority.
+        if (
+            core.revealedMask == core.committedMask
+                || _popCount(core.committedMask) < (uint256(core.auditors) + 1) / 2 + 1
+        ) return AuditPhase.Resolvable;
+        return AuditPhase.Reveal;
+    }
+
+    function _requiredFee(uint256 auditors, uint256 callbackGasLimit)
+        private
+        view
+        returns (uint256)
+    {
+        return uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
+    }
+
+    function _sealKey(uint256 taskId, uint256 position) private pure returns (uint256) {
+        return taskId * 8 + position;
+    }
+
+    function _popCount(uint256 mask) private pure returns (uint256 count) {
+        for (; mask != 0; mask &= mask - 1) ++count;
+    }
+}
+
+/// @dev The oracle's operator table and keeper draw, as this contract uses them.
+interface IOperatorIndex {
+    function operatorAt(uint256 index) external view returns (address);
+
+    function drawCommittees(uint256 maxTasks) external returns (uint256 drawn);
+}

@@ -1,0 +1,473 @@
+"""The audited mode on a real Anvil chain: one executor, two auditors who recompute a challenged
+part. The honest path, and the attacks the mode must stop: a lazy executor, a copying auditor, a
+withholding executor, a predicted challenge, no-shows; the balance invariant after each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from contract_testlib import (
+    ETHER,
+    EVIDENCE_WITHHELD,
+    Actors,
+    AuditedClient,
+    AuditedTask,
+    assert_audited_invariant,
+    audited_challenge,
+    audited_digest,
+    config_of,
+    digest_with_flips,
+    make_commitment,
+    mine,
+    reverts,
+    send,
+    stake_of,
+    warp_past,
+)
+from eth_abi import encode
+from web3 import Web3
+from web3.contract import Contract
+
+from deploy.artifacts import load_artifact
+from deploy.deployer import Deployment, audited_at
+from inference.audit.merkle import Commitment
+
+RESULT = bytes.fromhex("ab" * 32)
+RESOLVED, REJECTED, EXPIRED = 4, 5, 7
+OUTVOTED, WITHHELD_REASON, NOT_SUBMITTED = 5, 6, 2
+SLASH_NOT_SUBMITTED, SLASH_NOT_REVEALED, SLASH_DEVIATED, SLASH_WITHHELD = 1, 3, 4, 5
+
+
+@pytest.fixture
+def audited(oracle: Contract, oracle_deployment: Deployment) -> Contract:
+    assert oracle_deployment.audited is not None
+    return audited_at(oracle.w3, oracle_deployment.audited)
+
+
+@pytest.fixture
+def client(audited: Contract) -> AuditedClient:
+    return AuditedClient(audited)
+
+
+def people(actors: Actors, *extra: str) -> list[str]:
+    return [*actors.operators, actors.requester, actors.outsider, actors.owner, *extra]
+
+
+def executing(client: AuditedClient, actors: Actors, **kwargs: Any) -> AuditedTask:
+    task = client.request(actors.requester, **kwargs)
+    return client.draw(task, actors.outsider)
+
+
+def submitted(
+    client: AuditedClient, actors: Actors, commitment: Commitment, **kwargs: Any
+) -> AuditedTask:
+    """A task whose executor submitted and whose auditors a keeper drew (a later block)."""
+    task = executing(client, actors, **kwargs)
+    client.submit(task, RESULT, commitment)
+    return client.draw(task, actors.outsider)
+
+
+def honest_digest(client: AuditedClient, task: AuditedTask, honest: Commitment) -> bytes:
+    """What an honest auditor recomputes: the honest sketches of the challenged leaves."""
+    indices = client.challenge(task, honest.sketch_tree.size)
+    return audited_digest(list(honest.sketches), indices)
+
+
+def test_honest_path_pays_everyone_and_calls_back(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    consumer_factory = w3c.eth.contract(
+        abi=load_artifact("AuditedRecordingConsumer")["abi"],
+        bytecode=load_artifact("AuditedRecordingConsumer")["bytecode"],
+    )
+    receipt = w3c.eth.wait_for_transaction_receipt(
+        consumer_factory.constructor(client.contract.address).transact({"from": actors.owner})
+    )
+    consumer = w3c.eth.contract(address=receipt["contractAddress"], abi=consumer_factory.abi)
+    fee = client.required_fee(2, 100_000)
+    model = Web3.keccak(text="test-model")
+    receipt = send(
+        consumer.functions.request(model, b'{"prompt":"cat"}', 2, 0xFFFFFFFF, 100_000),
+        actors.requester,
+        fee,
+    )
+    event = client.event(receipt, "AuditTaskRequested")[0]
+    task = client.draw(AuditedTask(id=event["taskId"], fee=fee, receipt=receipt), actors.outsider)
+    assert task.executor in operators and task.auditors is None
+
+    honest = make_commitment(20)
+    client.submit(task, RESULT, honest)
+    # Public at once, marked unaudited.
+    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, False]
+    client.draw(task, actors.outsider)
+    assert task.auditors is not None and len(task.auditors) == 2
+    assert task.executor not in task.auditors and len(set(task.auditors)) == 2
+
+    digest = honest_digest(client, task, honest)
+    stakes = {m: stake_of(oracle, m) for m in [task.executor, *task.auditors]}
+    credits = {m: oracle.functions.creditOf(m).call() for m in stakes}
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    openings = [client.opening(task, a, digest) for a in task.auditors]
+    # Anyone may send the aggregated opening; the resolver gets the callback gas fee.
+    resolver_credit = oracle.functions.creditOf(actors.outsider).call()
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["digest"] == RESULT and resolved["support"] == 3
+    assert list(resolved["paid"]) == [task.executor, *task.auditors]
+    member_fee = fee - 100_000 * config_of(oracle)["callbackGasPrice"]
+    assert resolved["executorFee"] == member_fee // 2
+    assert resolved["auditorFee"] == (member_fee - member_fee // 2) // 2
+    assert oracle.functions.creditOf(task.executor).call() - credits[task.executor] == (
+        member_fee // 2
+    )
+    for auditor in task.auditors:
+        gained = oracle.functions.creditOf(auditor).call() - credits[auditor]
+        assert gained == resolved["auditorFee"]
+    assert all(stake_of(oracle, m) == s for m, s in stakes.items())
+    assert oracle.functions.creditOf(actors.outsider).call() - resolver_credit == 100_000 * 10**9
+    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, True]
+    assert client.contract.functions.resultOf(task.id).call() == RESULT
+    assert consumer.functions.verifiedCount().call() == 1
+    assert consumer.functions.lastDigest().call() == RESULT
+    assert client.event(receipt, "AuditCallbackCompleted")[0]["success"] is True
+    assert client.status(task) == RESOLVED
+    assert_audited_invariant(oracle, client.contract, people(actors, consumer.address))
+
+
+def test_lazy_executor_is_outvoted_and_slashed(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    lazy = make_commitment(20, tag="lazy: 10 of 20 steps")
+    task = submitted(client, actors, lazy)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    # Honest hardware noise within the tolerance (lane 0: 8 bits) still agrees.
+    noisy = digest_with_flips(digest, 0, 3)
+    executor_stake = stake_of(oracle, task.executor)
+    before = oracle.functions.creditOf(actors.requester).call()
+    client.commit(task, task.auditors[0], digest)
+    client.commit(task, task.auditors[1], noisy)
+    openings = [
+        client.opening(task, task.auditors[0], digest),
+        client.opening(task, task.auditors[1], noisy),
+    ]
+    receipt = client.open(task, lazy, openings)
+
+    failed = client.event(receipt, "AuditFailed")[0]
+    assert failed["reason"] == OUTVOTED
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.executor and slashed["reason"] == SLASH_DEVIATED
+    assert slashed["amount"] == executor_stake // 10
+    assert stake_of(oracle, task.executor) == executor_stake - slashed["amount"]
+    for auditor in task.auditors:
+        assert oracle.functions.creditOf(auditor).call() >= slashed["amount"] // 2
+    assert oracle.functions.creditOf(actors.requester).call() - before == task.fee
+    assert client.status(task) == REJECTED
+    assert client.contract.functions.unauditedResultOf(task.id).call() == [b"\0" * 32, False]
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_copying_auditor_cannot_see_sketches_nor_reuse_a_commitment(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    first, copier = task.auditors
+    digest = honest_digest(client, task, honest)
+    # Before the auditors committed, the executor's sketches cannot be opened: only the salted
+    # root is public, so there is nothing to copy.
+    with reverts("AuditWrongPhase"):
+        client.open(task, honest)
+    client.commit(task, first, digest)
+    # The copier takes the first auditor's commitment from the chain and commits it as its own.
+    copied = client.contract.functions.sealOf(task.id, 1).call()
+    position = client.position(task, copier)
+    send(client.contract.functions.commitAudit(task.id, position, copied), copier)
+    # The copy does not open: a commitment binds its auditor's address.
+    stolen = (position, copier, digest, bytes(Web3.keccak(text=f"salt/{task.id}/{first}")))
+    with reverts("AuditCommitmentMismatch"):
+        client.reveal(task, [stolen], copier)
+    copier_stake = stake_of(oracle, copier)
+    client.open(task, honest, [client.opening(task, first, digest)])
+    warp_past(w3c, task.reveal_deadline)
+    receipt = client.resolve(task, actors.outsider)
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["support"] == 2 and copier not in resolved["paid"]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == copier and slashed["reason"] == SLASH_NOT_REVEALED
+    assert stake_of(oracle, copier) == copier_stake - copier_stake // 10
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_withholding_executor_is_slashed_by_the_auditors(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    executor_stake = stake_of(oracle, task.executor)
+    for auditor in task.auditors:
+        client.commit(task, auditor, EVIDENCE_WITHHELD)
+    openings = [client.opening(task, a, EVIDENCE_WITHHELD) for a in task.auditors]
+    receipt = client.reveal(task, openings[:1], actors.outsider)
+    assert not client.event(receipt, "AuditFailed")
+    # Even a valid opening does not save it: it did not serve the auditors.
+    receipt = client.open(task, honest, openings[1:])
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == WITHHELD_REASON
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.executor and slashed["reason"] == SLASH_WITHHELD
+    assert stake_of(oracle, task.executor) == executor_stake - executor_stake // 10
+    for auditor in task.auditors:
+        assert oracle.functions.creditOf(auditor).call() == slashed["amount"] // 2
+    assert client.status(task) == REJECTED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_one_auditor_crying_withheld_is_a_deviator(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    client.commit(task, task.auditors[0], digest)
+    client.commit(task, task.auditors[1], EVIDENCE_WITHHELD)
+    openings = [
+        client.opening(task, task.auditors[0], digest),
+        client.opening(task, task.auditors[1], EVIDENCE_WITHHELD),
+    ]
+    receipt = client.open(task, honest, openings)
+    assert client.event(receipt, "AuditResolved")[0]["support"] == 2
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.auditors[1] and slashed["reason"] == SLASH_DEVIATED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_challenge_comes_from_a_block_the_submission_cannot_know(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = executing(client, actors)
+    receipt = client.submit(task, RESULT, honest)
+    submit_block = receipt["blockNumber"]
+    # Inside the submission's block the challenge does not exist yet (no hash for that block).
+    indices, seed = client.contract.functions.challengeOf(task.id, 20).call(
+        block_identifier=submit_block
+    )
+    assert bytes(seed) == b"\0" * 32 and list(indices) == [0, 0, 0, 0]
+    with reverts("AuditWrongPhase"):  # nobody can commit before the auditors can be drawn
+        client.contract.functions.commitAudit(task.id, 1, b"\1" * 32).call(
+            {"from": actors.outsider}, block_identifier=submit_block
+        )
+    mine(w3c)
+    # One block later it is the hash of the submission's block, mixed with the task id.
+    block_hash = bytes(w3c.eth.get_block(submit_block)["hash"])
+    entropy = Web3.keccak(encode(["bytes32", "uint256"], [block_hash, task.id]))
+    expected_seed = Web3.keccak(encode(["bytes32"], [entropy]))
+    indices, seed = client.contract.functions.challengeOf(task.id, 20).call()
+    assert bytes(seed) == bytes(expected_seed)
+    assert list(indices) == audited_challenge(bytes(expected_seed), 20)
+    # Short trees: every leaf, repeated cyclically.
+    small, _ = client.contract.functions.challengeOf(task.id, 3).call()
+    assert list(small) == audited_challenge(bytes(expected_seed), 3)
+    assert sorted(set(small)) == [0, 1, 2]
+    receipt = send(client.contract.functions.drawAudits(), actors.outsider)
+    drawn = client.event(receipt, "AuditorsDrawn")[0]
+    assert drawn["challengeSeed"] == bytes(expected_seed) and drawn["entropy"] == entropy
+    assert task.executor not in drawn["auditors"]
+
+
+def test_a_weight_change_first_draws_the_ready_auditors(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = executing(client, actors)
+    client.submit(task, RESULT, honest)
+    # Frozen weights: a top-up after the submission's block draws the auditors first, with the
+    # weights in force when their randomness appeared.
+    receipt = send(oracle.functions.addStake(), actors.operators[0], 50 * ETHER)
+    drawn = client.event(receipt, "AuditorsDrawn")
+    assert len(drawn) == 1 and drawn[0]["taskId"] == task.id
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_executor_no_show_refunds_and_slashes_no_auditor_drawn(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = executing(client, actors)
+    stake = stake_of(oracle, task.executor)
+    before = oracle.functions.creditOf(actors.requester).call()
+    with reverts("AuditWrongPhase"):
+        client.resolve(task, actors.outsider)
+    warp_past(w3c, task.submit_deadline)
+    with reverts("AuditWrongPhase"):  # too late to submit
+        client.submit(task, RESULT, make_commitment(4))
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == NOT_SUBMITTED
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["reason"] == SLASH_NOT_SUBMITTED and slashed["amount"] == stake * 200 // 10_000
+    assert not client.event(receipt, "AuditorsDrawn")
+    info = client.info(task.id)
+    assert all(int(m, 16) == 0 for m in info["members"][1:])
+    assert oracle.functions.creditOf(actors.requester).call() - before == task.fee
+    assert client.status(task) == EXPIRED
+    assert all(oracle.functions.getOperator(o).call()[5] == 0 for o in operators)
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_auditor_no_show_after_commit_is_slashed_committers_are_not(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    client.open(task, honest, [client.opening(task, task.auditors[0], digest)])
+    with reverts("AuditWrongPhase"):
+        client.resolve(task, actors.outsider)
+    warp_past(w3c, task.reveal_deadline)
+    receipt = client.resolve(task, actors.outsider)
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert list(resolved["paid"]) == [task.executor, task.auditors[0]]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.auditors[1] and slashed["reason"] == SLASH_NOT_REVEALED
+    assert resolved["slashShare"] == slashed["amount"] // 2
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_executor_that_never_opens_is_slashed_when_the_auditors_agree(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    client.reveal(task, [client.opening(task, a, digest) for a in task.auditors], actors.outsider)
+    warp_past(w3c, task.reveal_deadline)
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == OUTVOTED
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.executor and slashed["reason"] == SLASH_NOT_REVEALED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_forged_openings_and_outsiders_are_refused(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    with reverts("AuditNotAuditor"):
+        send(client.contract.functions.commitAudit(task.id, 1, b"\1" * 32), task.executor)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    root, count, sketches, salts, proofs = client.sketch_opening(task, honest)
+    forged = list(sketches)
+    forged[2] = digest  # a sketch that is not in the committed tree
+    with reverts("AuditInvalidProof"):
+        client.open(task, honest, opening=(root, count, forged, salts, proofs))
+    with reverts("AuditSubmissionMismatch"):
+        client.open(task, honest, opening=(root, count + 1, sketches, salts, proofs))
+    host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
+    with reverts("AuditHostOnlyAudited"):
+        host.functions.auditDraw(0, b"\1" * 32, 1, actors.outsider).call({"from": actors.outsider})
+    with reverts("AuditAttachRefused"):
+        host.functions.attachAuditedTasks(client.contract.address).call({"from": actors.owner})
+    with reverts("AuditOnlyOracle"):
+        client.contract.functions.drawReadyAudits().call({"from": actors.outsider})
+    with reverts("AuditInvalidAuditors"):
+        client.request(actors.requester, auditors=3)
+    # The oracle's fallback forwards only the desk's functions: plain ether is still refused.
+    with pytest.raises(Exception, match="revert"):
+        oracle.w3.eth.call({"from": actors.outsider, "to": oracle.address, "value": 1})
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_four_auditors_one_lazy_auditor_is_slashed(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(7)
+    task = submitted(client, actors, honest, auditors=4)
+    assert task.auditors is not None and len(task.auditors) == 4
+    assert task.executor not in task.auditors and len(set(task.auditors)) == 4
+    digest = honest_digest(client, task, honest)
+    lazy = digest_with_flips(digest, 2, 20)  # far outside the tolerance of lane 2 (0 bits)
+    digests = {a: digest for a in task.auditors} | {task.auditors[3]: lazy}
+    for auditor in task.auditors:
+        client.commit(task, auditor, digests[auditor])
+    openings = [client.opening(task, a, digests[a]) for a in task.auditors]
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["support"] == 4 and task.auditors[3] not in resolved["paid"]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.auditors[3] and slashed["reason"] == SLASH_DEVIATED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_request_needs_enough_operators_for_executor_and_auditors(
+    oracle: Contract, client: AuditedClient, actors: Actors, model: bytes
+) -> None:
+    for operator in actors.operators[:3]:
+        send(oracle.functions.register("http://op.test", [model]), operator, 2 * ETHER)
+    client.request(actors.requester, auditors=2)
+    with reverts("NotEnoughOperators"):
+        client.request(actors.requester, auditors=4)
+    with reverts("AuditFeeTooLow"):
+        client.request(actors.requester, fee=client.required_fee(2) - 1)
+
+
+def test_an_executor_drawn_after_its_deadline_is_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    warp_past(w3c, task.submit_deadline)  # nobody drew it in time
+    stakes = {o: stake_of(oracle, o) for o in operators}
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert {o: stake_of(oracle, o) for o in operators} == stakes
+    assert oracle.functions.creditOf(actors.requester).call() == task.fee
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_auditors_drawn_after_the_commit_deadline_are_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = executing(client, actors)
+    client.submit(task, RESULT, make_commitment(20))
+    warp_past(w3c, task.commit_deadline)  # nobody drew the auditors in time
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_members_are_known_before_anyone_draws(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    members = client.contract.functions.membersOf(task.id).call()
+    assert all(int(m, 16) == 0 for m in members)  # the request's block hash is not known yet
+    mine(w3c)
+    predicted = client.contract.functions.membersOf(task.id).call()[0]
+    assert predicted in operators
+    honest = make_commitment(20)
+    client.submit(task.__class__(id=task.id, fee=task.fee, receipt=None), RESULT, honest, predicted)
+    assert client.contract.functions.executorOf(task.id).call() == predicted
+    mine(w3c)
+    auditors = client.contract.functions.membersOf(task.id).call()[1:]
+    assert predicted not in auditors and all(a in operators for a in auditors)
+    task.executor, task.auditors = predicted, list(auditors)
+    digest = honest_digest(client, task, honest)
+    client.commit(task, auditors[0], digest)  # draws the auditors, as predicted
+    assert client.info(task.id)["members"][1:] == auditors
