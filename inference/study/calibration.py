@@ -118,6 +118,9 @@ def record_noise_tolerances(
                 "measured_on": "held-out even seeds (chosen on odd seeds)",
             },
         }
+        if "input_tolerance" in table.get(model, {}):
+            # The input rule comes from the corners (record_input_tolerance), not from here.
+            entry["input_tolerance"] = table[model]["input_tolerance"]
         table[model] = entry
         written[model] = entry
     path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
