@@ -14,12 +14,16 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inference.errors import InvalidInputError
 from inference.seeds import resolve_seed
 from inference.specs import ImageInput, TextInput, canonical_json, parse_input
 from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
+
+if TYPE_CHECKING:
+    from inference.audit.diffusion import StepModel, Trajectory
 
 
 class _Cheat(HonestConduct):
@@ -79,9 +83,37 @@ class NoRevealConduct(_Cheat):
         return False
 
 
+class LazyExecutorConduct(_Cheat):
+    """Audited mode: as executor, skips the denoiser on every other step (reusing the previous
+    step's prediction: half the compute) yet commits to the trajectory as if it had run them."""
+
+    name = "lazy-executor"
+
+    def trajectory(self, model: StepModel) -> Trajectory:
+        from inference.study.audit_steps import lazy_trajectory
+
+        return lazy_trajectory(model, list(range(1, model.steps, 2)))
+
+
+class WithholdingConduct(_Cheat):
+    """Audited mode: as executor, submits honestly but never serves its auditors the evidence."""
+
+    name = "withholding"
+
+    def serves_evidence(self) -> bool:
+        return False
+
+
 CONDUCTS: dict[str, _Cheat] = {
     conduct.name: conduct
-    for conduct in (LazyConduct(), RandomConduct(), SilentConduct(), NoRevealConduct())
+    for conduct in (
+        LazyConduct(),
+        RandomConduct(),
+        SilentConduct(),
+        NoRevealConduct(),
+        LazyExecutorConduct(),
+        WithholdingConduct(),
+    )
 }
 
 

@@ -33,6 +33,7 @@ from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.aggregation import PeerOpenings, RevealAggregator
 from oracle.node.api_server import ApiServer
+from oracle.node.audited import AuditDesk, audited_address
 from oracle.node.backpressure import Backpressure
 from oracle.node.conduct import HONEST, Conduct
 from oracle.node.draws import CommitteeWatch
@@ -139,6 +140,12 @@ class VerifierNode:
             metrics=self.metrics,
             artifacts_dir=artifacts_dir,
         )
+        self.audits: AuditDesk | None = None
+        audited = audited_address(self.client)
+        if audited is not None:
+            self.audits = AuditDesk(
+                config, account, self.client, audited, conduct, data_dir, self.start_block
+            )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -203,6 +210,8 @@ class VerifierNode:
         if self.config.api.enabled:
             self.start_api()
         self.resume()
+        if self.audits is not None:
+            self.audits.start()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), conduct %s",
             self.address,
@@ -238,6 +247,8 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
+        if self.audits is not None:
+            self.audits.stop()
         self.inference.shutdown()
         self._peers.close()
         if self._api is not None:
@@ -338,6 +349,10 @@ class VerifierNode:
             metrics=self.metrics,
             settings=self.config.api,
         )
+        if self.audits is not None:
+            from oracle.node.audit_api import add_audit_routes
+
+            add_audit_routes(app, self.audits)
         self._api = ApiServer(app, self.config.api, self.data_dir)
         self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)

@@ -1,0 +1,172 @@
+"""The audited mode end to end: three real node processes serving tiny-sd on a real Anvil act as
+executor and auditors of AuditedTasks tasks. An honest task is verified and pays everyone; a
+lazy executor (half its steps faked) and a withholding executor are caught and slashed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from oracle_testlib import IMAGE_MODEL, image_chain, start_nodes
+from web3 import Web3
+
+from deploy.deployer import audited_at
+from inference.digests import digest_image
+from inference.models import default_cache
+from oracle.chain.client import ChainClient
+from oracle.chain.contract import load_abi
+from oracle.chain.views import read_operator
+from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
+from contract_testlib import assert_audited_invariant  # noqa: E402
+
+#: 64 px, 6 steps: the challenge (4 steps) always hits one of a lazy executor's 3 faked steps.
+AUDITED_INPUT = b'{"prompt":"a lighthouse at dusk","width":64,"height":64,"steps":6}'
+RESOLVED, REJECTED = 4, 5
+OUTVOTED, WITHHELD = 5, 6
+SLASH_DEVIATED, SLASH_WITHHELD = 4, 5
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[OracleChain]:
+    with image_chain(commit_window=600) as chain:
+        yield chain
+
+
+def requester(net: OracleChain) -> ChainClient:
+    assert net.deployment.audited is not None
+    return ChainClient(
+        chain_settings(net.rpc_url, net.deployment),
+        net.requester,
+        oracle_address=net.deployment.audited,
+        abi=load_abi("AuditedTasks"),
+    )
+
+
+def request(net: OracleChain) -> int:
+    client = requester(net)
+    fee = int(client.view("requiredFee", 2, 0))
+    model = net.models[IMAGE_MODEL]
+    receipt = client.transact("requestAudited", model, AUDITED_INPUT, 2, 0xFFFFFFFF, 0, value=fee)
+    (event,) = [e for e in client.receipt_events(receipt) if e["event"] == "AuditTaskRequested"]
+    return int(event["args"]["taskId"])
+
+
+def wait_finished(net: OracleChain, task_id: int, timeout_s: float = 150) -> dict[str, Any]:
+    client = requester(net)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info: dict[str, Any] = client.view("getAuditTask", task_id)
+        if int(info["status"]) > 3:
+            return info
+        time.sleep(0.5)
+    raise TimeoutError(f"audited task {task_id} not finished: {info}")
+
+
+def events(net: OracleChain, task_id: int, name: str) -> list[Any]:
+    client = requester(net)
+    return [
+        e
+        for e in client.logs(0, client.block_number())
+        if e["event"] == name and int(e["args"]["taskId"]) == task_id
+    ]
+
+
+def audited_invariant(net: OracleChain) -> None:
+    w3 = Web3(Web3.HTTPProvider(net.rpc_url))
+    oracle = net.deployment.oracle_contract(w3)
+    assert net.deployment.audited is not None
+    people = [a.address for a in (*net.operators, net.requester, net.owner)]
+    assert_audited_invariant(oracle, audited_at(w3, net.deployment.audited), people)
+
+
+def stakes(net: OracleChain) -> dict[str, int]:
+    oracle = net.client()
+    return {a.address: read_operator(oracle, a.address).stake_wei for a in net.operators}
+
+
+def nodes_of(net: OracleChain, root: Path, conduct: str) -> list[NodeProcess]:
+    return start_nodes(
+        net,
+        root,
+        (conduct,) * len(net.operators),
+        models=(IMAGE_MODEL,),
+        extra_node={"audit_evidence_wait_s": 5.0},
+    )
+
+
+def stop(nodes: list[NodeProcess]) -> None:
+    for node in nodes:
+        node.stop()
+
+
+def test_honest_audited_task_is_verified_and_pays_everyone(
+    net: OracleChain, tmp_path: Path
+) -> None:
+    nodes = nodes_of(net, tmp_path, "honest")
+    try:
+        task_id = request(net)
+        info = wait_finished(net, task_id)
+        assert int(info["status"]) == RESOLVED, [n.log()[-3000:] for n in nodes]
+        (resolved,) = events(net, task_id, "AuditResolved")
+        executor = info["members"][0]
+        assert resolved["args"]["support"] == 3
+        assert [Web3.to_checksum_address(p) for p in resolved["args"]["paid"]] == [
+            Web3.to_checksum_address(m) for m in info["members"]
+        ]
+        assert resolved["args"]["executorFee"] > 0 and resolved["args"]["auditorFee"] > 0
+        assert not events(net, task_id, "AuditSlashed")
+        # The requester sees the verified result: the executor's image, whose digest it is.
+        served = next(n for n in nodes if n.address == Web3.to_checksum_address(executor))
+        png = httpx.get(f"{served.api_url}/audit/tasks/{task_id}/artifact", timeout=30)
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        scheme = default_cache().get(IMAGE_MODEL).manifest.digest_scheme
+        verified = bytes(requester(net).view("resultOf", task_id))
+        assert verified == digest_image(png.content, scheme)
+        audited_invariant(net)
+    finally:
+        stop(nodes)
+
+
+def test_lazy_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Path) -> None:
+    nodes = nodes_of(net, tmp_path, "lazy-executor")
+    try:
+        before = stakes(net)
+        task_id = request(net)
+        info = wait_finished(net, task_id)
+        assert int(info["status"]) == REJECTED, [n.log()[-3000:] for n in nodes]
+        (failed,) = events(net, task_id, "AuditFailed")
+        assert failed["args"]["reason"] == OUTVOTED
+        (slashed,) = events(net, task_id, "AuditSlashed")
+        executor = Web3.to_checksum_address(info["members"][0])
+        assert Web3.to_checksum_address(slashed["args"]["operator"]) == executor
+        assert slashed["args"]["reason"] == SLASH_DEVIATED
+        assert stakes(net)[executor] == before[executor] - slashed["args"]["amount"]
+        assert bytes(requester(net).view("resultOf", task_id)) == b"\0" * 32
+        audited_invariant(net)
+    finally:
+        stop(nodes)
+
+
+def test_withholding_executor_is_slashed_by_the_withheld_digest(
+    net: OracleChain, tmp_path: Path
+) -> None:
+    nodes = nodes_of(net, tmp_path, "withholding")
+    try:
+        task_id = request(net)
+        info = wait_finished(net, task_id)
+        assert int(info["status"]) == REJECTED, [n.log()[-3000:] for n in nodes]
+        (failed,) = events(net, task_id, "AuditFailed")
+        assert failed["args"]["reason"] == WITHHELD
+        (slashed,) = events(net, task_id, "AuditSlashed")
+        assert slashed["args"]["operator"] == info["members"][0]
+        assert slashed["args"]["reason"] == SLASH_WITHHELD
+        audited_invariant(net)
+    finally:
+        stop(nodes)
