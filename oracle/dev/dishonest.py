@@ -23,6 +23,8 @@ from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 
 if TYPE_CHECKING:
+    import torch
+
     from inference.audit.diffusion import StepModel, Trajectory
 
 
@@ -90,9 +92,18 @@ class LazyExecutorConduct(_Cheat):
     name = "lazy-executor"
 
     def trajectory(self, model: StepModel) -> Trajectory:
-        from inference.study.audit_steps import lazy_trajectory
+        from inference.audit.diffusion import Trajectory
 
-        return lazy_trajectory(model, list(range(1, model.steps, 2)))
+        scheduler = model.scheduler()
+        latent = model.initial_latent()
+        latents = [latent]
+        prediction: torch.Tensor | None = None
+        for index in range(model.steps):
+            if index % 2 == 0 or prediction is None:  # odd steps reuse the previous prediction
+                prediction = model.predict(index, latent, scheduler)
+            latent = model.advance(index, latent, prediction, scheduler)
+            latents.append(latent)
+        return Trajectory(tuple(latents), model.decode(latent))
 
 
 class WithholdingConduct(_Cheat):

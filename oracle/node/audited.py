@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
@@ -182,10 +182,10 @@ class AuditDesk:
                     job.salt = bytes.fromhex(opening["salt"])
                 self.jobs[task_id] = job
         elif event["event"] == "ExecutionSubmitted":
-            job = self.jobs.get(int(args["taskId"]))
-            if job is not None:
-                job.evidence_root = bytes(args["evidenceRoot"])
-                job.leaf_count = int(args["leafCount"])
+            known = self.jobs.get(int(args["taskId"]))
+            if known is not None:
+                known.evidence_root = bytes(args["evidenceRoot"])
+                known.leaf_count = int(args["leafCount"])
 
     def step(self, job: AuditJob) -> None:
         info = self.client.view("getAuditTask", job.task_id)
