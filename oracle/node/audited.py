@@ -97,6 +97,7 @@ class AuditDesk:
         conduct: Conduct,
         data_dir: Path,
         start_block: int,
+        image_models: dict[bytes, str],
     ) -> None:
         self.account = account
         self.me = account.address
@@ -115,20 +116,21 @@ class AuditDesk:
         self.next_block = start_block
         self.jobs: dict[int, AuditJob] = {}
         self.auditors: dict[bytes, ImageAuditor] = {}
-        self.model_names = list(config.node.models)
+        self.image_models = dict(image_models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def load_models(self) -> None:
-        """Load the image models this node serves (the node's process: the worker holds its own)."""
-        from inference.models import load_model
+    def auditor(self, model_id: bytes) -> ImageAuditor:
+        """The model of an audited task, loaded in the node's process on its first audited task
+        (the inference worker holds its own copy)."""
+        if model_id not in self.auditors:
+            from inference.models import load_model
 
-        for name in self.model_names:
-            model = load_model(name)
-            if str(model.kind) == "image":
-                self.auditors[bytes(model.model_id)] = ImageAuditor(model, self.threads)
+            model = load_model(self.image_models[model_id])
+            self.auditors[model_id] = ImageAuditor(model, self.threads)
+        return self.auditors[model_id]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="audited", daemon=True)
@@ -140,11 +142,6 @@ class AuditDesk:
             self._thread.join(timeout=30)
 
     def run(self) -> None:
-        try:
-            self.load_models()
-        except Exception:
-            log.exception("audited mode off: its models did not load")
-            return
         log.info("audited mode on AuditedTasks %s", self.address)
         while not self._stop.is_set():
             try:
@@ -172,7 +169,7 @@ class AuditDesk:
         args = event["args"]
         if event["event"] == "AuditTaskRequested":
             model_id = bytes(args["modelId"])
-            if model_id in self.auditors:
+            if model_id in self.image_models:
                 task_id = int(args["taskId"])
                 job = AuditJob(task_id, model_id, bytes(args["input"]))
                 kept = self.state_dir / str(task_id) / "opening.json"
@@ -217,14 +214,14 @@ class AuditDesk:
     def _spec(self, job: AuditJob) -> Any:
         from inference.specs import parse_input
 
-        auditor = self.auditors[job.model_id]
+        auditor = self.auditor(job.model_id)
         return parse_input("image", job.input, auditor.model.manifest.defaults)
 
     def execute(self, job: AuditJob) -> None:
         from inference.errors import InvalidInputError
         from inference.seeds import resolve_seed
 
-        auditor = self.auditors[job.model_id]
+        auditor = self.auditor(job.model_id)
         if not self.evidence.has(job.task_id):
             try:
                 spec = self._spec(job)
@@ -346,7 +343,7 @@ class AuditDesk:
         served = verify_evidence(job.evidence_root, steps, body) if body is not None else None
         if served is None:
             return None
-        digest = self.auditors[job.model_id].audit(spec, indices, served)
+        digest = self.auditor(job.model_id).audit(spec, indices, served)
         log.info("audited task %d: recomputed steps %s", job.task_id, indices)
         return digest
 

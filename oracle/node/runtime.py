@@ -27,6 +27,7 @@ from web3.types import EventData
 
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
+from inference.audit.calibrated import DIFFUSION_SKETCH
 from oracle.chain.client import ChainClient
 from oracle.chain.views import read_config, read_version, same_protocol
 from oracle.config import NodeConfig
@@ -144,7 +145,18 @@ class VerifierNode:
         audited = audited_address(self.client)
         if audited is not None:
             self.audits = AuditDesk(
-                config, account, self.client, audited, conduct, data_dir, self.start_block
+                config,
+                account,
+                self.client,
+                audited,
+                conduct,
+                data_dir,
+                self.start_block,
+                {
+                    model_id: d.name
+                    for model_id, d in self.inference.models.items()
+                    if d.kind == "image" and d.name in DIFFUSION_SKETCH  # a calibrated sketch
+                },
             )
 
     # -- setup ------------------------------------------------------------------------------
