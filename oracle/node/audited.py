@@ -61,13 +61,6 @@ def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
     return f"genoracle audit evidence\nchain {chain_id}\ncontract {audited.lower()}\ntask {task_id}"
 
 
-def audited_address(client: ChainClient) -> str | None:
-    """The AuditedTasks contract attached to the oracle (None if none)."""
-    host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("IAuditHost"))
-    address = str(client.rpc(lambda: host.functions.auditedTasks().call(), "read auditedTasks"))
-    return None if int(address, 16) == 0 else to_checksum_address(address)
-
-
 @dataclass
 class AuditJob:
     """What the node knows of one audited task."""

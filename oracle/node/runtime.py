@@ -29,12 +29,12 @@ from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
 from inference.audit.calibrated import DIFFUSION_SKETCH
 from oracle.chain.client import ChainClient
-from oracle.chain.views import read_config, read_version, same_protocol
+from oracle.chain.views import audited_address, read_config, read_version, same_protocol
 from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.aggregation import PeerOpenings, RevealAggregator
 from oracle.node.api_server import ApiServer
-from oracle.node.audited import AuditDesk, audited_address
+from oracle.node.audited import AuditDesk
 from oracle.node.backpressure import Backpressure
 from oracle.node.conduct import HONEST, Conduct
 from oracle.node.draws import CommitteeWatch

@@ -5,7 +5,6 @@ lazy executor (half its steps faked) and a withholding executor are caught and s
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,23 +46,18 @@ def requester(net: OracleChain) -> ChainClient:
 
 
 def request(net: OracleChain) -> int:
-    client = requester(net)
-    fee = int(client.view("requiredFee", 2, 0))
-    model = net.models[IMAGE_MODEL]
-    receipt = client.transact("requestAudited", model, AUDITED_INPUT, 2, 0xFFFFFFFF, 0, value=fee)
-    (event,) = [e for e in client.receipt_events(receipt) if e["event"] == "AuditTaskRequested"]
-    return int(event["args"]["taskId"])
+    """An audited task (2 auditors) through the requester SDK."""
+    client = net.requester_client()
+    task_id = client.submit_audited(IMAGE_MODEL, AUDITED_INPUT, auditors=2).task_id
+    assert client.audited_result(task_id).status in ("drawing", "executing")
+    return task_id
 
 
 def wait_finished(net: OracleChain, task_id: int, timeout_s: float = 150) -> dict[str, Any]:
-    client = requester(net)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        info: dict[str, Any] = client.view("getAuditTask", task_id)
-        if int(info["status"]) > 3:
-            return info
-        time.sleep(0.5)
-    raise TimeoutError(f"audited task {task_id} not finished: {info}")
+    result = net.requester_client().wait_audited(task_id, timeout_s=timeout_s, poll_s=0.5)
+    assert result.final
+    info: dict[str, Any] = requester(net).view("getAuditTask", task_id)
+    return info
 
 
 def events(net: OracleChain, task_id: int, name: str) -> list[Any]:
@@ -130,6 +124,9 @@ def test_honest_audited_task_is_verified_and_pays_everyone(
         scheme = default_cache().get(IMAGE_MODEL).manifest.digest_scheme
         verified = bytes(requester(net).view("resultOf", task_id))
         assert verified == digest_image(png.content, scheme)
+        result = net.requester_client().audited_result(task_id)
+        assert result.verified and result.digest == "0x" + verified.hex()
+        assert result.executor.lower() == executor.lower() and len(result.auditors) == 2
         audited_invariant(net)
     finally:
         stop(nodes)
@@ -150,6 +147,8 @@ def test_lazy_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Path) -
         assert slashed["args"]["reason"] == SLASH_DEVIATED
         assert stakes(net)[executor] == before[executor] - slashed["args"]["amount"]
         assert bytes(requester(net).view("resultOf", task_id)) == b"\0" * 32
+        result = net.requester_client().audited_result(task_id)
+        assert result.status == "rejected" and result.digest is None
         audited_invariant(net)
     finally:
         stop(nodes)
