@@ -4,6 +4,7 @@ lazy executor (half its steps faked) and a withholding executor are caught and s
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from oracle_testlib import IMAGE_MODEL, image_chain, start_nodes
 from web3 import Web3
 
@@ -20,6 +22,7 @@ from inference.models import default_cache
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
+from oracle.cli import main
 from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
 
 #: 64 px, 6 steps: the challenge (4 steps) always hits one of a lazy executor's 3 faked steps.
@@ -136,7 +139,17 @@ def test_lazy_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Path) -
     nodes = nodes_of(net, tmp_path, "lazy-executor")
     try:
         before = stakes(net)
-        task_id = request(net)
+        # Through the CLI: `genoracle task submit --mode audited --auditors 2 --wait --json`.
+        args = ["task", "submit", "--rpc-url", net.rpc_url, "--oracle", net.deployment.oracle]
+        args += ["--model", IMAGE_MODEL, "--input", AUDITED_INPUT.decode()]
+        args += ["--mode", "audited", "--auditors", "2", "--wait", "--timeout", "150", "--json"]
+        env = {"GENORACLE_PRIVATE_KEY": net.requester.key.hex()}
+        cli = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+        assert cli.exit_code == 0, cli.output
+        shown = json.loads(cli.stdout)
+        assert shown["mode"] == "audited" and shown["status"] == "rejected"
+        assert shown["digest"] is None and len(shown["auditors"]) == 2
+        task_id = int(shown["task_id"])
         info = wait_finished(net, task_id)
         assert int(info["status"]) == REJECTED, [n.log()[-3000:] for n in nodes]
         (failed,) = events(net, task_id, "AuditFailed")
