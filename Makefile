@@ -90,7 +90,7 @@ solhint: node
 
 # Same compiler settings as deploy/compile.py (viaIR is needed), passed through the solc shim.
 slither: node .venv-slither/.installed
-	SOLC_SHIM_SETTINGS='{"viaIR":true,"optimizer":{"enabled":true,"runs":1000},"evmVersion":"cancun"}' \
+	$(NODE22_PATH) SOLC_SHIM_SETTINGS='{"viaIR":true,"optimizer":{"enabled":true,"runs":1000},"evmVersion":"cancun"}' \
 	  .venv-slither/bin/slither contracts --config-file contracts/slither.config.json
 
 # Regenerate deploy/artifacts/ after changing a contract (a test checks they are up to date).

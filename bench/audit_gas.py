@@ -4,8 +4,9 @@ A task is: the request; the executor's draw; the executor's submission; the audi
 the challenge); two auditors' commits; the executor's opening of its challenged sketches carrying
 both auditors' openings (the aggregated reveal), which resolves, pays and credits. Two draw paths:
 ``lazy`` (the submission draws its own executor and the first commit draws the auditors, out of
-turn: the node's path) and ``keeper`` (a keeper's ``drawAudits`` transaction per draw, counted in
-full). Target (issue 15): ``gas_audited_task`` (the lazy path) <= 400,000.
+turn: the node's path, which learns its role from ``membersOf``) and ``keeper`` (a keeper's
+``drawAudits`` transaction per draw, counted in full). Target (issue 15):
+``gas_audited_task`` (the lazy path) <= 400,000.
 
     python -m bench.audit_gas [--tasks N]
 """
@@ -35,32 +36,13 @@ from bench.gas import (
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
 from deploy.deployer import audited_at, deploy_oracle
-from inference.audit.challenge import challenge_indices
 from inference.audit.merkle import Commitment
-from oracle.chain.views import commitment as protocol_commitment
+from oracle.chain.audited import audit_commitment, challenge, compared_digest, sketch_opening
 
 AUDITORS = 2
 STEPS = 20  # leaves of the executor's trees (a 20-step diffusion)
 TARGET = 400_000
 USE_DEFAULT = 0xFFFFFFFF
-
-
-def _digest(sketches: tuple[bytes, ...], indices: list[int]) -> bytes:
-    value = 0
-    for j, index in enumerate(indices):
-        shift = 64 * (3 - j)
-        value |= int.from_bytes(sketches[index], "big") & (((1 << 64) - 1) << shift)
-    return value.to_bytes(32, "big")
-
-
-def _peek(w3: Web3, audited: Contract, keeper: str, task_id: int) -> list[str]:
-    """The members a draw would produce now (snapshot, keeper draw, read, revert): what a node
-    learns from the block hash before anyone draws."""
-    snapshot = _rpc(w3, "evm_snapshot", [])
-    _gas(w3, audited.functions.drawAudits().transact({"from": keeper}))
-    members = list(audited.functions.getAuditTask(task_id).call()[12])
-    _rpc(w3, "evm_revert", [snapshot])
-    return members
 
 
 def run_task(
@@ -82,7 +64,8 @@ def run_task(
         gas[name] = gas.get(name, 0) + _gas(w3, fn.transact({"from": sender, "gas": limit}))
 
     if lazy:
-        executor = _peek(w3, audited, keeper, task_id)[0]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        executor = audited.functions.membersOf(task_id).call()[0]
     else:
         send("draw_executor", audited.functions.drawAudits(), keeper)
         executor = audited.functions.executorOf(task_id).call()
@@ -98,7 +81,8 @@ def run_task(
         executor,
     )
     if lazy:
-        auditors = _peek(w3, audited, keeper, task_id)[1:]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        auditors = list(audited.functions.membersOf(task_id).call()[1:])
     else:
         send("draw_auditors", audited.functions.drawAudits(), keeper)
         auditors = list(audited.functions.getAuditTask(task_id).call()[12])[1:]
@@ -107,26 +91,17 @@ def run_task(
         for i in audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[0]
     ]
     seed = bytes(audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[1])
-    expected = challenge_indices(seed, STEPS, 4)
+    expected = challenge(seed, STEPS)
     assert indices == expected, (indices, expected)
-    digest = _digest(commitment.sketches, indices)
+    digest = compared_digest(commitment.sketches, indices)
     openings = []
     for position, auditor in enumerate(auditors, start=1):
         salt = bytes(Web3.keccak(text=f"salt/{n}/{auditor}"))
-        sealed = protocol_commitment(
-            w3.eth.chain_id, audited.address, task_id, auditor, digest, salt
-        )
+        sealed = audit_commitment(w3.eth.chain_id, audited.address, task_id, auditor, digest, salt)
         step = "commit_first" if position == 1 else "commit"
         send(step, audited.functions.commitAudit(task_id, position, sealed), auditor)
         openings.append((position, auditor, digest, salt))
-    opened = [commitment.opening(i) for i in indices]
-    opening = (
-        commitment.sketch_tree.root,
-        STEPS,
-        [o[0] for o in opened],
-        [o[1] for o in opened],
-        [o[2] for o in opened],
-    )
+    opening = sketch_opening(commitment, indices)
     send("open_resolve", audited.functions.openSketches(task_id, opening, openings), executor)
     info = audited.functions.getAuditTask(task_id).call()
     assert info[2] == 4, f"task {task_id} not Resolved: status {info[2]}"

@@ -151,6 +151,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// drawable operators; `tolerance` USE_DEFAULT_TOLERANCE or between the model's floor and
     /// maximum; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
     /// {requiredFee} and <= MAX_FEE; fewer than MAX_PENDING_DRAWS executor draws waiting.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function requestAudited(
         bytes32 modelId,
         bytes calldata input,
@@ -210,6 +212,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Requirements: the task is waiting for its execution, before its submit deadline; the
     /// caller is its executor; `leafCount` > 0; fewer than MAX_PENDING_DRAWS auditor draws
     /// waiting (those of earlier blocks are completed here first, so only this block's can).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function submitExecution(
         uint256 taskId,
         bytes32 resultDigest,
@@ -257,6 +261,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @notice Draws the waiting executors and auditors whose randomness exists, oldest first.
     /// Anyone may call (keepers); the executor's submission and the first auditor's commit also
     /// draw their own task.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function drawAudits() external {
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
@@ -265,6 +271,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAuditDraws
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function drawReadyAudits() external {
         if (msg.sender != address(oracle)) revert AuditOnlyOracle(msg.sender);
         Counters memory counters = _counters;
@@ -278,6 +286,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// Draws the auditors first if nobody has.
     /// @dev Requirements: the task is in its commit phase; the caller is one of its auditors,
     /// at `position` (1..auditors), and has not committed; a nonzero commitment.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function commitAudit(uint256 taskId, uint8 position, bytes32 commitment) external {
         Core memory core = _cores[taskId];
         address known;
@@ -343,6 +353,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// executor never submitted, no auditors could be drawn, too few committed, every opening is
     /// in, or the reveal deadline passed. Anyone may call; the callback fee is the caller's.
     /// @dev Requirements: the task is Resolvable (a task whose draw is ready is drawn first).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function resolveAudit(uint256 taskId) external nonReentrant {
         Core memory core = _cores[taskId];
         if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
@@ -402,6 +414,35 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Core memory core = _cores[taskId];
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
         return _memberAddress(core, 0, address(0));
+    }
+
+    /// @notice The task's members (executor first, then the auditors): those drawn, or, for a
+    /// draw whose randomness exists but that nobody has made yet, the ones it will produce
+    /// (weights are frozen until it is made). Zero entries are not known yet. Nodes learn from
+    /// this whether to start work before anyone drew, as with the oracle's `committeeOf`.
+    function membersOf(uint256 taskId) external view returns (address[] memory members) {
+        Core memory core = _cores[taskId];
+        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
+        members = new address[](uint256(core.auditors) + 1);
+        for (uint256 p; p < members.length; ++p) {
+            members[p] = _memberAddress(core, p, address(0));
+        }
+        bool ready = core.drawBlock < block.number && block.timestamp <= core.deadline;
+        bytes32 entropy = ready ? _drawEntropy(taskId, core.drawBlock) : bytes32(0);
+        if (entropy == bytes32(0)) return members;
+        uint16 modelIndex = _payments[taskId].modelIndex;
+        if (core.status == AuditStatus.Drawing) {
+            address[] memory drawn =
+                IAuditHost(address(oracle)).auditPreview(modelIndex, entropy, 1, address(0));
+            if (drawn.length != 0) members[0] = drawn[0];
+        } else if (_auditorsPending(core)) {
+            address[] memory drawn = IAuditHost(address(oracle)).auditPreview(
+                modelIndex, entropy, core.auditors, members[0]
+            );
+            for (uint256 i; i < drawn.length; ++i) {
+                members[i + 1] = drawn[i];
+            }
+        }
     }
 
     /// @notice The challenged leaf indices (4, ascending, repeated cyclically when the tree has
@@ -511,10 +552,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded); returns it.
+    /// A draw after the submit deadline draws nobody: an executor must never be slashed for a
+    /// deadline that passed before it was drawn.
     function _drawExecutor(uint256 taskId, Core memory core) private returns (address) {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
-        if (entropy == bytes32(0)) {
+        if (entropy == bytes32(0) || block.timestamp > core.deadline) {
             _cores[taskId] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
             return address(0);
@@ -544,15 +587,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Draws the auditors (never the executor) and the challenge from the hash of the
-    /// submission's block. If none can be drawn, the task's commit deadline is moved to now,
-    /// so it becomes resolvable (Expired, nobody slashed: see _judge).
+    /// submission's block. If none can be drawn (too few operators, stale randomness, or past
+    /// the commit deadline), the task is resolvable at once: Expired, nobody slashed (_judge).
     function _drawAuditors(uint256 taskId, Core memory core)
         private
         returns (address[] memory auditors)
     {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
-        if (entropy != bytes32(0)) {
+        // As for the executor: auditors drawn after the commit deadline could not have committed.
+        if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
             uint256[] memory indices;
             (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
                 _payments[taskId].modelIndex,
@@ -737,6 +781,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev Judges, settles through the oracle, emits, calls back (last).
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
         Verdict memory verdict = _judge(core, digests);
         bytes32 result;
@@ -763,8 +809,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             _drawReadyExecutors(counters);
             _drawReadyAuditors(counters);
             _counters = counters;
+            // slither-disable-next-line unused-return
             IOperatorIndex(address(oracle)).drawCommittees(type(uint256).max);
         }
+        // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
+        // slither-disable-next-line arbitrary-send-eth
         (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
             IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
         _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
@@ -940,6 +989,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256[8] memory values;
         uint256 used;
         for (uint256 j; j < k; ++j) {
+            // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+            // slither-disable-next-line weak-prng
             uint256 pick = j + uint256(keccak256(abi.encode(seed, j))) % (n - j);
             uint256 atJ = j;
             uint256 atPick = pick;

@@ -69,6 +69,13 @@ interface IAuditHost {
         external
         returns (uint256[] memory indices, address[] memory operators);
 
+    /// @notice The operators {auditDraw} would draw now (a view: nothing is opened). Weights are
+    /// frozen until a draw whose randomness exists is made, so this is the draw's result.
+    function auditPreview(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        external
+        view
+        returns (address[] memory operators);
+
     /// @notice Settles an audited task: closes each member's assignment, slashes, credits.
     /// Ether sent beyond what is credited goes to the treasury.
     /// @dev Requirements: called by the attached AuditedTasks, which has completed every draw

@@ -89,15 +89,22 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         onlyAudited
         returns (uint256[] memory indices, address[] memory operators)
     {
-        uint256 eligible = _pools[modelIndex].eligibleCount;
-        if (avoided != address(0)) {
-            uint256 slot = _slotOf[modelIndex][avoided];
-            if (slot != 0 && _slots[modelIndex][slot].weight != 0) --eligible;
-        }
-        if (eligible < size) return (indices, operators);
+        if (!_canDraw(modelIndex, size, avoided)) return (indices, operators);
         (indices, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
         for (uint256 i; i < size; ++i) {
             _accounts[operators[i]].openTasks += 1;
+        }
+    }
+
+    /// @inheritdoc IAuditHost
+    function auditPreview(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+        external
+        view
+        onlyDelegated
+        returns (address[] memory operators)
+    {
+        if (_canDraw(modelIndex, size, avoided)) {
+            (, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
         }
     }
 
@@ -384,6 +391,20 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
             operators[drawn] = slot.operator;
             remaining -= slot.weight;
         }
+    }
+
+    /// @dev Whether `size` operators other than `avoided` can be drawn from the model's pool.
+    function _canDraw(uint256 modelIndex, uint256 size, address avoided)
+        private
+        view
+        returns (bool)
+    {
+        uint256 eligible = _pools[modelIndex].eligibleCount;
+        if (avoided != address(0)) {
+            uint256 slot = _slotOf[modelIndex][avoided];
+            if (slot != 0 && _slots[modelIndex][slot].weight != 0) --eligible;
+        }
+        return eligible >= size;
     }
 
     /// @dev Adds `amount` to `account`'s claimable credit.

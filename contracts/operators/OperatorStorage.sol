@@ -111,7 +111,7 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     mapping(uint256 modelIndex => mapping(uint256 position => uint256 slot)) internal _freeSlots;
     /// @dev The AuditedTasks contract allowed to call the audit host functions of OperatorDesk
     /// (zero until the model registry's owner attaches one, once).
-    // slither-disable-next-line uninitialized-state
+    // slither-disable-next-line uninitialized-state,constable-states
     address internal _auditedTasks;
 
     constructor(IModelRegistry registry, uint96 minStake, uint32 unbondingDelay, address treasury) {

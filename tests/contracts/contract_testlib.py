@@ -15,8 +15,14 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCErro
 from web3.logs import DISCARD
 
 from deploy.artifacts import load_artifact
-from inference.audit.challenge import challenge_indices
 from inference.audit.merkle import Commitment
+from oracle.chain.audited import (
+    EVIDENCE_WITHHELD_DIGEST,
+    audit_commitment,
+    challenge,
+    compared_digest,
+    sketch_opening,
+)
 from oracle.chain.views import TaskStatus
 from oracle.chain.views import commitment as protocol_commitment
 
@@ -346,26 +352,9 @@ def assert_balance_invariant(oracle: Contract, people: list[str]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 #: The reserved digest an auditor reveals when the executor did not serve the challenged evidence.
-EVIDENCE_WITHHELD = bytes(Web3.keccak(text="genoracle.evidence-withheld"))
-#: Challenged leaves per task (one per 64-bit lane of the compared digest).
-CHALLENGE_SIZE = 4
-
-
-def audited_challenge(seed: bytes, leaf_count: int) -> list[int]:
-    """The 4 challenged leaf indices: `challenge_indices(seed, n, 4)` sorted, repeated cyclically
-    when the tree has fewer than 4 leaves (what AuditedTasks.challengeOf computes)."""
-    picks = challenge_indices(seed, leaf_count, CHALLENGE_SIZE)
-    return [picks[j % len(picks)] for j in range(CHALLENGE_SIZE)]
-
-
-def audited_digest(sketches: list[bytes], indices: list[int]) -> bytes:
-    """The compared digest of a challenge: lane j (64 bits, lane 0 most significant) is lane j
-    of the sketch of challenged leaf j; what an auditor commits and the executor's opening gives."""
-    value = 0
-    for j, index in enumerate(indices):
-        shift = 64 * (CHALLENGE_SIZE - 1 - j)
-        value |= int.from_bytes(sketches[index], "big") & (((1 << 64) - 1) << shift)
-    return value.to_bytes(32, "big")
+EVIDENCE_WITHHELD = EVIDENCE_WITHHELD_DIGEST
+audited_challenge = challenge
+audited_digest = compared_digest
 
 
 @dataclass
@@ -454,7 +443,7 @@ class AuditedClient:
         return [int(i) for i in indices]
 
     def commitment(self, task: AuditedTask, auditor: str, digest: bytes) -> bytes:
-        return protocol_commitment(
+        return audit_commitment(
             self.w3.eth.chain_id,
             self.contract.address,
             task.id,
@@ -481,15 +470,7 @@ class AuditedClient:
         return send(self.contract.functions.revealAudits(task.id, openings), sender)
 
     def sketch_opening(self, task: AuditedTask, commitment: Commitment) -> tuple[Any, ...]:
-        indices = self.challenge(task, commitment.sketch_tree.size)
-        opened = [commitment.opening(i) for i in indices]
-        return (
-            commitment.sketch_tree.root,
-            commitment.sketch_tree.size,
-            [o[0] for o in opened],
-            [o[1] for o in opened],
-            [o[2] for o in opened],
-        )
+        return sketch_opening(commitment, self.challenge(task, commitment.sketch_tree.size))
 
     def open(
         self,

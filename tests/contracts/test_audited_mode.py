@@ -387,4 +387,87 @@ def test_forged_openings_and_outsiders_are_refused(
         client.contract.functions.drawReadyAudits().call({"from": actors.outsider})
     with reverts("AuditInvalidAuditors"):
         client.request(actors.requester, auditors=3)
+    # The oracle's fallback forwards only the desk's functions: plain ether is still refused.
+    with pytest.raises(Exception, match="revert"):
+        oracle.w3.eth.call({"from": actors.outsider, "to": oracle.address, "value": 1})
     assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_four_auditors_one_lazy_auditor_is_slashed(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    honest = make_commitment(7)
+    task = submitted(client, actors, honest, auditors=4)
+    assert task.auditors is not None and len(task.auditors) == 4
+    assert task.executor not in task.auditors and len(set(task.auditors)) == 4
+    digest = honest_digest(client, task, honest)
+    lazy = digest_with_flips(digest, 2, 20)  # far outside the tolerance of lane 2 (0 bits)
+    digests = {a: digest for a in task.auditors} | {task.auditors[3]: lazy}
+    for auditor in task.auditors:
+        client.commit(task, auditor, digests[auditor])
+    openings = [client.opening(task, a, digests[a]) for a in task.auditors]
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["support"] == 4 and task.auditors[3] not in resolved["paid"]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == task.auditors[3] and slashed["reason"] == SLASH_DEVIATED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_request_needs_enough_operators_for_executor_and_auditors(
+    oracle: Contract, client: AuditedClient, actors: Actors, model: bytes
+) -> None:
+    for operator in actors.operators[:3]:
+        send(oracle.functions.register("http://op.test", [model]), operator, 2 * ETHER)
+    client.request(actors.requester, auditors=2)
+    with reverts("NotEnoughOperators"):
+        client.request(actors.requester, auditors=4)
+    with reverts("AuditFeeTooLow"):
+        client.request(actors.requester, fee=client.required_fee(2) - 1)
+
+
+def test_an_executor_drawn_after_its_deadline_is_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    warp_past(w3c, task.submit_deadline)  # nobody drew it in time
+    stakes = {o: stake_of(oracle, o) for o in operators}
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert {o: stake_of(oracle, o) for o in operators} == stakes
+    assert oracle.functions.creditOf(actors.requester).call() == task.fee
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_auditors_drawn_after_the_commit_deadline_are_not_slashed(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = executing(client, actors)
+    client.submit(task, RESULT, make_commitment(20))
+    warp_past(w3c, task.commit_deadline)  # nobody drew the auditors in time
+    receipt = client.resolve(task, actors.outsider)
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == 1  # NotDrawn
+    assert not client.event(receipt, "AuditSlashed")
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_members_are_known_before_anyone_draws(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    task = client.request(actors.requester)
+    members = client.contract.functions.membersOf(task.id).call()
+    assert all(int(m, 16) == 0 for m in members)  # the request's block hash is not known yet
+    mine(w3c)
+    predicted = client.contract.functions.membersOf(task.id).call()[0]
+    assert predicted in operators
+    honest = make_commitment(20)
+    client.submit(task.__class__(id=task.id, fee=task.fee, receipt=None), RESULT, honest, predicted)
+    assert client.contract.functions.executorOf(task.id).call() == predicted
+    mine(w3c)
+    auditors = client.contract.functions.membersOf(task.id).call()[1:]
+    assert predicted not in auditors and all(a in operators for a in auditors)
+    task.executor, task.auditors = predicted, list(auditors)
+    digest = honest_digest(client, task, honest)
+    client.commit(task, auditors[0], digest)  # draws the auditors, as predicted
+    assert client.info(task.id)["members"][1:] == auditors
