@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eth_hash.auto import keccak
-
 from inference.audit.merkle import Commitment, verify_proof
+from oracle.chain.audited import compared_digest
 
 if TYPE_CHECKING:
     import torch
@@ -31,21 +30,13 @@ if TYPE_CHECKING:
     from inference.models import LoadedModel
     from inference.specs import ImageInput
 
-CHALLENGE_SIZE = 4
-EVIDENCE_WITHHELD_DIGEST = bytes(keccak(b"genoracle.evidence-withheld"))
-"""What an auditor commits when the executor did not serve valid evidence in time (the
-contract's EVIDENCE_WITHHELD_DIGEST)."""
-
 TrajectoryRunner = Callable[["DiffusersSteps"], "Trajectory"]
 
 
 def lane_digest(sketches: Sequence[bytes]) -> bytes:
-    """The compared digest: lane j (64 bits, lane 0 most significant) is lane j of sketches[j]."""
-    value = 0
-    for j, sketch in enumerate(sketches):
-        shift = 64 * (CHALLENGE_SIZE - 1 - j)
-        value |= int.from_bytes(sketch, "big") & (((1 << 64) - 1) << shift)
-    return value.to_bytes(32, "big")
+    """The compared digest of the challenged leaves' sketches, in challenge order (lane j from
+    sketches[j]: oracle.chain.audited.compared_digest, the contract's rule)."""
+    return compared_digest(sketches, range(len(sketches)))
 
 
 def served_steps(indices: Sequence[int]) -> list[int]:
@@ -53,6 +44,14 @@ def served_steps(indices: Sequence[int]) -> list[int]:
     is not challenged (its output would show the auditor the state after a challenged step)."""
     challenged = set(indices)
     return sorted(t for t in challenged if t - 1 not in challenged)
+
+
+def served_leaves(indices: Sequence[int], steps: int) -> list[int]:
+    """The evidence leaves the executor serves: the challenged steps' inputs (`served_steps`)
+    and the final latent x_n, whose decode is the result, unless the last step is challenged
+    (the auditor then decodes its own recomputation)."""
+    final = [] if steps - 1 in set(indices) else [steps]
+    return served_steps(indices) + final
 
 
 def encode_latent(latent: torch.Tensor) -> dict[str, Any]:
@@ -131,14 +130,18 @@ class ImageAuditor:
         spec: ImageInput,
         indices: Sequence[int],
         served: dict[int, torch.Tensor],
-    ) -> bytes:
-        """The auditor's digest: its sketch of each challenged step, recomputed from the served
+    ) -> tuple[bytes, bytes]:
+        """The auditor's digest (its sketch of each challenged step, recomputed from the served
         input latent, or from its own recomputation of the step before when that was challenged
-        too."""
+        too) and the image digest of the final latent decoded (served, or recomputed when the
+        last step was challenged), for the caller to hold against the executor's result."""
+        from PIL import Image
+
         from inference.audit.calibrated import DIFFUSION_SKETCH
         from inference.audit.diffusion import recompute_step, sketch_of_step
         from inference.audit.sketch import DESIGNS
         from inference.determinism import deterministic
+        from inference.digests import digest_image
 
         design = DESIGNS[DIFFUSION_SKETCH[self.model.name]]
         sketches: dict[int, bytes] = {}
@@ -150,7 +153,10 @@ class ImageAuditor:
                 after = recompute_step(job, t, before)
                 own[t + 1] = after
                 sketches[t] = sketch_of_step(job, design, t, before, after)
-        return lane_digest([sketches[t] for t in indices])
+            final = own[spec.steps] if spec.steps in own else served[spec.steps]
+            image = Image.fromarray(job.decode(final))
+        result = digest_image(image, self.model.manifest.digest_scheme)
+        return lane_digest([sketches[t] for t in indices]), bytes(result)
 
 
 def verify_evidence(

@@ -29,16 +29,21 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
+from inference.digests import Tolerance, digests_agree
+from oracle.chain.audited import (
+    AUDITED_CONTRACT,
+    EVIDENCE_WITHHELD_DIGEST,
+    audit_commitment,
+    sketch_opening,
+)
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
-from oracle.chain.views import commitment as protocol_commitment
 from oracle.chain.views import read_operator
 from oracle.errors import ChainError
 from oracle.node.audit_work import (
-    EVIDENCE_WITHHELD_DIGEST,
     EvidenceStore,
     ImageAuditor,
-    served_steps,
+    served_leaves,
     verify_evidence,
 )
 
@@ -48,7 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("genoracle.node.audited")
 
-AUDITED_CONTRACT = "AuditedTasks"
 ZERO = "0x" + "00" * 20
 # AuditPhase
 DRAW_EXECUTOR, EXECUTE, DRAW_AUDITORS, COMMIT, REVEAL, RESOLVABLE, FINISHED = 1, 2, 3, 4, 5, 6, 7
@@ -68,7 +72,9 @@ class AuditJob:
     task_id: int
     model_id: bytes
     input: bytes
+    tolerance: int
     evidence_root: bytes = b""
+    result_digest: bytes = b""
     leaf_count: int = 0
     submitted: bool = False
     first_try: float | None = None
@@ -164,7 +170,7 @@ class AuditDesk:
             model_id = bytes(args["modelId"])
             if model_id in self.image_models:
                 task_id = int(args["taskId"])
-                job = AuditJob(task_id, model_id, bytes(args["input"]))
+                job = AuditJob(task_id, model_id, bytes(args["input"]), int(args["tolerance"]))
                 kept = self.state_dir / str(task_id) / "opening.json"
                 if kept.exists():
                     opening = json.loads(kept.read_text())
@@ -175,6 +181,7 @@ class AuditDesk:
             known = self.jobs.get(int(args["taskId"]))
             if known is not None:
                 known.evidence_root = bytes(args["evidenceRoot"])
+                known.result_digest = bytes(args["unauditedDigest"])
                 known.leaf_count = int(args["leafCount"])
 
     def step(self, job: AuditJob) -> None:
@@ -260,14 +267,7 @@ class AuditDesk:
     def open(self, job: AuditJob) -> None:
         commitment = self.evidence.commitment(job.task_id)
         indices = self.challenge(job.task_id, commitment.sketch_tree.size)
-        opened = [commitment.opening(i) for i in indices]
-        opening = (
-            commitment.sketch_tree.root,
-            commitment.sketch_tree.size,
-            [o[0] for o in opened],
-            [o[1] for o in opened],
-            [o[2] for o in opened],
-        )
+        opening = sketch_opening(commitment, indices)
         self._send(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
 
     def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:
@@ -289,7 +289,8 @@ class AuditDesk:
         if members[0] != self.me or int(info["phase"]) not in (COMMIT, REVEAL):
             return None
         size = self.evidence.commitment(task_id).sketch_tree.size
-        return self.evidence.evidence_body(task_id, served_steps(self.challenge(task_id, size)))
+        leaves = served_leaves(self.challenge(task_id, size), size)
+        return self.evidence.evidence_body(task_id, leaves)
 
     def result_png(self, task_id: int) -> bytes | None:
         return self.evidence.png(task_id)
@@ -313,7 +314,7 @@ class AuditDesk:
             job.digest = EVIDENCE_WITHHELD_DIGEST
         job.salt = job.salt or os.urandom(32)
         self._keep_opening(job)
-        seal = protocol_commitment(
+        seal = audit_commitment(
             self.chain_id, self.address, job.task_id, self.me, job.digest, job.salt
         )
         self._send(job, "commit", "commitAudit", job.task_id, position, seal)
@@ -331,13 +332,17 @@ class AuditDesk:
             )
             return EVIDENCE_WITHHELD_DIGEST
         indices = self.challenge(job.task_id, job.leaf_count)
-        steps = served_steps(indices)
+        leaves = served_leaves(indices, job.leaf_count)
         body = self._fetch(job.task_id, executor)
-        served = verify_evidence(job.evidence_root, steps, body) if body is not None else None
+        served = verify_evidence(job.evidence_root, leaves, body) if body is not None else None
         if served is None:
             return None
-        digest = self.auditor(job.model_id).audit(spec, indices, served)
-        log.info("audited task %d: recomputed steps %s", job.task_id, indices)
+        digest, image = self.auditor(job.model_id).audit(spec, indices, served)
+        log.info("audited task %d: recomputed steps %s and the decode", job.task_id, indices)
+        if not digests_agree(image, job.result_digest, Tolerance.from_uint32(job.tolerance)):
+            # A result that is not its committed trajectory's image has no valid evidence.
+            log.warning("audited task %d: the result is not the trajectory's image", job.task_id)
+            return EVIDENCE_WITHHELD_DIGEST
         return digest
 
     def _fetch(self, task_id: int, executor: str) -> dict[str, Any] | None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from oracle.chain.audited import AUDITED_CONTRACT
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import audited_address
 from oracle.errors import OracleError, TaskTimeoutError
 
-AUDITED_CONTRACT = "AuditedTasks"
 AUDITOR_COUNTS = (2, 4)
 USE_DEFAULT_TOLERANCE = 0xFFFFFFFF
 STATUSES = (

@@ -15,6 +15,7 @@ from oracle.node.audit_work import (
     EvidenceStore,
     ImageAuditor,
     lane_digest,
+    served_leaves,
     served_steps,
     verify_evidence,
 )
@@ -28,6 +29,9 @@ def test_the_executor_never_serves_the_state_after_a_challenged_step() -> None:
     assert served_steps([0, 1, 2, 3]) == [0]
     assert served_steps([1, 3, 4, 5]) == [1, 3]
     assert served_steps([2, 2, 2, 2]) == [2]
+    # The final latent x_n too (its decode is the result), unless the last step is challenged.
+    assert served_leaves([0, 1, 2, 3], 6) == [0, 6]
+    assert served_leaves([1, 3, 4, 5], 6) == [1, 3]
 
 
 def test_the_lane_digest_is_the_one_the_contract_compares() -> None:
@@ -53,14 +57,19 @@ def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_re
     assert kept.evidence.root == execution.commitment.evidence.root
     assert kept.sketch_tree.root == execution.commitment.sketch_tree.root
     indices = [1, 2, 4, 5]
-    steps = served_steps(indices)
-    assert steps == [1, 4]
-    body = store.evidence_body(11, steps)
-    served = verify_evidence(kept.evidence.root, steps, body)
+    leaves = served_leaves(indices, 6)
+    assert leaves == [1, 4]  # the last step is challenged: the auditor decodes its own x_6
+    body = store.evidence_body(11, leaves)
+    served = verify_evidence(kept.evidence.root, leaves, body)
     assert served is not None
-    digest = auditor.audit(SPEC, indices, served)
+    digest, image = auditor.audit(SPEC, indices, served)
     assert digest == lane_digest([kept.sketches[i] for i in indices])
+    assert image == execution.result_digest
+    # With the last step unchallenged the executor serves x_6, whose decode is the result.
+    indices = [0, 1, 2, 3]
+    served = verify_evidence(kept.evidence.root, [0, 6], store.evidence_body(11, [0, 6]))
+    assert served is not None and auditor.audit(SPEC, indices, served)[1] == image
     # A latent that is not the committed one does not verify.
     body["latents"][0]["latent"] = store.evidence_body(11, [2])["latents"][0]["latent"]
-    assert verify_evidence(kept.evidence.root, steps, body) is None
-    assert verify_evidence(kept.evidence.root, steps, {"latents": []}) is None
+    assert verify_evidence(kept.evidence.root, leaves, body) is None
+    assert verify_evidence(kept.evidence.root, leaves, {"latents": []}) is None

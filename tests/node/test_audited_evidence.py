@@ -15,7 +15,7 @@ from oracle_testlib import IMAGE_MODEL, image_chain
 from oracle.chain.views import audited_address
 from oracle.config import ApiSettings, NodeConfig, NodeSettings
 from oracle.dev.localnet import OracleChain, chain_settings
-from oracle.node.audit_work import served_steps
+from oracle.node.audit_work import served_leaves
 from oracle.node.audited import COMMIT, DRAW_AUDITORS, AuditDesk, evidence_message
 from oracle.node.conduct import HONEST
 
@@ -99,5 +99,5 @@ def test_evidence_goes_only_to_drawn_auditors_after_the_challenge(
     assert isinstance(body, dict)
     indices = executor.challenge(task_id, 6)
     served = [int(item["step"]) for item in body["latents"]]
-    assert served == served_steps(indices)
+    assert served == served_leaves(indices, 6)
     assert not {t + 1 for t in indices} & set(served)
