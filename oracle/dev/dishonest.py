@@ -115,6 +115,16 @@ class WithholdingConduct(_Cheat):
         return False
 
 
+class SwappedResultConduct(_Cheat):
+    """Audited mode, as executor: generates and serves its evidence honestly, but submits the
+    digest of another image (lane 0 inverted) as its result."""
+
+    name = "swapped-result"
+
+    def audited_result(self, digest: bytes) -> bytes:
+        return bytes(b ^ 0xFF for b in digest[:8]) + digest[8:]
+
+
 CONDUCTS: dict[str, _Cheat] = {
     conduct.name: conduct
     for conduct in (
@@ -124,6 +134,7 @@ CONDUCTS: dict[str, _Cheat] = {
         NoRevealConduct(),
         LazyExecutorConduct(),
         WithholdingConduct(),
+        SwappedResultConduct(),
     )
 }
 

@@ -218,6 +218,10 @@ class EvidenceStore:
             bytes.fromhex(kept["secret"]),
         )
 
+    def result_digest(self, task_id: int) -> bytes:
+        kept = json.loads((self._dir(task_id) / "commitment.json").read_text())
+        return bytes.fromhex(kept["result_digest"])
+
     def latents(self, task_id: int) -> list[torch.Tensor]:
         import torch
 

@@ -243,11 +243,7 @@ class AuditDesk:
                 time.perf_counter() - started,
             )
         commitment = self.evidence.commitment(job.task_id)
-        result = bytes.fromhex(
-            json.loads((self.state_dir / str(job.task_id) / "commitment.json").read_text())[
-                "result_digest"
-            ]
-        )
+        result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
         self._send(
             job,
             "submit",

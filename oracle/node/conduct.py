@@ -46,6 +46,10 @@ class Conduct(Protocol):
         evidence."""
         ...
 
+    def audited_result(self, digest: bytes) -> bytes:
+        """Audited mode, as executor: the result digest it submits for its generation's."""
+        ...
+
 
 class HonestConduct:
     """Runs the requested job, commits, reveals: the only conduct a production node has."""
@@ -70,6 +74,9 @@ class HonestConduct:
 
     def serves_evidence(self) -> bool:
         return True
+
+    def audited_result(self, digest: bytes) -> bytes:
+        return digest
 
 
 HONEST = HonestConduct()

@@ -186,3 +186,25 @@ def test_withholding_executor_is_slashed_by_the_withheld_digest(
         audited_invariant(net)
     finally:
         stop(nodes)
+
+
+@pytest.mark.slow  # its node processes take a minute to start
+def test_executor_submitting_another_images_digest_is_slashed(
+    net: OracleChain, tmp_path: Path
+) -> None:
+    """Honest steps, but the submitted result is not the trajectory's decoded image: the
+    auditors' decode check catches it (their reserved digest: no valid evidence of the result)."""
+    nodes = nodes_of(net, tmp_path, "swapped-result")
+    try:
+        task_id = request(net)
+        info = wait_finished(net, task_id)
+        assert int(info["status"]) == REJECTED, [n.log()[-3000:] for n in nodes]
+        (failed,) = events(net, task_id, "AuditFailed")
+        assert failed["args"]["reason"] == WITHHELD
+        (slashed,) = events(net, task_id, "AuditSlashed")
+        assert Web3.to_checksum_address(slashed["args"]["operator"]) == Web3.to_checksum_address(
+            info["members"][0]
+        )
+        audited_invariant(net)
+    finally:
+        stop(nodes)
