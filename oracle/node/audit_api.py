@@ -23,6 +23,7 @@ class EvidenceRequest(BaseModel):
 def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
     @app.post(
         "/audit/tasks/{task_id}/evidence",
+        responses={403: {"description": "Not served to this requester (or not yet, or not here)"}},
         summary="The challenged input latents of an audited task, with their Merkle proofs, "
         "for one of its drawn auditors (signed request), once the challenge exists",
     )
@@ -38,6 +39,10 @@ def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
         "/audit/tasks/{task_id}/artifact",
         summary="The image this node generated as the executor of an audited task",
         response_class=Response,
+        responses={
+            200: {"content": {"image/png": {}}},
+            404: {"description": "This node did not execute the audited task"},
+        },
     )
     def audit_artifact(task_id: int) -> Response:
         png = desk.result_png(task_id)
