@@ -9,6 +9,8 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from oracle.node.api import ErrorBody
+
 if TYPE_CHECKING:
     from oracle.node.audited import AuditDesk
 
@@ -23,7 +25,7 @@ class EvidenceRequest(BaseModel):
 def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
     @app.post(
         "/audit/tasks/{task_id}/evidence",
-        responses={403: {"description": "Not served to this requester (or not yet, or not here)"}},
+        responses={code: {"model": ErrorBody} for code in (400, 403, 404, 422, 502, 503)},
         summary="The challenged input latents of an audited task, with their Merkle proofs, "
         "for one of its drawn auditors (signed request), once the challenge exists",
     )
@@ -41,7 +43,7 @@ def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
         response_class=Response,
         responses={
             200: {"content": {"image/png": {}}},
-            404: {"description": "This node did not execute the audited task"},
+            **{code: {"model": ErrorBody} for code in (400, 404, 422)},
         },
     )
     def audit_artifact(task_id: int) -> Response:
