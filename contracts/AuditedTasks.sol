@@ -261,6 +261,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @notice Draws the waiting executors and auditors whose randomness exists, oldest first.
     /// Anyone may call (keepers); the executor's submission and the first auditor's commit also
     /// draw their own task.
+    /// @dev Requirements: none (a draw that cannot be made marks its task, never reverts).
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function drawAudits() external {
