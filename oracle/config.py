@@ -129,6 +129,9 @@ class NodeSettings(_Section):
     """Act as a keeper: draw (drawCommittees) a task of a model this node serves but was not
     drawn for, if its members have not drawn it (by committing) this long after its randomness
     existed, so an absent committee is still drawn and answers for not committing. None: never."""
+    audit_evidence_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    """Audited mode: how long an auditor keeps asking the executor for the challenged evidence
+    (at most half the commit window left) before it commits the "evidence withheld" digest."""
 
     @model_validator(mode="after")
     def _resume_below_pause(self) -> NodeSettings:

@@ -278,3 +278,12 @@ def read_draw(client: ChainClient, task_id: int, from_block: int) -> Draw | None
     if not members:
         return None
     return Draw([str(to_checksum_address(member)) for member in members], bytes(entropy))
+
+
+def audited_address(client: ChainClient) -> str | None:
+    """The AuditedTasks contract attached to the oracle (None if none)."""
+    from oracle.chain.contract import load_abi
+
+    host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("IAuditHost"))
+    address = str(client.rpc(lambda: host.functions.auditedTasks().call(), "read auditedTasks"))
+    return None if int(address, 16) == 0 else to_checksum_address(address)

@@ -18,6 +18,7 @@ from oracle.cli.common import (
     oracle_client,
     parse_eth,
 )
+from oracle.sdk.client import OracleClient
 from oracle.sdk.results import TaskResult
 
 
@@ -71,6 +72,20 @@ def task() -> None:
 @click.option("--max-new-tokens", type=int, default=None, help="With --prompt (text).")
 @click.option("--committee", type=int, default=3, show_default=True, help="Odd committee size.")
 @click.option(
+    "--mode",
+    type=click.Choice(["replicated", "audited"]),
+    default="replicated",
+    show_default=True,
+    help="replicated: a committee generates; audited: one executor, auditors recompute a part.",
+)
+@click.option(
+    "--auditors",
+    type=click.Choice(["2", "4"]),
+    default="2",
+    show_default=True,
+    help="With --mode audited: how many auditors.",
+)
+@click.option(
     "--tolerance",
     default=None,
     help="Lane thresholds, e.g. 8 or 8,0,0,0 (default: what the input needs: the model's floor, "
@@ -94,6 +109,8 @@ def submit(
     steps: int | None,
     max_new_tokens: int | None,
     committee: int,
+    mode: str,
+    auditors: str,
     tolerance: str | None,
     fee: str | None,
     no_validate: bool,
@@ -122,6 +139,10 @@ def submit(
             "max_new_tokens": max_new_tokens,
         }
         spec = {"prompt": prompt, **{k: v for k, v in extra.items() if v is not None}}
+    if mode == "audited":
+        task_id = _submit_audited(client, model, spec, int(auditors), tolerance, fee, no_validate)
+        _after_audited(client, task_id, wait_, timeout, as_json)
+        return
     submitted = client.submit(
         model,
         spec,
@@ -149,6 +170,54 @@ def submit(
                 "block": submitted.block_number,
             }
         )
+
+
+def _submit_audited(
+    client: OracleClient,
+    model: str,
+    spec: Any,
+    auditors: int,
+    tolerance: str | None,
+    fee: str | None,
+    no_validate: bool,
+) -> int:
+    """Request an audited task; returns its id."""
+    lanes = _tolerance(tolerance)
+    submitted = client.submit_audited(
+        model,
+        spec,
+        auditors=auditors,
+        tolerance=lanes.to_uint32() if lanes is not None else None,
+        fee_wei=parse_eth(fee) if fee is not None else None,
+        validate=not no_validate,
+    )
+    click.echo(
+        f"audited task {submitted.task_id} submitted in block {submitted.block_number} "
+        f"(tx {submitted.tx_hash}); its executor is drawn from that block's hash",
+        err=True,
+    )
+    return int(submitted.task_id)
+
+
+def _after_audited(
+    client: OracleClient, task_id: int, wait_: bool, timeout: float, as_json: bool
+) -> None:
+    result = client.wait_audited(task_id, timeout_s=timeout) if wait_ else None
+    if as_json:
+        body: dict[str, Any] = {"task_id": task_id, "mode": "audited"}
+        if result is not None:
+            body.update(
+                status=result.status,
+                executor=result.executor,
+                auditors=list(result.auditors),
+                digest=result.digest,
+                unaudited_digest=result.unaudited_digest,
+            )
+        echo_json(body)
+    elif result is not None:
+        click.echo(f"audited task {task_id}: {result.status}")
+        click.echo(f"  executor  {result.executor}   auditors {', '.join(result.auditors)}")
+        click.echo(f"  digest    {result.digest or '-'} (unaudited {result.unaudited_digest})")
 
 
 @task.command("show")

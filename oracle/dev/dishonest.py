@@ -15,13 +15,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inference.errors import InvalidInputError
 from inference.seeds import resolve_seed
 from inference.specs import ImageInput, TextInput, canonical_json, parse_input
 from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
+
+if TYPE_CHECKING:
+    import torch
+
+    from inference.audit.diffusion import StepModel, Trajectory
 
 
 class _Cheat(HonestConduct):
@@ -127,6 +132,46 @@ class OtherHardwareConduct(HonestConduct):
         )
 
 
+class LazyExecutorConduct(_Cheat):
+    """Audited mode: as executor, skips the denoiser on every other step (reusing the previous
+    step's prediction: half the compute) yet commits to the trajectory as if it had run them."""
+
+    name = "lazy-executor"
+
+    def trajectory(self, model: StepModel) -> Trajectory:
+        from inference.audit.diffusion import Trajectory
+
+        scheduler = model.scheduler()
+        latent = model.initial_latent()
+        latents = [latent]
+        prediction: torch.Tensor | None = None
+        for index in range(model.steps):
+            if index % 2 == 0 or prediction is None:  # odd steps reuse the previous prediction
+                prediction = model.predict(index, latent, scheduler)
+            latent = model.advance(index, latent, prediction, scheduler)
+            latents.append(latent)
+        return Trajectory(tuple(latents), model.decode(latent))
+
+
+class WithholdingConduct(_Cheat):
+    """Audited mode: as executor, submits honestly but never serves its auditors the evidence."""
+
+    name = "withholding"
+
+    def serves_evidence(self) -> bool:
+        return False
+
+
+class SwappedResultConduct(_Cheat):
+    """Audited mode, as executor: generates and serves its evidence honestly, but submits the
+    digest of another image (lane 0 inverted) as its result."""
+
+    name = "swapped-result"
+
+    def audited_result(self, digest: bytes) -> bytes:
+        return bytes(b ^ 0xFF for b in digest[:8]) + digest[8:]
+
+
 CONDUCTS: dict[str, HonestConduct] = {
     conduct.name: conduct
     for conduct in (
@@ -135,6 +180,9 @@ CONDUCTS: dict[str, HonestConduct] = {
         SilentConduct(),
         NoRevealConduct(),
         OtherHardwareConduct(),
+        LazyExecutorConduct(),
+        WithholdingConduct(),
+        SwappedResultConduct(),
     )
 }
 

@@ -7,9 +7,12 @@ they are outvoted and slashed; no production module knows any such conduct.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
+
+if TYPE_CHECKING:
+    from inference.audit.diffusion import StepModel, Trajectory
 
 
 class Conduct(Protocol):
@@ -34,6 +37,19 @@ class Conduct(Protocol):
         """Whether the node reveals (and serves its opening to the aggregating peer)."""
         ...
 
+    def trajectory(self, model: StepModel) -> Trajectory:
+        """Audited mode, as executor: the generation whose every latent the node keeps."""
+        ...
+
+    def serves_evidence(self) -> bool:
+        """Audited mode, as executor: whether the node serves its auditors the challenged
+        evidence."""
+        ...
+
+    def audited_result(self, digest: bytes) -> bytes:
+        """Audited mode, as executor: the result digest it submits for its generation's."""
+        ...
+
 
 class HonestConduct:
     """Runs the requested job, commits, reveals: the only conduct a production node has."""
@@ -50,6 +66,17 @@ class HonestConduct:
 
     def reveals(self) -> bool:
         return True
+
+    def trajectory(self, model: StepModel) -> Trajectory:
+        from inference.audit.diffusion import run_trajectory
+
+        return run_trajectory(model)
+
+    def serves_evidence(self) -> bool:
+        return True
+
+    def audited_result(self, digest: bytes) -> bytes:
+        return digest
 
 
 HONEST = HonestConduct()

@@ -27,12 +27,14 @@ from web3.types import EventData
 
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
+from inference.audit.calibrated import DIFFUSION_SKETCH
 from oracle.chain.client import ChainClient
-from oracle.chain.views import read_config, read_version, same_protocol
+from oracle.chain.views import audited_address, read_config, read_version, same_protocol
 from oracle.config import NodeConfig
 from oracle.errors import ChainError, ChainUnavailableError, OracleError
 from oracle.node.aggregation import PeerOpenings, RevealAggregator
 from oracle.node.api_server import ApiServer
+from oracle.node.audited import AuditDesk
 from oracle.node.backpressure import Backpressure
 from oracle.node.conduct import HONEST, Conduct
 from oracle.node.draws import CommitteeWatch
@@ -139,6 +141,23 @@ class VerifierNode:
             metrics=self.metrics,
             artifacts_dir=artifacts_dir,
         )
+        self.audits: AuditDesk | None = None
+        audited = audited_address(self.client)
+        if audited is not None:
+            self.audits = AuditDesk(
+                config,
+                account,
+                self.client,
+                audited,
+                conduct,
+                data_dir,
+                self.start_block,
+                {
+                    model_id: d.name
+                    for model_id, d in self.inference.models.items()
+                    if d.kind == "image" and d.name in DIFFUSION_SKETCH  # a calibrated sketch
+                },
+            )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -203,6 +222,8 @@ class VerifierNode:
         if self.config.api.enabled:
             self.start_api()
         self.resume()
+        if self.audits is not None:
+            self.audits.start()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), conduct %s",
             self.address,
@@ -238,6 +259,8 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
+        if self.audits is not None:
+            self.audits.stop()
         self.inference.shutdown()
         self._peers.close()
         if self._api is not None:
@@ -338,6 +361,10 @@ class VerifierNode:
             metrics=self.metrics,
             settings=self.config.api,
         )
+        if self.audits is not None:
+            from oracle.node.audit_api import add_audit_routes
+
+            add_audit_routes(app, self.audits)
         self._api = ApiServer(app, self.config.api, self.data_dir)
         self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)

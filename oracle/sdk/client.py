@@ -33,6 +33,13 @@ from oracle.chain.views import ModelKind, ModelView, TaskStatus, read_config, re
 from oracle.config import ClientConfig
 from oracle.errors import OracleError, TaskTimeoutError
 from oracle.keys import load_account
+from oracle.sdk.audited import (
+    AuditedResult,
+    audited_client,
+    audited_result,
+    request_audited,
+    wait_audited,
+)
 from oracle.sdk.fetch import FetchedArtifact, FetchError, fetch_artifact
 from oracle.sdk.models import ModelRegistration, local_manifest, register_model
 from oracle.sdk.results import TaskResult, task_result
@@ -214,6 +221,42 @@ class OracleClient:
                     gas_wei=int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0)),
                 )
         raise OracleError("requestGeneration was mined but emitted no TaskRequested event")
+
+    def submit_audited(
+        self,
+        model: str | bytes,
+        spec: BaseModel | dict[str, Any] | bytes | str,
+        *,
+        auditors: int = 2,
+        tolerance: int | None = None,
+        fee_wei: int | None = None,
+        callback_gas_limit: int = 0,
+        validate: bool = True,
+    ) -> SubmittedTask:
+        """Request an audited generation (one executor, `auditors` auditors: 2 or 4) from the
+        oracle's AuditedTasks; returns once the request is mined. See oracle.sdk.audited."""
+        view = self.model(model)
+        data = self.encode_input(view, spec, validate=validate)
+        task_id, tx_hash, block, fee = request_audited(
+            audited_client(self.chain),
+            view.model_id,
+            data,
+            auditors,
+            tolerance,
+            fee_wei,
+            callback_gas_limit,
+        )
+        return SubmittedTask(task_id, tx_hash, block, fee, data)
+
+    def audited_result(self, task_id: int) -> AuditedResult:
+        """An audited task as it stands now."""
+        return audited_result(audited_client(self.chain), task_id)
+
+    def wait_audited(
+        self, task_id: int, *, timeout_s: float = 300.0, poll_s: float = 0.25
+    ) -> AuditedResult:
+        """Block until the audited task is final (resolved, rejected, ...) or the timeout."""
+        return wait_audited(audited_client(self.chain), task_id, timeout_s, poll_s)
 
     def result(self, task_id: int) -> TaskResult | None:
         """The task as it stands now (None when the oracle does not know it)."""

@@ -1,0 +1,388 @@
+"""The audited mode on a node (AuditedTasks): executor and auditor of the image tasks it is
+drawn for, in a thread of its own (a generation or an audit must not stall the replicated loop).
+
+Each pass reads the contract's new logs and looks at every open task the node knows of:
+    DrawExecutor / DrawAuditors -> drawAudits (as a keeper, once the draw's block is past)
+    Execute, we are the executor -> generate keeping the trajectory, submitExecution
+    Commit, we are an auditor    -> fetch the challenged latents from the executor's registered
+        endpoint (a request signed with our key), verify them against the evidence root,
+        recompute, commit the digest; "evidence withheld" if nothing valid came in time
+    Reveal -> the executor opens its challenged sketches, each auditor reveals its own opening
+        (the last of these resolves the task on chain)
+    Resolvable -> a member resolves it (a missing reveal, a lapsed deadline)
+The executor serves the evidence through audit_api.py, to drawn auditors only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from inference.digests import Tolerance, digests_agree
+from oracle.chain.audited import (
+    AUDITED_CONTRACT,
+    EVIDENCE_WITHHELD_DIGEST,
+    audit_commitment,
+    sketch_opening,
+)
+from oracle.chain.client import ChainClient
+from oracle.chain.contract import load_abi
+from oracle.chain.views import read_operator
+from oracle.errors import ChainError
+from oracle.node.audit_work import (
+    EvidenceStore,
+    ImageAuditor,
+    served_leaves,
+    verify_evidence,
+)
+
+if TYPE_CHECKING:
+    from oracle.config import NodeConfig
+    from oracle.node.conduct import Conduct
+
+log = logging.getLogger("genoracle.node.audited")
+
+ZERO = "0x" + "00" * 20
+# AuditPhase
+DRAW_EXECUTOR, EXECUTE, DRAW_AUDITORS, COMMIT, REVEAL, RESOLVABLE, FINISHED = 1, 2, 3, 4, 5, 6, 7
+#: Gas for a reveal or opening that may be mined last (it then resolves: settles, calls back).
+RESOLVING_GAS = 1_500_000
+
+
+def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
+    """What an auditor signs to ask an executor for a task's challenged evidence."""
+    return f"genoracle audit evidence\nchain {chain_id}\ncontract {audited.lower()}\ntask {task_id}"
+
+
+@dataclass
+class AuditJob:
+    """What the node knows of one audited task."""
+
+    task_id: int
+    model_id: bytes
+    input: bytes
+    tolerance: int
+    evidence_root: bytes = b""
+    result_digest: bytes = b""
+    leaf_count: int = 0
+    submitted: bool = False
+    first_try: float | None = None
+    next_try: float = 0.0
+    digest: bytes | None = None
+    salt: bytes = b""
+    sent: frozenset[str] = frozenset()
+
+
+class AuditDesk:
+    """Watches AuditedTasks for the models this node serves (images) and plays its part."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        account: LocalAccount,
+        oracle: ChainClient,
+        address: str,
+        conduct: Conduct,
+        data_dir: Path,
+        start_block: int,
+        image_models: dict[bytes, str],
+    ) -> None:
+        self.account = account
+        self.me = account.address
+        self.oracle = oracle
+        self.conduct = conduct
+        self.client = ChainClient(
+            config.chain, account, oracle_address=address, abi=load_abi(AUDITED_CONTRACT)
+        )
+        self.address = self.client.address
+        self.chain_id = self.client.chain_id
+        self.threads = config.node.inference_threads
+        self.wait_s = config.node.audit_evidence_wait_s
+        self.timeout_s = max(5.0, config.node.peer_timeout_s)
+        self.evidence = EvidenceStore(data_dir / "audited")
+        self.state_dir = data_dir / "audited"
+        self.next_block = start_block
+        self.jobs: dict[int, AuditJob] = {}
+        self.auditors: dict[bytes, ImageAuditor] = {}
+        self.image_models = dict(image_models)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def auditor(self, model_id: bytes) -> ImageAuditor:
+        """The model of an audited task, loaded in the node's process on its first audited task
+        (the inference worker holds its own copy)."""
+        if model_id not in self.auditors:
+            from inference.models import load_model
+
+            model = load_model(self.image_models[model_id])
+            self.auditors[model_id] = ImageAuditor(model, self.threads)
+        return self.auditors[model_id]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="audited", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def run(self) -> None:
+        log.info("audited mode on AuditedTasks %s", self.address)
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("audited desk: unexpected error; retrying")
+                self._stop.wait(1.0)
+            self._stop.wait(0.3)
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        head = self.client.block_number()
+        if head >= self.next_block:
+            for event in self.client.logs(self.next_block, head):
+                self.on_event(event)
+            self.next_block = head + 1
+        for job in list(self.jobs.values()):
+            try:
+                self.step(job)
+            except ChainError as exc:
+                log.warning("audited task %d: %s", job.task_id, exc)
+
+    def on_event(self, event: Any) -> None:
+        args = event["args"]
+        if event["event"] == "AuditTaskRequested":
+            model_id = bytes(args["modelId"])
+            if model_id in self.image_models:
+                task_id = int(args["taskId"])
+                job = AuditJob(task_id, model_id, bytes(args["input"]), int(args["tolerance"]))
+                kept = self.state_dir / str(task_id) / "opening.json"
+                if kept.exists():
+                    opening = json.loads(kept.read_text())
+                    job.digest = bytes.fromhex(opening["digest"])
+                    job.salt = bytes.fromhex(opening["salt"])
+                self.jobs[task_id] = job
+        elif event["event"] == "ExecutionSubmitted":
+            known = self.jobs.get(int(args["taskId"]))
+            if known is not None:
+                known.evidence_root = bytes(args["evidenceRoot"])
+                known.result_digest = bytes(args["unauditedDigest"])
+                known.leaf_count = int(args["leafCount"])
+
+    def step(self, job: AuditJob) -> None:
+        info = self.client.view("getAuditTask", job.task_id)
+        phase = int(info["phase"])
+        members = [to_checksum_address(m) for m in info["members"]]
+        if phase == FINISHED:
+            self.jobs.pop(job.task_id, None)
+            return
+        position = members.index(self.me) if self.me in members else -1
+        if phase in (DRAW_EXECUTOR, DRAW_AUDITORS):
+            # Mined in a later block than the draw's, whose hash then exists.
+            if self.client.block_number() >= int(info["drawBlock"]):
+                self._send(job, f"draw/{phase}", "drawAudits")
+        elif phase == EXECUTE and position == 0 and not job.submitted:
+            self.execute(job)
+        elif phase == COMMIT and position > 0 and not info["committed"][position]:
+            self.audit(job, position, members[0], int(info["deadline"]))
+        elif phase == REVEAL and position == 0 and not info["revealed"][0]:
+            self.open(job)
+        elif phase == REVEAL and position > 0 and info["committed"][position]:
+            if not info["revealed"][position] and job.digest is not None:
+                opening = (position, self.me, job.digest, job.salt)
+                self._send(job, "reveal", "revealAudits", job.task_id, [opening], resolving=True)
+        elif phase == RESOLVABLE and position >= 0:
+            self._send(job, "resolve", "resolveAudit", job.task_id, resolving=True)
+
+    # -- executor ----------------------------------------------------------------------------
+
+    def _spec(self, job: AuditJob) -> Any:
+        from inference.specs import parse_input
+
+        auditor = self.auditor(job.model_id)
+        return parse_input("image", job.input, auditor.model.manifest.defaults)
+
+    def execute(self, job: AuditJob) -> None:
+        from inference.errors import InvalidInputError
+        from inference.seeds import resolve_seed
+
+        auditor = self.auditor(job.model_id)
+        if not self.evidence.has(job.task_id):
+            try:
+                spec = self._spec(job)
+                auditor.model.image_backend.validate(spec)
+            except InvalidInputError as exc:
+                log.warning("audited task %d: input refused (%s); not executing", job.task_id, exc)
+                job.submitted = True
+                return
+            seed = resolve_seed(spec.seed, job.task_id, b"")
+            started = time.perf_counter()
+            execution, trajectory = auditor.execute(
+                spec, seed, os.urandom(32), self.conduct.trajectory
+            )
+            self.evidence.save(job.task_id, execution, trajectory)
+            log.info(
+                "audited task %d: executed %d steps in %.1f s",
+                job.task_id,
+                trajectory.steps,
+                time.perf_counter() - started,
+            )
+        commitment = self.evidence.commitment(job.task_id)
+        result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
+        self._send(
+            job,
+            "submit",
+            "submitExecution",
+            job.task_id,
+            result,
+            commitment.evidence.root,
+            commitment.sketch_tree.root,
+            commitment.sketch_tree.size,
+        )
+        job.submitted = True
+
+    def challenge(self, task_id: int, leaf_count: int) -> list[int]:
+        indices, _seed = self.client.view("challengeOf", task_id, leaf_count)
+        return [int(i) for i in indices]
+
+    def open(self, job: AuditJob) -> None:
+        commitment = self.evidence.commitment(job.task_id)
+        indices = self.challenge(job.task_id, commitment.sketch_tree.size)
+        opening = sketch_opening(commitment, indices)
+        self._send(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
+
+    def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:
+        """The challenged latents for a drawn auditor's signed request (audit_api.py), or None
+        when this node will not serve them (not its task, not an auditor, no challenge yet)."""
+        from eth_account import Account
+
+        if not self.conduct.serves_evidence() or not self.evidence.has(task_id):
+            return None
+        message = encode_defunct(text=evidence_message(self.chain_id, self.address, task_id))
+        try:
+            signer = Account.recover_message(message, signature=signature)
+        except ValueError:
+            return None
+        info = self.client.view("getAuditTask", task_id)
+        members = [to_checksum_address(m) for m in info["members"]]
+        if signer != to_checksum_address(auditor) or signer not in members[1:]:
+            return None
+        if members[0] != self.me or int(info["phase"]) not in (COMMIT, REVEAL):
+            return None
+        size = self.evidence.commitment(task_id).sketch_tree.size
+        leaves = served_leaves(self.challenge(task_id, size), size)
+        return self.evidence.evidence_body(task_id, leaves)
+
+    def result_png(self, task_id: int) -> bytes | None:
+        return self.evidence.png(task_id)
+
+    # -- auditor -----------------------------------------------------------------------------
+
+    def audit(self, job: AuditJob, position: int, executor: str, commit_deadline: int) -> None:
+        now = time.monotonic()
+        if now < job.next_try:
+            return
+        if job.first_try is None:
+            job.first_try = now
+        if job.digest is None:
+            job.digest = self._recompute(job, executor)
+        if job.digest is None:
+            left = commit_deadline - self.client.block_timestamp()
+            if now - job.first_try < min(self.wait_s, left / 2):
+                job.next_try = now + 1.0
+                return
+            log.warning("audited task %d: no valid evidence served; withheld", job.task_id)
+            job.digest = EVIDENCE_WITHHELD_DIGEST
+        job.salt = job.salt or os.urandom(32)
+        self._keep_opening(job)
+        seal = audit_commitment(
+            self.chain_id, self.address, job.task_id, self.me, job.digest, job.salt
+        )
+        self._send(job, "commit", "commitAudit", job.task_id, position, seal)
+
+    def _recompute(self, job: AuditJob, executor: str) -> bytes | None:
+        """The digest of the challenged steps recomputed from the executor's evidence, or None
+        while it has not served valid evidence."""
+        spec = self._spec(job)
+        if job.leaf_count != spec.steps:
+            log.warning(
+                "audited task %d: %d leaves committed for %d steps: unauditable",
+                job.task_id,
+                job.leaf_count,
+                spec.steps,
+            )
+            return EVIDENCE_WITHHELD_DIGEST
+        indices = self.challenge(job.task_id, job.leaf_count)
+        leaves = served_leaves(indices, job.leaf_count)
+        body = self._fetch(job.task_id, executor)
+        served = verify_evidence(job.evidence_root, leaves, body) if body is not None else None
+        if served is None:
+            return None
+        digest, image = self.auditor(job.model_id).audit(spec, indices, served)
+        log.info("audited task %d: recomputed steps %s and the decode", job.task_id, indices)
+        if not digests_agree(image, job.result_digest, Tolerance.from_uint32(job.tolerance)):
+            # A result that is not its committed trajectory's image has no valid evidence.
+            log.warning("audited task %d: the result is not the trajectory's image", job.task_id)
+            return EVIDENCE_WITHHELD_DIGEST
+        return digest
+
+    def _fetch(self, task_id: int, executor: str) -> dict[str, Any] | None:
+        message = encode_defunct(text=evidence_message(self.chain_id, self.address, task_id))
+        signature = self.account.sign_message(message).signature.to_0x_hex()
+        endpoint = read_operator(self.oracle, executor).endpoint.rstrip("/")
+        try:
+            response = httpx.post(
+                f"{endpoint}/audit/tasks/{task_id}/evidence",
+                json={"auditor": self.me, "signature": signature},
+                timeout=self.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            log.info("audited task %d: evidence request failed: %s", task_id, exc)
+            return None
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _keep_opening(self, job: AuditJob) -> None:
+        """The digest and salt on disk before the commit leaves (a restart can still reveal)."""
+        assert job.digest is not None
+        folder = self.state_dir / str(job.task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        opening = {"digest": job.digest.hex(), "salt": job.salt.hex()}
+        (folder / "opening.json").write_text(json.dumps(opening))
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def _send(self, job: AuditJob, key: str, function: str, *args: Any, **kw: bool) -> None:
+        """Send once per (task, step) and wait for it; a revert (someone was first) is logged."""
+        if key in job.sent:
+            return
+        gas_floor = RESOLVING_GAS if kw.get("resolving") else 0
+        try:
+            sent = self.client.send(function, *args, gas_floor=gas_floor)
+        except ChainError as exc:
+            log.info("audited task %d: %s not sent: %s", job.task_id, function, exc)
+            return
+        job.sent = job.sent | {key}
+        receipt = self.client.wait_for_receipt(sent.tx_hash, 120.0)
+        if receipt["status"] != 1:
+            job.sent = job.sent - {key}
+            log.warning("audited task %d: %s reverted", job.task_id, function)
+            return
+        log.info("audited task %d: %s mined", job.task_id, function)

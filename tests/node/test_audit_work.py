@@ -1,0 +1,75 @@
+"""The audited mode's compute side on a node (no chain): what the executor serves, what the
+auditor recomputes and commits, and that tampered evidence is refused."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from inference.audit.diffusion import run_trajectory
+from inference.models import load_model
+from inference.specs import ImageInput
+from oracle.node.audit_work import (
+    EvidenceStore,
+    ImageAuditor,
+    lane_digest,
+    served_leaves,
+    served_steps,
+    verify_evidence,
+)
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
+
+SPEC = ImageInput(prompt="a lighthouse at dusk", width=64, height=64, steps=6)
+
+
+def test_the_executor_never_serves_the_state_after_a_challenged_step() -> None:
+    assert served_steps([0, 1, 2, 3]) == [0]
+    assert served_steps([1, 3, 4, 5]) == [1, 3]
+    assert served_steps([2, 2, 2, 2]) == [2]
+    # The final latent x_n too (its decode is the result), unless the last step is challenged.
+    assert served_leaves([0, 1, 2, 3], 6) == [0, 6]
+    assert served_leaves([1, 3, 4, 5], 6) == [1, 3]
+
+
+def test_the_lane_digest_is_the_one_the_contract_compares() -> None:
+    from contract_testlib import audited_digest
+
+    sketches = [bytes([i]) * 32 for i in range(1, 9)]
+    indices = [1, 4, 6, 7]
+    assert lane_digest([sketches[i] for i in indices]) == audited_digest(sketches, indices)
+
+
+@pytest.fixture(scope="module")
+def auditor() -> ImageAuditor:
+    return ImageAuditor(load_model("tiny-sd"), threads=1)
+
+
+def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_refused(
+    auditor: ImageAuditor, tmp_path: Path
+) -> None:
+    execution, trajectory = auditor.execute(SPEC, 7, b"\x01" * 32, run_trajectory)
+    store = EvidenceStore(tmp_path)
+    store.save(11, execution, trajectory)
+    kept = store.commitment(11)
+    assert kept.evidence.root == execution.commitment.evidence.root
+    assert kept.sketch_tree.root == execution.commitment.sketch_tree.root
+    indices = [1, 2, 4, 5]
+    leaves = served_leaves(indices, 6)
+    assert leaves == [1, 4]  # the last step is challenged: the auditor decodes its own x_6
+    body = store.evidence_body(11, leaves)
+    served = verify_evidence(kept.evidence.root, leaves, body)
+    assert served is not None
+    digest, image = auditor.audit(SPEC, indices, served)
+    assert digest == lane_digest([kept.sketches[i] for i in indices])
+    assert image == execution.result_digest
+    # With the last step unchallenged the executor serves x_6, whose decode is the result.
+    indices = [0, 1, 2, 3]
+    served = verify_evidence(kept.evidence.root, [0, 6], store.evidence_body(11, [0, 6]))
+    assert served is not None and auditor.audit(SPEC, indices, served)[1] == image
+    # A latent that is not the committed one does not verify.
+    body["latents"][0]["latent"] = store.evidence_body(11, [2])["latents"][0]["latent"]
+    assert verify_evidence(kept.evidence.root, leaves, body) is None
+    assert verify_evidence(kept.evidence.root, leaves, {"latents": []}) is None
