@@ -1,12 +1,14 @@
 """Calibrate a model's input rule (inference.input_tolerance) from the noise study's corners.
 
 The noise study runs tiny-sd at its own 64 px / 10 steps with each scheduler a request may name
-and at several guidance scales, alone and combined ("tiny-sd-64px-10steps-euler_a-guidance20").
-Each corner's floor is chosen on the odd seeds (``inference.study.accuracy``). The rule is:
+and at several guidance scales, alone and combined ("tiny-sd-64px-10steps-euler_a-guidance20"),
+and at other sizes and step counts (Digits-Gen: its other schedulers and step counts). Each
+setting is a corner; its floor is chosen on the odd seeds (``inference.study.accuracy``). The
+rule is:
 
 - guidance bands: one band per measured guidance above the model's default guidance, holding the
-  largest floor measured at or below its upper end (a running maximum, so the rule never drops
-  where the floor was measured to fall);
+  largest floor measured at or below its upper end, at any size or step count the study ran (a
+  running maximum, so the rule never drops where the floor was measured to fall);
 - scheduler extras: per scheduler, the most its corners' floors exceed their band's, over every
   guidance it was measured at (0 where it never does).
 
@@ -84,15 +86,19 @@ def _floor(results: dict[str, Any], setting: str, design: str, eps: str) -> Lane
 
 
 def derive_rule(
-    results: dict[str, dict[str, Any]], design: str, base: str, eps: str
+    results: dict[str, dict[str, Any]], design: str, model: str, eps: str
 ) -> InputTolerance:
-    """The input rule that covers every measured corner of `base` (see the module docstring)."""
-    corners = [c for s in results if (c := read_corner(s)) is not None and c.base == base]
+    """The input rule that covers every measured corner of `model`, at every size and step
+    count the study ran (see the module docstring)."""
+    corners = [
+        c for s in results if setting_model(s) == model and (c := read_corner(s)) is not None
+    ]
+    base = BASES[model]
     plain = sorted(
         (c for c in corners if c.scheduler == DEFAULT_SCHEDULER), key=lambda c: c.guidance
     )
-    if not any(c.guidance == DEFAULT_GUIDANCE for c in plain):
-        raise ValueError(f"{base}: its own setting (guidance {DEFAULT_GUIDANCE:g}) is needed")
+    if not any(c.setting == base for c in plain):
+        raise ValueError(f"{model}: its own setting {base} is needed")
     bounds = sorted(
         {DEFAULT_GUIDANCE, MAX_GUIDANCE}
         | {c.guidance for c in plain if c.guidance > DEFAULT_GUIDANCE}
@@ -175,14 +181,9 @@ def record_input_tolerance(
     if model not in table:
         raise ValueError(f"{path} has no entry for {model}: write its floor first")
     default_lanes = Tolerance.of(*table[model]["default_tolerance"]).lanes
-    base = BASES[model]
-    rule = derive_rule(results, design, base, f"{noise:g}")
-    corners = [s for s in results if (c := read_corner(s)) is not None and c.base == base]
-    # Judged at every size the study ran for this model, not only the corners it came from.
-    judged_settings = [
-        s for s in results if setting_model(s) == model and read_corner(s) is not None
-    ]
-    judged = judge_rule(digests_dir, judged_settings, rule, default_lanes, design)
+    rule = derive_rule(results, design, model, f"{noise:g}")
+    corners = [s for s in results if setting_model(s) == model and read_corner(s) is not None]
+    judged = judge_rule(digests_dir, corners, rule, default_lanes, design)
     entry = rule.model_dump(mode="json") | {
         "evidence": {
             "noise": noise,
