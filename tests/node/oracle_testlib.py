@@ -19,6 +19,7 @@ from oracle.dev.localnet import (
     oracle_chain,
 )
 from oracle.node import VerifierNode
+from oracle.sdk.results import TaskResult
 
 IMAGE_MODEL = "tiny-sd"
 TEXT_MODEL = "tiny-llama"
@@ -103,3 +104,11 @@ def assert_balance_invariant_on(net: OracleChain) -> None:
     oracle = net.deployment.oracle_contract(Web3(Web3.HTTPProvider(net.rpc_url)))
     people = [a.address for a in (*net.operators, net.requester, net.owner)]
     assert_balance_invariant(oracle, people)
+
+
+def assert_everybody_paid(result: TaskResult, nodes: list[NodeProcess]) -> None:
+    """The task resolved with the whole committee agreeing, each member paid, nobody slashed."""
+    assert result.status == "resolved", result
+    assert result.support == len(nodes), result
+    assert {p.account for p in result.payouts} == {n.address for n in nodes}
+    assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts), result.payouts

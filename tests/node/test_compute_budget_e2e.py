@@ -16,6 +16,7 @@ from oracle_testlib import (
     IMAGE_INPUT,
     IMAGE_MODEL,
     assert_balance_invariant_on,
+    assert_everybody_paid,
 )
 
 from inference.compute_budget import effective_budget
@@ -29,7 +30,6 @@ from oracle.dev.localnet import (
     NodeProcess,
     OracleChain,
 )
-from oracle.sdk.results import TaskResult
 
 COMMIT_WINDOW = 40
 #: The issue's input. The schema accepts it (and up to 150 steps).
@@ -42,13 +42,6 @@ def _cost(spec: dict[str, object]) -> int:
     units = cost_units(default_cache().get(IMAGE_MODEL), ImageInput.model_validate(spec))
     assert units is not None
     return units
-
-
-def _everybody_paid(result: TaskResult, nodes: list[NodeProcess]) -> None:
-    assert result.status == "resolved", result
-    assert result.support == 3, result
-    assert {p.account for p in result.payouts} == {n.address for n in nodes}
-    assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts), result.payouts
 
 
 def test_the_inputs_sit_where_the_test_needs_them() -> None:
@@ -69,7 +62,7 @@ def test_an_over_budget_input_resolves_as_invalid_and_nobody_is_slashed(
 
     assert result.digest == "0x" + INVALID_INPUT_DIGEST.hex(), result
     assert result.invalid_input
-    _everybody_paid(result, window_nodes)
+    assert_everybody_paid(result, window_nodes)
     assert all(vote.committed and vote.revealed for vote in result.votes)
     assert took < COMMIT_WINDOW, f"resolved after {took:.1f} s: someone computed it"
     for node in window_nodes:
@@ -94,6 +87,6 @@ def test_a_cheap_task_behind_an_expensive_one_still_commits_in_time(
 
     for result in (expensive_result, cheap_result):
         assert not result.invalid_input, result
-        _everybody_paid(result, window_nodes)
+        assert_everybody_paid(result, window_nodes)
         assert all(vote.committed and vote.agrees for vote in result.votes), result.votes
     assert_balance_invariant_on(window_net)

@@ -23,7 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from oracle_testlib import IMAGE_MODEL, assert_balance_invariant_on, image_chain, start_nodes
+from oracle_testlib import (
+    IMAGE_MODEL,
+    assert_balance_invariant_on,
+    assert_everybody_paid,
+    image_chain,
+    start_nodes,
+)
 
 from inference.digests import INVALID_INPUT_DIGEST, Tolerance, lane_distances
 from inference.hardware_noise import injected_noise
@@ -34,7 +40,6 @@ from inference.specs import ImageInput
 from oracle.chain.views import read_model, read_operator
 from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain
 from oracle.sdk.client import ToleranceTooLowError
-from oracle.sdk.results import TaskResult
 
 COMMIT_WINDOW = 60
 HIGH_GUIDANCE_INPUT = {
@@ -79,13 +84,6 @@ def _stakes(net: OracleChain, nodes: list[NodeProcess]) -> dict[str, int]:
     return {node.address: read_operator(chain, node.address).stake_wei for node in nodes}
 
 
-def _everybody_paid(result: TaskResult, nodes: list[NodeProcess]) -> None:
-    assert result.status == "resolved", result
-    assert result.support == 3, result
-    assert {p.account for p in result.payouts} == {n.address for n in nodes}
-    assert all(p.credited_wei > 0 and p.slashed_wei == 0 for p in result.payouts), result.payouts
-
-
 def test_the_input_sits_where_the_test_needs_it() -> None:
     model = default_cache().get(IMAGE_MODEL)
     spec = ImageInput.model_validate(HIGH_GUIDANCE_INPUT)
@@ -125,7 +123,7 @@ def test_a_requester_cannot_slash_an_honest_node_with_a_tight_tolerance(
 
     assert result.digest == "0x" + INVALID_INPUT_DIGEST.hex(), result
     assert result.invalid_input
-    _everybody_paid(result, mixed_hardware_nodes)
+    assert_everybody_paid(result, mixed_hardware_nodes)
     assert _stakes(mixed_hardware_net, mixed_hardware_nodes) == stakes
     for node in mixed_hardware_nodes:
         rejections = node.get("/operator/rejections", token=API_TOKEN).json()
@@ -144,7 +142,7 @@ def test_the_client_asks_what_the_input_needs_and_other_hardware_agrees(
 
     assert result.tolerance == _needed().lanes, result
     assert not result.invalid_input, result
-    _everybody_paid(result, mixed_hardware_nodes)
+    assert_everybody_paid(result, mixed_hardware_nodes)
     assert all(vote.revealed and vote.agrees for vote in result.votes), result.votes
     distances = {vote.operator: vote.distances for vote in result.votes}
     other = mixed_hardware_nodes[2].address
