@@ -12,6 +12,8 @@ import tarfile
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 FORGE = ROOT / "node_modules" / ".bin" / "forge"
 SHIM = ROOT / "deploy" / "solc_shim.cjs"
@@ -37,6 +39,7 @@ def _readme_solidity() -> str:
     return str(blocks[0])
 
 
+@pytest.mark.slow  # a full forge build and test run, over a minute
 def test_forge_builds_and_runs_the_consumer_base_tests_offline() -> None:
     assert FORGE.exists(), "node_modules/.bin/forge is missing: run `make node`"
     _run([str(FORGE), "build"], ROOT)

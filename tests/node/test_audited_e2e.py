@@ -135,6 +135,7 @@ def test_honest_audited_task_is_verified_and_pays_everyone(
         stop(nodes)
 
 
+@pytest.mark.slow  # its node processes take a minute; tests/contracts covers the rule
 def test_lazy_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Path) -> None:
     nodes = nodes_of(net, tmp_path, "lazy-executor")
     try:

@@ -21,6 +21,7 @@ from oracle.chain.views import Phase, TaskStatus, commitment, read_phase, read_t
 from oracle.dev.localnet import OracleChain, oracle_chain
 from oracle.node import VerifierNode
 from oracle.node.states import TaskState
+from oracle.sdk.client import USE_DEFAULT_TOLERANCE
 
 
 def _node(net: OracleChain, tmp_path: Path, **settings: object) -> VerifierNode:
@@ -85,13 +86,29 @@ def test_a_node_refuses_a_tolerance_below_its_models_floor(tmp_path: Path) -> No
         for operator in net.operators:
             net.client(operator).transact("serveModel", model_id)
         net.models[IMAGE_MODEL] = model_id
-        task = net.requester_client().submit(IMAGE_MODEL, IMAGE_INPUT)  # the chain's default: 0
+        # Sent as the chain's default (0): the SDK would ask for what the input needs instead.
+        requester = net.requester_client()
+        view = requester.model(IMAGE_MODEL)
+        receipt = requester.chain.transact(
+            "requestGeneration",
+            model_id,
+            requester.encode_input(view, IMAGE_INPUT),
+            3,
+            USE_DEFAULT_TOLERANCE,
+            0,
+            value=requester.minimum_fee(3),
+        )
+        task_id = next(
+            int(e["args"]["taskId"])
+            for e in requester.chain.receipt_events(receipt)
+            if e["event"] == "TaskRequested"
+        )
         node = _node(net, tmp_path, keeper_delay_s=None)
         try:
             _tick_until(node, lambda: bool(node.store.rejections()))
-            reasons = [r.reason for r in node.store.rejections() if r.task_id == task.task_id]
+            reasons = [r.reason for r in node.store.rejections() if r.task_id == task_id]
             assert reasons and "below the model's honest floor" in reasons[0]
-            assert node.store.get_task(task.task_id) is None  # never taken, never committed
+            assert node.store.get_task(task_id) is None  # never taken, never committed
         finally:
             node.close()
 

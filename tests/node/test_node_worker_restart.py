@@ -83,6 +83,7 @@ def _restarts(node: NodeProcess) -> int:
     return int(float(match.group(1)))
 
 
+@pytest.mark.slow  # kills and restarts model workers, 40 s
 def test_a_killed_worker_is_restarted_during_startup_and_while_it_has_work(
     net: OracleChain, tmp_path: Path
 ) -> None:

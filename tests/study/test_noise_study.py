@@ -143,15 +143,19 @@ def test_settings_name_their_model_and_input() -> None:
     assert setting_model("tiny-sd-64px-10steps-guidance0") == "tiny-sd"
 
 
-def test_digits_noise_study_takes_no_scheduler_or_guidance(tmp_path: Path) -> None:
+def test_digits_noise_study_takes_only_its_own_schedulers_and_no_guidance(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from inference.study.cli import study
-    from inference.study.noise import open_noise_driver
+    from inference.study.noise import open_noise_driver, setting_name
 
     with pytest.raises(ValueError, match="Digits-Gen"):
-        open_noise_driver("digits", scheduler="euler")
-    for option in (["--scheduler", "euler"], ["--guidance", "0"]):
+        open_noise_driver("digits", scheduler="pndm")
+    with pytest.raises(ValueError, match="Digits-Gen has no guidance"):
+        open_noise_driver("digits", guidance=0.0)
+    assert setting_name("digits", scheduler="euler") == "digits-euler"
+    assert setting_name("digits", scheduler="ddim") == "digits"
+    for option in (["--scheduler", "pndm"], ["--guidance", "0"]):
         args = ["noise", "--model", "digits", "--store", str(tmp_path), *option]
         result = CliRunner().invoke(study, args)
         assert result.exit_code == 2 and "Digits-Gen" in result.output
