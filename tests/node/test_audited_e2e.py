@@ -104,6 +104,7 @@ def stop(nodes: list[NodeProcess]) -> None:
         node.stop()
 
 
+@pytest.mark.slow  # node processes and two model loads, a minute; tests/contracts covers the rules
 def test_honest_audited_task_is_verified_and_pays_everyone(
     net: OracleChain, tmp_path: Path
 ) -> None:
