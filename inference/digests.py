@@ -90,6 +90,10 @@ class Tolerance(NamedTuple):
                 raise ValueError(f"lane threshold {threshold} is outside 0..255")
         return cls((padded[0], padded[1], padded[2], padded[3]))
 
+    def covers(self, needed: Tolerance) -> bool:
+        """Every lane's threshold at least `needed`'s: agreement at `needed` implies it here."""
+        return all(t >= n for t, n in zip(self.lanes, needed.lanes, strict=True))
+
     def __str__(self) -> str:
         return "/".join(str(t) for t in self.lanes)
 

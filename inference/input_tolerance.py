@@ -79,7 +79,7 @@ class InputTolerance(BaseModel):
     def needs(self, default: Lanes, guidance: float, scheduler: str) -> Lanes:
         """The tolerance inputs with this guidance and scheduler need, given the model's
         default: the larger of the default and the guidance's band, plus the scheduler's extra."""
-        band = _lanewise_max(default, self.band_for(guidance).tolerance)
+        band = lanewise_max(default, self.band_for(guidance).tolerance)
         extra = self.scheduler_extra.get(scheduler, (0, 0, 0, 0))
         return (band[0] + extra[0], band[1] + extra[1], band[2] + extra[2], band[3] + extra[3])
 
@@ -104,12 +104,9 @@ class RuledModel(Protocol):
     def input_tolerance(self) -> InputTolerance | None: ...
 
 
-def _lanewise_max(a: Lanes, b: Lanes) -> Lanes:
+def lanewise_max(a: Lanes, b: Lanes) -> Lanes:
+    """The larger threshold of each lane."""
     return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
-def _covers(tolerance: Lanes, needed: Lanes) -> bool:
-    return all(t >= n for t, n in zip(tolerance, needed, strict=True))
 
 
 def required_tolerance(manifest: RuledModel, spec: ImageInput | TextInput) -> Tolerance:
@@ -122,7 +119,7 @@ def required_tolerance(manifest: RuledModel, spec: ImageInput | TextInput) -> To
     if rule is None or not isinstance(spec, ImageInput):
         return Tolerance(default)
     needed = rule.needs(default, spec.guidance, spec.scheduler)
-    if not _covers(manifest.max_tolerance, needed):
+    if not Tolerance(manifest.max_tolerance).covers(Tolerance(needed)):
         raise InvalidInputError(
             f"guidance {spec.guidance:g} with scheduler {spec.scheduler!r} needs tolerance "
             f"{'/'.join(map(str, needed))}, above this model's maximum "
@@ -139,7 +136,7 @@ def check_task_tolerance(
     every honest member answers the reserved digest instead of risking its stake on the
     requester's choice."""
     needed = required_tolerance(manifest, spec)
-    if not _covers(task_tolerance.lanes, needed.lanes):
+    if not task_tolerance.covers(needed):
         what = (
             f" (guidance {spec.guidance:g}, scheduler {spec.scheduler!r})"
             if isinstance(spec, ImageInput)

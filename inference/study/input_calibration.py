@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.digests import Tolerance
-from inference.input_tolerance import GuidanceBand, InputTolerance
+from inference.input_tolerance import GuidanceBand, InputTolerance, lanewise_max
 from inference.specs import MAX_GUIDANCE, SCHEDULERS
 from inference.study.accuracy import judge, pair_sets
 from inference.study.calibration import setting_model
@@ -76,10 +76,6 @@ def is_plain_setting(setting: str) -> bool:
     )
 
 
-def _max(a: Lanes, b: Lanes) -> Lanes:
-    return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
 def _floor(results: dict[str, Any], setting: str, design: str, eps: str) -> Lanes:
     lanes = results[setting]["designs"][design]["noise"][eps]["tolerance"]
     return (int(lanes[0]), int(lanes[1]), int(lanes[2]), int(lanes[3]))
@@ -108,7 +104,7 @@ def derive_rule(
     for bound in bounds:
         for corner in plain:
             if corner.guidance <= bound:
-                running = _max(running, _floor(results, corner.setting, design, eps))
+                running = lanewise_max(running, _floor(results, corner.setting, design, eps))
         bands.append(GuidanceBand(up_to=bound, tolerance=running))
     rule = InputTolerance(guidance_bands=tuple(bands))
     extras: dict[str, Lanes] = {}
@@ -123,7 +119,7 @@ def derive_rule(
             max(0, floor[2] - band[2]),
             max(0, floor[3] - band[3]),
         )
-        extras[corner.scheduler] = _max(extras.get(corner.scheduler, (0, 0, 0, 0)), over)
+        extras[corner.scheduler] = lanewise_max(extras.get(corner.scheduler, (0, 0, 0, 0)), over)
     return InputTolerance(
         guidance_bands=tuple(bands),
         scheduler_extra={name: lanes for name, lanes in sorted(extras.items()) if any(lanes)},

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from inference.digests import Tolerance
 from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
 from oracle.chain.views import (
@@ -96,7 +97,7 @@ class TaskSteps:
         model_id = bytes(args["modelId"])
         floor = self._inference.models[model_id].floor_tolerance
         tolerance = int(args["tolerance"])
-        if any((tolerance >> s) & 0xFF < (floor >> s) & 0xFF for s in (0, 8, 16, 24)):
+        if not Tolerance.from_uint32(tolerance).covers(Tolerance.from_uint32(floor)):
             # The contract refuses such requests; a node of another build must not let honest
             # hardware noise be slashed as deviation either.
             self._reject(

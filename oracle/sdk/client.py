@@ -169,9 +169,7 @@ class OracleClient:
         if tolerance is None:
             return view.default_tolerance if needed is None else needed.to_uint32()
         chosen = tolerance if isinstance(tolerance, Tolerance) else Tolerance.from_uint32(tolerance)
-        if needed is not None and any(
-            c < n for c, n in zip(chosen.lanes, needed.lanes, strict=True)
-        ):
+        if needed is not None and not chosen.covers(needed):
             raise ToleranceTooLowError(
                 f"tolerance {chosen} is below {needed}, what honest re-runs of this input need "
                 f"(its guidance and scheduler move them further): ask for {needed} or more, or "
