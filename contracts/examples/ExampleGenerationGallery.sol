@@ -10,7 +10,7 @@ import {IGenerationOracle} from "../interfaces/IGenerationOracle.sol";
 
 /// @title ExampleGenerationGallery
 /// @notice An example dApp: anyone pays for a generation from any model the oracle serves (an
-/// image, a completion); the gallery keeps, per task, who asked, the model, the input and the
+/// image, a completion), verified by a committee or audited (one executor, a few auditors); the gallery keeps, per task, who asked, the model, the input and the
 /// verified digest, which anyone can compare with the output an operator serves. A patron whose
 /// task fails gets its fee back (less the callback part, which paid whoever resolved the task):
 /// the gallery records the refund when the oracle reports the failure, and the patron pulls it
@@ -94,16 +94,24 @@ contract ExampleGenerationGallery is GenerationConsumerBase, Ownable, Reentrancy
         taskId = _requestGeneration(
             modelId, input, committeeSize, _USE_DEFAULT_TOLERANCE, CALLBACK_GAS, msg.value
         );
-        _entries[taskId] = Entry({
-            patron: msg.sender,
-            status: EntryStatus.Pending,
-            failureReason: 0,
-            digest: 0,
-            modelId: modelId,
-            input: input
-        });
-        _fees[taskId] = msg.value;
-        emit GenerationRequested(taskId, msg.sender, modelId, input);
+        _record(taskId, modelId, input);
+    }
+
+    /// @notice Pays `msg.value` for an audited generation of `input` by model `modelId`: one
+    /// executor generates and `auditors` (2 or 4) auditors recompute a challenged part, at about
+    /// one generation's compute instead of a committee's. Refunds as {requestGeneration}.
+    /// @dev Requirements: a fee; everything AuditedTasks.requestAudited requires (the oracle has
+    /// AuditedTasks attached, 2 or 4 auditors, enough fee and operators).
+    function requestAuditedGeneration(bytes32 modelId, bytes calldata input, uint8 auditors)
+        external
+        payable
+        returns (uint256 taskId)
+    {
+        if (msg.value == 0) revert NoFee();
+        taskId = _requestAuditedGeneration(
+            modelId, input, auditors, _USE_DEFAULT_TOLERANCE, CALLBACK_GAS, msg.value
+        );
+        _record(taskId, modelId, input);
     }
 
     /// @notice Sends the caller every refund recorded for it (its failed tasks' fees, less
@@ -132,6 +140,20 @@ contract ExampleGenerationGallery is GenerationConsumerBase, Ownable, Reentrancy
     /// @notice What `patron` can withdraw now with {withdrawRefund}.
     function refundOf(address patron) external view returns (uint256) {
         return _refunds[patron];
+    }
+
+    /// @dev A pending entry for a task just requested and paid by the caller.
+    function _record(uint256 taskId, bytes32 modelId, bytes calldata input) private {
+        _entries[taskId] = Entry({
+            patron: msg.sender,
+            status: EntryStatus.Pending,
+            failureReason: 0,
+            digest: 0,
+            modelId: modelId,
+            input: input
+        });
+        _fees[taskId] = msg.value;
+        emit GenerationRequested(taskId, msg.sender, modelId, input);
     }
 
     function _fulfill(uint256 taskId, bytes32 digest) internal override {
