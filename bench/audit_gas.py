@@ -128,6 +128,12 @@ def measure(tasks: int = 5, operators: int = 10) -> dict[str, Any]:
                 MODEL_ID, 0, "phash64", TOLERANCE_DEFAULT, TOLERANCE_MAX, "ipfs://bench"
             ).transact({"from": deployer.address}),
         )
+        _gas(
+            w3,
+            registry.functions.setAuditTolerance(MODEL_ID, TOLERANCE_DEFAULT).transact(
+                {"from": deployer.address}
+            ),
+        )
         register_operators(w3, oracle, operators)
         requester, keeper = node.accounts()[1].address, node.accounts()[2].address
         # One task first, so the draw queue's ring slots are warm as on a running chain.

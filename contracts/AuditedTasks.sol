@@ -57,7 +57,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint256 public constant EXECUTOR_FEE_BPS = 5_000;
     /// @notice Audited task ids are TASK_ID_OFFSET + 1, + 2, ...
     uint256 public constant TASK_ID_OFFSET = 1 << 128;
-    /// @notice Pass as `tolerance` to use the model's default tolerance.
+    /// @notice Pass as `tolerance` to use the model's audit tolerance (the registry's
+    /// `auditToleranceOf`: what honest noise moves a step's sketch by, not the result digest's
+    /// tolerance, since the compared digests are step sketches).
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
     /// @notice At most this many draws (of each kind) wait for their randomness.
     uint256 public constant MAX_PENDING_DRAWS = 16;
@@ -148,8 +150,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Nothing is drawn here (the executor comes from this block's hash). No external call
     /// but the oracle's view of the model's terms.
     /// Requirements: `auditors` 2 or 4; an active model served by at least `auditors` + 1
-    /// drawable operators; `tolerance` USE_DEFAULT_TOLERANCE or between the model's floor and
-    /// maximum; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
+    /// drawable operators, auditable (the registry's `auditToleranceOf`); `tolerance`
+    /// USE_DEFAULT_TOLERANCE or every lane between the audit tolerance's and 64; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
     /// {requiredFee} and <= MAX_FEE; fewer than MAX_PENDING_DRAWS executor draws waiting.
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth

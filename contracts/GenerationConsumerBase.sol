@@ -88,6 +88,8 @@ abstract contract GenerationConsumerBase is IGenerationConsumer {
         uint32 callbackGasLimit,
         uint256 fee
     ) internal returns (uint256 taskId) {
+        // The fee goes to the oracle's attached AuditedTasks (see contracts/SLITHER.md).
+        // slither-disable-next-line arbitrary-send-eth
         return _auditedTasks().requestAudited{value: fee}(
             modelId, input, auditors, tolerance, callbackGasLimit
         );

@@ -53,8 +53,10 @@ interface IAuditHost {
     function auditedTasks() external view returns (address);
 
     /// @notice The model index and tolerance of an audited request for `members` operators.
-    /// @dev Requirements: as the oracle's request: an active model, a tolerance between its floor
-    /// and maximum (or `useDefault`), at least `members` drawable operators serving it.
+    /// @dev Requirements: as the oracle's request: an active model, at least `members` drawable
+    /// operators serving it; and an auditable one (the registry's `auditToleranceOf` is nonzero)
+    /// with a tolerance whose every lane is between the audit tolerance's and 64 (or
+    /// `useDefault`: the audit tolerance).
     function auditTerms(bytes32 modelId, uint32 tolerance, uint32 useDefault, uint256 members)
         external
         view

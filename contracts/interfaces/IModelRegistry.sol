@@ -44,6 +44,8 @@ interface IModelRegistry {
         string metadataURI
     );
     event ModelStatusChanged(bytes32 indexed modelId, bool active);
+    /// @notice Model `modelId`'s audit tolerance is now `tolerance` (0: not auditable).
+    event AuditToleranceSet(bytes32 indexed modelId, uint32 tolerance);
 
     error UnknownModel(bytes32 modelId);
     error ModelInactive(bytes32 modelId);
@@ -54,6 +56,8 @@ interface IModelRegistry {
     error TooManyModels(uint256 maximum);
     error ToleranceTooHigh(uint32 tolerance, uint32 maxTolerance);
     error ToleranceBelowFloor(uint32 tolerance, uint32 floor);
+    /// @notice An audited request for a model with no audit tolerance (not auditable).
+    error ModelNotAuditable(bytes32 modelId);
 
     /// @notice The index of a registered model (reverts UnknownModel otherwise).
     function indexOf(bytes32 modelId) external view returns (uint16);
@@ -66,4 +70,8 @@ interface IModelRegistry {
 
     /// @notice Number of registered models.
     function modelCount() external view returns (uint256);
+
+    /// @notice The per-lane tolerance of the audited mode's compared step sketches for
+    /// `modelId` (0: the model cannot be audited).
+    function auditToleranceOf(bytes32 modelId) external view returns (uint32);
 }

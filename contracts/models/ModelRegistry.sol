@@ -12,7 +12,8 @@ import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 /// @notice The deterministic models an oracle verifies, registered by its owner: each with its
 /// digest scheme and calibrated tolerances. The default tolerance is the honest floor (what honest
 /// re-runs on other hardware stay within): a requester may loosen it up to the maximum, never
-/// tighten it below, or honest noise would be slashed as deviation.
+/// tighten it below, or honest noise would be slashed as deviation. An auditable model also has
+/// an audit tolerance: the same floor for the audited mode's step sketches ({setAuditTolerance}).
 /// @dev A contract of its own, created by the oracle, so the oracle stays within the code size
 /// limit and the registry's owner holds no power over stakes or tasks.
 contract ModelRegistry is IModelRegistry, Ownable2Step {
@@ -35,6 +36,7 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     }
 
     mapping(bytes32 modelId => Model) private _models;
+    mapping(bytes32 modelId => uint32) private _auditTolerances;
     bytes32[] private _modelIds;
 
     /// @param initialOwner Who may register models.
@@ -85,6 +87,25 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         model.active = active;
         emit ModelStatusChanged(modelId, active);
         _tellListener(modelId, model);
+    }
+
+    /// @notice Makes a model auditable: `tolerance` is the per-lane threshold (four 8-bit lanes,
+    /// lane 0 in the most significant byte) its audited step sketches are compared with, the
+    /// floor of every audited request (0: not auditable). Tasks keep the tolerance they got.
+    /// @dev Why a floor, as for the default tolerance: honest re-runs of a step on other hardware
+    /// move its sketch by up to this much (inference/audit/calibrated.py: the audit study), so a
+    /// lower threshold would slash honest members. Requirements: owner; a registered model;
+    /// every lane <= 64.
+    function setAuditTolerance(bytes32 modelId, uint32 tolerance) external onlyOwner {
+        _registered(modelId);
+        _checkTolerance(tolerance);
+        _auditTolerances[modelId] = tolerance;
+        emit AuditToleranceSet(modelId, tolerance);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function auditToleranceOf(bytes32 modelId) external view returns (uint32) {
+        return _auditTolerances[modelId];
     }
 
     /// @inheritdoc IModelRegistry

@@ -8,6 +8,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {IAuditHost} from "../interfaces/IAuditedTasks.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 import {StakeTree} from "../libraries/StakeTree.sol";
 import {OperatorStorage} from "./OperatorStorage.sol";
 
@@ -39,6 +40,8 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
     uint256 private constant BPS = 10_000;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
+    /// @dev 64 in every lane: the largest tolerance of a 64-bit lane.
+    uint32 private constant _MAX_LANES = 0x40404040;
 
     modifier onlyDelegated() {
         if (address(this) == _self) revert OperatorDeskCalledDirectly();
@@ -78,9 +81,29 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         onlyDelegated
         returns (uint16 modelIndex, uint32 granted)
     {
-        (modelIndex, granted) = _requestTerms(modelId, tolerance, useDefault);
+        (modelIndex,) = _requestTerms(modelId, useDefault, useDefault);
+        granted = _auditTolerance(modelId, tolerance, useDefault);
         uint256 eligible = _pools[modelIndex].eligibleCount;
         if (eligible < members) revert NotEnoughOperators(modelId, eligible, uint8(members));
+    }
+
+    /// @dev The tolerance an audited request gets: the model's audit tolerance, or a requested
+    /// one with every lane between it and 64 (never below: honest noise would be outvoted).
+    function _auditTolerance(bytes32 modelId, uint32 requested, uint32 useDefault)
+        private
+        view
+        returns (uint32)
+    {
+        uint32 floor = _models.auditToleranceOf(modelId);
+        if (floor == 0) revert IModelRegistry.ModelNotAuditable(modelId);
+        if (requested == useDefault) return floor;
+        if (!DigestAgreement.withinTolerance(requested, _MAX_LANES)) {
+            revert IModelRegistry.InvalidTolerance(requested);
+        }
+        if (!DigestAgreement.withinTolerance(floor, requested)) {
+            revert IModelRegistry.ToleranceBelowFloor(requested, floor);
+        }
+        return requested;
     }
 
     /// @inheritdoc IAuditHost

@@ -4,6 +4,8 @@ the contract will hold the same numbers per model."""
 
 from __future__ import annotations
 
+from inference.digests import Tolerance
+
 DIFFUSION_SKETCH: dict[str, str] = {"tiny-sd": "q0.1-prediction", "digits": "q0.3-prediction"}
 """Per model, the step sketch: 256 quantised projections of the denoiser prediction the step
 implies (width 0.1 for tiny-sd, 0.3 for Digits-Gen, whose honest noise varies more by step)."""
@@ -47,3 +49,15 @@ TEXT_TOLERANCE: dict[str, int] = {"smollm2-135m": 6}
 TEXT_MARGIN: dict[str, float] = {"smollm2-135m": 0.095}
 """Largest logit gap below the auditor's argmax that a generated token may have (2 x the
 largest gap honest noise 1e-3 made in calibration, 0.048)."""
+AUDIT_LANE_TOLERANCE: dict[str, int] = {"tiny-sd": 24, "smollm2-135m": 6, "tiny-llama": 6}
+"""Per auditable model, the per-lane threshold (the same in each of the four 64-bit lanes) of
+the compared digest on chain, lane j being lane j of the sketch of challenged leaf j: the
+registry's audit tolerance (`setAuditTolerance`), the floor of every audited request.
+Provisional values pending the audit study's calibration under this rule. Digits-Gen is not
+auditable by a node (its steps are not a diffusers pipeline's)."""
+
+
+def audit_tolerance(model: str) -> Tolerance | None:
+    """The audit tolerance of `model` (a manifest name), or None if it cannot be audited."""
+    lane = AUDIT_LANE_TOLERANCE.get(model)
+    return None if lane is None else Tolerance((lane, lane, lane, lane))

@@ -27,7 +27,13 @@ def echo_registration(registration: ModelRegistration) -> None:
     click.echo(
         f"{registration.name}  0x{registration.model_id.hex()}  {registration.kind}, "
         f"{registration.digest_scheme}, tolerance {_lanes(registration.default_tolerance)} "
-        f"(max {_lanes(registration.max_tolerance)}): {what}"
+        f"(max {_lanes(registration.max_tolerance)}), "
+        + (
+            f"audited at {_lanes(registration.audit_tolerance)}"
+            if registration.audit_tolerance is not None
+            else "not auditable"
+        )
+        + f": {what}"
     )
 
 

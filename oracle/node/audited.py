@@ -29,7 +29,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from inference.digests import Tolerance, digests_agree
+from inference.digests import digests_agree
 from oracle.chain.audited import (
     AUDITED_CONTRACT,
     EVIDENCE_WITHHELD_DIGEST,
@@ -333,9 +333,12 @@ class AuditDesk:
         served = verify_evidence(job.evidence_root, leaves, body) if body is not None else None
         if served is None:
             return None
-        digest, image = self.auditor(job.model_id).audit(spec, indices, served)
+        auditor = self.auditor(job.model_id)
+        digest, image = auditor.audit(spec, indices, served)
         log.info("audited task %d: recomputed steps %s and the decode", job.task_id, indices)
-        if not digests_agree(image, job.result_digest, Tolerance.from_uint32(job.tolerance)):
+        # The result digest is an image digest: held to the model's result tolerance (its honest
+        # floor), not to the task's, which is for the step sketches.
+        if not digests_agree(image, job.result_digest, auditor.model.manifest.tolerance):
             # A result that is not its committed trajectory's image has no valid evidence.
             log.warning("audited task %d: the result is not the trajectory's image", job.task_id)
             return EVIDENCE_WITHHELD_DIGEST

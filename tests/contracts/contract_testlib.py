@@ -198,11 +198,19 @@ def register_model(
     default_tolerance: int = 0x08000000,
     max_tolerance: int = 0x20101010,
     uri: str = "ipfs://test-model",
+    audit_tolerance: int | None = None,
 ) -> Any:
-    fn = registry(oracle).functions.registerModel(
+    """Register a model, auditable at `audit_tolerance` (default: its default tolerance; 0: not
+    auditable)."""
+    models = registry(oracle)
+    fn = models.functions.registerModel(
         model_id, kind, scheme, default_tolerance, max_tolerance, uri
     )
-    return send(fn, owner)
+    receipt = send(fn, owner)
+    audit = default_tolerance if audit_tolerance is None else audit_tolerance
+    if audit:
+        send(models.functions.setAuditTolerance(model_id, audit), owner)
+    return receipt
 
 
 def mine(w3: Web3) -> None:

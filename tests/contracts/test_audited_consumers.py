@@ -123,7 +123,9 @@ def test_only_the_oracle_and_its_attached_audited_tasks_may_call_back(
     rogue, _ = deploy_contract(w3c, accounts[0], "AuditedTasks", oracle.address)
     forged = gallery.functions.onGenerationVerified(task.id, RESULT)
     with reverts("OnlyOracle"):
-        w3c.eth.call({"from": rogue, "to": gallery.address, "data": forged._encode_transaction_data()})
+        w3c.eth.call(
+            {"from": rogue, "to": gallery.address, "data": forged._encode_transaction_data()}
+        )
     with reverts("OnlyOracle"):
         send(gallery.functions.onGenerationFailed(task.id, 1), actors.outsider)
     # Ether from anyone but the oracle itself is refused (AuditedTasks never pays a requester).
