@@ -2,7 +2,9 @@
 
 Nothing is simulated: an Anvil process, the committed contract artifacts, four `genoracle node run`
 processes (three honest operators and one test-only `lazy` one), the example consumer dApp asking
-for an image and a completion, and the `genoracle verify` command run on the saved image. The
+for an image and a completion (each verified by a committee of three), then for an audited image
+(one executor, two auditors who recompute a challenged part), and the `genoracle verify` command
+run on the saved image. The
 facts it prints are read back from the chain, and `run_demo` returns them so that a test can check
 each one against the chain again.
 """
@@ -27,7 +29,7 @@ from web3.types import Wei
 
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
-from deploy.deployer import CONSUMER_CONTRACT, deploy_oracle, send_transaction
+from deploy.deployer import CONSUMER_CONTRACT, audited_at, deploy_oracle, send_transaction
 from inference.digests import lane_distances
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
@@ -39,6 +41,7 @@ from oracle.dev.localnet import (
     OracleChain,
     wait_until,
 )
+from oracle.sdk.audited import AuditedResult, audited_client, wait_audited
 from oracle.sdk.models import register_model
 from oracle.sdk.results import TaskResult, task_result
 
@@ -46,9 +49,11 @@ Echo = Callable[[str], None]
 
 HONEST_STAKE_WEI = 2 * ETHER
 #: The lazy operator stakes more, hoping to earn more while skipping work. Its weight also makes it
-#: all but certain (> 99.6 %) to be drawn into a committee of 3 out of 4, so the demo shows a slash.
-LAZY_STAKE_WEI = 20 * ETHER
+#: all but certain to be drawn into a committee of 3 out of 4 (> 99.99 %), and the executor of an
+#: audited task with p = 100/106, so the demo shows a slash in both modes.
+LAZY_STAKE_WEI = 100 * ETHER
 COMMITTEE_SIZE = 3
+AUDITORS = 2
 FEE_PER_TASK_WEI = 3 * 10**16
 CALLBACK_STATUS = ("none", "pending", "verified", "failed")
 
@@ -86,6 +91,21 @@ class DemoTask:
 
 
 @dataclass
+class DemoAuditedTask:
+    """What happened to one audited request, as read back from the chain."""
+
+    request: DemoRequest
+    task_id: int
+    result: AuditedResult
+    failure: str | None
+    """Why it was rejected (outvoted, evidence withheld...), None if verified."""
+    slashed: dict[str, int]
+    credited: dict[str, int]
+    callback_status: str
+    callback_digest: str | None
+
+
+@dataclass
 class DemoReport:
     """Everything the demo printed, for a reader or a test."""
 
@@ -94,6 +114,7 @@ class DemoReport:
     consumer: str
     roles: dict[str, str]
     tasks: list[DemoTask] = field(default_factory=list)
+    audited: list[DemoAuditedTask] = field(default_factory=list)
     verify_output: str = ""
     verify_exit_code: int | None = None
     seconds: float = 0.0
@@ -108,6 +129,13 @@ def default_requests(image_model: str, text_model: str) -> list[DemoRequest]:
         DemoRequest("image", image_model, image),
         DemoRequest("text", text_model, {"messages": chat, "max_new_tokens": 24}),
     ]
+
+
+def audited_requests(image_model: str) -> list[DemoRequest]:
+    """An image the dApp asks for in the audited mode (one executor, two auditors)."""
+    image = {"prompt": "A watercolour of a harbour", "seed": 0, "steps": 8}
+    image |= {"width": 64, "height": 64}
+    return [DemoRequest("image", image_model, image)]
 
 
 class _Progress:
@@ -150,7 +178,8 @@ def run_demo(
         shutil.rmtree(stale, ignore_errors=True)
     requests = default_requests(image_model, text_model)
     models = tuple(dict.fromkeys(request.model for request in requests))
-    progress = _Progress(echo, 8)
+    audited = audited_requests(image_model)
+    progress = _Progress(echo, 10)
 
     with progress.step(f"Building the models {', '.join(models)} (cached after the first run)"):
         _build_models(models)
@@ -205,6 +234,33 @@ def run_demo(
                 input_json = request.canonical_input.decode()
                 report.tasks.append(DemoTask(request, task_id, input_json, result, status, digest))
 
+        with progress.step(
+            f"The dApp requests an audited image (1 executor, {AUDITORS} auditors who recompute "
+            "4 challenged steps)"
+        ):
+            audited_tasks = audited_at(w3, deployment.audited) if deployment.audited else None
+            if audited_tasks is None:
+                raise RuntimeError("the demo's deployment has no AuditedTasks attached")
+            audited_ids = [
+                _request_audited_through_consumer(
+                    w3, consumer, audited_tasks, chain.requester, chain.models[r.model], r
+                )
+                for r in audited
+            ]
+            for request, task_id in zip(audited, audited_ids, strict=True):
+                echo(f"      audited task {task_id}: {request.kind} from {request.model}")
+
+        with progress.step("Waiting for the executor to submit and the auditors to judge it"):
+            reader = audited_client(chain.client())
+            for request, task_id in zip(audited, audited_ids, strict=True):
+                outcome = wait_audited(reader, task_id, timeout_s, poll_s=0.5)
+                status, digest = _callback_of(consumer, task_id)
+                report.audited.append(
+                    _audited_outcome(
+                        audited_tasks, request, outcome, status, digest, deployment.block_number
+                    )
+                )
+
         with progress.step("Saving the artifacts and verifying the image with `genoracle verify`"):
             for task in report.tasks:
                 task.artifact_path = _save_artifact(task, nodes, roles, out_dir)
@@ -232,6 +288,8 @@ def run_demo(
         echo("")
         for task in report.tasks:
             _print_task(echo, task, roles)
+        for audited_task in report.audited:
+            _print_audited_task(echo, audited_task, roles)
         echo(f"$ genoracle verify --task {report.tasks[0].task_id} {report.tasks[0].artifact_path}")
         echo(report.verify_output)
         echo("")
@@ -301,6 +359,79 @@ def _request_through_consumer(
     receipt = send_transaction(w3, patron, tx)
     events = consumer.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)
     return int(events[0]["args"]["taskId"])
+
+
+def _request_audited_through_consumer(
+    w3: Web3,
+    consumer: Contract,
+    audited: Contract,
+    patron: LocalAccount,
+    model_id: bytes,
+    request: DemoRequest,
+) -> int:
+    """The dApp's audited entry point: it pays AuditedTasks' required fee and is called back."""
+    callback_gas = int(consumer.functions.CALLBACK_GAS().call())
+    fee = int(audited.functions.requiredFee(AUDITORS, callback_gas).call())
+    call = consumer.functions.requestAuditedGeneration(model_id, request.canonical_input, AUDITORS)
+    tx = call.build_transaction({"from": patron.address, "value": Wei(fee)})
+    del tx["gas"]
+    receipt = send_transaction(w3, patron, tx)
+    events = consumer.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)
+    return int(events[0]["args"]["taskId"])
+
+
+#: IAuditedTasks.AuditFailure, as printed.
+AUDIT_FAILURES = (
+    "none",
+    "not drawn",
+    "not submitted",
+    "expired",
+    "no consensus",
+    "executor outvoted",
+    "evidence withheld",
+)
+
+
+def _audited_outcome(
+    audited: Contract,
+    request: DemoRequest,
+    result: AuditedResult,
+    callback_status: str,
+    callback_digest: str | None,
+    from_block: int,
+) -> DemoAuditedTask:
+    """Slashes, credits and the failure reason of a final audited task, from its events."""
+    task_filter = {"taskId": result.task_id}
+    slashed = {
+        str(e["args"]["operator"]): int(e["args"]["amount"])
+        for e in audited.events.AuditSlashed().get_logs(
+            from_block=from_block, argument_filters=task_filter
+        )
+    }
+    credited: dict[str, int] = {}
+    for event in audited.events.AuditResolved().get_logs(
+        from_block=from_block, argument_filters=task_filter
+    ):
+        args = event["args"]
+        for position, operator in enumerate(args["paid"]):
+            fee = int(args["executorFee"] if position == 0 else args["auditorFee"])
+            credited[str(operator)] = fee + int(args["slashShare"])
+    failure = None
+    for event in audited.events.AuditFailed().get_logs(
+        from_block=from_block, argument_filters=task_filter
+    ):
+        reason = int(event["args"]["reason"])
+        failure = AUDIT_FAILURES[reason] if reason < len(AUDIT_FAILURES) else f"reason {reason}"
+    return DemoAuditedTask(
+        request,
+        result.task_id,
+        result,
+        failure,
+        slashed,
+        credited,
+        callback_status,
+        callback_digest,
+    )
 
 
 def _wait_final(client: ChainClient, task_id: int, from_block: int, timeout_s: float) -> TaskResult:
@@ -374,6 +505,26 @@ def _print_task(echo: Echo, task: DemoTask, roles: dict[str, str]) -> None:
         echo(f"   artifact   {task.artifact_path}")
         if task.artifact_path.suffix == ".txt":
             echo(f"   text       {task.artifact_path.read_text()!r}")
+    echo("")
+
+
+def _print_audited_task(echo: Echo, task: DemoAuditedTask, roles: dict[str, str]) -> None:
+    result = task.result
+    echo(
+        f"== Audited task {task.task_id}: {task.request.kind} from {task.request.model} "
+        f"(1 executor, {len(result.auditors)} auditors)"
+    )
+    echo(f"   executor   {result.executor} {roles.get(result.executor, '?'):>6}")
+    for auditor in result.auditors:
+        echo(f"   auditor    {auditor} {roles.get(auditor, '?'):>6}")
+    echo(f"   submitted  {result.unaudited_digest} (public at once, marked unaudited)")
+    verdict = result.status if task.failure is None else f"{result.status} ({task.failure})"
+    echo(f"   status     {verdict}; verified digest {result.digest}")
+    for account, wei in task.credited.items():
+        echo(f"   paid       {account} {roles.get(account, '?'):>6}  +{wei / ETHER:.6f} ETH")
+    for account, wei in task.slashed.items():
+        echo(f"   slashed    {account} {roles.get(account, '?'):>6}  -{wei / ETHER:.6f} ETH")
+    echo(f"   callback   dApp recorded '{task.callback_status}' with digest {task.callback_digest}")
     echo("")
 
 

@@ -37,7 +37,8 @@ class _Cheat(HonestConduct):
 
 class LazyConduct(_Cheat):
     """Runs a cheaper or other job than the one requested: another seed for an image, half the
-    tokens for a text. An input the model rejects is answered as an honest node would."""
+    tokens for a text. An input the model rejects is answered as an honest node would. As an
+    audited executor it skips the denoiser on every other step (`half_denoised_trajectory`)."""
 
     name = "lazy"
 
@@ -55,6 +56,9 @@ class LazyConduct(_Cheat):
         else:
             cheaper = spec.model_copy(update={"max_new_tokens": max(1, spec.max_new_tokens // 2)})
         return dataclasses.replace(job, input=canonical_json(cheaper))
+
+    def trajectory(self, model: StepModel) -> Trajectory:
+        return half_denoised_trajectory(model)
 
 
 class RandomConduct(_Cheat):
@@ -139,18 +143,24 @@ class LazyExecutorConduct(_Cheat):
     name = "lazy-executor"
 
     def trajectory(self, model: StepModel) -> Trajectory:
-        from inference.audit.diffusion import Trajectory
+        return half_denoised_trajectory(model)
 
-        scheduler = model.scheduler()
-        latent = model.initial_latent()
-        latents = [latent]
-        prediction: torch.Tensor | None = None
-        for index in range(model.steps):
-            if index % 2 == 0 or prediction is None:  # odd steps reuse the previous prediction
-                prediction = model.predict(index, latent, scheduler)
-            latent = model.advance(index, latent, prediction, scheduler)
-            latents.append(latent)
-        return Trajectory(tuple(latents), model.decode(latent))
+
+def half_denoised_trajectory(model: StepModel) -> Trajectory:
+    """A trajectory that calls the denoiser on even steps only (odd steps reuse the previous
+    prediction: half the compute), committed to as if every step had run."""
+    from inference.audit.diffusion import Trajectory
+
+    scheduler = model.scheduler()
+    latent = model.initial_latent()
+    latents = [latent]
+    prediction: torch.Tensor | None = None
+    for index in range(model.steps):
+        if index % 2 == 0 or prediction is None:
+            prediction = model.predict(index, latent, scheduler)
+        latent = model.advance(index, latent, prediction, scheduler)
+        latents.append(latent)
+    return Trajectory(tuple(latents), model.decode(latent))
 
 
 class WithholdingConduct(_Cheat):

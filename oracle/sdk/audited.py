@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+
 from oracle.chain.audited import AUDITED_CONTRACT
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
@@ -105,7 +107,7 @@ def request_audited(
 
 def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
     info = audited.view("getAuditTask", task_id)
-    members = [str(m) for m in info["members"]]
+    members = [to_checksum_address(m) for m in info["members"]]
     drawn = [m if int(m, 16) else "" for m in members]
     unaudited, checked = audited.view("unauditedResultOf", task_id)
     unaudited_hex = "0x" + bytes(unaudited).hex() if int.from_bytes(unaudited, "big") else None

@@ -9,7 +9,7 @@ import pytest
 from web3 import Web3
 
 from deploy.artifacts import load_artifact
-from deploy.deployer import CONSUMER_CONTRACT, read_deployment
+from deploy.deployer import CONSUMER_CONTRACT, audited_at, read_deployment
 from inference.digests import digest_file
 from inference.models import default_cache
 from oracle.chain.views import read_operator
@@ -65,8 +65,9 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
                 assert payout.account == lazy
                 assert f"-{payout.slashed_wei / 10**18:.6f} ETH" in printed
         assert task.artifact_path is not None and task.artifact_path.is_file()
-    # A 20-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-5.
+    # A 100-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-7.
     assert lazy_drawn >= 1
+    _check_audited(report, chain, printed, lazy)
     lazy_stake = read_operator(chain.client(), lazy).stake_wei
     assert lazy_stake < LAZY_STAKE_WEI
     for address, role in report.roles.items():
@@ -78,6 +79,35 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
     scheme = default_cache().get(image.request.model).manifest.digest_scheme
     assert "0x" + digest_file(image.artifact_path, scheme).hex() in printed
     assert report.verify_exit_code == 0, report.verify_output
+
+
+def _check_audited(report: DemoReport, chain: OracleChain, printed: str, lazy: str) -> None:
+    """The audited task: a lazy executor (p = 100/106) is outvoted by the auditors who recomputed
+    its challenged steps and slashed, the dApp told of the failure; an honest one is verified and
+    the dApp gets the digest. Every printed fact is the chain's."""
+    w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
+    assert chain.deployment.audited is not None
+    audited = audited_at(w3, chain.deployment.audited)
+    assert len(report.audited) == 1
+    for task in report.audited:
+        result = task.result
+        members = [str(m) for m in audited.functions.membersOf(task.task_id).call()]
+        assert [result.executor, *result.auditors] == members[: 1 + len(result.auditors)]
+        assert lazy not in result.auditors or task.slashed.get(lazy) is None
+        assert f"submitted  {result.unaudited_digest}" in printed
+        if result.executor == lazy:
+            assert result.status == "rejected" and task.failure == "executor outvoted"
+            assert set(task.slashed) == {lazy}
+            assert f"-{task.slashed[lazy] / 10**18:.6f} ETH" in printed
+            assert task.callback_status == "failed"
+        else:
+            assert result.status == "resolved" and not task.slashed
+            verified = "0x" + bytes(audited.functions.resultOf(task.task_id).call()).hex()
+            assert result.digest == verified == task.callback_digest
+            assert task.callback_status == "verified"
+        for account, wei in task.credited.items():
+            assert report.roles[account] == "honest" or result.status == "resolved"
+            assert f"+{wei / 10**18:.6f} ETH" in printed
 
 
 def _check_node_configs(out_dir: Path, report: DemoReport) -> None:
