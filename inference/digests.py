@@ -23,7 +23,8 @@ most significant one: the same order as ``str(imagehash_value)``.
 
 Text: the sha256 of the generated token ids (the new tokens only, ending with the
 end-of-sequence token when the model produced one), each a 4-byte big-endian unsigned integer,
-in order (``digest_tokens``); it is compared with tolerance 0 in every lane.
+in order (``digest_tokens``); it is compared with tolerance 0 in every lane by default (a task may
+ask for up to ``TEXT_MAX_TOLERANCE``, which the audited mode's sketch lanes need).
 """
 
 from __future__ import annotations
@@ -312,6 +313,11 @@ IMAGE_SCHEMES: dict[str, DigestScheme] = {
 }
 
 TEXT_TOLERANCE = Tolerance.of(0, 0, 0, 0)
+TEXT_MAX_TOLERANCE = Tolerance.of(8, 8, 8, 8)
+"""What a text task may ask for: room for the audited mode, whose compared digest holds 64-bit
+lanes of hidden-state sketches (calibrated thresholds 4-6 bits: inference/audit/calibrated.py).
+On sha256 lanes it admits no other output: two different token sequences have lanes within 8 bits
+of each other by chance with probability < 3e-10 per lane, about 1e-38 for all four."""
 
 
 def scheme_default_tolerance(scheme: str) -> Tolerance:
@@ -324,7 +330,7 @@ def scheme_default_tolerance(scheme: str) -> Tolerance:
 def scheme_max_tolerance(scheme: str) -> Tolerance:
     """The largest tolerance a requester may ask for under a scheme."""
     if scheme == TEXT_SCHEME:
-        return TEXT_TOLERANCE
+        return TEXT_MAX_TOLERANCE
     return get_image_scheme(scheme).max_tolerance
 
 

@@ -43,7 +43,27 @@ DIFFUSION_STEP_TOLERANCES: dict[tuple[str, int], tuple[int, ...]] = {
 TEXT_SKETCH = "sign-state"
 """Hidden states at challenged positions: SmolLM2's noise accumulates over 30 layers, and the
 sign bits tolerate that (6 bits) while half the layers or int8 weights move them far."""
-TEXT_TOLERANCE: dict[str, int] = {"smollm2-135m": 6}
-TEXT_MARGIN: dict[str, float] = {"smollm2-135m": 0.095}
+TEXT_TOLERANCE: dict[str, int] = {"smollm2-135m": 6, "tiny-llama": 4}
+"""Per model, the Hamming threshold of one hidden-state sketch (largest honest distance at noise
+1e-3 on the calibration prompts + 2). tiny-llama (random weights, for tests) by the study's
+procedure (inference.study.audit_text, the LLM study's first 32 prompts, 32 tokens): largest
+honest sign-state distance 2, every half-layer position past it; its margin below is the floor."""
+TEXT_MARGIN: dict[str, float] = {"smollm2-135m": 0.095, "tiny-llama": 0.05}
 """Largest logit gap below the auditor's argmax that a generated token may have (2 x the
-largest gap honest noise 1e-3 made in calibration, 0.048)."""
+largest gap honest noise 1e-3 made in calibration, at least 0.05: SmolLM2 0.048 -> 0.095;
+tiny-llama 0.002 -> the floor)."""
+
+
+def auditable(kind: str, name: str) -> bool:
+    """Whether the audited mode has calibrated constants for this model (a node audits no other)."""
+    return name in (DIFFUSION_SKETCH if kind == "image" else TEXT_TOLERANCE)
+
+
+def text_task_tolerance(name: str) -> tuple[int, int, int, int]:
+    """The lane thresholds an audited text task needs. The contract compares the executor's and
+    the auditors' digests with the task's one tolerance, lane j holding 64 bits of the sketch of
+    challenged position j, so each lane gets the sketch's threshold: an honest lane never moves
+    further than its whole sketch. (The result itself, sha256 of the tokens, is checked exactly
+    by each auditor off chain.)"""
+    threshold = TEXT_TOLERANCE[name]
+    return (threshold, threshold, threshold, threshold)

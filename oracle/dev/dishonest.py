@@ -24,9 +24,12 @@ from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
 
     from inference.audit.diffusion import StepModel, Trajectory
+    from inference.audit.text import TextRun
 
 
 class _Cheat(HonestConduct):
@@ -153,6 +156,26 @@ class LazyExecutorConduct(_Cheat):
         return Trajectory(tuple(latents), model.decode(latent))
 
 
+class LazyTextExecutorConduct(_Cheat):
+    """Audited mode: as executor of a text task, decodes with only the first half of the
+    model's decoder layers (about half the compute) and commits to those tokens and hidden
+    states as if it had run the whole model. Image tasks it executes honestly."""
+
+    name = "lazy-text-executor"
+
+    def text_run(
+        self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+    ) -> TextRun:
+        from inference.audit.text import generate_with_hidden
+
+        layers = model.config.num_hidden_layers
+        model.config.num_hidden_layers = max(1, layers // 2)  # the decoder runs this many
+        try:
+            return generate_with_hidden(model, prompt_ids, max_new_tokens, eos=eos)
+        finally:
+            model.config.num_hidden_layers = layers
+
+
 class WithholdingConduct(_Cheat):
     """Audited mode: as executor, submits honestly but never serves its auditors the evidence."""
 
@@ -181,6 +204,7 @@ CONDUCTS: dict[str, HonestConduct] = {
         NoRevealConduct(),
         OtherHardwareConduct(),
         LazyExecutorConduct(),
+        LazyTextExecutorConduct(),
         WithholdingConduct(),
         SwappedResultConduct(),
     )

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from inference.digests import Tolerance
 from inference.errors import InvalidInputError
-from inference.input_tolerance import required_tolerance
+from inference.input_tolerance import lanewise_max, required_tolerance
 from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, ModelView, TaskStatus, read_config, read_model, read_task
@@ -240,11 +240,43 @@ class OracleClient:
             view.model_id,
             data,
             auditors,
-            tolerance,
+            self.audited_tolerance(model, view, tolerance),
             fee_wei,
             callback_gas_limit,
         )
         return SubmittedTask(task_id, tx_hash, block, fee, data)
+
+    def audited_tolerance(
+        self, model: str | bytes, view: ModelView, tolerance: int | None
+    ) -> int | None:
+        """The tolerance an audited task asks for (None: the model's default). A text task's
+        compared digest holds its hidden-state sketches, and the contract compares them with the
+        task's one tolerance: by default it asks for the lanes the model's calibrated sketch
+        threshold needs (inference.audit.calibrated.text_task_tolerance); an explicit one below
+        that raises ToleranceTooLowError, a text model with no calibrated audit OracleError."""
+        from inference.audit.calibrated import TEXT_TOLERANCE, text_task_tolerance
+
+        if view.kind != ModelKind.TEXT:
+            return tolerance
+        manifest = local_manifest(model, view.model_id)
+        name = manifest.name if manifest is not None else view.metadata_uri.rsplit("/", 1)[-1]
+        if name not in TEXT_TOLERANCE:
+            raise OracleError(
+                f"text model {name!r} has no calibrated audit (hidden-state sketch threshold and "
+                f"logit margin), so no node audits it; audited text models: "
+                f"{', '.join(sorted(TEXT_TOLERANCE))}"
+            )
+        floor = Tolerance.from_uint32(view.default_tolerance).lanes
+        needed = Tolerance(lanewise_max(floor, text_task_tolerance(name)))
+        if tolerance is None or tolerance == USE_DEFAULT_TOLERANCE:
+            return needed.to_uint32()
+        if not Tolerance.from_uint32(tolerance).covers(needed):
+            raise ToleranceTooLowError(
+                f"tolerance {Tolerance.from_uint32(tolerance)} is below {needed}, what the "
+                f"hidden-state sketches of an audited {name} task need: ask for {needed} or "
+                "more, or leave the tolerance out"
+            )
+        return tolerance
 
     def audited_result(self, task_id: int) -> AuditedResult:
         """An audited task as it stands now."""
