@@ -235,6 +235,8 @@ class OracleClient:
         oracle's AuditedTasks; returns once the request is mined. See oracle.sdk.audited."""
         view = self.model(model)
         data = self.encode_input(view, spec, validate=validate)
+        if validate and view.kind == ModelKind.TEXT and json.loads(data).get("num_beams", 1) != 1:
+            raise OracleError("an audited text task decodes greedily: num_beams must be 1")
         task_id, tx_hash, block, fee = request_audited(
             audited_client(self.chain),
             view.model_id,
