@@ -42,9 +42,12 @@ from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
 from oracle.errors import ChainError
-from oracle.node.audit_work import Auditor, Claim, EvidenceStore, auditor_for
+from oracle.node.audit_image import ImageAuditor
+from oracle.node.audit_text import TextAuditor
+from oracle.node.audit_work import Auditor, Claim, EvidenceStore
 
 if TYPE_CHECKING:
+    from inference.models import LoadedModel
     from oracle.config import NodeConfig
     from oracle.node.conduct import Conduct
 
@@ -60,6 +63,11 @@ RESOLVING_GAS = 1_500_000
 def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
     """What an auditor signs to ask an executor for a task's challenged evidence."""
     return f"genoracle audit evidence\nchain {chain_id}\ncontract {audited.lower()}\ntask {task_id}"
+
+
+def auditor_for(model: LoadedModel, threads: int) -> Auditor:
+    """The auditor of a model's kind."""
+    return TextAuditor(model, threads) if model.kind == "text" else ImageAuditor(model, threads)
 
 
 @dataclass

@@ -17,14 +17,8 @@ from inference.runners import generate
 from inference.specs import TextInput, canonical_json
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST, challenge
 from oracle.dev.dishonest import CONDUCTS
-from oracle.node.audit_work import (
-    Claim,
-    EvidenceStore,
-    TextAuditor,
-    auditor_for,
-    greedy_shape,
-    lane_digest,
-)
+from oracle.node.audit_text import TextAuditor, greedy_shape
+from oracle.node.audit_work import Claim, EvidenceStore, lane_digest
 from oracle.node.conduct import HONEST
 
 SPEC = TextInput(prompt="The verifier said", max_new_tokens=12)
@@ -33,9 +27,7 @@ SECRET = b"\x02" * 32
 
 @pytest.fixture(scope="module")
 def auditor() -> TextAuditor:
-    made = auditor_for(load_model("tiny-llama"), threads=1)
-    assert isinstance(made, TextAuditor)
-    return made
+    return TextAuditor(load_model("tiny-llama"), threads=1)
 
 
 def claim_of(auditor: TextAuditor, store: EvidenceStore, task_id: int, seed: bytes) -> Claim:

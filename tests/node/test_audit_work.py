@@ -12,15 +12,8 @@ import pytest
 from inference.models import load_model
 from inference.specs import ImageInput, canonical_json
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
-from oracle.node.audit_work import (
-    Claim,
-    EvidenceStore,
-    ImageAuditor,
-    lane_digest,
-    served_leaves,
-    served_steps,
-    verify_evidence,
-)
+from oracle.node.audit_image import ImageAuditor, served_leaves, served_steps, verify_evidence
+from oracle.node.audit_work import Claim, EvidenceStore, lane_digest
 from oracle.node.conduct import HONEST
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
