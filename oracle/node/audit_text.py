@@ -118,6 +118,8 @@ class TextAuditor:
             return EVIDENCE_WITHHELD_DIGEST  # the result is not the committed tokens'
         if not greedy_shape(tokens, spec.max_new_tokens, self.backend._eos):
             return EVIDENCE_WITHHELD_DIGEST  # stopped early, or went on past its end
+        if max(tokens) >= int(self.backend._model.config.vocab_size):
+            return EVIDENCE_WITHHELD_DIGEST  # no token of this model
         return self.recompute(spec, tokens, claim.indices)
 
     # -- compute -----------------------------------------------------------------------------

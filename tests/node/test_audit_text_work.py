@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from inference.audit.calibrated import text_task_tolerance
-from inference.digests import Tolerance, digests_agree
+from inference.audit.merkle import Commitment
+from inference.audit.text import token_payload
+from inference.digests import Tolerance, digest_tokens, digests_agree
 from inference.models import load_model
 from inference.runners import generate
 from inference.specs import TextInput, canonical_json
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST, challenge
 from oracle.dev.dishonest import CONDUCTS
 from oracle.node.audit_text import TextAuditor, greedy_shape
-from oracle.node.audit_work import Claim, EvidenceStore, lane_digest
+from oracle.node.audit_work import Claim, EvidenceStore, Execution, lane_digest
 from oracle.node.conduct import HONEST
 
 SPEC = TextInput(prompt="The verifier said", max_new_tokens=12)
@@ -97,3 +99,23 @@ def test_a_generation_stops_only_at_its_end() -> None:
     assert not greedy_shape([5, 9, 6], 3, eos=9)  # went on past its end
     assert not greedy_shape([5, 6, 7, 8], 3, eos=9)
     assert not greedy_shape([], 3, eos=9)
+
+
+def test_a_token_outside_the_vocabulary_is_no_generation(
+    auditor: TextAuditor, tmp_path: Path
+) -> None:
+    """Committed, proven and digested like any other, yet no token of the model: the auditor
+    answers with the reserved digest instead of failing in its prefill."""
+    store = EvidenceStore(tmp_path)
+    honest = auditor.execute(4, canonical_json(SPEC), SECRET, HONEST, store)
+    tokens = [int.from_bytes(p, "big") for p in honest.evidence]
+    tokens[0] = 10_000  # tiny-llama has 258 token ids
+    forged = Commitment.build(
+        [token_payload(t) for t in tokens], honest.commitment.sketches, SECRET
+    )
+    digest = digest_tokens(tokens)
+    payloads = tuple(token_payload(t) for t in tokens)
+    store.save(5, Execution(digest, forged, b"", "text/plain", payloads))
+    claim = replace(claim_of(auditor, store, 5, b"\x01" * 32), result_digest=digest)
+    assert greedy_shape(tokens, SPEC.max_new_tokens, eos=257)  # only the vocabulary is wrong
+    assert auditor.audit(claim, auditor.serve(store, 5, claim.indices)) == EVIDENCE_WITHHELD_DIGEST
