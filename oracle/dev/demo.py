@@ -3,23 +3,20 @@
 Nothing is simulated: an Anvil process, the committed contract artifacts, four `genoracle node run`
 processes (three honest operators and one test-only `lazy` one), the example consumer dApp asking
 for an image and a completion (each verified by a committee of three), then for an audited image
-(one executor, two auditors who recompute a challenged part), and the `genoracle verify` command
-run on the saved image. The
-facts it prints are read back from the chain, and `run_demo` returns them so that a test can check
-each one against the chain again.
+and an audited completion (one executor, two auditors who recompute a challenged part), and the
+`genoracle verify` command run on the saved image. The facts it prints are read back from the
+chain, and `run_demo` returns them so that a test can check each one against the chain again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -31,8 +28,20 @@ from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, audited_at, deploy_oracle, send_transaction
 from inference.digests import lane_distances
-from inference.specs import canonical_json, parse_input
 from oracle.chain.client import ChainClient
+from oracle.dev.demo_audited import (
+    AUDITORS,
+    DemoAuditedTask,
+    audited_outcome,
+    print_audited_task,
+    request_audited_through_consumer,
+)
+from oracle.dev.demo_requests import (
+    DemoRequest,
+    audited_requests,
+    callback_of,
+    default_requests,
+)
 from oracle.dev.localnet import (
     E2E_ORACLE_CONFIG,
     ETHER,
@@ -41,7 +50,7 @@ from oracle.dev.localnet import (
     OracleChain,
     wait_until,
 )
-from oracle.sdk.audited import AuditedResult, audited_client, wait_audited
+from oracle.sdk.audited import audited_client, wait_audited
 from oracle.sdk.models import register_model
 from oracle.sdk.results import TaskResult, task_result
 
@@ -53,28 +62,7 @@ HONEST_STAKE_WEI = 2 * ETHER
 #: audited task with p = 100/106, so the demo shows a slash in both modes.
 LAZY_STAKE_WEI = 100 * ETHER
 COMMITTEE_SIZE = 3
-AUDITORS = 2
 FEE_PER_TASK_WEI = 3 * 10**16
-CALLBACK_STATUS = ("none", "pending", "verified", "failed")
-
-
-@dataclass(frozen=True)
-class DemoRequest:
-    """One generation the dApp asks for."""
-
-    kind: str
-    """"image" or "text": the model kind, which picks the input schema."""
-    model: str
-    input: dict[str, Any]
-
-    @property
-    def canonical_input(self) -> bytes:
-        """The input as every verifier reads it: validated, canonical JSON."""
-        return canonical_json(parse_input(self.kind, json.dumps(self.input)))
-
-    @property
-    def suffix(self) -> str:
-        return ".png" if self.kind == "image" else ".txt"
 
 
 @dataclass
@@ -91,21 +79,6 @@ class DemoTask:
 
 
 @dataclass
-class DemoAuditedTask:
-    """What happened to one audited request, as read back from the chain."""
-
-    request: DemoRequest
-    task_id: int
-    result: AuditedResult
-    failure: str | None
-    """Why it was rejected (outvoted, evidence withheld...), None if verified."""
-    slashed: dict[str, int]
-    credited: dict[str, int]
-    callback_status: str
-    callback_digest: str | None
-
-
-@dataclass
 class DemoReport:
     """Everything the demo printed, for a reader or a test."""
 
@@ -118,24 +91,6 @@ class DemoReport:
     verify_output: str = ""
     verify_exit_code: int | None = None
     seconds: float = 0.0
-
-
-def default_requests(image_model: str, text_model: str) -> list[DemoRequest]:
-    """An image from the diffusion model and a chat completion from the LLM."""
-    image = {"prompt": "A photo of a lighthouse at dusk", "seed": 0, "steps": 8}
-    image |= {"width": 64, "height": 64}
-    chat = [{"role": "user", "content": "Name three primary colours."}]
-    return [
-        DemoRequest("image", image_model, image),
-        DemoRequest("text", text_model, {"messages": chat, "max_new_tokens": 24}),
-    ]
-
-
-def audited_requests(image_model: str) -> list[DemoRequest]:
-    """An image the dApp asks for in the audited mode (one executor, two auditors)."""
-    image = {"prompt": "A watercolour of a harbour", "seed": 0, "steps": 8}
-    image |= {"width": 64, "height": 64}
-    return [DemoRequest("image", image_model, image)]
 
 
 class _Progress:
@@ -178,7 +133,7 @@ def run_demo(
         shutil.rmtree(stale, ignore_errors=True)
     requests = default_requests(image_model, text_model)
     models = tuple(dict.fromkeys(request.model for request in requests))
-    audited = audited_requests(image_model)
+    audited = audited_requests(image_model, text_model)
     progress = _Progress(echo, 10)
 
     with progress.step(f"Building the models {', '.join(models)} (cached after the first run)"):
@@ -230,19 +185,19 @@ def run_demo(
             client = chain.client()
             for request, task_id in zip(requests, task_ids, strict=True):
                 result = _wait_final(client, task_id, deployment.block_number, timeout_s)
-                status, digest = _callback_of(consumer, task_id)
+                status, digest = callback_of(consumer, task_id)
                 input_json = request.canonical_input.decode()
                 report.tasks.append(DemoTask(request, task_id, input_json, result, status, digest))
 
         with progress.step(
-            f"The dApp requests an audited image (1 executor, {AUDITORS} auditors who recompute "
-            "4 challenged steps)"
+            f"The dApp requests an audited image and completion (1 executor, {AUDITORS} auditors "
+            "who recompute 4 challenged steps or positions)"
         ):
             audited_tasks = audited_at(w3, deployment.audited) if deployment.audited else None
             if audited_tasks is None:
                 raise RuntimeError("the demo's deployment has no AuditedTasks attached")
             audited_ids = [
-                _request_audited_through_consumer(
+                request_audited_through_consumer(
                     w3, consumer, audited_tasks, chain.requester, chain.models[r.model], r
                 )
                 for r in audited
@@ -254,11 +209,8 @@ def run_demo(
             reader = audited_client(chain.client())
             for request, task_id in zip(audited, audited_ids, strict=True):
                 outcome = wait_audited(reader, task_id, timeout_s, poll_s=0.5)
-                status, digest = _callback_of(consumer, task_id)
                 report.audited.append(
-                    _audited_outcome(
-                        audited_tasks, request, outcome, status, digest, deployment.block_number
-                    )
+                    audited_outcome(audited_tasks, consumer, request, outcome, deployment)
                 )
 
         with progress.step("Saving the artifacts and verifying the image with `genoracle verify`"):
@@ -289,7 +241,7 @@ def run_demo(
         for task in report.tasks:
             _print_task(echo, task, roles)
         for audited_task in report.audited:
-            _print_audited_task(echo, audited_task, roles)
+            print_audited_task(echo, audited_task, roles)
         echo(f"$ genoracle verify --task {report.tasks[0].task_id} {report.tasks[0].artifact_path}")
         echo(report.verify_output)
         echo("")
@@ -361,79 +313,6 @@ def _request_through_consumer(
     return int(events[0]["args"]["taskId"])
 
 
-def _request_audited_through_consumer(
-    w3: Web3,
-    consumer: Contract,
-    audited: Contract,
-    patron: LocalAccount,
-    model_id: bytes,
-    request: DemoRequest,
-) -> int:
-    """The dApp's audited entry point: it pays AuditedTasks' required fee and is called back."""
-    callback_gas = int(consumer.functions.CALLBACK_GAS().call())
-    fee = int(audited.functions.requiredFee(AUDITORS, callback_gas).call())
-    call = consumer.functions.requestAuditedGeneration(model_id, request.canonical_input, AUDITORS)
-    tx = call.build_transaction({"from": patron.address, "value": Wei(fee)})
-    del tx["gas"]
-    receipt = send_transaction(w3, patron, tx)
-    events = consumer.events.GenerationRequested().process_receipt(receipt, errors=DISCARD)
-    return int(events[0]["args"]["taskId"])
-
-
-#: IAuditedTasks.AuditFailure, as printed.
-AUDIT_FAILURES = (
-    "none",
-    "not drawn",
-    "not submitted",
-    "expired",
-    "no consensus",
-    "executor outvoted",
-    "evidence withheld",
-)
-
-
-def _audited_outcome(
-    audited: Contract,
-    request: DemoRequest,
-    result: AuditedResult,
-    callback_status: str,
-    callback_digest: str | None,
-    from_block: int,
-) -> DemoAuditedTask:
-    """Slashes, credits and the failure reason of a final audited task, from its events."""
-    task_filter = {"taskId": result.task_id}
-    slashed = {
-        str(e["args"]["operator"]): int(e["args"]["amount"])
-        for e in audited.events.AuditSlashed().get_logs(
-            from_block=from_block, argument_filters=task_filter
-        )
-    }
-    credited: dict[str, int] = {}
-    for event in audited.events.AuditResolved().get_logs(
-        from_block=from_block, argument_filters=task_filter
-    ):
-        args = event["args"]
-        for position, operator in enumerate(args["paid"]):
-            fee = int(args["executorFee"] if position == 0 else args["auditorFee"])
-            credited[str(operator)] = fee + int(args["slashShare"])
-    failure = None
-    for event in audited.events.AuditFailed().get_logs(
-        from_block=from_block, argument_filters=task_filter
-    ):
-        reason = int(event["args"]["reason"])
-        failure = AUDIT_FAILURES[reason] if reason < len(AUDIT_FAILURES) else f"reason {reason}"
-    return DemoAuditedTask(
-        request,
-        result.task_id,
-        result,
-        failure,
-        slashed,
-        credited,
-        callback_status,
-        callback_digest,
-    )
-
-
 def _wait_final(client: ChainClient, task_id: int, from_block: int, timeout_s: float) -> TaskResult:
     def final() -> TaskResult | None:
         result = task_result(client, task_id, from_block=from_block)
@@ -441,13 +320,6 @@ def _wait_final(client: ChainClient, task_id: int, from_block: int, timeout_s: f
 
     result: TaskResult = wait_until(final, timeout_s, f"task {task_id} to be final")
     return result
-
-
-def _callback_of(consumer: Contract, task_id: int) -> tuple[str, str | None]:
-    entry = consumer.functions.entry(task_id).call()
-    status = CALLBACK_STATUS[int(entry[1])]
-    digest = bytes(entry[3])
-    return status, ("0x" + digest.hex()) if any(digest) else None
 
 
 def _save_artifact(
@@ -505,26 +377,6 @@ def _print_task(echo: Echo, task: DemoTask, roles: dict[str, str]) -> None:
         echo(f"   artifact   {task.artifact_path}")
         if task.artifact_path.suffix == ".txt":
             echo(f"   text       {task.artifact_path.read_text()!r}")
-    echo("")
-
-
-def _print_audited_task(echo: Echo, task: DemoAuditedTask, roles: dict[str, str]) -> None:
-    result = task.result
-    echo(
-        f"== Audited task {task.task_id}: {task.request.kind} from {task.request.model} "
-        f"(1 executor, {len(result.auditors)} auditors)"
-    )
-    echo(f"   executor   {result.executor} {roles.get(result.executor, '?'):>6}")
-    for auditor in result.auditors:
-        echo(f"   auditor    {auditor} {roles.get(auditor, '?'):>6}")
-    echo(f"   submitted  {result.unaudited_digest} (public at once, marked unaudited)")
-    verdict = result.status if task.failure is None else f"{result.status} ({task.failure})"
-    echo(f"   status     {verdict}; verified digest {result.digest}")
-    for account, wei in task.credited.items():
-        echo(f"   paid       {account} {roles.get(account, '?'):>6}  +{wei / ETHER:.6f} ETH")
-    for account, wei in task.slashed.items():
-        echo(f"   slashed    {account} {roles.get(account, '?'):>6}  -{wei / ETHER:.6f} ETH")
-    echo(f"   callback   dApp recorded '{task.callback_status}' with digest {task.callback_digest}")
     echo("")
 
 

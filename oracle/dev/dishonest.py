@@ -24,9 +24,12 @@ from oracle.node.conduct import HonestConduct
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
 
     from inference.audit.diffusion import StepModel, Trajectory
+    from inference.audit.text import TextRun
 
 
 class _Cheat(HonestConduct):
@@ -38,7 +41,8 @@ class _Cheat(HonestConduct):
 class LazyConduct(_Cheat):
     """Runs a cheaper or other job than the one requested: another seed for an image, half the
     tokens for a text. An input the model rejects is answered as an honest node would. As an
-    audited executor it skips the denoiser on every other step (`half_denoised_trajectory`)."""
+    audited executor it skips the denoiser on every other step (`half_denoised_trajectory`) or
+    half the decoder layers (`half_layers_text_run`)."""
 
     name = "lazy"
 
@@ -59,6 +63,11 @@ class LazyConduct(_Cheat):
 
     def trajectory(self, model: StepModel) -> Trajectory:
         return half_denoised_trajectory(model)
+
+    def text_run(
+        self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+    ) -> TextRun:
+        return half_layers_text_run(model, prompt_ids, max_new_tokens, eos)
 
 
 class RandomConduct(_Cheat):
@@ -163,6 +172,34 @@ def half_denoised_trajectory(model: StepModel) -> Trajectory:
     return Trajectory(tuple(latents), model.decode(latent))
 
 
+class LazyTextExecutorConduct(_Cheat):
+    """Audited mode: as executor of a text task, decodes with only the first half of the
+    model's decoder layers (about half the compute) and commits to those tokens and hidden
+    states as if it had run the whole model. Image tasks it executes honestly."""
+
+    name = "lazy-text-executor"
+
+    def text_run(
+        self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+    ) -> TextRun:
+        return half_layers_text_run(model, prompt_ids, max_new_tokens, eos)
+
+
+def half_layers_text_run(
+    model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+) -> TextRun:
+    """A greedy generation through the first half of the decoder layers only (about half the
+    compute), with its tokens and hidden states, as if the whole model had run."""
+    from inference.audit.text import generate_with_hidden
+
+    layers = model.config.num_hidden_layers
+    model.config.num_hidden_layers = max(1, layers // 2)  # the decoder runs this many
+    try:
+        return generate_with_hidden(model, prompt_ids, max_new_tokens, eos=eos)
+    finally:
+        model.config.num_hidden_layers = layers
+
+
 class WithholdingConduct(_Cheat):
     """Audited mode: as executor, submits honestly but never serves its auditors the evidence."""
 
@@ -191,6 +228,7 @@ CONDUCTS: dict[str, HonestConduct] = {
         NoRevealConduct(),
         OtherHardwareConduct(),
         LazyExecutorConduct(),
+        LazyTextExecutorConduct(),
         WithholdingConduct(),
         SwappedResultConduct(),
     )

@@ -1,5 +1,5 @@
 """The audited mode's routes on a node's API: the executor serves its challenged evidence to the
-task's drawn auditors (a request signed by the auditor's key), and the image it generated."""
+task's drawn auditors (a request signed by the auditor's key), and the result it generated."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
     @app.post(
         "/audit/tasks/{task_id}/evidence",
         responses={code: {"model": ErrorBody} for code in (400, 403, 404, 422, 502, 503)},
-        summary="The challenged input latents of an audited task, with their Merkle proofs, "
+        summary="The challenged evidence of an audited task (input latents; text: the tokens), "
+        "with their Merkle proofs, "
         "for one of its drawn auditors (signed request), once the challenge exists",
     )
     def audit_evidence(task_id: int, request: EvidenceRequest) -> dict[str, Any]:
@@ -39,15 +40,17 @@ def add_audit_routes(app: FastAPI, desk: AuditDesk) -> None:
 
     @app.get(
         "/audit/tasks/{task_id}/artifact",
-        summary="The image this node generated as the executor of an audited task",
+        summary="The result this node generated as the executor of an audited task (an image, "
+        "or the text decoded from the generated tokens)",
         response_class=Response,
         responses={
-            200: {"content": {"image/png": {}}},
+            200: {"content": {"image/png": {}, "text/plain": {}}},
             **{code: {"model": ErrorBody} for code in (400, 404, 422)},
         },
     )
     def audit_artifact(task_id: int) -> Response:
-        png = desk.result_png(task_id)
-        if png is None:
-            raise HTTPException(404, f"no image of audited task {task_id} here")
-        return Response(content=png, media_type="image/png")
+        kept = desk.result_artifact(task_id)
+        if kept is None:
+            raise HTTPException(404, f"no result of audited task {task_id} here")
+        content, media_type = kept
+        return Response(content=content, media_type=media_type)

@@ -1,11 +1,13 @@
-"""The audited mode on a node (AuditedTasks): executor and auditor of the image tasks it is
-drawn for, in a thread of its own (a generation or an audit must not stall the replicated loop).
+"""The audited mode on a node (AuditedTasks): executor and auditor of the image and text tasks
+it is drawn for (audit_work.py holds each kind's compute behind one `Auditor` interface), in a
+thread of its own (a generation or an audit must not stall the replicated loop).
 
 Each pass reads the contract's new logs and looks at every open task the node knows of:
     DrawExecutor / DrawAuditors -> drawAudits (as a keeper, once the draw's block is past)
-    Execute, we are the executor -> generate keeping the trajectory, submitExecution
-    Commit, we are an auditor    -> fetch the challenged latents from the executor's registered
-        endpoint (a request signed with our key), verify them against the evidence root,
+    Execute, we are the executor -> generate keeping the evidence (latents, or tokens and hidden
+        states), submitExecution
+    Commit, we are an auditor    -> fetch the challenged evidence from the executor's registered
+        endpoint (a request signed with our key), verify it against the evidence root,
         recompute, commit the digest; "evidence withheld" if nothing valid came in time
     Reveal -> the executor opens its challenged sketches, each auditor reveals its own opening
         (the last of these resolves the task on chain)
@@ -29,7 +31,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from inference.digests import digests_agree
+from inference.errors import InvalidInputError
 from oracle.chain.audited import (
     AUDITED_CONTRACT,
     EVIDENCE_WITHHELD_DIGEST,
@@ -40,14 +42,12 @@ from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
 from oracle.errors import ChainError
-from oracle.node.audit_work import (
-    EvidenceStore,
-    ImageAuditor,
-    served_leaves,
-    verify_evidence,
-)
+from oracle.node.audit_image import ImageAuditor
+from oracle.node.audit_text import TextAuditor
+from oracle.node.audit_work import Auditor, Claim, EvidenceStore
 
 if TYPE_CHECKING:
+    from inference.models import LoadedModel
     from oracle.config import NodeConfig
     from oracle.node.conduct import Conduct
 
@@ -63,6 +63,11 @@ RESOLVING_GAS = 1_500_000
 def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
     """What an auditor signs to ask an executor for a task's challenged evidence."""
     return f"genoracle audit evidence\nchain {chain_id}\ncontract {audited.lower()}\ntask {task_id}"
+
+
+def auditor_for(model: LoadedModel, threads: int) -> Auditor:
+    """The auditor of a model's kind."""
+    return TextAuditor(model, threads) if model.kind == "text" else ImageAuditor(model, threads)
 
 
 @dataclass
@@ -85,7 +90,8 @@ class AuditJob:
 
 
 class AuditDesk:
-    """Watches AuditedTasks for the models this node serves (images) and plays its part."""
+    """Watches AuditedTasks for the models this node serves and can audit (`models`: id ->
+    name, those with calibrated audit constants) and plays its part."""
 
     def __init__(
         self,
@@ -96,7 +102,7 @@ class AuditDesk:
         conduct: Conduct,
         data_dir: Path,
         start_block: int,
-        image_models: dict[bytes, str],
+        models: dict[bytes, str],
     ) -> None:
         self.account = account
         self.me = account.address
@@ -114,21 +120,21 @@ class AuditDesk:
         self.state_dir = data_dir / "audited"
         self.next_block = start_block
         self.jobs: dict[int, AuditJob] = {}
-        self.auditors: dict[bytes, ImageAuditor] = {}
-        self.image_models = dict(image_models)
+        self.auditors: dict[bytes, Auditor] = {}
+        self.models = dict(models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def auditor(self, model_id: bytes) -> ImageAuditor:
-        """The model of an audited task, loaded in the node's process on its first audited task
+    def auditor(self, model_id: bytes) -> Auditor:
+        """The auditor of a task's model, loaded in the node's process on its first audited task
         (the inference worker holds its own copy)."""
         if model_id not in self.auditors:
             from inference.models import load_model
 
-            model = load_model(self.image_models[model_id])
-            self.auditors[model_id] = ImageAuditor(model, self.threads)
+            model = load_model(self.models[model_id])
+            self.auditors[model_id] = auditor_for(model, self.threads)
         return self.auditors[model_id]
 
     def start(self) -> None:
@@ -168,7 +174,7 @@ class AuditDesk:
         args = event["args"]
         if event["event"] == "AuditTaskRequested":
             model_id = bytes(args["modelId"])
-            if model_id in self.image_models:
+            if model_id in self.models:
                 task_id = int(args["taskId"])
                 job = AuditJob(task_id, model_id, bytes(args["input"]), int(args["tolerance"]))
                 kept = self.state_dir / str(task_id) / "opening.json"
@@ -211,35 +217,22 @@ class AuditDesk:
 
     # -- executor ----------------------------------------------------------------------------
 
-    def _spec(self, job: AuditJob) -> Any:
-        from inference.specs import parse_input
-
-        auditor = self.auditor(job.model_id)
-        return parse_input("image", job.input, auditor.model.manifest.defaults)
-
     def execute(self, job: AuditJob) -> None:
-        from inference.errors import InvalidInputError
-        from inference.seeds import resolve_seed
-
         auditor = self.auditor(job.model_id)
         if not self.evidence.has(job.task_id):
+            started = time.perf_counter()
             try:
-                spec = self._spec(job)
-                auditor.model.image_backend.validate(spec)
+                execution = auditor.execute(
+                    job.task_id, job.input, os.urandom(32), self.conduct, self.evidence
+                )
             except InvalidInputError as exc:
                 log.warning("audited task %d: input refused (%s); not executing", job.task_id, exc)
                 job.submitted = True
                 return
-            seed = resolve_seed(spec.seed, job.task_id, b"")
-            started = time.perf_counter()
-            execution, trajectory = auditor.execute(
-                spec, seed, os.urandom(32), self.conduct.trajectory
-            )
-            self.evidence.save(job.task_id, execution, trajectory)
             log.info(
-                "audited task %d: executed %d steps in %.1f s",
+                "audited task %d: executed (%d leaves) in %.1f s",
                 job.task_id,
-                trajectory.steps,
+                execution.commitment.sketch_tree.size,
                 time.perf_counter() - started,
             )
         commitment = self.evidence.commitment(job.task_id)
@@ -267,11 +260,12 @@ class AuditDesk:
         self._send(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
 
     def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:
-        """The challenged latents for a drawn auditor's signed request (audit_api.py), or None
-        when this node will not serve them (not its task, not an auditor, no challenge yet)."""
+        """The challenged evidence for a drawn auditor's signed request (audit_api.py), or None
+        when this node will not serve it (not its task, not an auditor, no challenge yet)."""
         from eth_account import Account
 
-        if not self.conduct.serves_evidence() or not self.evidence.has(task_id):
+        job = self.jobs.get(task_id)
+        if job is None or not self.conduct.serves_evidence() or not self.evidence.has(task_id):
             return None
         message = encode_defunct(text=evidence_message(self.chain_id, self.address, task_id))
         try:
@@ -285,11 +279,12 @@ class AuditDesk:
         if members[0] != self.me or int(info["phase"]) not in (COMMIT, REVEAL):
             return None
         size = self.evidence.commitment(task_id).sketch_tree.size
-        leaves = served_leaves(self.challenge(task_id, size), size)
-        return self.evidence.evidence_body(task_id, leaves)
+        indices = self.challenge(task_id, size)
+        return self.auditor(job.model_id).serve(self.evidence, task_id, indices)
 
-    def result_png(self, task_id: int) -> bytes | None:
-        return self.evidence.png(task_id)
+    def result_artifact(self, task_id: int) -> tuple[bytes, str] | None:
+        """The result this node generated as the executor (bytes, media type), if it did."""
+        return self.evidence.artifact(task_id)
 
     # -- auditor -----------------------------------------------------------------------------
 
@@ -316,32 +311,32 @@ class AuditDesk:
         self._send(job, "commit", "commitAudit", job.task_id, position, seal)
 
     def _recompute(self, job: AuditJob, executor: str) -> bytes | None:
-        """The digest of the challenged steps recomputed from the executor's evidence, or None
+        """The digest of the challenged part recomputed from the executor's evidence, or None
         while it has not served valid evidence."""
-        spec = self._spec(job)
-        if job.leaf_count != spec.steps:
-            log.warning(
-                "audited task %d: %d leaves committed for %d steps: unauditable",
-                job.task_id,
-                job.leaf_count,
-                spec.steps,
-            )
-            return EVIDENCE_WITHHELD_DIGEST
         indices = self.challenge(job.task_id, job.leaf_count)
-        leaves = served_leaves(indices, job.leaf_count)
         body = self._fetch(job.task_id, executor)
-        served = verify_evidence(job.evidence_root, leaves, body) if body is not None else None
-        if served is None:
+        if body is None:
             return None
-        auditor = self.auditor(job.model_id)
-        digest, image = auditor.audit(spec, indices, served)
-        log.info("audited task %d: recomputed steps %s and the decode", job.task_id, indices)
-        # The result digest is an image digest: held to the model's result tolerance (its honest
-        # floor), not to the task's, which is for the step sketches.
-        if not digests_agree(image, job.result_digest, auditor.model.manifest.tolerance):
-            # A result that is not its committed trajectory's image has no valid evidence.
-            log.warning("audited task %d: the result is not the trajectory's image", job.task_id)
+        claim = Claim(
+            job.input,
+            job.tolerance,
+            job.evidence_root,
+            job.result_digest,
+            job.leaf_count,
+            tuple(indices),
+        )
+        try:
+            digest = self.auditor(job.model_id).audit(claim, body)
+        except InvalidInputError as exc:
+            log.warning("audited task %d: input refused (%s): no valid evidence", job.task_id, exc)
             return EVIDENCE_WITHHELD_DIGEST
+        except (KeyError, TypeError, ValueError) as exc:
+            log.info("audited task %d: malformed evidence (%s)", job.task_id, exc)
+            return None
+        if digest == EVIDENCE_WITHHELD_DIGEST:
+            log.warning("audited task %d: the evidence contradicts the result", job.task_id)
+        elif digest is not None:
+            log.info("audited task %d: recomputed leaves %s", job.task_id, indices)
         return digest
 
     def _fetch(self, task_id: int, executor: str) -> dict[str, Any] | None:

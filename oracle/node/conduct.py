@@ -7,12 +7,14 @@ they are outvoted and slashed; no production module knows any such conduct.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 
 if TYPE_CHECKING:
     from inference.audit.diffusion import StepModel, Trajectory
+    from inference.audit.text import TextRun
 
 
 class Conduct(Protocol):
@@ -39,6 +41,13 @@ class Conduct(Protocol):
 
     def trajectory(self, model: StepModel) -> Trajectory:
         """Audited mode, as executor: the generation whose every latent the node keeps."""
+        ...
+
+    def text_run(
+        self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+    ) -> TextRun:
+        """Audited mode, as executor of a text task: the generation whose tokens and hidden
+        states the node keeps."""
         ...
 
     def serves_evidence(self) -> bool:
@@ -71,6 +80,13 @@ class HonestConduct:
         from inference.audit.diffusion import run_trajectory
 
         return run_trajectory(model)
+
+    def text_run(
+        self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
+    ) -> TextRun:
+        from inference.audit.text import generate_with_hidden
+
+        return generate_with_hidden(model, prompt_ids, max_new_tokens, eos=eos)
 
     def serves_evidence(self) -> bool:
         return True

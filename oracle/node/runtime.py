@@ -27,7 +27,7 @@ from web3.types import EventData
 
 from deploy.deployer import load_deployment
 from deploy.errors import DeploymentError
-from inference.audit.calibrated import DIFFUSION_SKETCH
+from inference.audit.calibrated import auditable
 from oracle.chain.client import ChainClient
 from oracle.chain.views import audited_address, read_config, read_version, same_protocol
 from oracle.config import NodeConfig
@@ -155,7 +155,7 @@ class VerifierNode:
                 {
                     model_id: d.name
                     for model_id, d in self.inference.models.items()
-                    if d.kind == "image" and d.name in DIFFUSION_SKETCH  # a calibrated sketch
+                    if auditable(d.kind, d.name)  # calibrated sketch, tolerance (text: margin)
                 },
             )
 

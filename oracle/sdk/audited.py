@@ -5,6 +5,14 @@ a challenged part. About one generation's cost instead of a committee's n.
     result = client.wait_audited(task.task_id, timeout_s=120)
     print(result.status, result.digest, result.verified)
 
+A text task takes the replicated mode's text input (greedy: `num_beams` 1) and is verified to the
+same digest (sha256 of the generated tokens):
+
+    task = client.submit_audited("tiny-llama", {"prompt": "The verifier said", "max_new_tokens": 8})
+
+Its tolerance compares the auditors' hidden-state sketches, so the SDK asks for the model's
+calibrated sketch threshold in every lane (`OracleClient.audited_tolerance`).
+
 The executor's digest is public as soon as it is submitted (`unaudited_digest`), before the
 auditors judged it; `digest` is set once it is verified (status "resolved").
 """

@@ -235,16 +235,42 @@ class OracleClient:
         oracle's AuditedTasks; returns once the request is mined. See oracle.sdk.audited."""
         view = self.model(model)
         data = self.encode_input(view, spec, validate=validate)
+        if validate and view.kind == ModelKind.TEXT and json.loads(data).get("num_beams", 1) != 1:
+            raise OracleError("an audited text task decodes greedily: num_beams must be 1")
         task_id, tx_hash, block, fee = request_audited(
             audited_client(self.chain),
             view.model_id,
             data,
             auditors,
-            tolerance,
+            self.audited_tolerance(view, tolerance),
             fee_wei,
             callback_gas_limit,
         )
         return SubmittedTask(task_id, tx_hash, block, fee, data)
+
+    def audited_tolerance(self, view: ModelView, tolerance: int | None) -> int | None:
+        """The tolerance an audited task asks for (None: the model's audit tolerance, which the
+        contract grants). The compared digests are step sketches (text: hidden-state sketches),
+        so the registry holds a per-model audit tolerance: refused here before sending are a
+        model without one (OracleError: not auditable) and an explicit tolerance below it
+        (ToleranceTooLowError), as the contract would refuse them."""
+        floor = int(self.chain.registry().view("auditToleranceOf", view.model_id))
+        if floor == 0:
+            raise OracleError(
+                f"model 0x{view.model_id.hex()} has no audit tolerance in the registry, so it "
+                "cannot be audited: request a replicated task, or have the registry owner set "
+                "one (`genoracle models register` does for the models the audit study calibrated)"
+            )
+        if tolerance is None or tolerance == USE_DEFAULT_TOLERANCE:
+            return None
+        needed = Tolerance.from_uint32(floor)
+        if not Tolerance.from_uint32(tolerance).covers(needed):
+            raise ToleranceTooLowError(
+                f"tolerance {Tolerance.from_uint32(tolerance)} is below {needed}, the model's "
+                "audit tolerance (what honest hardware noise moves its sketches by): ask for "
+                f"{needed} or more, or leave the tolerance out"
+            )
+        return tolerance
 
     def audited_result(self, task_id: int) -> AuditedResult:
         """An audited task as it stands now."""

@@ -4,21 +4,17 @@ auditor recomputes and commits, and that tampered evidence is refused."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from inference.audit.diffusion import run_trajectory
 from inference.models import load_model
-from inference.specs import ImageInput
-from oracle.node.audit_work import (
-    EvidenceStore,
-    ImageAuditor,
-    lane_digest,
-    served_leaves,
-    served_steps,
-    verify_evidence,
-)
+from inference.specs import ImageInput, canonical_json
+from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
+from oracle.node.audit_image import ImageAuditor, served_leaves, served_steps, verify_evidence
+from oracle.node.audit_work import Claim, EvidenceStore, lane_digest
+from oracle.node.conduct import HONEST
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
 
@@ -50,26 +46,40 @@ def auditor() -> ImageAuditor:
 def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_refused(
     auditor: ImageAuditor, tmp_path: Path
 ) -> None:
-    execution, trajectory = auditor.execute(SPEC, 7, b"\x01" * 32, run_trajectory)
     store = EvidenceStore(tmp_path)
-    store.save(11, execution, trajectory)
+    execution = auditor.execute(11, canonical_json(SPEC), b"\x01" * 32, HONEST, store)
     kept = store.commitment(11)
     assert kept.evidence.root == execution.commitment.evidence.root
     assert kept.sketch_tree.root == execution.commitment.sketch_tree.root
+    assert store.artifact(11) == (execution.artifact, "image/png")
     indices = [1, 2, 4, 5]
     leaves = served_leaves(indices, 6)
     assert leaves == [1, 4]  # the last step is challenged: the auditor decodes its own x_6
-    body = store.evidence_body(11, leaves)
+    body = auditor.serve(store, 11, indices)
     served = verify_evidence(kept.evidence.root, leaves, body)
     assert served is not None
-    digest, image = auditor.audit(SPEC, indices, served)
+    digest, image = auditor.recompute(SPEC, indices, served)
     assert digest == lane_digest([kept.sketches[i] for i in indices])
     assert image == execution.result_digest
+    claim = Claim(
+        canonical_json(SPEC),
+        auditor.model.manifest.tolerance.to_uint32(),
+        kept.evidence.root,
+        execution.result_digest,
+        6,
+        tuple(indices),
+    )
+    assert auditor.audit(claim, body) == digest
+    # Another image's digest as the result: valid evidence that contradicts it.
+    other = bytes(b ^ 0xFF for b in execution.result_digest[:8]) + execution.result_digest[8:]
+    assert auditor.audit(replace(claim, result_digest=other), body) == EVIDENCE_WITHHELD_DIGEST
     # With the last step unchallenged the executor serves x_6, whose decode is the result.
     indices = [0, 1, 2, 3]
-    served = verify_evidence(kept.evidence.root, [0, 6], store.evidence_body(11, [0, 6]))
-    assert served is not None and auditor.audit(SPEC, indices, served)[1] == image
+    body_first = auditor.serve(store, 11, indices)
+    served = verify_evidence(kept.evidence.root, [0, 6], body_first)
+    assert served is not None and auditor.recompute(SPEC, indices, served)[1] == image
     # A latent that is not the committed one does not verify.
-    body["latents"][0]["latent"] = store.evidence_body(11, [2])["latents"][0]["latent"]
+    body["latents"][0]["latent"] = auditor.serve(store, 11, [2])["latents"][0]["latent"]
     assert verify_evidence(kept.evidence.root, leaves, body) is None
+    assert auditor.audit(claim, body) is None
     assert verify_evidence(kept.evidence.root, leaves, {"latents": []}) is None

@@ -15,7 +15,7 @@ from oracle_testlib import IMAGE_MODEL, image_chain
 from oracle.chain.views import audited_address
 from oracle.config import ApiSettings, NodeConfig, NodeSettings
 from oracle.dev.localnet import OracleChain, chain_settings
-from oracle.node.audit_work import served_leaves
+from oracle.node.audit_image import served_leaves
 from oracle.node.audited import COMMIT, DRAW_AUDITORS, AuditDesk, evidence_message
 from oracle.node.conduct import HONEST
 

@@ -1,0 +1,226 @@
+"""Audited image tasks on a node (the `Auditor` of audit_work.py for diffusion models).
+
+The executor keeps x_0..x_n (the latent before the first step and after each), the secret its
+sketch salts derive from, and the sketches; the evidence tree commits to every latent, the salted
+sketch tree to every step (inference/audit). It serves an auditor x_t of a challenged step t
+only, never the x_{t+1} of a challenged step: where two challenged steps follow each other the
+auditor chains its own recomputed latent into the next one. The auditor recomputes the challenged
+steps and decodes the final latent, whose image must be the result within the model's tolerance.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from inference.audit.merkle import verify_proof
+from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
+from oracle.node.audit_work import Claim, EvidenceStore, Execution, lane_digest, proof_of
+
+if TYPE_CHECKING:
+    import torch
+
+    from inference.audit.diffusion import DiffusersSteps, Trajectory
+    from inference.models import LoadedModel
+    from inference.specs import ImageInput
+    from oracle.node.conduct import Conduct
+
+TrajectoryRunner = Callable[["DiffusersSteps"], "Trajectory"]
+
+
+def served_steps(indices: Sequence[int]) -> list[int]:
+    """The challenged steps whose input latent the executor serves: those whose previous step
+    is not challenged (its output would show the auditor the state after a challenged step)."""
+    challenged = set(indices)
+    return sorted(t for t in challenged if t - 1 not in challenged)
+
+
+def served_leaves(indices: Sequence[int], steps: int) -> list[int]:
+    """The evidence leaves the executor serves: the challenged steps' inputs (`served_steps`)
+    and the final latent x_n, whose decode is the result, unless the last step is challenged
+    (the auditor then decodes its own recomputation)."""
+    final = [] if steps - 1 in set(indices) else [steps]
+    return served_steps(indices) + final
+
+
+def encode_latent(latent: torch.Tensor) -> dict[str, Any]:
+    array = latent.detach().to("cpu").float().contiguous().numpy().astype("<f4")
+    return {"shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+
+
+def decode_latent(body: dict[str, Any]) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    raw = base64.b64decode(str(body["data"]))
+    shape = [int(s) for s in body["shape"]]
+    array = np.frombuffer(raw, dtype="<f4").reshape(shape).copy()
+    return torch.from_numpy(array)
+
+
+class ImageAuditor:
+    """Audited image jobs of one loaded model (in the node's process, one at a time)."""
+
+    def __init__(self, model: LoadedModel, threads: int) -> None:
+        self.model = model
+        self.threads = threads
+        self.lock = threading.Lock()
+
+    def spec(self, data: bytes) -> ImageInput:
+        from inference.specs import ImageInput, parse_input
+
+        spec = parse_input("image", data, self.model.manifest.defaults)
+        assert isinstance(spec, ImageInput)
+        return spec
+
+    def job(self, spec: ImageInput, seed: int) -> DiffusersSteps:
+        from inference.audit.diffusion import DiffusersSteps
+
+        if spec.scheduler != "default":
+            raise ValueError(f"audited tasks use the model's own scheduler, not {spec.scheduler}")
+        pipeline = self.model.image_backend._pipeline  # type: ignore[attr-defined]
+        return DiffusersSteps(
+            pipeline,
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            seed=seed,
+            steps=spec.steps,
+            guidance=spec.guidance,
+            width=spec.width,
+            height=spec.height,
+        )
+
+    # -- the Auditor interface -------------------------------------------------------------
+
+    def execute(
+        self, task_id: int, data: bytes, secret: bytes, conduct: Conduct, store: EvidenceStore
+    ) -> Execution:
+        import torch
+
+        from inference.seeds import resolve_seed
+
+        spec = self.spec(data)
+        self.model.image_backend.validate(spec)
+        seed = resolve_seed(spec.seed, task_id, b"")
+        execution, trajectory = self.generate(spec, seed, secret, conduct.trajectory)
+        torch.save(list(trajectory.latents), store.folder(task_id) / "latents.pt")
+        store.save(task_id, execution)
+        return execution
+
+    def serve(self, store: EvidenceStore, task_id: int, indices: Sequence[int]) -> dict[str, Any]:
+        import torch
+
+        commitment = store.commitment(task_id)
+        steps = commitment.sketch_tree.size
+        latents: list[torch.Tensor] = torch.load(store.folder(task_id) / "latents.pt")
+        return {
+            "latents": [
+                {
+                    "step": t,
+                    "latent": encode_latent(latents[t]),
+                    "proof": ["0x" + p.hex() for p in commitment.evidence.proof(t)],
+                }
+                for t in served_leaves(indices, steps)
+            ]
+        }
+
+    def audit(self, claim: Claim, body: dict[str, Any]) -> bytes | None:
+        from inference.digests import digests_agree
+
+        spec = self.spec(claim.input)
+        if claim.leaf_count != spec.steps:
+            # A tree of another length than the steps asked for is no trajectory of this input.
+            return EVIDENCE_WITHHELD_DIGEST
+        served = verify_evidence(
+            claim.evidence_root, served_leaves(claim.indices, claim.leaf_count), body
+        )
+        if served is None:
+            return None
+        digest, image = self.recompute(spec, claim.indices, served)
+        # The result is an image digest: held to the model's result tolerance (its honest floor),
+        # not to the task's, which compares step sketches.
+        if not digests_agree(image, claim.result_digest, self.model.manifest.tolerance):
+            # A result that is not its committed trajectory's image has no valid evidence.
+            return EVIDENCE_WITHHELD_DIGEST
+        return digest
+
+    # -- compute -----------------------------------------------------------------------------
+
+    def generate(
+        self, spec: ImageInput, seed: int, secret: bytes, runner: TrajectoryRunner
+    ) -> tuple[Execution, Trajectory]:
+        """Generate keeping the trajectory (through `runner`: the conduct's), and commit."""
+        from PIL import Image
+
+        from inference.audit.calibrated import DIFFUSION_SKETCH
+        from inference.audit.diffusion import commit_trajectory, state_payload
+        from inference.audit.sketch import DESIGNS
+        from inference.determinism import deterministic
+        from inference.digests import digest_image
+        from inference.runners import encode_png
+
+        with self.lock, deterministic(self.threads):
+            job = self.job(spec, seed)
+            trajectory = runner(job)
+            design = DESIGNS[DIFFUSION_SKETCH[self.model.name]]
+            commitment = commit_trajectory(job, trajectory, design, secret)
+        image = Image.fromarray(trajectory.image)
+        digest = digest_image(image, self.model.manifest.digest_scheme)
+        evidence = tuple(state_payload(latent) for latent in trajectory.latents)
+        png = bytes(encode_png(image))
+        return Execution(bytes(digest), commitment, png, "image/png", evidence), trajectory
+
+    def recompute(
+        self,
+        spec: ImageInput,
+        indices: Sequence[int],
+        served: dict[int, torch.Tensor],
+    ) -> tuple[bytes, bytes]:
+        """The auditor's digest (its sketch of each challenged step, recomputed from the served
+        input latent, or from its own recomputation of the step before when that was challenged
+        too) and the image digest of the final latent decoded (served, or recomputed when the
+        last step was challenged), for the caller to hold against the executor's result."""
+        from PIL import Image
+
+        from inference.audit.calibrated import DIFFUSION_SKETCH
+        from inference.audit.diffusion import recompute_step, sketch_of_step
+        from inference.audit.sketch import DESIGNS
+        from inference.determinism import deterministic
+        from inference.digests import digest_image
+
+        design = DESIGNS[DIFFUSION_SKETCH[self.model.name]]
+        sketches: dict[int, bytes] = {}
+        with self.lock, deterministic(self.threads):
+            job = self.job(spec, seed=1)  # the seed only makes x_0, which the auditor is served
+            own: dict[int, torch.Tensor] = {}
+            for t in sorted(set(indices)):
+                before = served[t] if t in served else own[t]
+                after = recompute_step(job, t, before)
+                own[t + 1] = after
+                sketches[t] = sketch_of_step(job, design, t, before, after)
+            final = own[spec.steps] if spec.steps in own else served[spec.steps]
+            image = Image.fromarray(job.decode(final))
+        result = digest_image(image, self.model.manifest.digest_scheme)
+        return lane_digest([sketches[t] for t in indices]), bytes(result)
+
+
+def verify_evidence(
+    root: bytes, steps: Sequence[int], body: dict[str, Any]
+) -> dict[int, torch.Tensor] | None:
+    """The served latents of `steps`, each proven at its leaf under `root`; None if any is
+    missing or unproven."""
+    from inference.audit.diffusion import state_payload
+
+    latents: dict[int, torch.Tensor] = {}
+    items = {int(item["step"]): item for item in body.get("latents", [])}
+    for t in steps:
+        item = items.get(t)
+        if item is None:
+            return None
+        latent = decode_latent(item["latent"])
+        if not verify_proof(root, t, state_payload(latent), proof_of(item)):
+            return None
+        latents[t] = latent
+    return latents
