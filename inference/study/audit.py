@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from inference.study.audit_analysis import analyse_diffusion
@@ -20,13 +20,14 @@ from inference.study.audit_steps import (
     TEXT_IMPOSTORS,
     WHOLE_IMAGE_IMPOSTORS,
     DiffusionSetting,
+    TrajectoryRecord,
     digits_setting,
     faked_name,
     honest_name,
     run_diffusion,
     tiny_sd_setting,
 )
-from inference.study.audit_text import analyse_text, run_text
+from inference.study.audit_text import TextRecord, analyse_text, run_text
 
 __all__ = [
     "FAKED_FRACTIONS",
@@ -34,6 +35,7 @@ __all__ = [
     "QUICK",
     "WHOLE_IMAGE_IMPOSTORS",
     "StudyPlan",
+    "analyse_records",
     "faked_name",
     "figures",
     "run_audit_study",
@@ -96,10 +98,12 @@ def run_audit_study(
     conditions: Sequence[str] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     only_costs: bool = False,
+    keep_records: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every part of the plan under one torch thread and return the analysed results
-    (``checkpoint`` gets the results so far after each part, so a long run keeps them). The
-    costs run first, then the first diffusion setting, the text model, the other settings."""
+    (``checkpoint`` gets the results so far after each part, so a long run keeps them;
+    ``keep_records`` the raw records so far, for ``analyse_records``). The costs run first,
+    then the first diffusion setting, the text model, the other settings."""
     from inference.determinism import deterministic
     from inference.models import load_model
     from inference.study.llm import PROMPTS
@@ -108,9 +112,13 @@ def run_audit_study(
         if progress is not None:
             progress(line)
 
+    raw: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "text": None}
+
     def keep() -> None:
         if checkpoint is not None:
             checkpoint(results)
+        if keep_records is not None:
+            keep_records(raw)
 
     started = time.perf_counter()
     results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
@@ -123,6 +131,7 @@ def run_audit_study(
     def diffusion(model: str, size: int, steps: int, seeds: int) -> None:
         setting = open_setting(model, size, steps)
         records = run_diffusion(setting, range(1, seeds + 1), conditions, report)
+        raw["diffusion"][setting.name] = [asdict(r) for r in records]
         results["diffusion"][setting.name] = analyse_diffusion(records)
         keep()
 
@@ -131,11 +140,29 @@ def run_audit_study(
         diffusion(*first)
         backend: Any = load_model(plan.text_model).text_backend
         text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
+        raw["text"] = {"model": plan.text_model, "records": [asdict(r) for r in text_records]}
         results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
         keep()
         for other in others:
             diffusion(*other)
-    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["seconds"] = raw["seconds"] = round(time.perf_counter() - started, 1)
+    if keep_records is not None:
+        keep_records(raw)
+    return results
+
+
+def analyse_records(raw: dict[str, Any]) -> dict[str, Any]:
+    """The analysed ``diffusion`` and ``text`` parts of a study's results from its raw records
+    (what ``keep_records`` received), without running anything."""
+    results: dict[str, Any] = {
+        "diffusion": {
+            name: analyse_diffusion([TrajectoryRecord(**r) for r in rows])
+            for name, rows in raw["diffusion"].items()
+        }
+    }
+    if raw.get("text"):
+        records = [TextRecord(**r) for r in raw["text"]["records"]]
+        results["text"] = {"model": raw["text"]["model"], **analyse_text(records)}
     return results
 
 
