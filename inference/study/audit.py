@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from inference.study.audit_analysis import analyse_diffusion
+from inference.study.audit_chain import CHAIN_CHALLENGE
 from inference.study.audit_steps import (
     CALIBRATION_NOISE,
     CHALLENGE_SIZES,
@@ -18,6 +19,7 @@ from inference.study.audit_steps import (
     NOISE_LEVELS,
     OTHER_IMAGE_CONDITIONS,
     TEXT_IMPOSTORS,
+    TOLERANCE_SLACK,
     WHOLE_IMAGE_IMPOSTORS,
     DiffusionSetting,
     TrajectoryRecord,
@@ -36,6 +38,7 @@ __all__ = [
     "WHOLE_IMAGE_IMPOSTORS",
     "StudyPlan",
     "analyse_records",
+    "chain_tables",
     "faked_name",
     "figures",
     "run_audit_study",
@@ -136,8 +139,9 @@ def run_audit_study(
         keep()
 
     with deterministic(1):
-        first, *others = plan.diffusion
-        diffusion(*first)
+        first, *others = plan.diffusion or (None,)
+        if first is not None:
+            diffusion(*first)
         backend: Any = load_model(plan.text_model).text_backend
         text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
         raw["text"] = {"model": plan.text_model, "records": [asdict(r) for r in text_records]}
@@ -166,13 +170,36 @@ def analyse_records(raw: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def _chain_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The chosen design's figures under the chain's comparison, if the results have them."""
+    chain = entry.get("chain")
+    if not chain:
+        return None
+    return {"design": chain["design"], **chain["candidates"][chain["design"]]}
+
+
 def figures(results: dict[str, Any]) -> dict[str, Any]:
-    """The benchmark's JSON fields from a study's results."""
+    """The benchmark's JSON fields from a study's results. ``honest_accept`` and ``detection``
+    are the chain's figures (4 challenged leaves, lane j of leaf j, one lane tolerance T per
+    model; detection: the executor outvoted by 2 agreeing auditors) where the results have
+    them, else (results made before) the 256-bit figures at DEFAULT_CHALLENGE."""
     k = str(DEFAULT_CHALLENGE)
     calibrated = honest_name(CALIBRATION_NOISE)
     detection: dict[str, Any] = {}
     honest: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    lane: dict[str, Any] = {}
     for name, entry in results["diffusion"].items():
+        chain = _chain_entry(entry)
+        if chain is not None:
+            detection[name] = {
+                c: chain["detection"][c]
+                for c in (*WHOLE_IMAGE_IMPOSTORS, *map(faked_name, FAKED_FRACTIONS))
+            }
+            honest[name] = chain["honest_accept"][calibrated]
+            resolved[name] = chain["honest_resolved"][calibrated]
+            lane[name] = {k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")}
+            continue
         detection[name] = {
             **{c: entry["task_detection"][c][k] for c in WHOLE_IMAGE_IMPOSTORS},
             **{
@@ -183,8 +210,17 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         honest[name] = entry["honest_task_accept"][calibrated][k]
     text = results.get("text") or {}
     if text:
-        detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
-        honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
+        chain = _chain_entry(text)
+        if chain is not None:
+            detection[text["model"]] = {c: chain["detection"].get(c) for c in TEXT_IMPOSTORS}
+            honest[text["model"]] = chain["honest_accept"][calibrated]
+            resolved[text["model"]] = chain["honest_resolved"][calibrated]
+            lane[text["model"]] = {
+                k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")
+            }
+        else:
+            detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
+            honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
     costs = results.get("costs", {})
     return {
         "auditor_cost_ratio": {
@@ -202,8 +238,11 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         },
         "detection": detection,
         "honest_accept": honest,
+        "honest_resolved": resolved,
+        "lane_tolerance": lane,
         "calibration_noise": CALIBRATION_NOISE,
-        "challenge_size": DEFAULT_CHALLENGE,
+        "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
+        "cost_challenge_size": DEFAULT_CHALLENGE,
         "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
         "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
         "text_margin": text.get("margin"),
@@ -221,9 +260,89 @@ def _pc(value: float | None) -> str:
     return f"{100 * value:.1f}%"
 
 
+def chain_tables(results: dict[str, Any]) -> list[str]:
+    """Markdown tables of the figures under the chain's comparison: per model the lane
+    tolerance T of each candidate design, honest acceptance and majority-of-3 resolution, and
+    each impostor's detection (outvoted by the two honest auditors)."""
+    lines: list[str] = []
+    parts = [(name, entry.get("chain")) for name, entry in results["diffusion"].items()]
+    text = results.get("text") or {}
+    if text:
+        parts.append((text["model"], text.get("chain")))
+    summary = []
+    for name, chain in parts:
+        if not chain:
+            continue
+        conditions = list(next(iter(chain["candidates"].values()))["detection"])
+        lines += [
+            f"**{name}** under the chain's comparison ({chain['challenge']} challenged leaves, "
+            f"lane j of leaf j; {chain['draws']} challenges per held-out "
+            + ("prompt" if name == text.get("model") else "trajectory")
+            + "; T = largest honest lane distance on the calibration "
+            + ("prompts" if name == text.get("model") else "seeds")
+            + f" at {CALIBRATION_NOISE:g} + {TOLERANCE_SLACK}):",
+            "",
+            "| sketch | honest max lane (held out) | T | honest pair 1e-4 | 1e-3 | 3e-3 | "
+            "resolved (of 3) 1e-4 | 1e-3 | 3e-3 | " + " | ".join(conditions) + " |",
+            "|---" * (9 + len(conditions)) + "|",
+        ]
+        for design, c in chain["candidates"].items():
+            mark = " (chosen)" if design == chain["design"] else ""
+            lines.append(
+                f"| {design}{mark} | {c['honest_max_lane']} "
+                f"({c.get('honest_max_lane_judged', '-')}) | {c['tolerance']} | "
+                + " | ".join(_pc(c["honest_accept"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | "
+                + " | ".join(_pc(c["honest_resolved"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | "
+                + " | ".join(_pc(c["detection"].get(x)) for x in conditions)
+                + " |"
+            )
+        if "honest_max_lane_by_step" in chain:
+            lines += [
+                "",
+                f"Largest honest lane distance per step (`{chain['design']}`, calibration): "
+                f"{chain['honest_max_lane_by_step']}; faked steps caught by chance alone "
+                "(a faked step in the challenge, 4 of n-1 without replacement): "
+                + ", ".join(f"{f} {_pc(v)}" for f, v in chain["faked_analytic"].items())
+                + ".",
+            ]
+        if "sketch_detection" in chain["candidates"][chain["design"]]:
+            lines += [
+                "",
+                f"Margin {chain['margin']:.4f}; the sketch alone (`{chain['design']}`, ignoring "
+                "the margin) detects: "
+                + ", ".join(
+                    f"{c} {_pc(v)}"
+                    for c, v in chain["candidates"][chain["design"]]["sketch_detection"].items()
+                )
+                + ".",
+            ]
+        lines.append("")
+        chosen = chain["candidates"][chain["design"]]
+        summary.append((name, chain["design"], chosen))
+    if summary:
+        calibrated = honest_name(CALIBRATION_NOISE)
+        lines += [
+            "| model | sketch | honest max lane | T | honest pair 1e-3 | resolved (of 3) 1e-3 | "
+            "weakest whole-model detection |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, design, c in summary:
+            whole = TEXT_IMPOSTORS if name == text.get("model") else WHOLE_IMAGE_IMPOSTORS
+            weakest = min(whole, key=lambda x: c["detection"].get(x, 2.0))
+            lines.append(
+                f"| {name} | {design} | {c['honest_max_lane']} | {c['tolerance']} | "
+                f"{_pc(c['honest_accept'][calibrated])} | {_pc(c['honest_resolved'][calibrated])} "
+                f"| {weakest} {_pc(c['detection'].get(weakest))} |"
+            )
+        lines.append("")
+    return lines
+
+
 def tables(results: dict[str, Any]) -> list[str]:
     """Markdown tables of a study's results (the report's and the benchmark's)."""
-    lines: list[str] = []
+    lines: list[str] = chain_tables(results)
     costs = results.get("costs", {})
     if costs:
         lines += [

@@ -173,10 +173,16 @@ def analyse_diffusion_chain(
         if record.seed % 2 == 0:
             judged.setdefault(record.condition, []).append(record)
     candidates: dict[str, Any] = {}
+    steps = len(next(iter(calibration[0].lane_distances.values())))
     for design in designs:
         if design not in calibration[0].lane_distances:
             continue
         largest, tolerance = lane_tolerance(_honest_lanes(calibration, design))
+        held_out = _honest_lanes(judged.get(honest_name(CALIBRATION_NOISE), []), design)
+        compared = [
+            compared_lanes(r.lane_distances[design], _draws(r.seed, steps, CHALLENGE_DRAWS))
+            for r in calibration
+        ]
 
         def outcome(condition: str, d: str = design, t: int = tolerance) -> dict[str, float]:
             return _outcomes([diffusion_votes(r, d, t) for r in judged.get(condition, [])])
@@ -186,6 +192,8 @@ def analyse_diffusion_chain(
         faked = {faked_name(f): outcome(faked_name(f)) for f in FAKED_FRACTIONS}
         candidates[design] = {
             "honest_max_lane": largest,
+            "honest_max_compared": max(int(c.max()) for c in compared),
+            "honest_max_lane_judged": lane_tolerance(held_out)[0],
             "tolerance": tolerance,
             "honest_accept": {c: o["pair"] for c, o in honest.items()},
             "honest_resolved": {c: o["resolved"] for c, o in honest.items()},
@@ -193,7 +201,6 @@ def analyse_diffusion_chain(
             "pair_detection": {c: 1.0 - o["pair"] for c, o in {**others, **faked}.items()},
         }
     chosen = _choose(candidates, WHOLE_IMAGE_IMPOSTORS)
-    steps = len(calibration[0].lane_distances[chosen])
     by_step = np.max([np.max(lanes, axis=1) for lanes in _honest_lanes(calibration, chosen)], 0)
     return {
         "challenge": CHAIN_CHALLENGE,
@@ -210,20 +217,31 @@ def analyse_diffusion_chain(
 
 
 def _choose(candidates: dict[str, Any], whole: Sequence[str], tie_break: str = "detection") -> str:
-    """Honest acceptance >= HONEST_TARGET at CALIBRATION_NOISE, then the best weakest detection
-    of the whole-model impostors, then the mean detection (of ``tie_break``'s figures)."""
+    """Honest acceptance >= HONEST_TARGET at CALIBRATION_NOISE, then the best mean detection of
+    the whole-model impostors, then the weakest one, then the honest acceptance at the highest
+    noise level (room for a noisier fleet), then the same of ``tie_break``'s figures.
+    The mean first: int8 stays mostly inside the honest noise for every design, and a
+    weakest-first rule trades 20-50 points on every other impostor for a few on int8."""
     calibrated = honest_name(CALIBRATION_NOISE)
 
     def weakest_and_mean(figures: dict[str, float]) -> tuple[float, float]:
         values = [figures.get(c, float("nan")) for c in whole]
         if not values or all(v != v for v in values):
             return 0.0, 0.0
-        return float(np.nanmin(values)), float(np.nanmean(list(figures.values())))
+        return float(np.nanmean(values)), float(np.nanmin(values))
 
-    def score(name: str) -> tuple[bool, float, float, float, float]:
+    noisiest = honest_name(max(NOISE_LEVELS))
+
+    def score(name: str) -> tuple[bool, float, float, float, float, float]:
         entry = candidates[name]
         meets = entry["honest_accept"].get(calibrated, 0.0) >= HONEST_TARGET
-        return meets, *weakest_and_mean(entry["detection"]), *weakest_and_mean(entry[tie_break])
+        robust = entry["honest_accept"].get(noisiest, 0.0)
+        return (
+            meets,
+            *weakest_and_mean(entry["detection"]),
+            robust,
+            *weakest_and_mean(entry[tie_break]),
+        )
 
     return max(candidates, key=score)
 
@@ -287,6 +305,11 @@ def analyse_text_chain(
             if r.second_hidden_lanes:
                 honest_lanes += [r.second_hidden_lanes[design], r.auditor_hidden_lanes[design]]
         largest, tolerance = lane_tolerance(honest_lanes)
+        held_out: list[Lanes] = []
+        for r in judged.get(honest_name(CALIBRATION_NOISE), []):
+            held_out.append(r.hidden_lanes[design])
+            if r.second_hidden_lanes:
+                held_out += [r.second_hidden_lanes[design], r.auditor_hidden_lanes[design]]
         outcomes = {
             c: _outcomes([text_votes(r, design, tolerance, margin) for r in rows])
             for c, rows in judged.items()
@@ -294,6 +317,7 @@ def analyse_text_chain(
         honest = {c: o for c, o in outcomes.items() if c.startswith("noise-")}
         candidates[design] = {
             "honest_max_lane": largest,
+            "honest_max_lane_judged": lane_tolerance(held_out)[0],
             "tolerance": tolerance,
             "honest_accept": {c: o["pair"] for c, o in honest.items()},
             "honest_resolved": {c: o["resolved"] for c, o in honest.items()},

@@ -645,11 +645,25 @@ def accuracy(
     is_flag=True,
     help="Re-analyse --records into --out (keeping its costs) instead of running anything.",
 )
+@click.option(
+    "--text-only",
+    "text_model",
+    default=None,
+    metavar="MODEL",
+    help="Only the text part, for this model (no costs, no diffusion), with the plan's prompts.",
+)
 def audit(
-    quick: bool, no_costs: bool, costs_only: bool, out: Path, records: Path, from_records: bool
+    quick: bool,
+    no_costs: bool,
+    costs_only: bool,
+    out: Path,
+    records: Path,
+    from_records: bool,
+    text_model: str | None,
 ) -> None:
     """The audited mode: honest step recomputation and prefill under modelled noise, the sketch
     tolerance and logit margin, impostor detection against the challenge size, compute cost."""
+    import dataclasses
     import gzip
 
     from inference.study.audit import (
@@ -672,6 +686,9 @@ def audit(
             json.dump(raw, handle, separators=(",", ":"), sort_keys=True)
 
     plan = QUICK if quick else FULL
+    if text_model is not None:
+        plan = dataclasses.replace(plan, diffusion=(), text_model=text_model)
+        no_costs = True
     if from_records:
         if not records.is_file():
             raise click.UsageError(f"--from-records reads {records}, which does not exist")
