@@ -32,6 +32,7 @@ sketch digest (two such auditors agree with each other); the margin itself is th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from hashlib import sha256
@@ -97,6 +98,31 @@ def lane_tolerance(honest: Sequence[Lanes]) -> tuple[int, int]:
     """(largest honest lane distance, T = that + TOLERANCE_SLACK, at most 64)."""
     largest = max((int(np.max(lanes)) for lanes in honest if len(lanes)), default=0)
     return largest, min(LANE_BITS, largest + TOLERANCE_SLACK)
+
+
+def modelled_rejection(honest: Sequence[Lanes], tolerance: int) -> float:
+    """A model of honest rejection per challenge beyond what the counts can show: each honest
+    (leaf, pair) has its own bit-flip rate p (its 256-bit distance / 256), a lane of it is
+    Binomial(64, p), and a challenge compares 4 lanes: 1 - (1 - mean P(lane > T))^4."""
+    tails = []
+    for lanes in honest:
+        for row in lanes:
+            p = sum(row) / (LANES * LANE_BITS)
+            tails.append(_binomial_tail(p, tolerance))
+    if not tails:
+        return float("nan")
+    return 1.0 - (1.0 - float(np.mean(tails))) ** CHAIN_CHALLENGE
+
+
+@lru_cache(maxsize=65536)
+def _binomial_tail(p: float, tolerance: int) -> float:
+    """P(Binomial(64, p) > tolerance)."""
+    return float(
+        sum(
+            math.comb(LANE_BITS, k) * p**k * (1 - p) ** (LANE_BITS - k)
+            for k in range(tolerance + 1, LANE_BITS + 1)
+        )
+    )
 
 
 def _agree(lanes: Lanes, indices: IntArray, tolerance: int) -> npt.NDArray[np.bool_]:
@@ -194,6 +220,7 @@ def analyse_diffusion_chain(
             "honest_max_lane": largest,
             "honest_max_compared": max(int(c.max()) for c in compared),
             "honest_max_lane_judged": lane_tolerance(held_out)[0],
+            "modelled_honest_reject": modelled_rejection(held_out, tolerance),
             "tolerance": tolerance,
             "honest_accept": {c: o["pair"] for c, o in honest.items()},
             "honest_resolved": {c: o["resolved"] for c, o in honest.items()},
@@ -318,6 +345,7 @@ def analyse_text_chain(
         candidates[design] = {
             "honest_max_lane": largest,
             "honest_max_lane_judged": lane_tolerance(held_out)[0],
+            "modelled_honest_reject": modelled_rejection(held_out, tolerance),
             "tolerance": tolerance,
             "honest_accept": {c: o["pair"] for c, o in honest.items()},
             "honest_resolved": {c: o["resolved"] for c, o in honest.items()},
