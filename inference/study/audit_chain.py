@@ -248,7 +248,8 @@ def _choose(candidates: dict[str, Any], whole: Sequence[str], tie_break: str = "
     the whole-model impostors, then the weakest one, then the honest acceptance at the highest
     noise level (room for a noisier fleet), then the same of ``tie_break``'s figures.
     The mean first: int8 stays mostly inside the honest noise for every design, and a
-    weakest-first rule trades 20-50 points on every other impostor for a few on int8."""
+    weakest-first rule trades 17-45 points on every other impostor for a few on int8
+    (tiny-sd)."""
     calibrated = honest_name(CALIBRATION_NOISE)
 
     def weakest_and_mean(figures: dict[str, float]) -> tuple[float, float]:
