@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from inference.study.audit_analysis import analyse_diffusion
+from inference.study.audit_chain import CHAIN_CHALLENGE
 from inference.study.audit_steps import (
     CALIBRATION_NOISE,
     CHALLENGE_SIZES,
@@ -18,15 +19,17 @@ from inference.study.audit_steps import (
     NOISE_LEVELS,
     OTHER_IMAGE_CONDITIONS,
     TEXT_IMPOSTORS,
+    TOLERANCE_SLACK,
     WHOLE_IMAGE_IMPOSTORS,
     DiffusionSetting,
+    TrajectoryRecord,
     digits_setting,
     faked_name,
     honest_name,
     run_diffusion,
     tiny_sd_setting,
 )
-from inference.study.audit_text import analyse_text, run_text
+from inference.study.audit_text import TextRecord, analyse_text, run_text
 
 __all__ = [
     "FAKED_FRACTIONS",
@@ -34,6 +37,8 @@ __all__ = [
     "QUICK",
     "WHOLE_IMAGE_IMPOSTORS",
     "StudyPlan",
+    "analyse_records",
+    "chain_tables",
     "faked_name",
     "figures",
     "run_audit_study",
@@ -96,10 +101,12 @@ def run_audit_study(
     conditions: Sequence[str] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     only_costs: bool = False,
+    keep_records: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every part of the plan under one torch thread and return the analysed results
-    (``checkpoint`` gets the results so far after each part, so a long run keeps them). The
-    costs run first, then the first diffusion setting, the text model, the other settings."""
+    (``checkpoint`` gets the results so far after each part, so a long run keeps them;
+    ``keep_records`` the raw records so far, for ``analyse_records``). The costs run first,
+    then the first diffusion setting, the text model, the other settings."""
     from inference.determinism import deterministic
     from inference.models import load_model
     from inference.study.llm import PROMPTS
@@ -108,9 +115,13 @@ def run_audit_study(
         if progress is not None:
             progress(line)
 
+    raw: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "text": None}
+
     def keep() -> None:
         if checkpoint is not None:
             checkpoint(results)
+        if keep_records is not None:
+            keep_records(raw)
 
     started = time.perf_counter()
     results: dict[str, Any] = {"plan": plan.__dict__, "diffusion": {}, "costs": {}}
@@ -123,29 +134,72 @@ def run_audit_study(
     def diffusion(model: str, size: int, steps: int, seeds: int) -> None:
         setting = open_setting(model, size, steps)
         records = run_diffusion(setting, range(1, seeds + 1), conditions, report)
+        raw["diffusion"][setting.name] = [asdict(r) for r in records]
         results["diffusion"][setting.name] = analyse_diffusion(records)
         keep()
 
     with deterministic(1):
-        first, *others = plan.diffusion
-        diffusion(*first)
+        first, *others = plan.diffusion or (None,)
+        if first is not None:
+            diffusion(*first)
         backend: Any = load_model(plan.text_model).text_backend
         text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
+        raw["text"] = {"model": plan.text_model, "records": [asdict(r) for r in text_records]}
         results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
         keep()
         for other in others:
             diffusion(*other)
-    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["seconds"] = raw["seconds"] = round(time.perf_counter() - started, 1)
+    if keep_records is not None:
+        keep_records(raw)
     return results
 
 
+def analyse_records(raw: dict[str, Any]) -> dict[str, Any]:
+    """The analysed ``diffusion`` and ``text`` parts of a study's results from its raw records
+    (what ``keep_records`` received), without running anything."""
+    results: dict[str, Any] = {
+        "diffusion": {
+            name: analyse_diffusion([TrajectoryRecord(**r) for r in rows])
+            for name, rows in raw["diffusion"].items()
+        }
+    }
+    if raw.get("text"):
+        records = [TextRecord(**r) for r in raw["text"]["records"]]
+        results["text"] = {"model": raw["text"]["model"], **analyse_text(records)}
+    return results
+
+
+def _chain_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The chosen design's figures under the chain's comparison, if the results have them."""
+    chain = entry.get("chain")
+    if not chain:
+        return None
+    return {"design": chain["design"], **chain["candidates"][chain["design"]]}
+
+
 def figures(results: dict[str, Any]) -> dict[str, Any]:
-    """The benchmark's JSON fields from a study's results."""
+    """The benchmark's JSON fields from a study's results. ``honest_accept`` and ``detection``
+    are the chain's figures (4 challenged leaves, lane j of leaf j, one lane tolerance T per
+    model; detection: the executor outvoted by 2 agreeing auditors) where the results have
+    them, else (results made before) the 256-bit figures at DEFAULT_CHALLENGE."""
     k = str(DEFAULT_CHALLENGE)
     calibrated = honest_name(CALIBRATION_NOISE)
     detection: dict[str, Any] = {}
     honest: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    lane: dict[str, Any] = {}
     for name, entry in results["diffusion"].items():
+        chain = _chain_entry(entry)
+        if chain is not None:
+            detection[name] = {
+                c: chain["detection"][c]
+                for c in (*WHOLE_IMAGE_IMPOSTORS, *map(faked_name, FAKED_FRACTIONS))
+            }
+            honest[name] = chain["honest_accept"][calibrated]
+            resolved[name] = chain["honest_resolved"][calibrated]
+            lane[name] = {k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")}
+            continue
         detection[name] = {
             **{c: entry["task_detection"][c][k] for c in WHOLE_IMAGE_IMPOSTORS},
             **{
@@ -156,8 +210,17 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         honest[name] = entry["honest_task_accept"][calibrated][k]
     text = results.get("text") or {}
     if text:
-        detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
-        honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
+        chain = _chain_entry(text)
+        if chain is not None:
+            detection[text["model"]] = {c: chain["detection"].get(c) for c in TEXT_IMPOSTORS}
+            honest[text["model"]] = chain["honest_accept"][calibrated]
+            resolved[text["model"]] = chain["honest_resolved"][calibrated]
+            lane[text["model"]] = {
+                k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")
+            }
+        else:
+            detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
+            honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
     costs = results.get("costs", {})
     return {
         "auditor_cost_ratio": {
@@ -175,8 +238,11 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         },
         "detection": detection,
         "honest_accept": honest,
+        "honest_resolved": resolved,
+        "lane_tolerance": lane,
         "calibration_noise": CALIBRATION_NOISE,
-        "challenge_size": DEFAULT_CHALLENGE,
+        "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
+        "cost_challenge_size": DEFAULT_CHALLENGE,
         "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
         "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
         "text_margin": text.get("margin"),
@@ -194,9 +260,89 @@ def _pc(value: float | None) -> str:
     return f"{100 * value:.1f}%"
 
 
+def chain_tables(results: dict[str, Any]) -> list[str]:
+    """Markdown tables of the figures under the chain's comparison: per model the lane
+    tolerance T of each candidate design, honest acceptance and majority-of-3 resolution, and
+    each impostor's detection (outvoted by the two honest auditors)."""
+    lines: list[str] = []
+    parts = [(name, entry.get("chain")) for name, entry in results["diffusion"].items()]
+    text = results.get("text") or {}
+    if text:
+        parts.append((text["model"], text.get("chain")))
+    summary = []
+    for name, chain in parts:
+        if not chain:
+            continue
+        conditions = list(next(iter(chain["candidates"].values()))["detection"])
+        lines += [
+            f"**{name}** under the chain's comparison ({chain['challenge']} challenged leaves, "
+            f"lane j of leaf j; {chain['draws']} challenges per held-out "
+            + ("prompt" if name == text.get("model") else "trajectory")
+            + "; T = largest honest lane distance on the calibration "
+            + ("prompts" if name == text.get("model") else "seeds")
+            + f" at {CALIBRATION_NOISE:g} + {TOLERANCE_SLACK}):",
+            "",
+            "| sketch | honest max lane (held out) | T | honest pair 1e-4 | 1e-3 | 3e-3 | "
+            "resolved (of 3) 1e-4 | 1e-3 | 3e-3 | " + " | ".join(conditions) + " |",
+            "|---" * (9 + len(conditions)) + "|",
+        ]
+        for design, c in chain["candidates"].items():
+            mark = " (chosen)" if design == chain["design"] else ""
+            lines.append(
+                f"| {design}{mark} | {c['honest_max_lane']} "
+                f"({c.get('honest_max_lane_judged', '-')}) | {c['tolerance']} | "
+                + " | ".join(_pc(c["honest_accept"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | "
+                + " | ".join(_pc(c["honest_resolved"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | "
+                + " | ".join(_pc(c["detection"].get(x)) for x in conditions)
+                + " |"
+            )
+        if "honest_max_lane_by_step" in chain:
+            lines += [
+                "",
+                f"Largest honest lane distance per step (`{chain['design']}`, calibration): "
+                f"{chain['honest_max_lane_by_step']}; faked steps caught by chance alone "
+                "(a faked step in the challenge, 4 of n-1 without replacement): "
+                + ", ".join(f"{f} {_pc(v)}" for f, v in chain["faked_analytic"].items())
+                + ".",
+            ]
+        if "sketch_detection" in chain["candidates"][chain["design"]]:
+            lines += [
+                "",
+                f"Margin {chain['margin']:.4f}; the sketch alone (`{chain['design']}`, ignoring "
+                "the margin) detects: "
+                + ", ".join(
+                    f"{c} {_pc(v)}"
+                    for c, v in chain["candidates"][chain["design"]]["sketch_detection"].items()
+                )
+                + ".",
+            ]
+        lines.append("")
+        chosen = chain["candidates"][chain["design"]]
+        summary.append((name, chain["design"], chosen))
+    if summary:
+        calibrated = honest_name(CALIBRATION_NOISE)
+        lines += [
+            "| model | sketch | honest max lane | T | honest pair 1e-3 | resolved (of 3) 1e-3 | "
+            "weakest whole-model detection |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, design, c in summary:
+            whole = TEXT_IMPOSTORS if name == text.get("model") else WHOLE_IMAGE_IMPOSTORS
+            weakest = min(whole, key=lambda x: c["detection"].get(x, 2.0))
+            lines.append(
+                f"| {name} | {design} | {c['honest_max_lane']} | {c['tolerance']} | "
+                f"{_pc(c['honest_accept'][calibrated])} | {_pc(c['honest_resolved'][calibrated])} "
+                f"| {weakest} {_pc(c['detection'].get(weakest))} |"
+            )
+        lines.append("")
+    return lines
+
+
 def tables(results: dict[str, Any]) -> list[str]:
     """Markdown tables of a study's results (the report's and the benchmark's)."""
-    lines: list[str] = []
+    lines: list[str] = chain_tables(results)
     costs = results.get("costs", {})
     if costs:
         lines += [

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from inference.audit.challenge import challenge_indices, detection_probability
+from inference.study.audit_chain import analyse_diffusion_chain
 from inference.study.audit_steps import (
     CALIBRATION_NOISE,
     CHALLENGE_SIZES,
@@ -145,7 +146,9 @@ def analyse_diffusion(records: Sequence[TrajectoryRecord]) -> dict[str, Any]:
             }
             for k in CHALLENGE_SIZES
         }
+    chain = analyse_diffusion_chain(records) if records and records[0].lane_distances else None
     return {
+        "chain": chain,
         "seeds_calibration": sorted({r.seed for r in _split(records, odd=True)}),
         "seeds_judged": sorted({r.seed for r in judged}),
         "steps": steps,

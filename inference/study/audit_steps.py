@@ -22,7 +22,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
@@ -66,6 +66,9 @@ STEP_DESIGNS = (
     "q0.1-prediction",
     "q0.03-prediction",
     "q0.01-prediction",
+    "q0.03-state",
+    "q0.01-state",
+    "q0.003-state",
 )
 HIDDEN_DESIGNS = ("sign-state", "q0.3-state", "q0.1-state", "q0.03-state", "q0.01-state")
 WHOLE_IMAGE_IMPOSTORS = ("steps-80pc", "steps-50pc", "dpm++", "bf16", "int8")
@@ -289,11 +292,19 @@ def executor_trajectory(
         return run_trajectory(model), []
 
 
+Lanes = list[list[int]]
+"""Per step (or position), the 4 lane distances (64 bits each, lane 0 the most significant) of
+two sketches: what the chain compares, since lane j of the compared digest is lane j of
+challenged leaf j's sketch (``oracle.chain.audited.compared_digest``)."""
+
+
 @dataclass
 class TrajectoryRecord:
-    """One executor trajectory against an honest auditor: per design the distance of every
-    step's sketch, and whether the auditor's decode of the final latent gives a digest within
-    the model's tolerance of the executor's."""
+    """One executor trajectory against honest auditors: per design the distance of every step's
+    sketch to the first auditor's (256 bits), the same per 64-bit lane against each auditor and
+    between the two auditors, and whether the first auditor's decode of the final latent gives a
+    digest within the model's tolerance of the executor's. The lane fields are empty in records
+    made before they existed."""
 
     seed: int
     condition: str
@@ -302,6 +313,12 @@ class TrajectoryRecord:
     decode_distance: list[int]
     decode_match: bool
     seconds: float
+    lane_distances: dict[str, Lanes] = field(default_factory=dict)
+    """Executor against the first auditor."""
+    second_lane_distances: dict[str, Lanes] = field(default_factory=dict)
+    """Executor against the second auditor (its own noise stream)."""
+    auditor_lane_distances: dict[str, Lanes] = field(default_factory=dict)
+    """The first auditor against the second."""
 
 
 @contextlib.contextmanager
@@ -324,9 +341,11 @@ def audit_trajectory(
     designs: Sequence[SketchDesign],
     auditor_noise: float,
     executor_denoiser: Any = None,
+    auditors: int = 2,
 ) -> TrajectoryRecord:
     """Run one executor (with ``executor_denoiser`` in place, if given) and recompute each of
-    its steps as an honest auditor with noise of its own."""
+    its steps as ``auditors`` honest auditors (1 or 2), each with noise of its own; the first
+    auditor also decodes the final latent."""
     from inference.digests import lane_distances
 
     started = time.perf_counter()
@@ -335,14 +354,25 @@ def audit_trajectory(
     auditor = setting.make(seed)
     arrays = [as_array(latent) for latent in trajectory.latents]
     distances: dict[str, list[int]] = {d.name: [] for d in designs}
+    lanes: dict[str, Lanes] = {d.name: [] for d in designs}
+    second: dict[str, Lanes] = {d.name: [] for d in designs}
+    between: dict[str, Lanes] = {d.name: [] for d in designs}
     for index in range(setting.steps):
-        with _noise(setting, auditor_noise, seed * 4096 + index, AUDITOR_REPLICA):
-            recomputed = as_array(recompute_step(auditor, index, trajectory.latents[index]))
+        recomputed = []
+        for replica in range(AUDITOR_REPLICA, AUDITOR_REPLICA + auditors):
+            with _noise(setting, auditor_noise, seed * 4096 + index, replica):
+                recomputed.append(
+                    as_array(recompute_step(auditor, index, trajectory.latents[index]))
+                )
         affine = step_affine(auditor, index, trajectory.latents[index])
         for design in designs:
             claimed = design.sketch_step(arrays[index], arrays[index + 1], affine)
-            mine = design.sketch_step(arrays[index], recomputed, affine)
-            distances[design.name].append(distance(claimed, mine))
+            mine = [design.sketch_step(arrays[index], r, affine) for r in recomputed]
+            distances[design.name].append(distance(claimed, mine[0]))
+            lanes[design.name].append(list(lane_distances(claimed, mine[0])))
+            if len(mine) > 1:
+                second[design.name].append(list(lane_distances(claimed, mine[1])))
+                between[design.name].append(list(lane_distances(mine[0], mine[1])))
     decoded = auditor.decode(trajectory.latents[-1])
     if auditor_noise > 0:  # the decoder on other hardware: the same relative noise, once
         rng = np.random.default_rng(noise_seed(seed, 7))
@@ -350,10 +380,19 @@ def audit_trajectory(
             1 + auditor_noise * rng.standard_normal(decoded.shape)
         )
         decoded = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-    lanes = lane_distances(setting.digest(trajectory.image), setting.digest(decoded))
-    match = all(d <= t for d, t in zip(lanes, setting.tolerance, strict=True))
+    decode_lanes = lane_distances(setting.digest(trajectory.image), setting.digest(decoded))
+    match = all(d <= t for d, t in zip(decode_lanes, setting.tolerance, strict=True))
     return TrajectoryRecord(
-        seed, condition, distances, faked, list(lanes), match, time.perf_counter() - started
+        seed,
+        condition,
+        distances,
+        faked,
+        list(decode_lanes),
+        match,
+        time.perf_counter() - started,
+        lanes,
+        second if auditors > 1 else {},
+        between if auditors > 1 else {},
     )
 
 

@@ -21,7 +21,9 @@ import torch
 
 from inference.audit.sketch import DESIGNS, distance
 from inference.audit.text import TextRun, generate_with_hidden, prefill, token_gaps
+from inference.digests import lane_distances
 from inference.hardware_noise import noise_seed
+from inference.study.audit_chain import analyse_text_chain
 from inference.study.audit_steps import (
     AUDITOR_REPLICA,
     CALIBRATION_NOISE,
@@ -31,6 +33,7 @@ from inference.study.audit_steps import (
     NOISE_LEVELS,
     TEXT_IMPOSTORS,
     TOLERANCE_SLACK,
+    Lanes,
     honest_name,
 )
 from inference.study.noise import quantised
@@ -76,12 +79,25 @@ def half_layers(model: Any) -> Iterator[None]:
 
 @dataclass
 class TextRecord:
+    """One executor generation against honest auditors: the largest token gap below the first
+    auditor's argmax, per design the hidden-state sketch distance at every position (256 bits)
+    and per 64-bit lane against each auditor and between the two; the second auditor's largest
+    gap (the lane fields and ``second_max_gap`` are empty in records made before they existed)."""
+
     prompt: int
     condition: str
     tokens: int
     max_gap: float
     hidden_distances: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
+    hidden_lanes: dict[str, Lanes] = field(default_factory=dict)
+    second_hidden_lanes: dict[str, Lanes] = field(default_factory=dict)
+    auditor_hidden_lanes: dict[str, Lanes] = field(default_factory=dict)
+    second_max_gap: float | None = None
+
+
+def _lanes(ours: Sequence[bytes], theirs: Sequence[bytes]) -> Lanes:
+    return [list(lane_distances(a, b)) for a, b in zip(ours, theirs, strict=True)]
 
 
 def text_conditions() -> list[str]:
@@ -127,24 +143,26 @@ def run_text(
                     temperature=1.0 if condition == "sampling" else 0.0,
                     generator=torch.Generator().manual_seed(index),
                 )
-            with layer_noise(model, eps, index + 10_000, AUDITOR_REPLICA):
-                audit = prefill(model, prompt_ids, run.tokens)
-            gaps = token_gaps(audit.logits, run.tokens)
-            hidden = {
-                d.name: [
-                    distance(d.sketch(a), d.sketch(b))
-                    for a, b in zip(run.hidden, audit.hidden, strict=True)
-                ]
-                for d in designs
-            }
+            audits = []
+            for replica in (AUDITOR_REPLICA, AUDITOR_REPLICA + 1):
+                with layer_noise(model, eps, index + 10_000, replica):
+                    audits.append(prefill(model, prompt_ids, run.tokens))
+            gaps = [token_gaps(audit.logits, run.tokens) for audit in audits]
+            states = (run.hidden, *(audit.hidden for audit in audits))
+            # Per design: the executor's sketches, then each auditor's, one per position.
+            sketches = {d.name: [[d.sketch(h) for h in hs] for hs in states] for d in designs}
             records.append(
                 TextRecord(
                     index,
                     condition,
                     len(run.tokens),
-                    float(gaps.max()),
-                    hidden,
+                    float(gaps[0].max()),
+                    {n: list(map(distance, s[0], s[1])) for n, s in sketches.items()},
                     time.perf_counter() - began,
+                    {n: _lanes(s[0], s[1]) for n, s in sketches.items()},
+                    {n: _lanes(s[0], s[2]) for n, s in sketches.items()},
+                    {n: _lanes(s[1], s[2]) for n, s in sketches.items()},
+                    float(gaps[1].max()),
                 )
             )
         if progress is not None:
@@ -211,7 +229,13 @@ def analyse_text(records: Sequence[TextRecord]) -> dict[str, Any]:
         c: float(np.mean([1.0 if r.max_gap > margin else sketch_fail(r, chosen) for r in rows]))
         for c, rows in by_condition.items()
     }
+    chain = (
+        analyse_text_chain(records, margin, HIDDEN_DESIGNS)
+        if records and records[0].hidden_lanes
+        else None
+    )
     return {
+        "chain": chain,
         "prompts_calibration": sorted({r.prompt for r in calibration}),
         "prompts_judged": sorted({r.prompt for r in judged}),
         "largest_honest_gap_calibration": largest,

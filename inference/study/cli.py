@@ -633,18 +633,72 @@ def accuracy(
     default=Path("reports/study/audit-results.json"),
     show_default=True,
 )
-def audit(quick: bool, no_costs: bool, costs_only: bool, out: Path) -> None:
+@click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/audit-records.json.gz"),
+    show_default=True,
+    help="The raw per-step and per-lane distances (gzipped JSON), for --from-records.",
+)
+@click.option(
+    "--from-records",
+    is_flag=True,
+    help="Re-analyse --records into --out (keeping its costs) instead of running anything.",
+)
+@click.option(
+    "--text-only",
+    "text_model",
+    default=None,
+    metavar="MODEL",
+    help="Only the text part, for this model (no costs, no diffusion), with the plan's prompts.",
+)
+def audit(
+    quick: bool,
+    no_costs: bool,
+    costs_only: bool,
+    out: Path,
+    records: Path,
+    from_records: bool,
+    text_model: str | None,
+) -> None:
     """The audited mode: honest step recomputation and prefill under modelled noise, the sketch
     tolerance and logit margin, impostor detection against the challenge size, compute cost."""
-    from inference.study.audit import FULL, QUICK, figures, run_audit_study, tables
+    import dataclasses
+    import gzip
+
+    from inference.study.audit import (
+        FULL,
+        QUICK,
+        analyse_records,
+        figures,
+        run_audit_study,
+        tables,
+    )
 
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def keep(partial: dict[str, object]) -> None:
         out.with_suffix(".partial.json").write_text(json.dumps(partial, indent=1, sort_keys=True))
 
+    def keep_records(raw: dict[str, object]) -> None:
+        records.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(records, "wt") as handle:
+            json.dump(raw, handle, separators=(",", ":"), sort_keys=True)
+
     plan = QUICK if quick else FULL
-    if costs_only:
+    if text_model is not None:
+        plan = dataclasses.replace(plan, diffusion=(), text_model=text_model)
+        no_costs = True
+    if from_records:
+        if not records.is_file():
+            raise click.UsageError(f"--from-records reads {records}, which does not exist")
+        with gzip.open(records, "rt") as handle:
+            raw = json.load(handle)
+        results = json.loads(out.read_text()) if out.is_file() else {"costs": {}}
+        results.update(analyse_records(raw))
+        results["plan"] = raw.get("plan", results.get("plan"))
+        results["seconds"] = raw.get("seconds", results.get("seconds"))
+    elif costs_only:
         if not out.is_file():
             raise click.UsageError(f"--costs-only updates {out}, which does not exist yet")
         results = json.loads(out.read_text())
@@ -652,7 +706,11 @@ def audit(quick: bool, no_costs: bool, costs_only: bool, out: Path) -> None:
         results["costs"] = fresh["costs"]
     else:
         results = run_audit_study(
-            plan, lambda line: click.echo(line, err=True), costs=not no_costs, checkpoint=keep
+            plan,
+            lambda line: click.echo(line, err=True),
+            costs=not no_costs,
+            checkpoint=keep,
+            keep_records=keep_records,
         )
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     out.with_suffix(".partial.json").unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference.audit.calibrated import DIFFUSION_SKETCH, DIFFUSION_TOLERANCE
+from inference.audit.calibrated import AUDIT_LANE_TOLERANCE, DIFFUSION_SKETCH
 from inference.audit.challenge import challenge_indices, challenge_size, detection_probability
 from inference.audit.diffusion import (
     AuditError,
@@ -28,6 +28,7 @@ from inference.audit.merkle import (
 )
 from inference.audit.sketch import DESIGNS, distance
 from inference.audit.text import generate_with_hidden, prefill, token_gaps, within_margin
+from inference.digests import lane_distances
 from inference.hardware_noise import injected_noise
 from inference.models import load_model
 from inference.specs import ImageInput, TextInput
@@ -107,7 +108,7 @@ def test_trajectory_image_is_the_backend_image_bit_for_bit(tiny_sd: object) -> N
 
 def test_honest_noisy_recomputation_matches_and_a_faked_step_does_not(tiny_sd: object) -> None:
     design = DESIGNS[DIFFUSION_SKETCH["tiny-sd"]]
-    tolerance = DIFFUSION_TOLERANCE["tiny-sd"]
+    tolerance = AUDIT_LANE_TOLERANCE["tiny-sd"]  # per 64-bit lane, as the chain compares
     executor = job(tiny_sd)
     unet = tiny_sd.image_backend._pipeline.unet  # type: ignore[attr-defined]
     with injected_noise(unet, 1e-3, [4], 0):
@@ -119,13 +120,14 @@ def test_honest_noisy_recomputation_matches_and_a_faked_step_does_not(tiny_sd: o
     for index in range(honest.steps):
         with injected_noise(unet, 1e-3, [100 + index], 1):
             mine = audit_step_sketch(auditor, design, index, honest.latents[index])
-        assert distance(mine, commitment.sketches[index]) <= tolerance, index
+        assert max(lane_distances(mine, commitment.sketches[index])) <= tolerance, index
     # Without noise an honest step recomputes bit for bit; the step that reused the previous
-    # prediction instead of calling the denoiser is out of tolerance.
+    # prediction instead of calling the denoiser is out of tolerance in every lane (so in
+    # whichever lane of the compared digest a challenge puts it).
     before = audit_step_sketch(auditor, design, 4, faked.latents[4])
     assert distance(before, fake_commitment.sketches[4]) == 0
     skipped = audit_step_sketch(auditor, design, 5, faked.latents[5])
-    assert distance(skipped, fake_commitment.sketches[5]) > tolerance
+    assert min(lane_distances(skipped, fake_commitment.sketches[5])) > tolerance
 
 
 def test_opened_sketch_verifies_against_the_sketch_root(tiny_sd: object) -> None:

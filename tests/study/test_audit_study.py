@@ -42,15 +42,22 @@ def test_quick_study_calibrates_and_judges(results: dict[str, object]) -> None:
     assert faked["8"]["measured"] >= faked["1"]["measured"]
     text = results["text"]  # type: ignore[index]
     assert text["margin"] > 0 and text["margin_accept"]["sampling"] < 0.5
+    # Under the chain's comparison: one lane tolerance per model, honest challenges accepted.
+    for chain in (entry["chain"], text["chain"]):
+        chosen = chain["candidates"][chain["design"]]
+        assert chain["tolerance"] == min(64, chosen["honest_max_lane"] + 2)
+        assert chosen["honest_resolved"]["noise-1e-03"] >= chosen["honest_accept"]["noise-1e-03"]
 
 
 def test_figures_and_tables(results: dict[str, object]) -> None:
     record = {"bench": "audit", **figures(results)}  # type: ignore[arg-type]
     assert record["gas_audited_task"] is None and "no contract" in record["gas_note"]
     assert set(record["honest_accept"]) == {"digits-8steps", "tiny-llama"}
+    assert set(record["lane_tolerance"]) == {"digits-8steps", "tiny-llama"}
+    assert record["challenge_size"] == 4
     json.dumps(record)
     text = "\n".join(tables(results))  # type: ignore[arg-type]
-    assert "(chosen)" in text and "faked-50pc" in text
+    assert "(chosen)" in text and "faked-50pc" in text and "under the chain's comparison" in text
 
 
 def test_cost_measurement_reports_ratios() -> None:
