@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from bench.audit_gas import measure as measure_gas
-from inference.study.audit import QUICK, figures, run_audit_study, tables
+from inference.study.audit import QUICK, run_audit_study
+from inference.study.audit_report import figures, tables
 
 STORED = Path("reports/study/audit-results.json")
 

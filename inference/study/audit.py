@@ -1,7 +1,8 @@
 """The audited mode's study (issue 15): what one run covers (``StudyPlan``), running it, and
-the figures and tables of its results. The parts: ``audit_steps`` (diffusion executors, honest
+its raw records re-analysed. The parts: ``audit_steps`` (diffusion executors, honest
 and impostor, recomputed step by step), ``audit_analysis`` (tolerances and detection),
-``audit_text`` (the prefill margin check), ``audit_cost`` (compute against one generation)."""
+``audit_text`` (the prefill margin check), ``audit_cost`` (compute against one generation),
+``audit_chain`` (the chain's comparison), ``audit_report`` (figures and tables)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from inference.study.audit_analysis import analyse_diffusion
-from inference.study.audit_chain import CHAIN_CHALLENGE
 from inference.study.audit_steps import (
-    CALIBRATION_NOISE,
-    CHALLENGE_SIZES,
     FAKED_FRACTIONS,
-    NOISE_LEVELS,
-    OTHER_IMAGE_CONDITIONS,
-    TEXT_IMPOSTORS,
-    TOLERANCE_SLACK,
     WHOLE_IMAGE_IMPOSTORS,
     DiffusionSetting,
     TrajectoryRecord,
     digits_setting,
     faked_name,
-    honest_name,
     run_diffusion,
     tiny_sd_setting,
 )
@@ -38,11 +31,8 @@ __all__ = [
     "WHOLE_IMAGE_IMPOSTORS",
     "StudyPlan",
     "analyse_records",
-    "chain_tables",
     "faked_name",
-    "figures",
     "run_audit_study",
-    "tables",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -168,296 +158,3 @@ def analyse_records(raw: dict[str, Any]) -> dict[str, Any]:
         records = [TextRecord(**r) for r in raw["text"]["records"]]
         results["text"] = {"model": raw["text"]["model"], **analyse_text(records)}
     return results
-
-
-def _chain_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The chosen design's figures under the chain's comparison, if the results have them."""
-    chain = entry.get("chain")
-    if not chain:
-        return None
-    return {"design": chain["design"], **chain["candidates"][chain["design"]]}
-
-
-def figures(results: dict[str, Any]) -> dict[str, Any]:
-    """The benchmark's JSON fields from a study's results. ``honest_accept`` and ``detection``
-    are the chain's figures (4 challenged leaves, lane j of leaf j, one lane tolerance T per
-    model; detection: the executor outvoted by 2 agreeing auditors) where the results have
-    them, else (results made before) the 256-bit figures at DEFAULT_CHALLENGE."""
-    k = str(DEFAULT_CHALLENGE)
-    calibrated = honest_name(CALIBRATION_NOISE)
-    detection: dict[str, Any] = {}
-    honest: dict[str, Any] = {}
-    resolved: dict[str, Any] = {}
-    lane: dict[str, Any] = {}
-    for name, entry in results["diffusion"].items():
-        chain = _chain_entry(entry)
-        if chain is not None:
-            detection[name] = {
-                c: chain["detection"][c]
-                for c in (*WHOLE_IMAGE_IMPOSTORS, *map(faked_name, FAKED_FRACTIONS))
-            }
-            honest[name] = chain["honest_accept"][calibrated]
-            resolved[name] = chain["honest_resolved"][calibrated]
-            lane[name] = {k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")}
-            continue
-        detection[name] = {
-            **{c: entry["task_detection"][c][k] for c in WHOLE_IMAGE_IMPOSTORS},
-            **{
-                f: entry["challenge_detection"][f][k]["measured"]
-                for f in entry["challenge_detection"]
-            },
-        }
-        honest[name] = entry["honest_task_accept"][calibrated][k]
-    text = results.get("text") or {}
-    if text:
-        chain = _chain_entry(text)
-        if chain is not None:
-            detection[text["model"]] = {c: chain["detection"].get(c) for c in TEXT_IMPOSTORS}
-            honest[text["model"]] = chain["honest_accept"][calibrated]
-            resolved[text["model"]] = chain["honest_resolved"][calibrated]
-            lane[text["model"]] = {
-                k_: chain[k_] for k_ in ("design", "tolerance", "honest_max_lane")
-            }
-        else:
-            detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
-            honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
-    costs = results.get("costs", {})
-    return {
-        "auditor_cost_ratio": {
-            name: (c["by_challenge"][k] if "by_challenge" in c else c)["auditor_cost_ratio"]
-            for name, c in costs.items()
-        },
-        "verified_cost_ratio": {
-            name: (c["by_challenge"][k] if "by_challenge" in c else c)["verified_cost_ratio"]
-            for name, c in costs.items()
-        },
-        "verified_cost_ratio_one_decode": {
-            name: c["by_challenge"][k]["verified_cost_ratio_one_decode"]
-            for name, c in costs.items()
-            if "by_challenge" in c
-        },
-        "detection": detection,
-        "honest_accept": honest,
-        "honest_resolved": resolved,
-        "lane_tolerance": lane,
-        "calibration_noise": CALIBRATION_NOISE,
-        "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
-        "cost_challenge_size": DEFAULT_CHALLENGE,
-        "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
-        "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
-        "text_margin": text.get("margin"),
-        "text_sketch": text.get("chosen"),
-        "text_tolerance": text.get("tolerance"),
-        "gas_audited_task": None,
-        "gas_note": "not measured: the audited mode has no contract yet (issue 15, item 1)",
-        "targets": TARGETS,
-    }
-
-
-def _pc(value: float | None) -> str:
-    if value is None or value != value:
-        return "-"
-    return f"{100 * value:.1f}%"
-
-
-def chain_tables(results: dict[str, Any]) -> list[str]:
-    """Markdown tables of the figures under the chain's comparison: per model the lane
-    tolerance T of each candidate design, honest acceptance and majority-of-3 resolution, and
-    each impostor's detection (outvoted by the two honest auditors)."""
-    lines: list[str] = []
-    parts = [(name, entry.get("chain")) for name, entry in results["diffusion"].items()]
-    text = results.get("text") or {}
-    if text:
-        parts.append((text["model"], text.get("chain")))
-    summary = []
-    for name, chain in parts:
-        if not chain:
-            continue
-        conditions = list(next(iter(chain["candidates"].values()))["detection"])
-        lines += [
-            f"**{name}** under the chain's comparison ({chain['challenge']} challenged leaves, "
-            f"lane j of leaf j; {chain['draws']} challenges per held-out "
-            + ("prompt" if name == text.get("model") else "trajectory")
-            + "; T = largest honest lane distance on the calibration "
-            + ("prompts" if name == text.get("model") else "seeds")
-            + f" at {CALIBRATION_NOISE:g} + {TOLERANCE_SLACK}):",
-            "",
-            "| sketch | honest max lane (held out) | T | honest pair 1e-4 | 1e-3 | 3e-3 | "
-            "resolved (of 3) 1e-4 | 1e-3 | 3e-3 | " + " | ".join(conditions) + " |",
-            "|---" * (9 + len(conditions)) + "|",
-        ]
-        for design, c in chain["candidates"].items():
-            mark = " (chosen)" if design == chain["design"] else ""
-            lines.append(
-                f"| {design}{mark} | {c['honest_max_lane']} "
-                f"({c.get('honest_max_lane_judged', '-')}) | {c['tolerance']} | "
-                + " | ".join(_pc(c["honest_accept"].get(honest_name(e))) for e in NOISE_LEVELS)
-                + " | "
-                + " | ".join(_pc(c["honest_resolved"].get(honest_name(e))) for e in NOISE_LEVELS)
-                + " | "
-                + " | ".join(_pc(c["detection"].get(x)) for x in conditions)
-                + " |"
-            )
-        if "honest_max_lane_by_step" in chain:
-            lines += [
-                "",
-                f"Largest honest lane distance per step (`{chain['design']}`, calibration): "
-                f"{chain['honest_max_lane_by_step']}; faked steps caught by chance alone "
-                "(a faked step in the challenge, 4 of n-1 without replacement): "
-                + ", ".join(f"{f} {_pc(v)}" for f, v in chain["faked_analytic"].items())
-                + ".",
-            ]
-        if "sketch_detection" in chain["candidates"][chain["design"]]:
-            lines += [
-                "",
-                f"Margin {chain['margin']:.4f}; the sketch alone (`{chain['design']}`, ignoring "
-                "the margin) detects: "
-                + ", ".join(
-                    f"{c} {_pc(v)}"
-                    for c, v in chain["candidates"][chain["design"]]["sketch_detection"].items()
-                )
-                + ".",
-            ]
-        lines.append("")
-        chosen = chain["candidates"][chain["design"]]
-        summary.append((name, chain["design"], chosen))
-    if summary:
-        calibrated = honest_name(CALIBRATION_NOISE)
-        lines += [
-            "| model | sketch | honest max lane | T | honest pair 1e-3 | resolved (of 3) 1e-3 | "
-            "weakest whole-model detection |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, design, c in summary:
-            whole = TEXT_IMPOSTORS if name == text.get("model") else WHOLE_IMAGE_IMPOSTORS
-            weakest = min(whole, key=lambda x: c["detection"].get(x, 2.0))
-            lines.append(
-                f"| {name} | {design} | {c['honest_max_lane']} | {c['tolerance']} | "
-                f"{_pc(c['honest_accept'][calibrated])} | {_pc(c['honest_resolved'][calibrated])} "
-                f"| {weakest} {_pc(c['detection'].get(weakest))} |"
-            )
-        lines.append("")
-    return lines
-
-
-def tables(results: dict[str, Any]) -> list[str]:
-    """Markdown tables of a study's results (the report's and the benchmark's)."""
-    lines: list[str] = chain_tables(results)
-    costs = results.get("costs", {})
-    if costs:
-        lines += [
-            "| model | k | unverified CPU s | executor / unverified | auditor / unverified | "
-            "(executor + 2 auditors) / unverified | the same, one auditor decodes |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, c in costs.items():
-            rows = c["by_challenge"].values() if "by_challenge" in c else [c]
-            for row in rows:
-                lines.append(
-                    f"| {name} | {row['challenge_size']} | {row['seconds']['unverified']:.3f} | "
-                    f"{row['executor_cost_ratio']:.3f} | {row['auditor_cost_ratio']:.3f} | "
-                    f"{row['verified_cost_ratio']:.3f} | "
-                    + (
-                        f"{row['verified_cost_ratio_one_decode']:.3f} |"
-                        if "verified_cost_ratio_one_decode" in row
-                        else "- |"
-                    )
-                )
-        lines.append("")
-    for name, entry in results["diffusion"].items():
-        lines += [
-            f"**{name}** (calibration seeds {entry['seeds_calibration'][0]}.."
-            f"{entry['seeds_calibration'][-1]} odd, judged on the even ones; "
-            f"{entry['steps']} steps each). Per step, on held-out seeds:",
-            "",
-            "| sketch / tolerance | honest 1e-4 | honest 1e-3 | honest 3e-3 | "
-            + " | ".join((*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS))
-            + " | "
-            + " | ".join(faked_name(f) + " (faked steps)" for f in FAKED_FRACTIONS)
-            + " |",
-            "|---" * (4 + len(WHOLE_IMAGE_IMPOSTORS) + 1 + len(FAKED_FRACTIONS)) + "|",
-        ]
-        for key, c in entry["candidates"].items():
-            mark = " (chosen)" if key == entry["chosen"] else ""
-            lines.append(
-                f"| {key}{mark} | "
-                + " | ".join(_pc(c["honest_step_accept"][honest_name(e)]) for e in NOISE_LEVELS)
-                + " | "
-                + " | ".join(
-                    _pc(c["step_detection"].get(name))
-                    for name in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS)
-                )
-                + " | "
-                + " | ".join(
-                    _pc(c["faked_step_detection"].get(faked_name(f))) for f in FAKED_FRACTIONS
-                )
-                + " |"
-            )
-        lines += [
-            "",
-            f"Chosen `{entry['chosen']}`, thresholds per step: {entry['tolerances']}. "
-            f"Per task with k challenged steps (honest: accepted; others: detected; "
-            f"200 challenges per held-out trajectory):",
-            "",
-            "| condition | " + " | ".join(f"k={k}" for k in CHALLENGE_SIZES) + " |",
-            "|---" * (1 + len(CHALLENGE_SIZES)) + "|",
-        ]
-        for eps in NOISE_LEVELS:
-            row = entry["honest_task_accept"][honest_name(eps)]
-            lines.append(
-                f"| honest {eps:g} | "
-                + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES)
-                + " |"
-            )
-        for c in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS):
-            row = entry["task_detection"][c]
-            lines.append(f"| {c} | " + " | ".join(_pc(row[str(k)]) for k in CHALLENGE_SIZES) + " |")
-        for label in map(faked_name, FAKED_FRACTIONS):
-            row = entry["challenge_detection"][label]
-            lines.append(
-                f"| {label}: measured / 1-(1-f)^k | "
-                + " | ".join(
-                    f"{_pc(row[str(k)]['measured'])} / {_pc(row[str(k)]['analytic'])}"
-                    for k in CHALLENGE_SIZES
-                )
-                + " |"
-            )
-        lines += [
-            "",
-            "Final decode (auditor's digest of the served last latent within the model's "
-            "tolerance of the executor's): "
-            + ", ".join(f"{c} {_pc(v)}" for c, v in entry["decode_match"].items()),
-            "",
-        ]
-    text = results.get("text")
-    if not text:
-        return lines
-    lines += [
-        f"**{text['model']}** (calibration prompts odd, judged on even): largest honest token "
-        f"gap at {CALIBRATION_NOISE:g} = {text['largest_honest_gap_calibration']:.4f}, margin "
-        f"{text['margin']:.4f}; hidden-state sketch `{text['chosen']}` tolerance "
-        f"{text['tolerance']}.",
-        "",
-        "| condition | tokens (median) | within margin | task rejected (margin, or sketch at one "
-        "position) |",
-        "|---|---|---|---|",
-    ]
-    for c, v in text["margin_accept"].items():
-        lines.append(
-            f"| {c} | {text['tokens_median'][c]:.0f} | {_pc(v)} | "
-            f"{_pc(text['task_reject_k1'][c])} |"
-        )
-    lines += [
-        "",
-        "| hidden sketch / tolerance | honest per position | impostor per position |",
-        "|---|---|---|",
-    ]
-    for name, d in text["designs"].items():
-        lines.append(
-            f"| {name} ({d['tolerance']}) | "
-            + ", ".join(f"{c} {_pc(v)}" for c, v in d["honest_position_accept"].items())
-            + " | "
-            + ", ".join(f"{c} {_pc(v)}" for c, v in d["impostor_position_detection"].items())
-            + " |"
-        )
-    return lines

@@ -12,26 +12,22 @@ Diffusion impostors: fewer steps (the m-step trajectory interpolated onto the n 
 the Euler scheduler (its latents mapped into DDIM's space, a cheater's best effort), bfloat16
 autocast, int8 dynamically quantised Linear layers (whole-model impostors: every step is off),
 and an executor that skips the denoiser on a fraction f of the steps, reusing the previous
-prediction (``lazy_trajectory``: the dishonest executor lives here, with the study, not in the
-node's ``inference.audit``).
+prediction (``lazy_trajectory``, in ``audit_impostors`` with the other impostors: the dishonest
+executor lives with the study, not in the node's ``inference.audit``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from PIL import Image
 
-from inference.audit.challenge import challenge_indices
 from inference.audit.diffusion import (
     DiffusersSteps,
     DigitsSteps,
@@ -44,6 +40,13 @@ from inference.audit.diffusion import (
 )
 from inference.audit.sketch import DESIGNS, SketchDesign, distance
 from inference.hardware_noise import injected_noise, noise_seed
+from inference.study.audit_impostors import (
+    Autocast,
+    euler_to_ddim,
+    faked_steps,
+    lazy_trajectory,
+    resample,
+)
 from inference.study.noise import quantised
 
 NOISE_LEVELS: tuple[float, ...] = (1e-4, 1e-3, 3e-3)
@@ -185,81 +188,6 @@ def digits_setting(steps: int = 50) -> DiffusionSetting:
     )
 
 
-class _Autocast:
-    """A StepModel whose denoiser runs under bfloat16 autocast (the bf16 impostor)."""
-
-    def __init__(self, inner: StepModel) -> None:
-        self.inner = inner
-        self.steps = inner.steps
-
-    def initial_latent(self) -> torch.Tensor:
-        return self.inner.initial_latent()
-
-    def scheduler(self) -> Any:
-        return self.inner.scheduler()
-
-    def predict(self, index: int, latent: torch.Tensor, scheduler: Any) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.inner.predict(index, latent, scheduler).float()
-
-    def advance(
-        self, index: int, latent: torch.Tensor, prediction: torch.Tensor, scheduler: Any
-    ) -> torch.Tensor:
-        return self.inner.advance(index, latent, prediction, scheduler)
-
-    def decode(self, latent: torch.Tensor) -> npt.NDArray[np.uint8]:
-        return self.inner.decode(latent)
-
-
-def resample(latents: Sequence[torch.Tensor], steps: int) -> list[torch.Tensor]:
-    """An m-step trajectory stretched onto ``steps`` claimed steps by linear interpolation
-    (what an executor that ran fewer steps must submit to fill the evidence tree)."""
-    m = len(latents) - 1
-    out = []
-    for j in range(steps + 1):
-        position = j * m / steps
-        low = min(math.floor(position), m)
-        high = min(low + 1, m)
-        w = position - low
-        out.append(latents[low] * (1 - w) + latents[high] * w if w > 0 else latents[low])
-    return out
-
-
-def euler_to_ddim(model: StepModel, trajectory: Trajectory) -> Trajectory:
-    """Euler's latents live at sigma scale; divide by sqrt(sigma^2 + 1) to claim DDIM's."""
-    sigmas = model.scheduler().sigmas
-    latents = tuple(
-        latent / float(torch.sqrt(sigmas[j] ** 2 + 1))
-        for j, latent in enumerate(trajectory.latents)
-    )
-    return Trajectory(latents, trajectory.image)
-
-
-def lazy_trajectory(model: StepModel, reuse: Sequence[int]) -> Trajectory:
-    """A lazy executor: on the steps in ``reuse`` it skips the denoiser and reuses the previous
-    step's prediction (what caching tricks do); every other step is ``run_trajectory``'s."""
-    scheduler = model.scheduler()
-    latent = model.initial_latent()
-    latents = [latent]
-    previous: torch.Tensor | None = None
-    for index in range(model.steps):
-        if index in reuse and previous is not None:
-            prediction = previous
-        else:
-            prediction = model.predict(index, latent, scheduler)
-        latent = model.advance(index, latent, prediction, scheduler)
-        previous = prediction
-        latents.append(latent)
-    return Trajectory(tuple(latents), model.decode(latent))
-
-
-def faked_steps(seed: int, steps: int, fraction: float) -> list[int]:
-    """Which steps a lazy executor skips (never step 0, which has no prediction to reuse)."""
-    count = max(1, round(fraction * steps))
-    material = sha256(b"genoracle.study.audit.faked" + seed.to_bytes(8, "big")).digest()
-    return [i + 1 for i in challenge_indices(material, steps - 1, count)]
-
-
 @contextlib.contextmanager
 def _noise(setting: DiffusionSetting, eps: float, stream: int, replica: int) -> Iterator[None]:
     with injected_noise(setting.denoiser(), eps, [stream], replica):
@@ -285,7 +213,7 @@ def executor_trajectory(
         if condition == "dpm++":
             return run_trajectory(setting.make(seed, scheduler="dpm++")), []
         if condition == "bf16":
-            return run_trajectory(_Autocast(model)), []
+            return run_trajectory(Autocast(model)), []
         if condition.startswith("faked-"):
             skipped = faked_steps(seed, setting.steps, int(condition[6:-2]) / 100)
             return lazy_trajectory(model, skipped), skipped

@@ -666,14 +666,8 @@ def audit(
     import dataclasses
     import gzip
 
-    from inference.study.audit import (
-        FULL,
-        QUICK,
-        analyse_records,
-        figures,
-        run_audit_study,
-        tables,
-    )
+    from inference.study.audit import FULL, QUICK, analyse_records, run_audit_study
+    from inference.study.audit_report import figures, tables
 
     out.parent.mkdir(parents=True, exist_ok=True)
 

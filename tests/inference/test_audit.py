@@ -32,7 +32,7 @@ from inference.digests import lane_distances
 from inference.hardware_noise import injected_noise
 from inference.models import load_model
 from inference.specs import ImageInput, TextInput
-from inference.study.audit_steps import lazy_trajectory
+from inference.study.audit_impostors import lazy_trajectory
 
 SECRET = b"\x05" * 32
 

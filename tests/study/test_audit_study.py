@@ -13,11 +13,10 @@ from inference.study.audit import (
     WHOLE_IMAGE_IMPOSTORS,
     StudyPlan,
     faked_name,
-    figures,
     run_audit_study,
-    tables,
 )
 from inference.study.audit_cost import diffusion_costs, text_costs
+from inference.study.audit_report import figures, tables
 
 TINY = StudyPlan((("digits", 16, 8, 2),), "tiny-llama", 8, 4, 1, 1)
 
