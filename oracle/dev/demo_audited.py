@@ -88,8 +88,9 @@ def audited_outcome(
             from_block=from_block, argument_filters=task_filter
         )
     }
-    # What the oracle credited the members when the task ended (fees, or a slashed executor's
-    # stake shared by the auditors): its Credited logs in the resolving transaction.
+    # What the oracle credited the members when the task ended (fees, or the slashed executor's
+    # stake shared by the auditors): their credit after the resolving block against before it
+    # (the settlement emits no per-member log; Anvil mines one transaction per block).
     members = {result.executor, *result.auditors}
     credited: dict[str, int] = {}
     ended = [
@@ -99,11 +100,12 @@ def audited_outcome(
         *audited.events.AuditFailed().get_logs(from_block=from_block, argument_filters=task_filter),
     ]
     for end in ended:
-        receipt = oracle.w3.eth.get_transaction_receipt(end["transactionHash"])
-        for event in oracle.events.Credited().process_receipt(receipt, errors=DISCARD):
-            account = str(event["args"]["account"])
-            if account in members:
-                credited[account] = credited.get(account, 0) + int(event["args"]["amount"])
+        block = int(end["blockNumber"])
+        for account in members:
+            after = int(oracle.functions.creditOf(account).call(block_identifier=block))
+            before = int(oracle.functions.creditOf(account).call(block_identifier=block - 1))
+            if after > before:
+                credited[account] = after - before
     submitted = None
     for event in audited.events.ExecutionSubmitted().get_logs(
         from_block=from_block, argument_filters=task_filter
