@@ -5,6 +5,7 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAuditDraws} from "./interfaces/IAuditedTasks.sol";
+import {ITrainingDraws} from "./interfaces/ITrainingTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
@@ -510,8 +511,8 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc OperatorStaking
-    /// @dev Also completes the attached AuditedTasks' ready draws (executors and auditors), whose
-    /// weights live here too.
+    /// @dev Also completes the attached modules' ready draws (AuditedTasks' executors and
+    /// auditors, TrainingTasks' committees), whose weights live here too.
     function _beforeWeightChange() internal override {
         (_counters,) = _drawReady(_counters, type(uint256).max);
         // With none attached this calls address(0), which has no code and succeeds.
@@ -520,9 +521,14 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         // fails, so does the weight change (no draw ever sees a weight changed after its
         // randomness existed).
         bytes4 selector = IAuditDraws.drawReadyAudits.selector;
+        // The same for the attached TrainingTasks: ITrainingDraws.drawReadyTraining().
+        address training = _trainingTasks;
+        bytes4 trainingSelector = ITrainingDraws.drawReadyTraining.selector;
         assembly ("memory-safe") {
             mstore(0, selector)
             if iszero(call(gas(), audited, 0, 0, 4, 0, 0)) { revert(0, 0) }
+            mstore(0, trainingSelector)
+            if iszero(call(gas(), training, 0, 0, 4, 0, 0)) { revert(0, 0) }
         }
     }
 

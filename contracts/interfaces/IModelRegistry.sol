@@ -44,8 +44,12 @@ interface IModelRegistry {
         string metadataURI
     );
     event ModelStatusChanged(bytes32 indexed modelId, bool active);
+    /// @notice A model derived from `parentId` (a fine-tune) was registered by the registrar.
+    event DerivedModelRegistered(bytes32 indexed modelId, bytes32 indexed parentId);
+    event RegistrarChanged(address registrar);
 
     error UnknownModel(bytes32 modelId);
+    error NotRegistrar(address caller);
     error ModelInactive(bytes32 modelId);
     error ModelAlreadyRegistered(bytes32 modelId);
     error InvalidModelId();
@@ -66,4 +70,9 @@ interface IModelRegistry {
 
     /// @notice Number of registered models.
     function modelCount() external view returns (uint256);
+
+    /// @notice Registers a model derived from the registered `parentId`, with its tolerances and
+    /// scheme (only the registry's registrar may).
+    function registerDerivedModel(bytes32 modelId, bytes32 parentId, string calldata metadataURI)
+        external;
 }

@@ -238,9 +238,15 @@ interface ITrainingTasks {
         uint256 amount,
         TrainingSlashReason reason
     );
-    /// @param manifest The registered model's manifest (canonical JSON); `modelId` is its sha256.
+    /// @param manifest The trained model's manifest (canonical JSON); `modelId` is its sha256.
+    /// @param registered Whether the registry took it (false only if the registry refused: no
+    /// registrar set, or the id already taken; the task completes and pays either way).
     event TrainingCompleted(
-        uint256 indexed taskId, bytes32 indexed modelId, bytes32 weightsSha256, string manifest
+        uint256 indexed taskId,
+        bytes32 indexed modelId,
+        bytes32 weightsSha256,
+        string manifest,
+        bool registered
     );
     event TrainingFailed(
         uint256 indexed taskId, uint8 round, TrainingFailure reason, uint256 refund
