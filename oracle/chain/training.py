@@ -22,6 +22,8 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from oracle.chain.client import ChainClient
+
 TRAINING_CONTRACT = "TrainingTasks"
 #: Training task ids start above this (audited: 2^128; the replicated oracle's stay below).
 TASK_ID_OFFSET = 2 << 128
@@ -231,3 +233,12 @@ def events(contract: Contract, receipt: Any, name: str) -> list[dict[str, Any]]:
         dict(e["args"])
         for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
     ]
+
+
+def training_address(client: ChainClient) -> str | None:
+    """The TrainingTasks contract attached to the oracle (None if none)."""
+    from oracle.chain.contract import load_abi
+
+    host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("ITrainingHost"))
+    address = str(client.rpc(lambda: host.functions.trainingTasks().call(), "read trainingTasks"))
+    return None if int(address, 16) == 0 else to_checksum_address(address)
