@@ -234,6 +234,8 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         uint256 required = _requiredFee(size, request.rounds, request.callbackGasLimit);
         if (msg.value < required) revert TrainingFeeTooLow(msg.value, required);
         if (msg.value > MAX_FEE) revert TrainingFeeTooHigh(msg.value, MAX_FEE);
+        // The granted generation tolerance is the model's, not a round's: only the index is used.
+        // slither-disable-next-line unused-return
         (uint16 modelIndex,) = IAuditHost(address(oracle)).auditTerms(
             request.baseModelId, USE_DEFAULT_TOLERANCE, USE_DEFAULT_TOLERANCE, size
         );

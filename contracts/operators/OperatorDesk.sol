@@ -146,6 +146,10 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
     }
 
     /// @dev A module's settlement; `close`: the members' assignments end with it.
+    // The one external call goes to the other attached module's draw hook (a contract the
+    // registry owner attached), before any write; it calls back only auditDraw (see
+    // contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function _settle(Settlement calldata settlement, bool close)
         private
         returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
@@ -156,7 +160,13 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
         uint256 owed = settlement.refund + settlement.resolverFee;
         uint256 pool;
         uint256 paidCount;
-        bool drained;
+        for (uint256 position; position < size; ++position) {
+            if (settlement.slashBps[position] != 0) {
+                // Before this settlement's slashes change weights: the other module's ready draws.
+                _drawOtherModules();
+                break;
+            }
+        }
         for (uint256 position; position < size; ++position) {
             uint256 index = (settlement.members >> (INDEX_BITS * position)) & INDEX_MASK;
             if (index == 0) continue;
@@ -168,10 +178,6 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
             if (settlement.paidMask & (1 << position) != 0) ++paidCount;
             uint256 amount = uint256(account.stake) * settlement.slashBps[position] / BPS;
             if (amount != 0) {
-                if (!drained) {
-                    _drawOtherModules();
-                    drained = true;
-                }
                 _slash(operator, amount);
                 slashed[position] = amount;
                 pool += amount;
