@@ -17,6 +17,7 @@ from contract_testlib import (
     ETHER,
     MODEL_ID,
     Actors,
+    AuditedClient,
     as_dict,
     assert_balance_invariant,
     config_of,
@@ -31,7 +32,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from deploy.artifacts import load_artifact
-from deploy.deployer import Deployment
+from deploy.deployer import Deployment, audited_at
 from deploy.training import ROUND_TOLERANCE_FLOOR, training_at
 from oracle.chain.training import (
     CHECKPOINT_WITHHELD_DIGEST,
@@ -750,3 +751,28 @@ def test_python_enums_match_the_interface() -> None:
     from inference.training.digest import ROUND_TOLERANCE
 
     assert ROUND_TOLERANCE.to_uint32() == ROUND_TOLERANCE_FLOOR
+
+
+def test_a_slash_by_the_audited_module_first_completes_ready_training_draws(
+    w3c: Web3,
+    oracle: Contract,
+    training: Contract,
+    driver: Driver,
+    actors: Actors,
+    operators: list[str],
+    oracle_deployment: Deployment,
+) -> None:
+    """Frozen weights across modules: before AuditedTasks' settlement slashes (a weight change),
+    the host completes TrainingTasks' draws whose randomness exists."""
+    assert oracle_deployment.audited is not None
+    audited = AuditedClient(audited_at(w3c, oracle_deployment.audited))
+    task = audited.draw(audited.request(actors.requester), actors.outsider)
+    run = driver.request(actors.requester)
+    mine(w3c)
+    preview = [str(m) for m in training.functions.membersOf(run.id).call()]
+    warp_past(w3c, task.submit_deadline)  # the executor never submits: slashed at resolution
+    receipt = audited.resolve(task, actors.outsider)
+    assert audited.event(receipt, "AuditSlashed")
+    drawn = events(training, receipt, "TrainingCommitteeDrawn")
+    assert drawn and [str(m) for m in drawn[0]["members"]] == preview
+    assert_invariant(oracle, training, people(actors))
