@@ -136,11 +136,12 @@ bench-accuracy: install
 bench-audit: install node
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
 
-# Verifiable fine-tuning (issue 16, no contract yet): Digits-Gen fine-tuned in synchronised rounds;
-# honest acceptance with and without synchronisation and each impostor's detection per round, from
-# a fresh bench-sized study (about two minutes); BENCH_TRAINING_ARGS=--stored prints the full
-# study's figures (`make study-training`, reports/study/training-results.json) instead.
-bench-training: install
+# Verifiable fine-tuning (issue 16): Digits-Gen fine-tuned in synchronised rounds; honest
+# acceptance with and without synchronisation and each impostor's detection per round, from a
+# fresh bench-sized study (about two minutes), and TrainingTasks' gas_per_round on an embedded
+# Anvil (bench/training_gas.py); BENCH_TRAINING_ARGS=--stored prints the full study's figures
+# (`make study-training`, reports/study/training-results.json) instead.
+bench-training: install node
 	$(PY) -m bench.training $(BENCH_TRAINING_ARGS)
 
 # The full training study behind reports/study/TRAINING.md: 3 tasks x 5 rounds x 10 steps, 9 honest

@@ -1,15 +1,16 @@
-"""Training benchmark (issue 16, no contract yet): rounds of verifiable fine-tuning of Digits-Gen.
+"""Training benchmark (issue 16): rounds of verifiable fine-tuning of Digits-Gen, and their gas.
 
 By default a fresh bench-sized study runs (one task, 3 rounds of 10 steps, 5 honest members and
 5 impostors, with and without synchronisation: about two minutes on one core); ``--stored`` prints
 the figures of the full study (``genoracle study training``, reports/study/training-results.json)
 without running anything, ``--quick`` runs the tests' tiny plan. Prints tables, then one JSON line
 {"bench": "training", "rounds", "round_seconds", "honest_round_accept": {"sync", "no_sync"},
-"detected": {...}, "gas_per_round": null}: gas needs the training contract, which does not exist
-yet. A one-task run is judged at the shipped ROUND_TOLERANCE, which the full study calibrated on
-one task and judged on two others.
+"detected": {...}, "gas_per_round"}. ``gas_per_round`` is measured on an embedded Anvil by
+bench/training_gas.py (TrainingTasks, a committee of 3: the median over 3 tasks of a round's
+commits, reveal and resolution); ``--no-gas`` leaves it null. A one-task run is judged at the
+shipped ROUND_TOLERANCE, which the full study calibrated on one task and judged on two others.
 
-    python -m bench.training [--stored [PATH] | --quick]      (make bench-training)
+    python -m bench.training [--stored [PATH] | --quick] [--no-gas]      (make bench-training)
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"print the full study's stored figures (default {STORED})",
     )
     parser.add_argument("--quick", action="store_true", help="the tests' tiny plan")
+    parser.add_argument("--no-gas", action="store_true", help="skip the gas measurement (Anvil)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.stored is not None:
@@ -61,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(tables(results, analysis)))
     record = {"bench": "training", "source": source, **figures(results, analysis)}
+    if not args.no_gas:
+        from bench.training_gas import measure
+
+        gas = measure()
+        print(f"gas_per_round: {gas['gas_per_round']:,} ({gas['gas_training_steps']})")
+        record["gas_per_round"] = gas["gas_per_round"]
     record["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(record, sort_keys=True))
     return 0

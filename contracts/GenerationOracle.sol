@@ -5,6 +5,7 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAuditDraws} from "./interfaces/IAuditedTasks.sol";
+import {ITrainingDraws} from "./interfaces/ITrainingTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
@@ -510,19 +511,22 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc OperatorStaking
-    /// @dev Also completes the attached AuditedTasks' ready draws (executors and auditors), whose
-    /// weights live here too.
+    /// @dev Also completes the attached modules' ready draws (AuditedTasks' executors and
+    /// auditors, TrainingTasks' committees), whose weights live here too.
     function _beforeWeightChange() internal override {
         (_counters,) = _drawReady(_counters, type(uint256).max);
-        // With none attached this calls address(0), which has no code and succeeds.
-        address audited = _auditedTasks;
-        // IAuditDraws.drawReadyAudits(), low-level to keep the oracle within EIP-170; if it
-        // fails, so does the weight change (no draw ever sees a weight changed after its
-        // randomness existed).
-        bytes4 selector = IAuditDraws.drawReadyAudits.selector;
+        // Then the attached modules' hooks, IAuditDraws.drawReadyAudits() and
+        // ITrainingDraws.drawReadyTraining(), low-level to keep the oracle within EIP-170 (each
+        // selector right-aligned in word 0, the call reads its last 4 bytes). A module not
+        // attached is address(0): no code, the call succeeds. If a hook fails, so does the weight
+        // change (no draw ever sees a weight changed after its randomness existed).
+        uint32 auditHook = uint32(IAuditDraws.drawReadyAudits.selector);
+        uint32 trainingHook = uint32(ITrainingDraws.drawReadyTraining.selector);
         assembly ("memory-safe") {
-            mstore(0, selector)
-            if iszero(call(gas(), audited, 0, 0, 4, 0, 0)) { revert(0, 0) }
+            mstore(0, auditHook)
+            if iszero(call(gas(), sload(_auditedTasks.slot), 0, 28, 4, 0, 0)) { revert(0, 0) }
+            mstore(0, trainingHook)
+            if iszero(call(gas(), sload(_trainingTasks.slot), 0, 28, 4, 0, 0)) { revert(0, 0) }
         }
     }
 

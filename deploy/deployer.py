@@ -25,17 +25,19 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import Web3Exception
-from web3.types import TxParams, TxReceipt, Wei
 
 from deploy.artifacts import artifact_hash, load_artifact
 from deploy.errors import DeploymentError
-from deploy.fees import fee_caps
+from deploy.training import deploy_training
+from deploy.transactions import ORACLE_CONTRACT as ORACLE_CONTRACT
+from deploy.transactions import deploy_contract as deploy_contract
+from deploy.transactions import oracle_at as oracle_at
+from deploy.transactions import send_transaction as send_transaction
 from inference.home import genoracle_home
 
 log = logging.getLogger(__name__)
 
 RECORDS_ENV = "GENORACLE_DEPLOYMENTS_DIR"
-ORACLE_CONTRACT = "GenerationOracle"
 CONSUMER_CONTRACT = "ExampleGenerationGallery"
 AUDITED_CONTRACT = "AuditedTasks"
 ETHER = 10**18
@@ -86,6 +88,8 @@ class Deployment:
     extra: dict[str, Any] = field(default_factory=dict)
     audited: str | None = None
     """The AuditedTasks contract (audited mode) attached to the oracle, if any."""
+    training: str | None = None
+    """The TrainingTasks contract (training tasks) attached to the oracle, if any."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +97,7 @@ class Deployment:
             "oracle": self.oracle,
             "consumer": self.consumer,
             **({"auditedTasks": self.audited} if self.audited else {}),
+            **({"trainingTasks": self.training} if self.training else {}),
             "blockNumber": self.block_number,
             "deployer": self.deployer,
             "transactionHash": self.transaction_hash,
@@ -118,6 +123,9 @@ class Deployment:
                 extra=dict(data.get("extra", {})),
                 audited=Web3.to_checksum_address(data["auditedTasks"])
                 if data.get("auditedTasks")
+                else None,
+                training=Web3.to_checksum_address(data["trainingTasks"])
+                if data.get("trainingTasks")
                 else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -216,6 +224,7 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
         ("oracle", deployment.oracle),
         ("consumer", deployment.consumer),
         ("audited tasks", deployment.audited),
+        ("training tasks", deployment.training),
     )
     for role, address in roles:
         if address is not None and not w3.eth.get_code(Web3.to_checksum_address(address)):
@@ -244,11 +253,6 @@ def deployment_for(w3: Web3, records_dir: Path | None = None) -> Deployment:
     deployment = load_deployment(w3.eth.chain_id, records_dir)
     check_deployment(w3, deployment)
     return deployment
-
-
-def contract_factory(w3: Web3, name: str) -> type[Contract]:
-    artifact = load_artifact(name)
-    return w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
 
 
 def audited_at(w3: Web3, address: str) -> Contract:
@@ -285,50 +289,6 @@ def deploy_audited(
     return audited, True
 
 
-def oracle_at(w3: Web3, address: str) -> Contract:
-    """The GenerationOracle at `address`, with the committed ABI."""
-    return w3.eth.contract(
-        address=Web3.to_checksum_address(address), abi=load_artifact(ORACLE_CONTRACT)["abi"]
-    )
-
-
-def send_transaction(w3: Web3, account: LocalAccount, tx: TxParams) -> TxReceipt:
-    """Fill nonce/chain/gas/fees, sign locally, send, wait; raise if the transaction reverted."""
-    tx = dict(tx)  # type: ignore[assignment]
-    tx.setdefault("from", account.address)
-    tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
-    tx.setdefault("chainId", w3.eth.chain_id)
-    if "gas" not in tx:
-        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000
-    if "maxFeePerGas" not in tx and "gasPrice" not in tx:
-        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        tip = int(w3.eth.max_priority_fee)
-        max_fee, priority_fee = fee_caps(base_fee, tip)
-        tx["maxFeePerGas"] = Wei(max_fee)
-        tx["maxPriorityFeePerGas"] = Wei(priority_fee)
-    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-    if receipt["status"] != 1:
-        raise DeploymentError(f"transaction {tx_hash.hex()} reverted")
-    return receipt
-
-
-def deploy_contract(
-    w3: Web3, account: LocalAccount, name: str, *args: Any
-) -> tuple[ChecksumAddress, TxReceipt]:
-    """Deploy contract `name` from its committed artifact; return its address and receipt."""
-    factory = contract_factory(w3, name)
-    tx = factory.constructor(*args).build_transaction(
-        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
-    )
-    receipt = send_transaction(w3, account, tx)
-    address = receipt["contractAddress"]
-    if address is None:
-        raise DeploymentError(f"deploying {name} produced no contract address")
-    return Web3.to_checksum_address(address), receipt
-
-
 def deploy_oracle(
     w3: Web3,
     deployer: LocalAccount,
@@ -340,8 +300,8 @@ def deploy_oracle(
     expected_chain_id: int | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> Deployment:
-    """Deploy GenerationOracle (owner: `owner` or the deployer) and its AuditedTasks (attached
-    when the deployer is the owner), record them, and check the record.
+    """Deploy GenerationOracle (owner: `owner` or the deployer) and its AuditedTasks and
+    TrainingTasks (attached when the deployer is the owner), record them, and check the record.
 
     With `example_consumer`, also deploy the ExampleGenerationGallery dApp (any model) against it.
     With `expected_chain_id`, refuse to deploy to an RPC that serves another chain.
@@ -359,10 +319,12 @@ def deploy_oracle(
         w3, deployer, ORACLE_CONTRACT, owner_address, config.as_tuple(deployer.address)
     )
     audited_address, attached = deploy_audited(w3, deployer, oracle_address)
-    if not attached:
+    training_address, training_attached = deploy_training(w3, deployer, oracle_address)
+    if not attached or not training_attached:
         (announce or log.warning)(
-            f"AuditedTasks deployed at {audited_address}; the registry owner {owner_address} must "
-            f"call attachAuditedTasks({audited_address}) on the oracle to enable the audited mode"
+            f"AuditedTasks deployed at {audited_address}, TrainingTasks at {training_address}; "
+            f"the registry owner {owner_address} must attach them (attachAuditedTasks, "
+            "attachTrainingTasks on the oracle; setRegistrar(TrainingTasks) on the registry)"
         )
     consumer_address = None
     if example_consumer:
@@ -381,6 +343,7 @@ def deploy_oracle(
         config=resolved_config,
         consumer=consumer_address,
         audited=audited_address,
+        training=training_address,
     )
     if records_dir is not None:
         path, kept = save_deployment(deployment, records_dir)

@@ -46,8 +46,12 @@ interface IModelRegistry {
     event ModelStatusChanged(bytes32 indexed modelId, bool active);
     /// @notice Model `modelId`'s audit tolerance is now `tolerance` (0: not auditable).
     event AuditToleranceSet(bytes32 indexed modelId, uint32 tolerance);
+    /// @notice A model derived from `parentId` (a fine-tune) was registered by the registrar.
+    event DerivedModelRegistered(bytes32 indexed modelId, bytes32 indexed parentId);
+    event RegistrarChanged(address registrar);
 
     error UnknownModel(bytes32 modelId);
+    error NotRegistrar(address caller);
     error ModelInactive(bytes32 modelId);
     error ModelAlreadyRegistered(bytes32 modelId);
     error InvalidModelId();
@@ -74,4 +78,8 @@ interface IModelRegistry {
     /// @notice The per-lane tolerance of the audited mode's compared step sketches for
     /// `modelId` (0: the model cannot be audited).
     function auditToleranceOf(bytes32 modelId) external view returns (uint32);
+    /// @notice Registers a model derived from the registered `parentId`, with its tolerances and
+    /// scheme (only the registry's registrar may).
+    function registerDerivedModel(bytes32 modelId, bytes32 parentId, string calldata metadataURI)
+        external;
 }

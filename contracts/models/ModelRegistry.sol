@@ -35,6 +35,10 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         string metadataURI;
     }
 
+    /// @notice May register models derived from registered ones (the TrainingTasks contract:
+    /// each completed fine-tune becomes a model); set by the owner, zero for none.
+    address public registrar;
+
     mapping(bytes32 modelId => Model) private _models;
     mapping(bytes32 modelId => uint32) private _auditTolerances;
     bytes32[] private _modelIds;
@@ -56,28 +60,34 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         uint32 maxTolerance,
         string calldata metadataURI
     ) external onlyOwner {
-        if (modelId == bytes32(0)) revert InvalidModelId();
-        Model storage model = _models[modelId];
-        if (model.registered) revert ModelAlreadyRegistered(modelId);
-        if (bytes(digestScheme).length == 0) revert InvalidDigestScheme();
-        if (_modelIds.length >= MAX_MODELS) revert TooManyModels(MAX_MODELS);
-        _checkTolerance(maxTolerance);
-        if (!DigestAgreement.withinTolerance(defaultTolerance, maxTolerance)) {
-            revert ToleranceTooHigh(defaultTolerance, maxTolerance);
-        }
-        model.registered = true;
-        model.active = true;
-        model.kind = kind;
-        model.defaultTolerance = defaultTolerance;
-        model.maxTolerance = maxTolerance;
-        model.index = _modelIds.length.toUint16();
-        model.digestScheme = digestScheme;
-        model.metadataURI = metadataURI;
-        _modelIds.push(modelId);
-        emit ModelRegistered(
-            modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI
+        _register(modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI);
+    }
+
+    /// @notice Lets `registrar_` register derived models ({registerDerivedModel}); zero: nobody.
+    /// @dev Requirements: owner.
+    function setRegistrar(address registrar_) external onlyOwner {
+        registrar = registrar_;
+        emit RegistrarChanged(registrar_);
+    }
+
+    /// @notice Registers a model derived from the registered `parentId` (a fine-tune of it): same
+    /// kind, digest scheme and tolerances, its own id (the sha256 of its manifest) and metadata
+    /// (the manifest itself, so anyone can check the id). Its servers declare it as for any model.
+    /// @dev Requirements: the registrar; a registered parent; the checks of {registerModel}.
+    function registerDerivedModel(bytes32 modelId, bytes32 parentId, string calldata metadataURI)
+        external
+    {
+        if (msg.sender != registrar || msg.sender == address(0)) revert NotRegistrar(msg.sender);
+        Model storage parent = _registered(parentId);
+        _register(
+            modelId,
+            parent.kind,
+            parent.digestScheme,
+            parent.defaultTolerance,
+            parent.maxTolerance,
+            metadataURI
         );
-        _tellListener(modelId, model);
+        emit DerivedModelRegistered(modelId, parentId);
     }
 
     /// @notice Allows or stops new requests for a model; open tasks are unaffected.
@@ -135,6 +145,38 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     /// @inheritdoc IModelRegistry
     function modelCount() external view returns (uint256) {
         return _modelIds.length;
+    }
+
+    function _register(
+        bytes32 modelId,
+        ModelKind kind,
+        string memory digestScheme,
+        uint32 defaultTolerance,
+        uint32 maxTolerance,
+        string memory metadataURI
+    ) private {
+        if (modelId == bytes32(0)) revert InvalidModelId();
+        Model storage model = _models[modelId];
+        if (model.registered) revert ModelAlreadyRegistered(modelId);
+        if (bytes(digestScheme).length == 0) revert InvalidDigestScheme();
+        if (_modelIds.length >= MAX_MODELS) revert TooManyModels(MAX_MODELS);
+        _checkTolerance(maxTolerance);
+        if (!DigestAgreement.withinTolerance(defaultTolerance, maxTolerance)) {
+            revert ToleranceTooHigh(defaultTolerance, maxTolerance);
+        }
+        model.registered = true;
+        model.active = true;
+        model.kind = kind;
+        model.defaultTolerance = defaultTolerance;
+        model.maxTolerance = maxTolerance;
+        model.index = _modelIds.length.toUint16();
+        model.digestScheme = digestScheme;
+        model.metadataURI = metadataURI;
+        _modelIds.push(modelId);
+        emit ModelRegistered(
+            modelId, kind, digestScheme, defaultTolerance, maxTolerance, metadataURI
+        );
+        _tellListener(modelId, model);
     }
 
     /// @dev The listener is the oracle that created this registry: a call to a known contract.

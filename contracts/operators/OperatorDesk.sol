@@ -6,7 +6,8 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
-import {IAuditHost} from "../interfaces/IAuditedTasks.sol";
+import {IAuditDraws, IAuditHost} from "../interfaces/IAuditedTasks.sol";
+import {ITrainingDraws, ITrainingHost} from "../interfaces/ITrainingTasks.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 import {StakeTree} from "../libraries/StakeTree.sol";
@@ -17,12 +18,12 @@ import {OperatorStorage} from "./OperatorStorage.sol";
 /// exit and withdraw. Runs only by delegatecall from the GenerationOracle that created it, in the
 /// oracle's storage; the oracle completes every ready draw before it forwards a call that changes
 /// a weight.
-/// It also serves the audit host (IAuditHost): the narrow interface through which the one attached
-/// AuditedTasks contract draws executors and auditors from the same pools and settles its tasks
-/// against the same stakes and credits.
+/// It also serves the module host (IAuditHost, ITrainingHost): the narrow interface through which
+/// the attached task modules (one slot per kind: AuditedTasks, TrainingTasks) draw members from
+/// the same pools and settle their tasks against the same stakes and credits.
 /// @dev A contract of its own so the oracle stays within the code size limit; these calls are rare,
 /// and the extra delegatecall costs them ~3k gas.
-contract OperatorDesk is OperatorStorage, IAuditHost {
+contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
     using SafeCast for uint256;
     using StakeTree for StakeTree.Tree;
 
@@ -48,9 +49,11 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         _;
     }
 
+    /// @dev Only an attached module (AuditedTasks or TrainingTasks).
     modifier onlyAudited() {
         if (address(this) == _self) revert OperatorDeskCalledDirectly();
-        if (msg.sender != _auditedTasks || msg.sender == address(0)) {
+        if (msg.sender == address(0) || (msg.sender != _auditedTasks && msg.sender != _trainingTasks))
+        {
             revert AuditHostOnlyAudited(msg.sender);
         }
         _;
@@ -72,6 +75,20 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
     /// @inheritdoc IAuditHost
     function auditedTasks() external view onlyDelegated returns (address) {
         return _auditedTasks;
+    }
+
+    /// @inheritdoc ITrainingHost
+    function attachTrainingTasks(address training) external onlyDelegated {
+        address owner = Ownable(address(_models)).owner();
+        if (msg.sender != owner || _trainingTasks != address(0) || training.code.length == 0) {
+            revert AuditAttachRefused(msg.sender, _trainingTasks);
+        }
+        _trainingTasks = training;
+    }
+
+    /// @inheritdoc ITrainingHost
+    function trainingTasks() external view onlyDelegated returns (address) {
+        return _trainingTasks;
     }
 
     /// @inheritdoc IAuditHost
@@ -138,6 +155,28 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         onlyAudited
         returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
     {
+        return _settle(settlement, true);
+    }
+
+    /// @inheritdoc ITrainingHost
+    function settleRound(Settlement calldata settlement)
+        external
+        payable
+        onlyAudited
+        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
+    {
+        return _settle(settlement, false);
+    }
+
+    /// @dev A module's settlement; `close`: the members' assignments end with it.
+    // The one external call goes to the other attached module's draw hook (a contract the
+    // registry owner attached), before any write; it calls back only auditDraw (see
+    // contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function _settle(Settlement calldata settlement, bool close)
+        private
+        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
+    {
         uint256 size = settlement.size;
         operators = new address[](size);
         slashed = new uint256[](size);
@@ -145,12 +184,19 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         uint256 pool;
         uint256 paidCount;
         for (uint256 position; position < size; ++position) {
+            if (settlement.slashBps[position] != 0) {
+                // Before this settlement's slashes change weights: the other module's ready draws.
+                _drawOtherModules();
+                break;
+            }
+        }
+        for (uint256 position; position < size; ++position) {
             uint256 index = (settlement.members >> (INDEX_BITS * position)) & INDEX_MASK;
             if (index == 0) continue;
             address operator = _operatorAt[index];
             operators[position] = operator;
             Account storage account = _accounts[operator];
-            account.openTasks -= 1;
+            if (close) account.openTasks -= 1;
             owed += settlement.fees[position];
             if (settlement.paidMask & (1 << position) != 0) ++paidCount;
             uint256 amount = uint256(account.stake) * settlement.slashBps[position] / BPS;
@@ -172,6 +218,19 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         // What nobody is owed (the split's remainder, slashes nobody shares) is the treasury's.
         // slither-disable-next-line divide-before-multiply
         _treasuryBalance += msg.value - owed + pool - slashShare * paidCount;
+    }
+
+    /// @dev Before a module's slash changes a weight: completes the ready draws of the other
+    /// attached module (the caller has completed its own and the oracle's), so that no draw of
+    /// any module sees a weight changed after its randomness existed.
+    function _drawOtherModules() private {
+        if (msg.sender == _auditedTasks) {
+            address training = _trainingTasks;
+            if (training != address(0)) ITrainingDraws(training).drawReadyTraining();
+        } else {
+            address audited = _auditedTasks;
+            if (audited != address(0)) IAuditDraws(audited).drawReadyAudits();
+        }
     }
 
     /// @notice Registers the caller as an operator staking `msg.value`, reachable at `endpoint`,

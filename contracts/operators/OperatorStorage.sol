@@ -113,6 +113,9 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
     /// (zero until the model registry's owner attaches one, once).
     // slither-disable-next-line uninitialized-state,constable-states
     address internal _auditedTasks;
+    /// @dev The TrainingTasks contract, a second attached module (see OperatorDesk), same rules.
+    // slither-disable-next-line uninitialized-state,constable-states
+    address internal _trainingTasks;
 
     constructor(IModelRegistry registry, uint96 minStake, uint32 unbondingDelay, address treasury) {
         if (minStake < WEIGHT_UNIT) revert InvalidConfig("minStake");

@@ -303,7 +303,8 @@ def markdown(results: dict[str, Any], analysis: dict[str, Any]) -> str:
             f"`{name}` {_pc(rate)} of {committees[name]}" for name, rate in head["detected"].items()
         )
         + f" (target {_pc(TARGETS['detected'])}).",
-        "- `gas_per_round` is not measured: the training contract does not exist yet.",
+        "- `gas_per_round` is the contract's, not the study's: `make bench-training` measures it "
+        "on Anvil (bench/training_gas.py, TrainingTasks, a committee of 3).",
         "",
     ]
     return "\n".join(lines)

@@ -50,6 +50,7 @@ ERROR_SOURCES = (
     "GrindingRequester",
     "AuditedTasks",
     "IAuditHost",
+    "TrainingTasks",
 )
 
 
