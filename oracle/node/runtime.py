@@ -46,6 +46,7 @@ from oracle.node.sender import TransactionSender
 from oracle.node.states import ACTIVE_STATES, TaskState
 from oracle.node.steps import TaskSteps
 from oracle.node.store import Store
+from oracle.node.training import TRAINABLE, TrainingDesk, training_address
 from oracle.version import __version__
 
 log = logging.getLogger("genoracle.node")
@@ -158,6 +159,22 @@ class VerifierNode:
                     if d.kind == "image" and d.name in DIFFUSION_SKETCH  # a calibrated sketch
                 },
             )
+        self.training: TrainingDesk | None = None
+        training = training_address(self.client)
+        trainable = {
+            model_id: d.name for model_id, d in self.inference.models.items() if d.name in TRAINABLE
+        }
+        if training is not None and trainable:
+            self.training = TrainingDesk(
+                config,
+                account,
+                self.client,
+                training,
+                conduct,
+                data_dir,
+                self.start_block,
+                trainable,
+            )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -224,6 +241,8 @@ class VerifierNode:
         self.resume()
         if self.audits is not None:
             self.audits.start()
+        if self.training is not None:
+            self.training.start()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), conduct %s",
             self.address,
@@ -261,6 +280,8 @@ class VerifierNode:
     def close(self) -> None:
         if self.audits is not None:
             self.audits.stop()
+        if self.training is not None:
+            self.training.stop()
         self.inference.shutdown()
         self._peers.close()
         if self._api is not None:
@@ -365,6 +386,10 @@ class VerifierNode:
             from oracle.node.audit_api import add_audit_routes
 
             add_audit_routes(app, self.audits)
+        if self.training is not None:
+            from oracle.node.training_api import add_training_routes
+
+            add_training_routes(app, self.training)
         self._api = ApiServer(app, self.config.api, self.data_dir)
         self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)

@@ -1,0 +1,719 @@
+"""Training tasks on a node (TrainingTasks): a committee member's rounds, in a thread of its own
+(a round of fine-tuning must not stall the replicated loop).
+
+Each pass reads the contract's new logs and looks at every open training task of a base model
+this node can train (Digits-Gen):
+    Draw      -> drawTraining (as a keeper, once the request's block is past)
+    Train     -> get the data (pushed by the requester, or from a peer, checked against the
+        request's data hash), get the round's start checkpoint (round 0: the base weights; then
+        the previous round's canonical one, fetched by sha256 from a member that revealed it and
+        checked), train S steps, digest the checkpoint, commitRound(salted commitment)
+    Reveal    -> revealRound(own opening); from then on the round's checkpoint is served by its
+        sha256 (GET /training/checkpoints/<sha256>, training_api.py)
+    Resolvable -> resolveRound
+A request whose spec does not match it, or whose data nobody served in time, is answered with
+INVALID_REQUEST_DIGEST; a start checkpoint nobody served (or only with the wrong bytes) with
+CHECKPOINT_WITHHELD_DIGEST. Every refusal (data or checkpoint with another sha256, a spec that
+does not match its request) is logged and recorded per task (`rejections`), never raised.
+
+How the data reaches a member: the requester pushes the data's canonical bytes
+(inference/training/data.py) to each drawn member (POST /training/data, oracle/sdk/training.py
+does it); a member keeps them only when their sha256 is the data hash of a training task it
+knows and they decode. A member without them asks the other members (GET
+/training/data/<sha256>), which serve what they hold. Content-addressed both ways: whoever
+serves, the bytes are checked against the hash on chain before anything trains on them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from oracle.chain.client import ChainClient
+from oracle.chain.contract import load_abi
+from oracle.chain.training import (
+    CHECKPOINT_WITHHELD_DIGEST,
+    INVALID_REQUEST_DIGEST,
+    TRAINING_CONTRACT,
+    TrainingPhase,
+    TrainingStatus,
+    round_commitment,
+    round_opening,
+)
+from oracle.chain.views import read_operator
+from oracle.errors import ChainError
+
+if TYPE_CHECKING:
+    from inference.training.data import TrainingData
+    from inference.training.spec import TrainingSpec
+    from oracle.config import NodeConfig
+    from oracle.node.conduct import Conduct
+
+log = logging.getLogger("genoracle.node.training")
+
+#: Gas for a reveal or resolution that may end the task (settles, registers, calls back).
+RESOLVING_GAS = 3_000_000
+#: The largest training data or checkpoint a node downloads or accepts.
+MAX_TRANSFER_BYTES = 64 * 1024 * 1024
+ZERO32 = b"\0" * 32
+#: Base models this node can fine-tune (the training worker is Digits-Gen's).
+TRAINABLE = ("digits",)
+
+
+def training_address(client: ChainClient) -> str | None:
+    """The TrainingTasks contract attached to the oracle (None if none)."""
+    host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("ITrainingHost"))
+    try:
+        address = str(
+            client.rpc(lambda: host.functions.trainingTasks().call(), "read trainingTasks")
+        )
+    except ChainError:
+        return None  # an oracle without the training host
+    return None if int(address, 16) == 0 else to_checksum_address(address)
+
+
+# ----------------------------------------------------------------------------------------------
+# Content-addressed stores and fetching (no chain)
+# ----------------------------------------------------------------------------------------------
+
+
+def sha256_hex(data: bytes) -> str:
+    return sha256(data).hexdigest()
+
+
+class BlobStore:
+    """Files named by the sha256 of their bytes; a write is atomic, a read is checked."""
+
+    def __init__(self, folder: Path, suffix: str) -> None:
+        self.folder = folder
+        self.suffix = suffix
+
+    def path(self, digest: str) -> Path:
+        return self.folder / f"{digest.lower().removeprefix('0x')}{self.suffix}"
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def get(self, digest: str) -> bytes | None:
+        """The bytes stored under `digest`, or None (also when the file no longer matches)."""
+        path = self.path(digest)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return data if sha256_hex(data) == digest.lower().removeprefix("0x") else None
+
+    def put(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        path = self.path(digest)
+        if not path.is_file():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            staging.write_bytes(data)
+            os.replace(staging, path)
+        return digest
+
+
+Getter = Callable[[str], bytes | None]
+"""Downloads a URL: its bytes, or None (unreachable, refused, too large)."""
+
+
+def http_get(timeout_s: float) -> Getter:
+    def get(url: str) -> bytes | None:
+        try:
+            with httpx.stream("GET", url, timeout=timeout_s) as response:
+                if response.status_code != 200:
+                    return None
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_TRANSFER_BYTES:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError:
+            return None
+
+    return get
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Bytes (or a request) this node refused, and why."""
+
+    what: str  # "checkpoint", "data", "request"
+    source: str
+    reason: str
+    at: float = field(default_factory=time.time)
+
+
+def fetch_verified(
+    digest: str,
+    sources: Iterable[tuple[str, str]],
+    get: Getter,
+    reject: Callable[[Rejection], None],
+    what: str = "checkpoint",
+    check: Callable[[bytes], None] | None = None,
+) -> bytes | None:
+    """The bytes whose sha256 is `digest`, from the first of `sources` ((who, url) pairs) that
+    serves them; a source serving other bytes (or bytes `check` refuses by raising ValueError) is
+    rejected and the next one tried. None when no source served them."""
+    wanted = digest.lower().removeprefix("0x")
+    for who, url in sources:
+        data = get(url)
+        if data is None:
+            continue
+        actual = sha256_hex(data)
+        if actual != wanted:
+            reject(Rejection(what, who, f"served sha256 {actual}, expected {wanted}"))
+            continue
+        if check is not None:
+            try:
+                check(data)
+            except ValueError as exc:
+                reject(Rejection(what, who, str(exc)))
+                continue
+        return data
+    return None
+
+
+def checkpoint_sources(
+    canonical_member: str,
+    revealers: dict[str, str],
+    checkpoint: str,
+    endpoints: Callable[[str], str | None],
+    me: str,
+) -> list[tuple[str, str]]:
+    """Where to fetch a round's start checkpoint: its canonical member first, then every other
+    member that revealed the same sha256 (identical bytes, by the hash), never this node."""
+    wanted = checkpoint.lower().removeprefix("0x")
+    same = sorted(m for m, sha in revealers.items() if sha.lower().removeprefix("0x") == wanted)
+    order = [canonical_member, *same]
+    sources: list[tuple[str, str]] = []
+    for member in dict.fromkeys(to_checksum_address(m) for m in order):
+        if member == to_checksum_address(me):
+            continue
+        endpoint = endpoints(member)
+        if endpoint:
+            sources.append((member, f"{endpoint.rstrip('/')}/training/checkpoints/{wanted}"))
+    return sources
+
+
+def request_problem(
+    spec_bytes: bytes, args: dict[str, Any], base_names: Iterable[str]
+) -> tuple[TrainingSpec | None, str | None]:
+    """The request's spec, or why it cannot be trained: a spec that is not valid, or that does
+    not say what the request says (data hash, seed, rounds, steps, base model)."""
+    from inference.training.spec import TrainingSpecError, parse_spec
+
+    try:
+        spec = parse_spec(spec_bytes)
+    except TrainingSpecError as exc:
+        return None, str(exc)
+    base = "0x" + bytes(args["baseModelId"]).hex()
+    mismatches = [
+        name
+        for name, ok in (
+            ("data_sha256", spec.data_sha256 == bytes(args["dataHash"]).hex()),
+            ("seed", spec.seed == int(args["seed"])),
+            ("rounds", spec.rounds == int(args["rounds"])),
+            ("steps_per_round", spec.steps_per_round == int(args["stepsPerRound"])),
+            ("base_model", spec.base_model in (base, *base_names)),
+        )
+        if not ok
+    ]
+    if mismatches:
+        return spec, f"the spec's {', '.join(mismatches)} differ from the request's"
+    return spec, None
+
+
+# ----------------------------------------------------------------------------------------------
+# The desk
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundOpening:
+    """What a member committed for a round (kept on disk before the commit leaves)."""
+
+    digest: bytes
+    checkpoint: bytes
+    salt: bytes
+
+
+@dataclass
+class TrainingJob:
+    """What the node knows of one training task."""
+
+    task_id: int
+    base_model_id: bytes
+    base_name: str
+    data_sha256: str
+    spec: TrainingSpec | None
+    problem: str | None
+    revealed: dict[int, dict[str, str]] = field(default_factory=dict)
+    """round -> member -> revealed checkpoint sha256 (hex)."""
+    openings: dict[int, RoundOpening] = field(default_factory=dict)
+    first_try: dict[int, float] = field(default_factory=dict)
+    next_try: float = 0.0
+    sent: frozenset[str] = frozenset()
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrainingDesk:
+    """Watches TrainingTasks for base models this node can train and plays a member's part."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        account: LocalAccount,
+        oracle: ChainClient,
+        address: str,
+        conduct: Conduct,
+        data_dir: Path,
+        start_block: int,
+        base_models: dict[bytes, str],
+    ) -> None:
+        self.account = account
+        self.me = account.address
+        self.oracle = oracle
+        self.conduct = conduct
+        self.client = ChainClient(
+            config.chain, account, oracle_address=address, abi=load_abi(TRAINING_CONTRACT)
+        )
+        self.address = self.client.address
+        self.chain_id = self.client.chain_id
+        self.threads = config.node.inference_threads
+        self.wait_s = config.node.training_fetch_wait_s
+        self.timeout_s = max(5.0, config.node.peer_timeout_s)
+        self.root = data_dir / "training"
+        self.checkpoints = BlobStore(self.root / "checkpoints", ".safetensors")
+        """Checkpoints this node revealed (served to anyone by sha256) or fetched."""
+        self.private = BlobStore(self.root / "private", ".safetensors")
+        """Checkpoints trained but not revealed yet (never served)."""
+        self.data = BlobStore(self.root / "data", ".godata")
+        self.next_block = start_block
+        self.jobs: dict[int, TrainingJob] = {}
+        self.rejections: dict[int, list[Rejection]] = {}
+        self.base_models = dict(base_models)
+        self.get: Getter = http_get(self.timeout_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="training", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def run(self) -> None:
+        log.info("training tasks on TrainingTasks %s", self.address)
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("training desk: unexpected error; retrying")
+                self._stop.wait(1.0)
+            self._stop.wait(0.3)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def reject(self, task_id: int, rejection: Rejection) -> None:
+        """Log and record a refusal (kept on disk beside the task's openings)."""
+        log.warning(
+            "training task %d: refused %s from %s: %s",
+            task_id,
+            rejection.what,
+            rejection.source,
+            rejection.reason,
+        )
+        with self._lock:
+            self.rejections.setdefault(task_id, []).append(rejection)
+        folder = self.root / str(task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "rejections.jsonl").open("a") as stream:
+            stream.write(json.dumps(rejection.__dict__) + "\n")
+
+    def status(self, task_id: int) -> dict[str, Any] | None:
+        """What this node knows of a training task (the API's /training/tasks/<id>)."""
+        job = self.jobs.get(task_id)
+        with self._lock:
+            rejections = [r.__dict__ for r in self.rejections.get(task_id, [])]
+        if job is None and not rejections:
+            return None
+        return {
+            "task_id": str(task_id),
+            "problem": job.problem if job else None,
+            "rounds_committed": sorted(job.openings) if job else [],
+            "outcomes": list(job.outcomes) if job else [],
+            "rejections": rejections,
+        }
+
+    # -- what the API serves -------------------------------------------------------------------
+
+    def served_checkpoint(self, digest: str) -> bytes | None:
+        """A checkpoint this node revealed (or fetched after its round's reveal), by sha256."""
+        return self.checkpoints.get(digest)
+
+    def served_data(self, digest: str) -> bytes | None:
+        return self.data.get(digest)
+
+    def accept_data(self, data: bytes, source: str) -> tuple[bool, str]:
+        """Pushed training data: kept when its sha256 is the data hash of a task this node knows
+        and it decodes; (kept, why not)."""
+        from inference.training.data import TrainingDataError, parse_data
+
+        digest = sha256_hex(data)
+        tasks = [j.task_id for j in list(self.jobs.values()) if j.data_sha256 == digest]
+        if not tasks:
+            reason = f"sha256 {digest} is no open training task's data hash"
+            log.info("training data from %s refused: %s", source, reason)
+            return False, reason
+        try:
+            parse_data(data, digest)
+        except TrainingDataError as exc:
+            for task_id in tasks:
+                self.reject(task_id, Rejection("data", source, str(exc)))
+            return False, str(exc)
+        self.data.put(data)
+        log.info("training data %s received from %s (tasks %s)", digest[:12], source, tasks)
+        return True, ""
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        head = self.client.block_number()
+        if head >= self.next_block:
+            for event in self.client.logs(self.next_block, head):
+                self.on_event(event)
+            self.next_block = head + 1
+        for job in list(self.jobs.values()):
+            try:
+                self.step(job)
+            except ChainError as exc:
+                log.warning("training task %d: %s", job.task_id, exc)
+
+    def on_event(self, event: Any) -> None:
+        args = event["args"]
+        name = event["event"]
+        if name == "TrainingRequested":
+            base = bytes(args["baseModelId"])
+            if base not in self.base_models:
+                return
+            task_id = int(args["taskId"])
+            base_name = self.base_models[base]
+            spec, problem = request_problem(bytes(args["spec"]), dict(args), (base_name,))
+            if problem is not None:
+                self.reject(task_id, Rejection("request", "chain", problem))
+            job = TrainingJob(
+                task_id, base, base_name, bytes(args["dataHash"]).hex(), spec, problem
+            )
+            job.openings = self._kept_openings(task_id)
+            self.jobs[task_id] = job
+            return
+        known = self.jobs.get(int(args.get("taskId", -1)))
+        if known is None:
+            return
+        job = known
+        if name == "RoundRevealed":
+            member = to_checksum_address(args["member"])
+            job.revealed.setdefault(int(args["round"]), {})[member] = bytes(
+                args["checkpointSha256"]
+            ).hex()
+        elif name == "RoundResolved":
+            paid = {to_checksum_address(p) for p in args["paid"]}
+            job.outcomes.append(
+                {
+                    "round": int(args["round"]),
+                    "paid": self.me in paid,
+                    "canonical": bytes(args["canonicalCheckpoint"]).hex(),
+                }
+            )
+            log.info(
+                "training task %d: round %d resolved, %s, canonical %s",
+                job.task_id,
+                int(args["round"]),
+                "paid" if self.me in paid else "not paid",
+                bytes(args["canonicalCheckpoint"]).hex()[:12],
+            )
+        elif name == "TrainingSlashed" and to_checksum_address(args["operator"]) == self.me:
+            log.warning(
+                "training task %d: slashed %d wei in round %d (reason %d)",
+                job.task_id,
+                int(args["amount"]),
+                int(args["round"]),
+                int(args["reason"]),
+            )
+
+    def step(self, job: TrainingJob) -> None:
+        info = self.client.view("getTrainingTask", job.task_id)
+        phase = TrainingPhase(int(info["phase"]))
+        status = TrainingStatus(int(info["status"]))
+        if phase == TrainingPhase.FINISHED:
+            self.finish(job, info, status)
+            self.jobs.pop(job.task_id, None)
+            return
+        if status == TrainingStatus.DRAWING:
+            drawn = self.client.view("membersOf", job.task_id)
+        else:
+            drawn = info["members"]
+        members = [str(to_checksum_address(m)) for m in drawn]
+        position = members.index(self.me) if self.me in members else -1
+        round_index = int(info["round"])
+        if phase == TrainingPhase.DRAW:
+            if self.client.block_number() > int(info["drawBlock"]) and position >= 0:
+                self._send(job, "draw", "drawTraining")
+        elif phase == TrainingPhase.TRAIN and position >= 0:
+            if not info["committed"][position]:
+                self.train(job, info, position, members)
+        elif phase == TrainingPhase.REVEAL and position >= 0:
+            opening = job.openings.get(round_index)
+            if info["committed"][position] and not info["revealed"][position] and opening:
+                self.reveal(job, round_index, position, opening)
+        elif phase == TrainingPhase.RESOLVABLE and position >= 0:
+            self._send(job, f"resolve/{round_index}", "resolveRound", job.task_id, resolving=True)
+
+    # -- a member's round ------------------------------------------------------------------
+
+    def train(
+        self, job: TrainingJob, info: dict[str, Any], position: int, members: list[str]
+    ) -> None:
+        round_index = int(info["round"])
+        now = time.monotonic()
+        if now < job.next_try:
+            return
+        opening = job.openings.get(round_index)
+        if opening is None:
+            first = job.first_try.setdefault(round_index, now)
+            left = int(info["commitDeadline"]) - self.client.block_timestamp()
+            give_up = now - first >= min(self.wait_s, max(left, 0) / 2)
+            result = self.compute_round(job, info, members, give_up)
+            if result is None:
+                job.next_try = now + 1.0
+                return
+            digest, checkpoint = result
+            opening = RoundOpening(digest, checkpoint, os.urandom(32))
+            self._keep_opening(job.task_id, round_index, opening)
+            job.openings[round_index] = opening
+        seal = round_commitment(
+            self.chain_id,
+            self.address,
+            job.task_id,
+            round_index,
+            self.me,
+            opening.digest,
+            opening.checkpoint,
+            opening.salt,
+        )
+        if self.conduct.commits():
+            self._send(
+                job,
+                f"commit/{round_index}",
+                "commitRound",
+                job.task_id,
+                round_index,
+                position,
+                seal,
+            )
+
+    def compute_round(
+        self, job: TrainingJob, info: dict[str, Any], members: list[str], give_up: bool
+    ) -> tuple[bytes, bytes] | None:
+        """(digest, checkpoint sha256) of this node's round, or None while it still waits for the
+        data or the start checkpoint."""
+        from inference.training.data import parse_data
+        from inference.training.digest import round_digest
+        from inference.training.worker import honest_run, train_round
+
+        task_id = job.task_id
+        round_index = int(info["round"])
+        if job.problem is not None or job.spec is None:
+            return INVALID_REQUEST_DIGEST, ZERO32
+        data_bytes = self.data.get(job.data_sha256) or self._fetch_data(job, members)
+        if data_bytes is None:
+            if not give_up:
+                return None
+            self.reject(task_id, Rejection("data", "requester", "no member was served the data"))
+            return INVALID_REQUEST_DIGEST, ZERO32
+        start = self.start_checkpoint(job, info, members)
+        if start is None:
+            if not give_up:
+                return None
+            log.warning("training task %d: start checkpoint withheld", task_id)
+            return CHECKPOINT_WITHHELD_DIGEST, ZERO32
+        data: TrainingData = parse_data(data_bytes, job.data_sha256)
+        run = self.conduct.training_run(honest_run(job.spec, threads=self.threads))
+        began = time.perf_counter()
+        checkpoint = train_round(start, data, job.spec, round_index, run)
+        digested = round_digest(checkpoint, start, job.spec.learning_rate, self.threads)
+        self.private.put(checkpoint)
+        log.info(
+            "training task %d: round %d trained (%d steps) and digested in %.1f s, checkpoint %s",
+            task_id,
+            round_index,
+            run.steps,
+            time.perf_counter() - began,
+            digested.checkpoint_sha256[:12],
+        )
+        return digested.digest, bytes.fromhex(digested.checkpoint_sha256)
+
+    def _fetch_data(self, job: TrainingJob, members: list[str]) -> bytes | None:
+        from inference.training.data import TrainingDataError, parse_data
+
+        def check(data: bytes) -> None:
+            try:
+                parse_data(data)
+            except TrainingDataError as exc:
+                raise ValueError(str(exc)) from None
+
+        sources = [
+            (m, f"{e.rstrip('/')}/training/data/{job.data_sha256}")
+            for m in members
+            if m != self.me and (e := self._endpoint(m))
+        ]
+        data = fetch_verified(
+            job.data_sha256,
+            sources,
+            self.get,
+            lambda r: self.reject(job.task_id, r),
+            what="data",
+            check=check,
+        )
+        if data is not None:
+            self.data.put(data)
+        return data
+
+    def start_checkpoint(
+        self, job: TrainingJob, info: dict[str, Any], members: list[str]
+    ) -> bytes | None:
+        """The round's start: the base weights in round 0, else the previous round's canonical
+        checkpoint (held, or fetched from a member that revealed it and checked by sha256)."""
+        round_index = int(info["round"])
+        if round_index == 0:
+            return self._base_weights(job.base_name)
+        wanted = bytes(info["startCheckpoint"]).hex()
+        held = self.checkpoints.get(wanted) or self.private.get(wanted)
+        if held is not None:
+            return held
+        canonical, member = self.client.view("canonicalOf", job.task_id, round_index - 1)
+        sources = checkpoint_sources(
+            to_checksum_address(member),
+            job.revealed.get(round_index - 1, {}),
+            bytes(canonical).hex(),
+            self._endpoint,
+            self.me,
+        )
+        data = fetch_verified(wanted, sources, self.get, lambda r: self.reject(job.task_id, r))
+        if data is not None:
+            self.checkpoints.put(data)
+            log.info(
+                "training task %d: fetched the canonical checkpoint %s of round %d",
+                job.task_id,
+                wanted[:12],
+                round_index - 1,
+            )
+        return data
+
+    def _base_weights(self, name: str) -> bytes:
+        from inference.digits.shipped import WEIGHTS_FILE
+        from inference.models import resolve_model_folder
+
+        return (resolve_model_folder(name) / WEIGHTS_FILE).read_bytes()
+
+    def _endpoint(self, member: str) -> str | None:
+        try:
+            return read_operator(self.oracle, member).endpoint or None
+        except ChainError:
+            return None
+
+    def reveal(
+        self, job: TrainingJob, round_index: int, position: int, opening: RoundOpening
+    ) -> None:
+        if not self.conduct.reveals():
+            return
+        mined = self._send(
+            job,
+            f"reveal/{round_index}",
+            "revealRound",
+            job.task_id,
+            round_index,
+            [round_opening(position, self.me, opening.digest, opening.checkpoint, opening.salt)],
+            resolving=True,
+        )
+        if mined and opening.checkpoint != ZERO32:
+            # Revealed: from now on the checkpoint is public, served to every member by sha256.
+            checkpoint = self.private.get(opening.checkpoint.hex())
+            if checkpoint is not None:
+                self.checkpoints.put(checkpoint)
+
+    def finish(self, job: TrainingJob, info: dict[str, Any], status: TrainingStatus) -> None:
+        if status == TrainingStatus.COMPLETED:
+            model_id = bytes(info["modelId"])
+            log.info("training task %d completed: model 0x%s", job.task_id, model_id.hex())
+        else:
+            log.info("training task %d failed (%d)", job.task_id, int(info["failure"]))
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _keep_opening(self, task_id: int, round_index: int, opening: RoundOpening) -> None:
+        """The opening on disk before the commit leaves (a restart can still reveal)."""
+        folder = self.root / str(task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "digest": opening.digest.hex(),
+            "checkpoint": opening.checkpoint.hex(),
+            "salt": opening.salt.hex(),
+        }
+        (folder / f"round-{round_index}.json").write_text(json.dumps(record))
+
+    def _kept_openings(self, task_id: int) -> dict[int, RoundOpening]:
+        kept: dict[int, RoundOpening] = {}
+        for path in (self.root / str(task_id)).glob("round-*.json"):
+            record = json.loads(path.read_text())
+            kept[int(path.stem.split("-")[1])] = RoundOpening(
+                bytes.fromhex(record["digest"]),
+                bytes.fromhex(record["checkpoint"]),
+                bytes.fromhex(record["salt"]),
+            )
+        return kept
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def _send(self, job: TrainingJob, key: str, function: str, *args: Any, **kw: bool) -> bool:
+        """Send once per (task, step) and wait for it; a revert (someone was first) is logged.
+        Whether it was mined."""
+        if key in job.sent:
+            return False
+        gas_floor = RESOLVING_GAS if kw.get("resolving") else 0
+        try:
+            sent = self.client.send(function, *args, gas_floor=gas_floor)
+        except ChainError as exc:
+            log.info("training task %d: %s not sent: %s", job.task_id, function, exc)
+            return False
+        job.sent = job.sent | {key}
+        receipt = self.client.wait_for_receipt(sent.tx_hash, 120.0)
+        if receipt["status"] != 1:
+            job.sent = job.sent - {key}
+            log.warning("training task %d: %s reverted", job.task_id, function)
+            return False
+        log.info("training task %d: %s mined", job.task_id, function)
+        return True
