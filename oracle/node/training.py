@@ -3,7 +3,7 @@
 
 Each pass reads the contract's new logs and looks at every open training task of a base model
 this node can train (Digits-Gen):
-    Draw      -> drawTraining (as a keeper, once the request's block is past)
+    Draw      -> drawTraining (as a keeper: mined after the request's block)
     Train     -> get the data (pushed by the requester, or from a peer, checked against the
         request's data hash), get the round's start checkpoint (round 0: the base weights; then
         the previous round's canonical one, fetched by sha256 from a member that revealed it and
@@ -271,6 +271,8 @@ class TrainingJob:
     next_try: float = 0.0
     sent: frozenset[str] = frozenset()
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    finished: str | None = None
+    """"completed" or "failed" once the task is over (kept for the API, no longer stepped)."""
 
 
 class TrainingDesk:
@@ -363,6 +365,7 @@ class TrainingDesk:
         return {
             "task_id": str(task_id),
             "problem": job.problem if job else None,
+            "finished": job.finished if job else None,
             "rounds_committed": sorted(job.openings) if job else [],
             "outcomes": list(job.outcomes) if job else [],
             "rejections": rejections,
@@ -383,7 +386,11 @@ class TrainingDesk:
         from inference.training.data import TrainingDataError, parse_data
 
         digest = sha256_hex(data)
-        tasks = [j.task_id for j in list(self.jobs.values()) if j.data_sha256 == digest]
+        tasks = [
+            j.task_id
+            for j in list(self.jobs.values())
+            if j.data_sha256 == digest and j.finished is None
+        ]
         if not tasks:
             reason = f"sha256 {digest} is no open training task's data hash"
             log.info("training data from %s refused: %s", source, reason)
@@ -407,6 +414,8 @@ class TrainingDesk:
                 self.on_event(event)
             self.next_block = head + 1
         for job in list(self.jobs.values()):
+            if job.finished is not None:
+                continue
             try:
                 self.step(job)
             except ChainError as exc:
@@ -470,7 +479,7 @@ class TrainingDesk:
         status = TrainingStatus(int(info["status"]))
         if phase == TrainingPhase.FINISHED:
             self.finish(job, info, status)
-            self.jobs.pop(job.task_id, None)
+            job.finished = status.name.lower()
             return
         if status == TrainingStatus.DRAWING:
             drawn = self.client.view("membersOf", job.task_id)
@@ -480,7 +489,8 @@ class TrainingDesk:
         position = members.index(self.me) if self.me in members else -1
         round_index = int(info["round"])
         if phase == TrainingPhase.DRAW:
-            if self.client.block_number() > int(info["drawBlock"]) and position >= 0:
+            # As a keeper: mined in a later block than the request's, whose hash then exists.
+            if self.client.block_number() >= int(info["drawBlock"]):
                 self._send(job, "draw", "drawTraining")
         elif phase == TrainingPhase.TRAIN and position >= 0:
             if not info["committed"][position]:
