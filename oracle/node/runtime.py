@@ -46,7 +46,7 @@ from oracle.node.sender import TransactionSender
 from oracle.node.states import ACTIVE_STATES, TaskState
 from oracle.node.steps import TaskSteps
 from oracle.node.store import Store
-from oracle.node.training import TRAINABLE, TrainingDesk, training_address
+from oracle.node.training import training_desk
 from oracle.version import __version__
 
 log = logging.getLogger("genoracle.node")
@@ -159,22 +159,9 @@ class VerifierNode:
                     if d.kind == "image" and d.name in DIFFUSION_SKETCH  # a calibrated sketch
                 },
             )
-        self.training: TrainingDesk | None = None
-        training = training_address(self.client)
-        trainable = {
-            model_id: d.name for model_id, d in self.inference.models.items() if d.name in TRAINABLE
-        }
-        if training is not None and trainable:
-            self.training = TrainingDesk(
-                config,
-                account,
-                self.client,
-                training,
-                conduct,
-                data_dir,
-                self.start_block,
-                trainable,
-            )
+        self.training = training_desk(
+            config, account, self.client, conduct, self.start_block, self.inference.models
+        )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -239,10 +226,9 @@ class VerifierNode:
         if self.config.api.enabled:
             self.start_api()
         self.resume()
-        if self.audits is not None:
-            self.audits.start()
-        if self.training is not None:
-            self.training.start()
+        for desk in (self.audits, self.training):
+            if desk is not None:
+                desk.start()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), conduct %s",
             self.address,
@@ -278,10 +264,9 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
-        if self.audits is not None:
-            self.audits.stop()
-        if self.training is not None:
-            self.training.stop()
+        for desk in (self.audits, self.training):
+            if desk is not None:
+                desk.stop()
         self.inference.shutdown()
         self._peers.close()
         if self._api is not None:
@@ -387,9 +372,7 @@ class VerifierNode:
 
             add_audit_routes(app, self.audits)
         if self.training is not None:
-            from oracle.node.training_api import add_training_routes
-
-            add_training_routes(app, self.training)
+            self.training.add_routes(app)
         self._api = ApiServer(app, self.config.api, self.data_dir)
         self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)

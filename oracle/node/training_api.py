@@ -6,16 +6,26 @@ and what the node knows of a task (its rejections)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from oracle.node.api import ErrorBody
-from oracle.node.training import MAX_TRANSFER_BYTES
+from oracle.node.training_store import MAX_TRANSFER_BYTES
 
-if TYPE_CHECKING:
-    from oracle.node.training import TrainingDesk
+
+class TrainingDesk(Protocol):
+    """What these routes need of the node's training desk (oracle/node/training.py)."""
+
+    def served_checkpoint(self, digest: str) -> bytes | None: ...
+
+    def served_data(self, digest: str) -> bytes | None: ...
+
+    def accept_data(self, data: bytes, source: str) -> tuple[bool, str]: ...
+
+    def status(self, task_id: int) -> dict[str, Any] | None: ...
+
 
 _SHA256 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 

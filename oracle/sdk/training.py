@@ -35,7 +35,7 @@ from oracle.chain.training import (
     TrainingStatus,
     required_fee,
 )
-from oracle.chain.views import read_operator
+from oracle.chain.views import read_operator, training_address
 from oracle.errors import OracleError, TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 def training_client(chain: ChainClient) -> ChainClient:
     """A client of the TrainingTasks contract attached to `chain`'s oracle (same RPC, account)."""
-    from oracle.node.training import training_address
-
     address = training_address(chain)
     if address is None:
         raise OracleError(f"oracle {chain.address} has no TrainingTasks attached")

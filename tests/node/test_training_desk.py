@@ -14,7 +14,7 @@ from inference.training.data import TrainingDataError, demo_dataset, parse_data
 from inference.training.spec import TrainingSpec
 from oracle.dev.dishonest import CONDUCTS
 from oracle.node.conduct import HONEST
-from oracle.node.training import (
+from oracle.node.training_store import (
     BlobStore,
     Rejection,
     checkpoint_sources,
