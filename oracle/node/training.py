@@ -133,6 +133,8 @@ class TrainingJob:
     sent: frozenset[str] = frozenset()
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     finished: str | None = None
+    model_folder: str | None = None
+    """The trained model's folder on this node, once completed (None: not written)."""
     """"completed" or "failed" once the task is over (kept for the API, no longer stepped)."""
 
 
@@ -227,6 +229,7 @@ class TrainingDesk:
             "task_id": str(task_id),
             "problem": job.problem if job else None,
             "finished": job.finished if job else None,
+            "model_folder": job.model_folder if job else None,
             "rounds_committed": sorted(job.openings) if job else [],
             "outcomes": list(job.outcomes) if job else [],
             "rejections": rejections,
@@ -543,11 +546,58 @@ class TrainingDesk:
                 self.checkpoints.put(checkpoint)
 
     def finish(self, job: TrainingJob, info: dict[str, Any], status: TrainingStatus) -> None:
-        if status == TrainingStatus.COMPLETED:
-            model_id = bytes(info["modelId"])
-            log.info("training task %d completed: model 0x%s", job.task_id, model_id.hex())
-        else:
+        if status != TrainingStatus.COMPLETED:
             log.info("training task %d failed (%d)", job.task_id, int(info["failure"]))
+            return
+        model_id = bytes(info["modelId"])
+        log.info("training task %d completed: model 0x%s", job.task_id, model_id.hex())
+        try:
+            job.model_folder = self.write_model(job, int(info["rounds"]))
+        except Exception as exc:  # a model folder is a convenience: never stop the desk
+            log.warning("training task %d: no model folder written: %s", job.task_id, exc)
+
+    def write_model(self, job: TrainingJob, rounds: int) -> str | None:
+        """The trained model as a model folder (the base's, with the final canonical checkpoint
+        as its weights) under <data_dir>/training/models/0x<model id>, when this node holds or
+        can fetch that checkpoint: list the folder in node.models and serve its id to run it."""
+        from inference.digits.shipped import WEIGHTS_FILE
+        from inference.models import resolve_model_folder
+        from inference.training.model import write_trained_model
+
+        canonical, member = self.client.view("canonicalOf", job.task_id, rounds - 1)
+        wanted = bytes(canonical).hex()
+        checkpoint = self.checkpoints.get(wanted) or self.private.get(wanted)
+        if checkpoint is None:
+            sources = checkpoint_sources(
+                to_checksum_address(member),
+                job.revealed.get(rounds - 1, {}),
+                wanted,
+                self._endpoint,
+                self.me,
+            )
+            checkpoint = fetch_verified(
+                wanted, sources, self.get, lambda r: self.reject(job.task_id, r)
+            )
+            if checkpoint is None:
+                return None
+            self.checkpoints.put(checkpoint)
+        manifest, model_id = self.client.view("manifestOf", job.task_id, bytes(canonical))
+        folder = self.root / "models" / ("0x" + bytes(model_id).hex())
+        write_trained_model(
+            folder,
+            resolve_model_folder(job.base_name),
+            WEIGHTS_FILE,
+            checkpoint,
+            str(manifest).encode(),
+        )
+        log.info(
+            "training task %d: trained model 0x%s written to %s (add it to node.models and "
+            "serve it to run its generation tasks)",
+            job.task_id,
+            bytes(model_id).hex(),
+            folder,
+        )
+        return str(folder)
 
     # -- persistence ---------------------------------------------------------------------------
 
