@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from oracle_testlib import start_nodes
+from oracle_testlib import assert_everybody_paid, start_nodes
 from web3 import Web3
 
 from inference.training.data import demo_dataset
@@ -76,7 +76,7 @@ def assert_training_invariant(net: OracleChain) -> None:
 
 @pytest.mark.slow  # three node processes and three rounds of fine-tuning: about a minute
 def test_three_round_fine_tune_pays_the_honest_and_slashes_the_lazy_trainer(
-    net: OracleChain, nodes: list[NodeProcess]
+    net: OracleChain, nodes: list[NodeProcess], tmp_path: Path
 ) -> None:
     honest = {n.address for n in nodes if n.conduct == "honest"}
     (lazy,) = (n.address for n in nodes if n.conduct != "honest")
@@ -130,3 +130,36 @@ def test_three_round_fine_tune_pays_the_honest_and_slashes_the_lazy_trainer(
     assert status["rounds_committed"] == list(range(ROUNDS)) and not status["rejections"]
     assert "fetched the canonical checkpoint" in lazy_node.log()
     print(f"\n{ROUNDS} rounds of {STEPS} steps in {elapsed:.1f} s ({elapsed / ROUNDS:.1f} s/round)")
+
+    # The trained model generates: every member wrote its model folder (the lazy trainer from the
+    # fetched final checkpoint); restarted with it and serving it on chain, a committee runs a
+    # generation task of the new model, and every member agrees.
+    folders = {
+        n.address: httpx.get(f"{n.api_url}/training/tasks/{task.task_id}", timeout=30).json()[
+            "model_folder"
+        ]
+        for n in nodes
+    }
+    assert all(folders.values()), folders
+    for node in nodes:
+        node.stop()
+    for account in net.operators:
+        net.client(account).transact("serveModel", bytes.fromhex(outcome.model_id[2:]))
+    generators = [
+        NodeProcess(net, a, tmp_path / f"gen{i}", models=(MODEL, folders[a.address]))
+        for i, a in enumerate(net.operators)
+    ]
+    for node in generators:
+        node.start()
+    try:
+        for node in generators:
+            node.wait_ready()
+        client = net.requester_client()
+        prompt = {"prompt": "a digit 7", "width": 64, "height": 64, "steps": 10}
+        submitted = client.submit(outcome.model_id, prompt)
+        result = client.wait(submitted.task_id, timeout_s=300)
+        assert result.model_id == outcome.model_id
+        assert_everybody_paid(result, generators)
+    finally:
+        for node in generators:
+            node.stop()
