@@ -420,6 +420,7 @@ class TrainingDesk:
     ) -> tuple[bytes, bytes] | None:
         """(digest, checkpoint sha256) of this node's round, or None while it still waits for the
         data or the start checkpoint."""
+        from inference.errors import InferenceError
         from inference.training.data import parse_data
         from inference.training.digest import round_digest
         from inference.training.worker import honest_run, train_round
@@ -440,11 +441,17 @@ class TrainingDesk:
                 return None
             log.warning("training task %d: start checkpoint withheld", task_id)
             return CHECKPOINT_WITHHELD_DIGEST, ZERO32
-        data: TrainingData = parse_data(data_bytes, job.data_sha256)
         run = self.conduct.training_run(honest_run(job.spec, threads=self.threads))
         began = time.perf_counter()
-        checkpoint = train_round(start, data, job.spec, round_index, run)
-        digested = round_digest(checkpoint, start, job.spec.learning_rate, self.threads)
+        try:
+            data: TrainingData = parse_data(data_bytes, job.data_sha256)
+            checkpoint = train_round(start, data, job.spec, round_index, run)
+            digested = round_digest(checkpoint, start, job.spec.learning_rate, self.threads)
+        except (InferenceError, ValueError) as exc:
+            # Every honest member fails alike on the same spec, data and start: the request is
+            # unusable (refunded), not this member's fault.
+            self.reject(task_id, Rejection("request", "training", f"round cannot run: {exc}"))
+            return INVALID_REQUEST_DIGEST, ZERO32
         self.private.put(checkpoint)
         log.info(
             "training task %d: round %d trained (%d steps) and digested in %.1f s, checkpoint %s",
