@@ -148,3 +148,45 @@ def test_the_lazy_trainer_runs_half_the_steps_and_the_honest_conduct_all(steps: 
     run = honest_run(make_spec(steps_per_round=steps))
     assert HONEST.training_run(run) == run
     assert CONDUCTS["lazy-trainer"].training_run(run).steps == max(1, steps // 2)
+
+
+class FakeDesk:
+    """The desk as the routes see it: one revealed checkpoint, one task's data."""
+
+    def __init__(self) -> None:
+        self.pushed: list[bytes] = []
+
+    def served_checkpoint(self, digest: str) -> bytes | None:
+        return GOOD if digest == WANTED else None
+
+    def served_data(self, digest: str) -> bytes | None:
+        return None
+
+    def accept_data(self, data: bytes, source: str) -> tuple[bool, str]:
+        self.pushed.append(data)
+        return (True, "") if data == b"wanted" else (False, "no open training task's data hash")
+
+    def status(self, task_id: int) -> dict[str, object] | None:
+        return {"task_id": str(task_id), "rejections": []} if task_id == 5 else None
+
+
+def test_training_routes_serve_by_sha256_and_refuse_unknown_pushes() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from oracle.node.training_api import add_training_routes
+
+    app = FastAPI()
+    desk = FakeDesk()
+    add_training_routes(app, desk)
+    client = TestClient(app)
+    served = client.get(f"/training/checkpoints/0x{WANTED.upper()}")
+    assert served.status_code == 200 and served.content == GOOD
+    assert client.get(f"/training/checkpoints/{'ab' * 32}").status_code == 404
+    assert client.get("/training/checkpoints/not-a-hash").status_code == 400
+    assert client.get(f"/training/data/{WANTED}").status_code == 404
+    assert client.post("/training/data", content=b"wanted").json() == {"kept": True}
+    refused = client.post("/training/data", content=b"something else")
+    assert refused.status_code == 422 and "data hash" in refused.text
+    assert client.get("/training/tasks/5").json()["task_id"] == "5"
+    assert client.get("/training/tasks/6").status_code == 404
