@@ -14,11 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from oracle_testlib import assert_everybody_paid, start_nodes
 from web3 import Web3
 
 from inference.training.data import demo_dataset
 from oracle.chain.views import read_model, read_operator
+from oracle.cli import main
 from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
 from oracle.sdk.training import submit_training, training_client, wait_training
 
@@ -72,6 +74,25 @@ def assert_training_invariant(net: OracleChain) -> None:
         if int(info["status"]) in (1, 2):
             open_fees += int(info["fee"])
     assert w3.eth.get_balance(Web3.to_checksum_address(net.deployment.training)) == open_fees
+
+
+@pytest.mark.slow  # the same node processes: one short round through the CLI
+def test_cli_trains_and_prints_each_round_and_the_model(
+    net: OracleChain, nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    data = tmp_path / "digits.godata"
+    demo_dataset(examples=64).save(data)
+    args = ["task", "train", "--rpc-url", net.rpc_url, "--oracle", net.deployment.oracle]
+    args += ["--data", str(data), "--rounds", "1", "--steps", "2", "--batch-size", "8"]
+    args += ["--seed", "5", "--wait", "--timeout", "300"]
+    env = {"GENORACLE_PRIVATE_KEY": net.requester.key.hex()}
+    cli = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert cli.exit_code == 0, (cli.output, [n.log()[-3000:] for n in nodes])
+    lines = cli.output.strip().splitlines()
+    assert lines[0].startswith("training task ") and "pushed to 3 of 3 members" in lines[0]
+    (lazy,) = (n.address for n in nodes if n.conduct != "honest")
+    assert lines[1].startswith("round 0: accepted, 2 paid") and f"{lazy} (deviated)" in lines[1]
+    assert lines[2].startswith("completed: model 0x")
 
 
 @pytest.mark.slow  # three node processes and three rounds of fine-tuning: about a minute
