@@ -13,7 +13,6 @@ from web3.types import BlockIdentifier
 
 from oracle.chain.client import ChainClient
 from oracle.chain.reverts import ContractRevertError
-from oracle.errors import ChainError
 
 # The protocol's enums, as contracts/interfaces/IOracleTypes.sol declares them (Solidity is the
 # source; tests/contracts/test_toolchain.py checks these against it, member by member).
@@ -287,19 +286,4 @@ def audited_address(client: ChainClient) -> str | None:
 
     host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("IAuditHost"))
     address = str(client.rpc(lambda: host.functions.auditedTasks().call(), "read auditedTasks"))
-    return None if int(address, 16) == 0 else to_checksum_address(address)
-
-
-def training_address(client: ChainClient) -> str | None:
-    """The TrainingTasks contract attached to the oracle (None if none, or an oracle without
-    the training host)."""
-    from oracle.chain.contract import load_abi
-
-    host = client.w3.eth.contract(address=client.oracle.address, abi=load_abi("ITrainingHost"))
-    try:
-        address = str(
-            client.rpc(lambda: host.functions.trainingTasks().call(), "read trainingTasks")
-        )
-    except ChainError:
-        return None
     return None if int(address, 16) == 0 else to_checksum_address(address)

@@ -52,8 +52,9 @@ from oracle.chain.training import (
     TrainingStatus,
     round_commitment,
     round_opening,
+    training_address,
 )
-from oracle.chain.views import read_operator, training_address
+from oracle.chain.views import read_operator
 from oracle.errors import ChainError
 from oracle.node.training_store import (
     BlobStore,
@@ -93,7 +94,11 @@ def training_desk(
     """The node's training desk: None when the oracle has no TrainingTasks attached or the node
     serves no model it can train."""
     trainable = {model_id: d.name for model_id, d in models.items() if d.name in TRAINABLE}
-    address = training_address(oracle) if trainable else None
+    try:
+        address = training_address(oracle) if trainable else None
+    except ChainError as exc:  # an oracle deployed before training tasks existed
+        log.info("no training tasks on this oracle (%s)", exc)
+        address = None
     if address is None:
         return None
     return TrainingDesk(

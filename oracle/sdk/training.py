@@ -34,8 +34,9 @@ from oracle.chain.training import (
     TrainingSlashReason,
     TrainingStatus,
     required_fee,
+    training_address,
 )
-from oracle.chain.views import read_operator, training_address
+from oracle.chain.views import read_operator
 from oracle.errors import OracleError, TaskTimeoutError
 
 if TYPE_CHECKING:
