@@ -318,6 +318,8 @@ class LoadedModel:
     manifest: ModelManifest
     folder: Path
     backend: Backend
+    registered_id: bytes | None = None
+    """A trained model's id on chain (inference.training.model), which is not its manifest's."""
 
     @property
     def name(self) -> str:
@@ -326,8 +328,9 @@ class LoadedModel:
 
     @property
     def model_id(self) -> bytes:
-        """The on-chain modelId: sha256 of the canonical manifest."""
-        return self.manifest.model_id
+        """The on-chain modelId: sha256 of the canonical manifest (of its trained-model manifest
+        for a model trained by a training task)."""
+        return self.registered_id or self.manifest.model_id
 
     @property
     def kind(self) -> Literal["image", "text"]:
@@ -370,8 +373,11 @@ def load_model(name_or_path: str, *, strict_versions: bool = True) -> LoadedMode
             raise ManifestError(f"{manifest.name}: library versions differ: {detail}")
         log.warning("%s: library versions differ: %s", manifest.name, detail)
     from inference.backends import load_backend  # imports torch
+    from inference.training.model import registered_model_id
 
-    return LoadedModel(manifest=manifest, folder=folder, backend=load_backend(folder, manifest))
+    registered = registered_model_id(folder, manifest)
+    backend = load_backend(folder, manifest)
+    return LoadedModel(manifest=manifest, folder=folder, backend=backend, registered_id=registered)
 
 
 class ModelCache:

@@ -132,6 +132,10 @@ class NodeSettings(_Section):
     audit_evidence_wait_s: float = Field(default=60.0, gt=0, le=3600)
     """Audited mode: how long an auditor keeps asking the executor for the challenged evidence
     (at most half the commit window left) before it commits the "evidence withheld" digest."""
+    training_fetch_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    """Training tasks: how long a member waits for the task's data or a round's start checkpoint
+    (at most half of what is left of the round's commit window) before it reveals that it was not
+    served them."""
 
     @model_validator(mode="after")
     def _resume_below_pause(self) -> NodeSettings:

@@ -63,6 +63,9 @@ def _register_commands() -> None:
     from oracle.cli.node import node
     from oracle.cli.operator import operator
     from oracle.cli.task import task, verify
+    from oracle.cli.train import train
+
+    task.add_command(train)
 
     main.add_command(operator)
     main.add_command(node)

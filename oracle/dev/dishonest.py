@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from inference.audit.diffusion import StepModel, Trajectory
     from inference.audit.text import TextRun
+    from inference.training.worker import RoundRun
 
 
 class _Cheat(HonestConduct):
@@ -219,6 +220,16 @@ class SwappedResultConduct(_Cheat):
         return bytes(b ^ 0xFF for b in digest[:8]) + digest[8:]
 
 
+class LazyTrainerConduct(_Cheat):
+    """Training tasks: trains half of each round's steps (at least one) and commits the result
+    as the round's."""
+
+    name = "lazy-trainer"
+
+    def training_run(self, run: RoundRun) -> RoundRun:
+        return dataclasses.replace(run, steps=max(1, run.steps // 2))
+
+
 CONDUCTS: dict[str, HonestConduct] = {
     conduct.name: conduct
     for conduct in (
@@ -231,6 +242,7 @@ CONDUCTS: dict[str, HonestConduct] = {
         LazyTextExecutorConduct(),
         WithholdingConduct(),
         SwappedResultConduct(),
+        LazyTrainerConduct(),
     )
 }
 

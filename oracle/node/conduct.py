@@ -15,6 +15,7 @@ from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 if TYPE_CHECKING:
     from inference.audit.diffusion import StepModel, Trajectory
     from inference.audit.text import TextRun
+    from inference.training.worker import RoundRun
 
 
 class Conduct(Protocol):
@@ -59,6 +60,10 @@ class Conduct(Protocol):
         """Audited mode, as executor: the result digest it submits for its generation's."""
         ...
 
+    def training_run(self, run: RoundRun) -> RoundRun:
+        """Training tasks, as a member: how it runs a round it was asked to run as `run`."""
+        ...
+
 
 class HonestConduct:
     """Runs the requested job, commits, reveals: the only conduct a production node has."""
@@ -93,6 +98,9 @@ class HonestConduct:
 
     def audited_result(self, digest: bytes) -> bytes:
         return digest
+
+    def training_run(self, run: RoundRun) -> RoundRun:
+        return run
 
 
 HONEST = HonestConduct()

@@ -46,6 +46,7 @@ from oracle.node.sender import TransactionSender
 from oracle.node.states import ACTIVE_STATES, TaskState
 from oracle.node.steps import TaskSteps
 from oracle.node.store import Store
+from oracle.node.training import training_desk
 from oracle.version import __version__
 
 log = logging.getLogger("genoracle.node")
@@ -158,6 +159,9 @@ class VerifierNode:
                     if auditable(d.kind, d.name)  # calibrated sketch, tolerance (text: margin)
                 },
             )
+        self.training = training_desk(
+            config, account, self.client, conduct, self.start_block, self.inference.models
+        )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -222,8 +226,9 @@ class VerifierNode:
         if self.config.api.enabled:
             self.start_api()
         self.resume()
-        if self.audits is not None:
-            self.audits.start()
+        for desk in (self.audits, self.training):
+            if desk is not None:
+                desk.start()
         log.info(
             "node %s serving models %s on oracle %s (chain %d), conduct %s",
             self.address,
@@ -259,8 +264,9 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
-        if self.audits is not None:
-            self.audits.stop()
+        for desk in (self.audits, self.training):
+            if desk is not None:
+                desk.stop()
         self.inference.shutdown()
         self._peers.close()
         if self._api is not None:
@@ -365,6 +371,8 @@ class VerifierNode:
             from oracle.node.audit_api import add_audit_routes
 
             add_audit_routes(app, self.audits)
+        if self.training is not None:
+            self.training.add_routes(app)
         self._api = ApiServer(app, self.config.api, self.data_dir)
         self.api_url = self._api.start()
         log.info("HTTP API on %s", self.api_url)
