@@ -65,6 +65,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint256 public constant MAX_FEE = type(uint80).max;
 
     uint256 private constant BPS = 10_000;
+    uint256 private constant SLOT_BITS = 32;
+    uint256 private constant SLOT_MASK = (1 << 32) - 1;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
     uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
@@ -75,33 +77,43 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Seal position where a non-final opening keeps the executor's result digest.
     uint256 private constant RESULT_POSITION = 7;
 
-    /// @dev Word 0 of a task.
+    /// @dev Word 0 of a task slot: what every transaction of the task reads and writes.
     struct Core {
+        uint40 number; // the task's number (its id is TASK_ID_OFFSET + number << SLOT_BITS + slot)
         uint32 deadline; // submit deadline (Drawing, Executing), then commit deadline
         uint32 drawBlock; // the request's block, then the submission's block
         AuditStatus status;
         uint8 auditors;
         uint8 committedMask; // bit 0: the executor submitted; bit p: auditor p committed
         uint8 revealedMask; // bit 0: the executor opened; bit p: auditor p revealed
-        uint32 tolerance;
-        uint24 callbackGasLimit;
+        uint16 modelIndex;
         uint104 members; // operator indices, 20 bits each: 0 executor, 1..auditors; 0 = none
     }
 
-    /// @dev Word 1 of a task.
+    /// @dev Word 1 of a task slot: who pays, and how much is escrowed.
     struct Payment {
         address requester;
         uint80 fee;
-        uint16 modelIndex;
     }
 
-    /// @dev Draw bookkeeping, one word: executors are drawn in task order from `drawnThrough`;
-    /// auditor draws wait in a ring from `auditHead` to `auditTail`.
+    /// @dev Word 2 of a task slot: the terms read at resolution.
+    struct Terms {
+        uint32 tolerance;
+        uint24 callbackGasLimit;
+    }
+
+    /// @dev Slot and draw bookkeeping, one word. Task slots are reused once their task is over:
+    /// a request takes the slot at `cursor` if its task is finished, else a new one. Draws wait
+    /// in two rings of task ids, executors from `execHead` to `execTail`, auditors from
+    /// `auditHead` to `auditTail`.
     struct Counters {
         uint64 taskCount;
-        uint64 drawnThrough;
-        uint64 auditHead;
-        uint64 auditTail;
+        uint32 slotCount;
+        uint32 cursor;
+        uint32 execHead;
+        uint32 execTail;
+        uint32 auditHead;
+        uint32 auditTail;
     }
 
     /// @notice The oracle whose operators, stakes and credits this contract uses.
@@ -116,12 +128,17 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint64 private immutable _callbackGasPrice;
 
     Counters private _counters;
-    mapping(uint256 taskId => Core) private _cores;
-    mapping(uint256 taskId => Payment) private _payments;
-    /// @dev Keyed by taskId * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
-    /// submission, then the executor's opened digest; positions 1..k: an auditor's commitment,
-    /// then its digest; RESULT_POSITION: the result digest (verified once Resolved).
+    /// @dev Task storage is keyed by slot, and slots are reused (rewriting a used word costs a
+    /// fifth of writing a new one): a finished task's state stays readable until its slot's next
+    /// task is requested; its outcome stays in its events (AuditResolved, AuditFailed).
+    mapping(uint256 slot => Core) private _cores;
+    mapping(uint256 slot => Payment) private _payments;
+    mapping(uint256 slot => Terms) private _terms;
+    /// @dev Keyed by slot * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
+    /// submission, then the executor's opened digest, then the result once Resolved; positions
+    /// 1..k: an auditor's commitment, then its digest; RESULT_POSITION: the result digest.
     mapping(uint256 sealKey => bytes32) private _seals;
+    mapping(uint256 ring => uint256 taskId) private _execQueue;
     mapping(uint256 ring => uint256 taskId) private _auditQueue;
 
     /// @param oracle_ The GenerationOracle whose configuration (fees, windows, slash rates,
@@ -172,26 +189,28 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         );
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
-        uint256 pending = counters.taskCount - counters.drawnThrough;
+        uint256 pending = counters.execTail - counters.execHead;
         if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
         uint256 number = ++counters.taskCount;
+        uint256 slot = _takeSlot(counters);
+        taskId = TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
+        _execQueue[counters.execTail++ % MAX_PENDING_DRAWS] = taskId;
         _counters = counters;
-        taskId = TASK_ID_OFFSET + number;
 
         uint32 deadline = (block.timestamp + _submitWindow).toUint32();
-        _cores[taskId] = Core({
+        _cores[slot] = Core({
+            number: uint40(number),
             deadline: deadline,
             drawBlock: block.number.toUint32(),
             status: AuditStatus.Drawing,
             auditors: auditors,
             committedMask: 0,
             revealedMask: 0,
-            tolerance: granted,
-            callbackGasLimit: uint24(callbackGasLimit),
+            modelIndex: modelIndex,
             members: 0
         });
-        _payments[taskId] =
-            Payment({requester: msg.sender, fee: uint80(msg.value), modelIndex: modelIndex});
+        _payments[slot] = Payment({requester: msg.sender, fee: uint80(msg.value)});
+        _terms[slot] = Terms({tolerance: granted, callbackGasLimit: uint24(callbackGasLimit)});
         emit AuditTaskRequested(
             taskId,
             msg.sender,
@@ -221,7 +240,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32 sketchRoot,
         uint32 leafCount
     ) external {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         address executor;
         if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core);
         if (_phase(core) != AuditPhase.Execute) {
@@ -243,7 +262,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         core.deadline = commitDeadline;
         core.drawBlock = block.number.toUint32();
         core.committedMask = 1;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         _seals[_sealKey(taskId, 0)] = keccak256(abi.encode(sketchRoot, leafCount));
         _seals[_sealKey(taskId, RESULT_POSITION)] = resultDigest;
         emit ExecutionSubmitted(
@@ -290,7 +309,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function commitAudit(uint256 taskId, uint8 position, bytes32 commitment) external {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         address known;
         if (_auditorsPending(core)) {
             known = _drawAuditorsNow(taskId, core, position);
@@ -303,7 +322,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (core.committedMask & bit != 0) revert AuditAlreadyCommitted(taskId, msg.sender);
         _seals[_sealKey(taskId, position)] = commitment;
         core.committedMask |= bit;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         emit AuditCommitted(taskId, msg.sender);
     }
 
@@ -314,7 +333,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Requirements: the task is in its reveal phase; each opening names an auditor who
     /// committed, with a matching commitment; at least one is new.
     function revealAudits(uint256 taskId, AuditOpening[] calldata openings) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         _requireRevealPhase(taskId, core);
         uint8 before = core.revealedMask;
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
@@ -334,7 +353,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         SketchOpening calldata opening,
         AuditOpening[] calldata openings
     ) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         _requireRevealPhase(taskId, core);
         if (core.revealedMask & 1 != 0) revert AuditAlreadyOpened(taskId);
         uint256 sealKey = _sealKey(taskId, 0);
@@ -357,7 +376,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function resolveAudit(uint256 taskId) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
             _drawExecutorNow(taskId, core);
         }
@@ -381,9 +400,21 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return _requiredFee(auditors, callbackGasLimit);
     }
 
-    /// @notice Number of audited tasks ever requested (ids TASK_ID_OFFSET + 1 ..).
+    /// @notice Number of audited tasks ever requested.
     function taskCount() external view returns (uint256) {
         return _counters.taskCount;
+    }
+
+    /// @notice Number of task slots ever used (see {taskAt}).
+    function slotCount() external view returns (uint256) {
+        return _counters.slotCount;
+    }
+
+    /// @notice The id of the task that holds (or last held) slot `slot` (zero if none ever did):
+    /// with {slotCount}, how to list the open tasks.
+    function taskAt(uint256 slot) external view returns (uint256) {
+        uint256 number = _cores[slot].number;
+        return number == 0 ? 0 : TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
     }
 
     /// @notice The executor's result digest as soon as it is submitted, and whether it has been
@@ -393,26 +424,26 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         view
         returns (bytes32 digest, bool audited)
     {
-        AuditStatus status = _cores[taskId].status;
+        AuditStatus status = _core(taskId).status;
         if (status == AuditStatus.Resolved) return (_seals[_sealKey(taskId, 0)], true);
         if (status == AuditStatus.Auditing) digest = _seals[_sealKey(taskId, RESULT_POSITION)];
     }
 
     /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
     function resultOf(uint256 taskId) external view returns (bytes32) {
-        if (_cores[taskId].status != AuditStatus.Resolved) return bytes32(0);
+        if (_core(taskId).status != AuditStatus.Resolved) return bytes32(0);
         return _seals[_sealKey(taskId, 0)];
     }
 
     /// @notice The phase of task `taskId` now.
     function phaseOf(uint256 taskId) external view returns (AuditPhase) {
-        return _phase(_cores[taskId]);
+        return _phase(_core(taskId));
     }
 
     /// @notice The executor of a task once drawn (zero before: nodes call {drawAudits}, or read
     /// {ExecutorDrawn}).
     function executorOf(uint256 taskId) external view returns (address) {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
         return _memberAddress(core, 0, address(0));
     }
@@ -422,7 +453,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// (weights are frozen until it is made). Zero entries are not known yet. Nodes learn from
     /// this whether to start work before anyone drew, as with the oracle's `committeeOf`.
     function membersOf(uint256 taskId) external view returns (address[] memory members) {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
         members = new address[](uint256(core.auditors) + 1);
         for (uint256 p; p < members.length; ++p) {
@@ -431,7 +462,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bool ready = core.drawBlock < block.number && block.timestamp <= core.deadline;
         bytes32 entropy = ready ? _drawEntropy(taskId, core.drawBlock) : bytes32(0);
         if (entropy == bytes32(0)) return members;
-        uint16 modelIndex = _payments[taskId].modelIndex;
+        uint16 modelIndex = core.modelIndex;
         if (core.status == AuditStatus.Drawing) {
             address[] memory drawn =
                 IAuditHost(address(oracle)).auditPreview(modelIndex, entropy, 1, address(0));
@@ -454,7 +485,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         view
         returns (uint256[4] memory indices, bytes32 seed)
     {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status < AuditStatus.Auditing || core.drawBlock >= block.number) {
             return (indices, seed);
         }
@@ -466,20 +497,21 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// and the auditors (empty entries until drawn).
     /// @dev Requirements: the task exists.
     function getAuditTask(uint256 taskId) external view returns (AuditTaskInfo memory info) {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
-        Payment memory payment = _payments[taskId];
+        Payment memory payment = _payments[_slot(taskId)];
+        Terms memory terms = _terms[_slot(taskId)];
         info.requester = payment.requester;
-        info.modelId = oracle.models().modelIdAt(payment.modelIndex);
+        info.modelId = oracle.models().modelIdAt(core.modelIndex);
         info.status = core.status;
         info.phase = _phase(core);
         info.auditors = core.auditors;
-        info.tolerance = core.tolerance;
+        info.tolerance = terms.tolerance;
         info.deadline = core.deadline;
         info.revealDeadline = uint64(core.deadline) + _revealWindow;
         info.drawBlock = core.drawBlock;
         info.fee = payment.fee;
-        info.callbackGasLimit = core.callbackGasLimit;
+        info.callbackGasLimit = terms.callbackGasLimit;
         if (core.status == AuditStatus.Auditing) {
             info.resultDigest = _seals[_sealKey(taskId, RESULT_POSITION)];
         } else if (core.status == AuditStatus.Resolved) {
@@ -524,27 +556,42 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------
 
     function _drawReadyExecutors(Counters memory counters) private {
-        uint256 next = uint256(counters.drawnThrough) + 1;
-        for (; next <= counters.taskCount; ++next) {
-            uint256 taskId = TASK_ID_OFFSET + next;
-            Core memory core = _cores[taskId];
+        uint256 head = counters.execHead;
+        for (; head < counters.execTail; ++head) {
+            uint256 taskId = _execQueue[head % MAX_PENDING_DRAWS];
+            Core memory core = _core(taskId);
             if (core.status != AuditStatus.Drawing) continue;
             if (core.drawBlock >= block.number) break;
             _drawExecutor(taskId, core);
         }
-        counters.drawnThrough = uint64(next - 1);
+        // An empty ring starts over at its first entry, which stays written (cheaper to rewrite).
+        if (head == counters.execTail) (head, counters.execTail) = (0, 0);
+        counters.execHead = uint32(head);
     }
 
     function _drawReadyAuditors(Counters memory counters) private {
         uint256 head = counters.auditHead;
         for (; head < counters.auditTail; ++head) {
             uint256 taskId = _auditQueue[head % MAX_PENDING_DRAWS];
-            Core memory core = _cores[taskId];
+            Core memory core = _core(taskId);
             if (!_auditorsPending(core)) continue;
             if (core.drawBlock >= block.number) break;
             _drawAuditors(taskId, core);
         }
-        counters.auditHead = uint64(head);
+        if (head == counters.auditTail) (head, counters.auditTail) = (0, 0);
+        counters.auditHead = uint32(head);
+    }
+
+    /// @dev A slot for a new task: the one at the cursor if its task is over (its words are
+    /// rewritten at a fifth of the cost of new ones), else a new slot; the cursor moves on.
+    function _takeSlot(Counters memory counters) private view returns (uint256 slot) {
+        uint256 count = counters.slotCount;
+        slot = counters.cursor;
+        if (slot >= count || _cores[slot].status <= AuditStatus.Auditing) {
+            slot = count;
+            counters.slotCount = uint32(++count);
+        }
+        counters.cursor = uint32((counters.cursor + 1) % count);
     }
 
     function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
@@ -559,19 +606,19 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
         if (entropy == bytes32(0) || block.timestamp > core.deadline) {
-            _cores[taskId] = core;
+            _cores[_slot(taskId)] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
             return address(0);
         }
         (uint256[] memory indices, address[] memory drawn) = IAuditHost(address(oracle))
-            .auditDraw(_payments[taskId].modelIndex, entropy, 1, address(0));
+            .auditDraw(core.modelIndex, entropy, 1, address(0));
         if (indices.length == 0) {
-            _cores[taskId] = core;
+            _cores[_slot(taskId)] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.NotEnoughOperators);
             return address(0);
         }
         core.members = uint104(indices[0]);
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         emit ExecutorDrawn(taskId, drawn[0], entropy);
         return drawn[0];
     }
@@ -600,7 +647,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
             uint256[] memory indices;
             (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
-                _payments[taskId].modelIndex,
+                core.modelIndex,
                 entropy,
                 core.auditors,
                 _memberAddress(core, 0, address(0))
@@ -611,7 +658,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
                     packed |= indices[i] << (INDEX_BITS * (i + 1));
                 }
                 core.members = uint104(packed);
-                _cores[taskId] = core;
+                _cores[_slot(taskId)] = core;
                 emit AuditorsDrawn(taskId, auditors, entropy, keccak256(abi.encode(entropy)));
                 return auditors;
             }
@@ -619,7 +666,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         // No auditors: flag it; the task is resolvable at once, Expired (NotDrawn), nobody slashed.
         core.revealedMask |= NO_AUDITORS;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         emit AuditNotDrawn(taskId, failure);
     }
 
@@ -683,7 +730,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
                 _seals[_sealKey(taskId, p)] = p == 0 ? executorDigest : digests[p];
             }
         }
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
     }
 
     function _loadDigests(uint256 taskId, uint256 storedMask, bytes32[] memory digests)
@@ -713,7 +760,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     ///   slashed, those auditors paid, the other revealing auditors spared;
     /// - fewer than a majority revealed, or no tolerant majority: failed, revealers paid;
     /// - a tolerant majority with the executor in it: Resolved; without: Rejected.
-    function _judge(Core memory core, bytes32[] memory digests)
+    function _judge(Core memory core, uint32 tolerance, bytes32[] memory digests)
         private
         view
         returns (Verdict memory verdict)
@@ -761,7 +808,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         verdict.executorBlame = AuditSlashReason.NotRevealed;
         if (_popCount(core.revealedMask) < quorum) return verdict;
         TolerantMajority.Outcome memory outcome = TolerantMajority.decide(
-            digests, core.revealedMask, core.tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
+            digests, core.revealedMask, tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
         );
         if (outcome.support < quorum) {
             verdict.status = AuditStatus.NoConsensus;
@@ -785,24 +832,21 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
-        Verdict memory verdict = _judge(core, digests);
+        Terms memory terms = _terms[_slot(taskId)];
+        Verdict memory verdict = _judge(core, terms.tolerance, digests);
         bytes32 result;
+        // The slot's words are left as they are (the next task rewrites them), but the result:
+        // position 0 keeps it while the slot holds the task ({resultOf}).
         if (verdict.status == AuditStatus.Resolved) {
             result = _seals[_sealKey(taskId, RESULT_POSITION)];
             _seals[_sealKey(taskId, 0)] = result;
-        } else {
-            delete _seals[_sealKey(taskId, 0)];
-        }
-        delete _seals[_sealKey(taskId, RESULT_POSITION)];
-        for (uint256 p = 1; p < digests.length; ++p) {
-            if (core.committedMask & (1 << p) != 0) delete _seals[_sealKey(taskId, p)];
         }
         core.status = verdict.status;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
 
-        Payment memory payment = _payments[taskId];
+        Payment memory payment = _payments[_slot(taskId)];
         (IAuditHost.Settlement memory settlement, bool slashes) =
-            _settlement(core, payment, verdict);
+            _settlement(core, payment, terms.callbackGasLimit, verdict);
         if (slashes) {
             // Frozen weights: every draw whose randomness exists, here and in the oracle, is
             // completed before a slash changes a weight.
@@ -818,11 +862,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
             IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
         _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
-        _callBack(taskId, payment.requester, core.callbackGasLimit, verdict, result);
+        _callBack(taskId, payment.requester, terms.callbackGasLimit, verdict, result);
     }
 
     /// @dev Who is slashed by how much, and who is credited what.
-    function _settlement(Core memory core, Payment memory payment, Verdict memory verdict)
+    function _settlement(
+        Core memory core,
+        Payment memory payment,
+        uint256 callbackGasLimit,
+        Verdict memory verdict
+    )
         private
         view
         returns (IAuditHost.Settlement memory s, bool slashes)
@@ -835,7 +884,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         s.fees = new uint256[](size);
         s.requester = payment.requester;
         s.resolver = msg.sender;
-        s.resolverFee = uint256(core.callbackGasLimit) * _callbackGasPrice;
+        s.resolverFee = callbackGasLimit * _callbackGasPrice;
         uint256 memberFee = uint256(payment.fee) - s.resolverFee;
         for (uint256 p; p < size; ++p) {
             uint256 bit = 1 << p;
@@ -1095,8 +1144,24 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
     }
 
+    /// @dev The storage key of `position`'s seal in the task's slot.
     function _sealKey(uint256 taskId, uint256 position) private pure returns (uint256) {
-        return taskId * 8 + position;
+        return _slot(taskId) * 8 + position;
+    }
+
+    /// @dev The slot a task id names (whether the task still holds it or not).
+    function _slot(uint256 taskId) private pure returns (uint256) {
+        return taskId & SLOT_MASK;
+    }
+
+    /// @dev The task's word 0; all zeroes (status None) unless the slot holds this very task (an
+    /// unknown id, or a finished task whose slot was reused).
+    function _core(uint256 taskId) private view returns (Core memory core) {
+        if (taskId <= TASK_ID_OFFSET) return core;
+        core = _cores[_slot(taskId)];
+        if ((uint256(core.number) << SLOT_BITS) + _slot(taskId) != taskId - TASK_ID_OFFSET) {
+            delete core;
+        }
     }
 
     function _popCount(uint256 mask) private pure returns (uint256 count) {

@@ -502,11 +502,10 @@ def assert_audited_invariant(oracle: Contract, audited: Contract, people: list[s
     """The oracle's balance invariant (stakes, replicated escrow, credits, treasury) holds, and
     AuditedTasks holds exactly the fees of its open tasks."""
     assert_balance_invariant(oracle, people)
-    count = audited.functions.taskCount().call()
-    offset = audited.functions.TASK_ID_OFFSET().call()
     open_fees = 0
-    for n in range(1, count + 1):
-        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(offset + n).call())
+    for slot in range(audited.functions.slotCount().call()):
+        task_id = audited.functions.taskAt(slot).call()
+        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(task_id).call())
         if info["status"] in (1, 2, 3):
             open_fees += info["fee"]
     assert oracle.w3.eth.get_balance(audited.address) == open_fees
