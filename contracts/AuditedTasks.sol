@@ -2,7 +2,6 @@
 pragma solidity ^0.8.30;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAuditDraws, IAuditHost, IAuditedTasks} from "./interfaces/IAuditedTasks.sol";
@@ -17,14 +16,16 @@ import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 /// 1. Request (model, input, k auditors in {2, 4}, tolerance, callback gas, fee). The executor is
 ///    drawn from the hash of the request's block (randomness that did not exist at request time).
 /// 2. The executor submits `(resultDigest, evidenceRoot, sketchRoot, leafCount)` before its
-///    deadline; `resultDigest` is public at once, marked unaudited ({unauditedResultOf}).
+///    deadline; `resultDigest` is public at once, unaudited, in {ExecutionSubmitted} (storage keeps
+///    one word for the submission: the hash of executor, digest, sketch root and leaf count,
+///    {sealOf} position 0, which the opening must match).
 /// 3. The auditors (never the executor, without replacement) and the challenge (four leaves of
 ///    the executor's trees) are drawn from the hash of the submission's block, which the
 ///    submission cannot know. Auditors fetch the challenged inputs off chain, recompute, and
 ///    commit `keccak256(abi.encode(chainid, this, taskId, auditor, digest, salt))`.
 /// 4. Once no more commits can come, auditors reveal and the executor opens its salted sketches
-///    of the challenged leaves with Merkle proofs against `sketchRoot` (OpenZeppelin MerkleProof,
-///    leaves as inference/audit/merkle.py builds them). Auditors committed before any sketch was
+///    of the challenged leaves with one proof for the four against `sketchRoot` (OpenZeppelin's
+///    pair hash, leaves and tree as inference/audit/merkle.py builds them). Auditors committed before any sketch was
 ///    opened, so they cannot copy it. The executor's digest takes lane j from the sketch of
 ///    challenged leaf j.
 /// 5. The tolerant majority over executor and auditors decides: the executor's result is
@@ -263,8 +264,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         core.drawBlock = block.number.toUint32();
         core.committedMask = 1;
         _cores[_slot(taskId)] = core;
-        _seals[_sealKey(taskId, 0)] = keccak256(abi.encode(sketchRoot, leafCount));
-        _seals[_sealKey(taskId, RESULT_POSITION)] = resultDigest;
+        // One word seals the submission: the opening repeats it (the digest is in the event).
+        _seals[_sealKey(taskId, 0)] = _submissionSeal(msg.sender, resultDigest, sketchRoot, leafCount);
         emit ExecutionSubmitted(
             taskId,
             msg.sender,
@@ -337,9 +338,15 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         _requireRevealPhase(taskId, core);
         uint8 before = core.revealedMask;
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
-        _revealOpenings(taskId, core, openings, digests);
+        address[5] memory known;
+        _revealOpenings(taskId, core, openings, digests, known);
         if (core.revealedMask == before) revert AuditNothingToReveal(taskId);
-        _afterReveals(taskId, core, digests, before, bytes32(0));
+        if (core.revealedMask == core.committedMask) {
+            _loadDigests(taskId, before, digests);
+            _resolve(taskId, core, digests, known, bytes32(0), false);
+        } else {
+            _storeDigests(taskId, core, digests, before);
+        }
     }
 
     /// @notice The executor's sketches of the challenged leaves, opened against its sketch root,
@@ -356,20 +363,29 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Core memory core = _core(taskId);
         _requireRevealPhase(taskId, core);
         if (core.revealedMask & 1 != 0) revert AuditAlreadyOpened(taskId);
-        uint256 sealKey = _sealKey(taskId, 0);
-        if (_seals[sealKey] != keccak256(abi.encode(opening.sketchRoot, opening.leafCount))) {
-            revert AuditSubmissionMismatch(taskId);
-        }
+        bytes32 seal = _submissionSeal(
+            opening.executor, opening.resultDigest, opening.sketchRoot, opening.leafCount
+        );
+        if (_seals[_sealKey(taskId, 0)] != seal) revert AuditSubmissionMismatch(taskId);
         uint8 before = core.revealedMask;
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
+        address[5] memory known;
+        known[0] = opening.executor;
         digests[0] = _openedDigest(taskId, core, opening);
         core.revealedMask |= 1;
         emit SketchesOpened(taskId, digests[0]);
-        _revealOpenings(taskId, core, openings, digests);
-        _afterReveals(taskId, core, digests, before, digests[0]);
+        _revealOpenings(taskId, core, openings, digests, known);
+        if (core.revealedMask == core.committedMask) {
+            _loadDigests(taskId, before, digests);
+            _resolve(taskId, core, digests, known, opening.resultDigest, true);
+        } else {
+            // Not the last opening: the result waits in storage for the resolution.
+            _seals[_sealKey(taskId, RESULT_POSITION)] = opening.resultDigest;
+            _storeDigests(taskId, core, digests, before);
+        }
     }
 
-    /// @notice Ends a task whose outcome can no longer change (see {phaseOf}: Resolvable): the
+    /// @notice Ends a task whose outcome can no longer change (see {getAuditTask}: phase Resolvable): the
     /// executor never submitted, no auditors could be drawn, too few committed, every opening is
     /// in, or the reveal deadline passed. Anyone may call; the callback fee is the caller's.
     /// @dev Requirements: the task is Resolvable (a task whose draw is ready is drawn first).
@@ -387,7 +403,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (phase != AuditPhase.Resolvable) revert AuditWrongPhase(taskId, phase);
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
         _loadDigests(taskId, core.revealedMask, digests);
-        _resolve(taskId, core, digests);
+        address[5] memory known;
+        _resolve(taskId, core, digests, known, bytes32(0), false);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -417,35 +434,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return number == 0 ? 0 : TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
     }
 
-    /// @notice The executor's result digest as soon as it is submitted, and whether it has been
-    /// audited (true only once the task is Resolved: the auditors' majority agreed).
-    function unauditedResultOf(uint256 taskId)
-        external
-        view
-        returns (bytes32 digest, bool audited)
-    {
-        AuditStatus status = _core(taskId).status;
-        if (status == AuditStatus.Resolved) return (_seals[_sealKey(taskId, 0)], true);
-        if (status == AuditStatus.Auditing) digest = _seals[_sealKey(taskId, RESULT_POSITION)];
-    }
-
     /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
     function resultOf(uint256 taskId) external view returns (bytes32) {
         if (_core(taskId).status != AuditStatus.Resolved) return bytes32(0);
         return _seals[_sealKey(taskId, 0)];
-    }
-
-    /// @notice The phase of task `taskId` now.
-    function phaseOf(uint256 taskId) external view returns (AuditPhase) {
-        return _phase(_core(taskId));
-    }
-
-    /// @notice The executor of a task once drawn (zero before: nodes call {drawAudits}, or read
-    /// {ExecutorDrawn}).
-    function executorOf(uint256 taskId) external view returns (address) {
-        Core memory core = _core(taskId);
-        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
-        return _memberAddress(core, 0, address(0));
     }
 
     /// @notice The task's members (executor first, then the auditors): those drawn, or, for a
@@ -512,11 +504,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         info.drawBlock = core.drawBlock;
         info.fee = payment.fee;
         info.callbackGasLimit = terms.callbackGasLimit;
-        if (core.status == AuditStatus.Auditing) {
-            info.resultDigest = _seals[_sealKey(taskId, RESULT_POSITION)];
-        } else if (core.status == AuditStatus.Resolved) {
-            info.resultDigest = _seals[_sealKey(taskId, 0)];
-        }
+        if (core.status == AuditStatus.Resolved) info.resultDigest = _seals[_sealKey(taskId, 0)];
         uint256 size = uint256(core.auditors) + 1;
         info.members = new address[](size);
         info.committed = new bool[](size);
@@ -684,7 +672,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 taskId,
         Core memory core,
         AuditOpening[] calldata openings,
-        bytes32[] memory digests
+        bytes32[] memory digests,
+        address[5] memory known
     ) private {
         for (uint256 i; i < openings.length; ++i) {
             AuditOpening calldata opening = openings[i];
@@ -697,37 +686,27 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             if (core.committedMask & bit == 0) revert AuditNotCommitted(taskId, opening.auditor);
             // The commitment binds its auditor (checked at commit): an opening counts only for
             // the auditor who committed it, so checking it checks the auditor at this position.
-            bytes32 expected = keccak256(
-                abi.encode(
-                    block.chainid, address(this), taskId, opening.auditor, opening.digest, opening.salt
-                )
-            );
-            if (_seals[_sealKey(taskId, position)] != expected) {
+            if (
+                _seals[_sealKey(taskId, position)]
+                    != _auditCommitment(taskId, opening.auditor, opening.digest, opening.salt)
+            ) {
                 revert AuditCommitmentMismatch(taskId, opening.auditor);
             }
             core.revealedMask |= bit;
             digests[position] = opening.digest;
+            known[position] = opening.auditor;
             emit AuditRevealed(taskId, opening.auditor, opening.digest);
         }
     }
 
-    /// @dev Resolves if every committed member has revealed (and no more commits can come), else
-    /// stores the new digests over their commitments.
-    function _afterReveals(
-        uint256 taskId,
-        Core memory core,
-        bytes32[] memory digests,
-        uint8 stored,
-        bytes32 executorDigest
-    ) private {
-        if (core.revealedMask == core.committedMask) {
-            _loadDigests(taskId, stored, digests);
-            _resolve(taskId, core, digests);
-            return;
-        }
+    /// @dev Not every committed member has revealed yet: stores the new digests over their
+    /// commitments (the executor's over its submission seal).
+    function _storeDigests(uint256 taskId, Core memory core, bytes32[] memory digests, uint8 stored)
+        private
+    {
         for (uint256 p; p < digests.length; ++p) {
-            if (core.revealedMask & ~stored & (1 << p) != 0) {
-                _seals[_sealKey(taskId, p)] = p == 0 ? executorDigest : digests[p];
+            if (core.revealedMask & ~uint256(stored) & (1 << p) != 0) {
+                _seals[_sealKey(taskId, p)] = digests[p];
             }
         }
         _cores[_slot(taskId)] = core;
@@ -831,15 +810,25 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Judges, settles through the oracle, emits, calls back (last).
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
-    function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
+    /// `result`: the executor's result digest if `haveResult` (its opening is in this
+    /// transaction), else read from storage where its earlier opening left it.
+    function _resolve(
+        uint256 taskId,
+        Core memory core,
+        bytes32[] memory digests,
+        address[5] memory known,
+        bytes32 result,
+        bool haveResult
+    ) private {
         Terms memory terms = _terms[_slot(taskId)];
         Verdict memory verdict = _judge(core, terms.tolerance, digests);
-        bytes32 result;
         // The slot's words are left as they are (the next task rewrites them), but the result:
         // position 0 keeps it while the slot holds the task ({resultOf}).
         if (verdict.status == AuditStatus.Resolved) {
-            result = _seals[_sealKey(taskId, RESULT_POSITION)];
+            if (!haveResult) result = _seals[_sealKey(taskId, RESULT_POSITION)];
             _seals[_sealKey(taskId, 0)] = result;
+        } else {
+            result = bytes32(0);
         }
         core.status = verdict.status;
         _cores[_slot(taskId)] = core;
@@ -847,6 +836,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Payment memory payment = _payments[_slot(taskId)];
         (IAuditHost.Settlement memory settlement, bool slashes) =
             _settlement(core, payment, terms.callbackGasLimit, verdict);
+        settlement.known = known;
         if (slashes) {
             // Frozen weights: every draw whose randomness exists, here and in the oracle, is
             // completed before a slash changes a weight.
@@ -859,7 +849,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
         // slither-disable-next-line arbitrary-send-eth
-        (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
+        (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare) =
             IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
         _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
         _callBack(taskId, payment.requester, terms.callbackGasLimit, verdict, result);
@@ -880,8 +870,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         s.members = core.members;
         s.size = size;
         s.paidMask = verdict.paidMask;
-        s.slashBps = new uint256[](size);
-        s.fees = new uint256[](size);
         s.requester = payment.requester;
         s.resolver = msg.sender;
         s.resolverFee = callbackGasLimit * _callbackGasPrice;
@@ -898,20 +886,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             } else if (core.committedMask & bit == 0) {
                 bps = _slashNoCommitBps;
             }
-            s.slashBps[p] = bps;
+            s.slashBps |= bps << (16 * p);
             if (bps != 0) slashes = true;
         }
         if (verdict.status != AuditStatus.Resolved) {
             s.refund = memberFee;
             return (s, slashes);
         }
-        uint256 executorFee = memberFee * EXECUTOR_FEE_BPS / BPS;
+        s.executorFee = memberFee * EXECUTOR_FEE_BPS / BPS;
         uint256 paidAuditors = _popCount(verdict.paidMask & ~uint256(1));
-        uint256 auditorFee = (memberFee - executorFee) / paidAuditors;
-        s.fees[0] = executorFee;
-        for (uint256 p = 1; p < size; ++p) {
-            if (verdict.paidMask & (1 << p) != 0) s.fees[p] = auditorFee;
-        }
+        s.auditorFee = (memberFee - s.executorFee) / paidAuditors;
     }
 
     function _announce(
@@ -919,12 +903,13 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Core memory core,
         Verdict memory verdict,
         IAuditHost.Settlement memory settlement,
-        address[] memory operators,
-        uint256[] memory slashed,
+        address[5] memory operators,
+        uint256[5] memory slashed,
         uint256 slashShare,
         bytes32 result
     ) private {
-        for (uint256 p; p < operators.length; ++p) {
+        uint256 size = settlement.size;
+        for (uint256 p; p < size; ++p) {
             if (slashed[p] == 0) continue;
             AuditSlashReason reason = AuditSlashReason.Deviated;
             if (p == 0) {
@@ -942,19 +927,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         address[] memory paid = new address[](_popCount(verdict.paidMask));
         uint256 count;
-        uint256 auditorFee;
-        for (uint256 p; p < operators.length; ++p) {
-            if (verdict.paidMask & (1 << p) == 0) continue;
-            paid[count++] = operators[p];
-            if (p != 0) auditorFee = settlement.fees[p];
+        for (uint256 p; p < size; ++p) {
+            if (verdict.paidMask & (1 << p) != 0) paid[count++] = operators[p];
         }
         emit AuditResolved(
             taskId,
             result,
             uint8(verdict.support),
             paid,
-            settlement.fees[0],
-            auditorFee,
+            settlement.executorFee,
+            settlement.auditorFee,
             slashShare
         );
     }
@@ -1001,8 +983,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Helpers
     // ------------------------------------------------------------------------------------------
 
-    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, each sketch proven
-    /// (salted) at its leaf under the submitted sketch root.
+    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, the four sketches
+    /// (salted) proven together at their challenged leaves under the submitted sketch root.
     function _openedDigest(uint256 taskId, Core memory core, SketchOpening calldata opening)
         private
         view
@@ -1010,17 +992,129 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     {
         bytes32 seed = _challengeSeed(taskId, core.drawBlock);
         uint256[4] memory indices = _challenge(seed, opening.leafCount);
+        bytes32[4] memory nodes;
         uint256 packed;
         for (uint256 j; j < CHALLENGE_SIZE; ++j) {
-            bytes32 payload = keccak256(abi.encode(opening.sketches[j], opening.salts[j]));
-            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(indices[j], payload))));
-            if (!MerkleProof.verifyCalldata(opening.proofs[j], opening.sketchRoot, leaf)) {
-                revert AuditInvalidProof(taskId, j);
-            }
+            bytes32 sketch = opening.sketches[j];
+            nodes[j] = _sketchLeaf(indices[j], sketch, opening.salts[j]);
             uint256 shift = LANE_BITS * (CHALLENGE_SIZE - 1 - j);
-            packed |= uint256(opening.sketches[j]) & (LANE_MASK << shift);
+            packed |= uint256(sketch) & (LANE_MASK << shift);
         }
+        if (
+            !_verifyChallenged(
+                indices, nodes, opening.leafCount, opening.proof, opening.sketchRoot
+            )
+        ) revert AuditInvalidProof(taskId);
         digest = bytes32(packed);
+    }
+
+    /// @dev Whether the leaves `nodes` at the challenged positions `indices` ({_challenge}:
+    /// min(4, n) distinct ascending ones, then repeated cyclically, a repeat with the same leaf)
+    /// are in the tree of `n` leaves with root `root`, given the siblings their paths need
+    /// (`proof`, level by level from the leaves, left to right). The tree is
+    /// inference/audit/merkle.py's: OpenZeppelin's sorted-pair hash, and the odd node at the end
+    /// of a level moves up unpaired. Every node of `proof` must be used.
+    function _verifyChallenged(
+        uint256[4] memory indices,
+        bytes32[4] memory nodes,
+        uint256 n,
+        bytes32[] calldata proof,
+        bytes32 root
+    ) private pure returns (bool) {
+        uint256 known = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
+        for (uint256 j = known; j < CHALLENGE_SIZE; ++j) {
+            if (nodes[j] != nodes[j % known]) return false;
+        }
+        uint256 used;
+        for (; n > 1; n = (n + 1) >> 1) {
+            uint256 parents;
+            for (uint256 r; r < known; ++r) {
+                uint256 index = indices[r];
+                bytes32 node = nodes[r];
+                uint256 sibling = index ^ 1;
+                if (r + 1 < known && indices[r + 1] == sibling) {
+                    node = _hashPair(node, nodes[r + 1]);
+                    ++r;
+                } else if (sibling < n) {
+                    if (used == proof.length) return false;
+                    node = _hashPair(node, proof[used++]);
+                }
+                (indices[parents], nodes[parents]) = (index >> 1, node);
+                ++parents;
+            }
+            known = parents;
+        }
+        return used == proof.length && nodes[0] == root;
+    }
+
+    /// @dev OpenZeppelin's commutative pair hash: keccak256 of the two nodes, smaller first.
+    function _hashPair(bytes32 a, bytes32 b) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            switch lt(a, b)
+            case 1 {
+                mstore(0x00, a)
+                mstore(0x20, b)
+            }
+            default {
+                mstore(0x00, b)
+                mstore(0x20, a)
+            }
+            h := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev The sketch tree's leaf at `index` (inference/audit/merkle.py): keccak256 of
+    /// keccak256(abi.encode(index, keccak256(abi.encode(sketch, salt)))).
+    function _sketchLeaf(uint256 index, bytes32 sketch, bytes32 salt)
+        private
+        pure
+        returns (bytes32 leaf)
+    {
+        assembly ("memory-safe") {
+            mstore(0x00, sketch)
+            mstore(0x20, salt)
+            mstore(0x20, keccak256(0x00, 0x40))
+            mstore(0x00, index)
+            mstore(0x00, keccak256(0x00, 0x40))
+            leaf := keccak256(0x00, 0x20)
+        }
+    }
+
+    /// @dev The executor's submission seal: keccak256(abi.encode(executor, resultDigest,
+    /// sketchRoot, leafCount)).
+    function _submissionSeal(
+        address executor,
+        bytes32 resultDigest,
+        bytes32 sketchRoot,
+        uint256 leafCount
+    ) private pure returns (bytes32 seal) {
+        assembly ("memory-safe") {
+            let free := mload(0x40)
+            mstore(free, executor)
+            mstore(add(free, 0x20), resultDigest)
+            mstore(add(free, 0x40), sketchRoot)
+            mstore(add(free, 0x60), leafCount)
+            seal := keccak256(free, 0x80)
+        }
+    }
+
+    /// @dev An auditor's commitment: keccak256(abi.encode(block.chainid, address(this), taskId,
+    /// auditor, digest, salt)).
+    function _auditCommitment(uint256 taskId, address auditor, bytes32 digest, bytes32 salt)
+        private
+        view
+        returns (bytes32 commitment)
+    {
+        assembly ("memory-safe") {
+            let free := mload(0x40)
+            mstore(free, chainid())
+            mstore(add(free, 0x20), address())
+            mstore(add(free, 0x40), taskId)
+            mstore(add(free, 0x60), auditor)
+            mstore(add(free, 0x80), digest)
+            mstore(add(free, 0xa0), salt)
+            commitment := keccak256(free, 0xc0)
+        }
     }
 
     /// @dev The challenge seed: the hash of the auditors' draw randomness.

@@ -113,42 +113,47 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
         external
         payable
         onlyAudited
-        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
+        returns (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare)
     {
         uint256 size = settlement.size;
-        operators = new address[](size);
-        slashed = new uint256[](size);
         uint256 owed = settlement.refund + settlement.resolverFee;
         uint256 pool;
         uint256 paidCount;
         for (uint256 position; position < size; ++position) {
             uint256 index = (settlement.members >> (INDEX_BITS * position)) & INDEX_MASK;
             if (index == 0) continue;
-            address operator = _operatorAt[index];
+            address operator = settlement.known[position];
+            if (operator == address(0)) operator = _operatorAt[index];
             operators[position] = operator;
             Account storage account = _accounts[operator];
             account.openTasks -= 1;
-            owed += settlement.fees[position];
             if (settlement.paidMask & (1 << position) != 0) ++paidCount;
-            uint256 amount = uint256(account.stake) * settlement.slashBps[position] / BPS;
+            uint256 bps = (settlement.slashBps >> (16 * position)) & 0xffff;
+            uint256 amount = bps == 0 ? 0 : uint256(account.stake) * bps / BPS;
             if (amount != 0) {
                 _slash(operator, amount);
                 slashed[position] = amount;
                 pool += amount;
             }
         }
-        if (msg.value < owed) revert AuditHostUnderfunded(msg.value, owed);
         slashShare = paidCount == 0 ? 0 : pool / paidCount;
         for (uint256 position; position < size; ++position) {
-            uint256 amount = settlement.fees[position];
-            if (settlement.paidMask & (1 << position) != 0) amount += slashShare;
+            if (operators[position] == address(0)) continue;
+            bool paid = settlement.paidMask & (1 << position) != 0;
+            uint256 fee = position == 0
+                ? settlement.executorFee
+                : paid ? settlement.auditorFee : 0;
+            owed += fee;
+            uint256 amount = paid ? fee + slashShare : fee;
             if (amount != 0) _creditAccount(operators[position], amount);
         }
+        if (msg.value < owed) revert AuditHostUnderfunded(msg.value, owed);
         _creditAccount(settlement.requester, settlement.refund);
         _creditAccount(settlement.resolver, settlement.resolverFee);
         // What nobody is owed (the split's remainder, slashes nobody shares) is the treasury's.
         // slither-disable-next-line divide-before-multiply
-        _treasuryBalance += msg.value - owed + pool - slashShare * paidCount;
+        uint256 dust = msg.value - owed + pool - slashShare * paidCount;
+        if (dust != 0) _treasuryBalance += dust;
     }
 
     /// @notice Registers the caller as an operator staking `msg.value`, reachable at `endpoint`,

@@ -370,6 +370,7 @@ class AuditedTask:
     reveal_deadline: int = 0
     submit_deadline: int = 0
     seed: bytes = b""
+    result: bytes = b""
 
 
 class AuditedClient:
@@ -432,6 +433,7 @@ class AuditedClient:
             commitment.sketch_tree.size,
         )
         receipt = send(fn, sender or task.executor)
+        task.result = result
         event = self.event(receipt, "ExecutionSubmitted")[0]
         task.commit_deadline = event["commitDeadline"]
         task.reveal_deadline = event["revealDeadline"]
@@ -470,7 +472,12 @@ class AuditedClient:
         return send(self.contract.functions.revealAudits(task.id, openings), sender)
 
     def sketch_opening(self, task: AuditedTask, commitment: Commitment) -> tuple[Any, ...]:
-        return sketch_opening(commitment, self.challenge(task, commitment.sketch_tree.size))
+        return sketch_opening(
+            commitment,
+            self.challenge(task, commitment.sketch_tree.size),
+            task.executor,
+            task.result,
+        )
 
     def open(
         self,

@@ -97,9 +97,17 @@ def test_honest_path_pays_everyone_and_calls_back(
     assert task.executor in operators and task.auditors is None
 
     honest = make_commitment(20)
-    client.submit(task, RESULT, honest)
-    # Public at once, marked unaudited.
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, False]
+    receipt = client.submit(task, RESULT, honest)
+    # Public at once, unaudited, in the event; storage keeps one word that seals the submission.
+    assert client.event(receipt, "ExecutionSubmitted")[0]["unauditedDigest"] == RESULT
+    sealed = Web3.keccak(
+        encode(
+            ["address", "bytes32", "bytes32", "uint256"],
+            [task.executor, RESULT, honest.sketch_tree.root, honest.sketch_tree.size],
+        )
+    )
+    assert client.contract.functions.sealOf(task.id, 0).call() == sealed
+    assert client.info(task.id)["resultDigest"] == b"\0" * 32
     client.draw(task, actors.outsider)
     assert task.auditors is not None and len(task.auditors) == 2
     assert task.executor not in task.auditors and len(set(task.auditors)) == 2
@@ -128,7 +136,7 @@ def test_honest_path_pays_everyone_and_calls_back(
         assert gained == resolved["auditorFee"]
     assert all(stake_of(oracle, m) == s for m, s in stakes.items())
     assert oracle.functions.creditOf(actors.outsider).call() - resolver_credit == 100_000 * 10**9
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, True]
+    assert client.info(task.id)["resultDigest"] == RESULT
     assert client.contract.functions.resultOf(task.id).call() == RESULT
     assert consumer.functions.verifiedCount().call() == 1
     assert consumer.functions.lastDigest().call() == RESULT
@@ -167,7 +175,7 @@ def test_lazy_executor_is_outvoted_and_slashed(
         assert oracle.functions.creditOf(auditor).call() >= slashed["amount"] // 2
     assert oracle.functions.creditOf(actors.requester).call() - before == task.fee
     assert client.status(task) == REJECTED
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [b"\0" * 32, False]
+    assert client.contract.functions.resultOf(task.id).call() == b"\0" * 32
     assert_audited_invariant(oracle, client.contract, people(actors))
 
 
@@ -371,13 +379,15 @@ def test_forged_openings_and_outsiders_are_refused(
         send(client.contract.functions.commitAudit(task.id, 1, b"\1" * 32), task.executor)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    root, count, sketches, salts, proofs = client.sketch_opening(task, honest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
     forged = list(sketches)
     forged[2] = digest  # a sketch that is not in the committed tree
     with reverts("AuditInvalidProof"):
-        client.open(task, honest, opening=(root, count, forged, salts, proofs))
+        client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
     with reverts("AuditSubmissionMismatch"):
-        client.open(task, honest, opening=(root, count + 1, sketches, salts, proofs))
+        client.open(
+            task, honest, opening=(executor, result, root, count + 1, sketches, salts, proof)
+        )
     host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
     with reverts("AuditHostOnlyAudited"):
         host.functions.auditDraw(0, b"\1" * 32, 1, actors.outsider).call({"from": actors.outsider})
@@ -463,7 +473,8 @@ def test_members_are_known_before_anyone_draws(
     assert predicted in operators
     honest = make_commitment(20)
     client.submit(task.__class__(id=task.id, fee=task.fee, receipt=None), RESULT, honest, predicted)
-    assert client.contract.functions.executorOf(task.id).call() == predicted
+    assert client.info(task.id)["members"][0] == predicted
+    task.result = RESULT
     mine(w3c)
     auditors = client.contract.functions.membersOf(task.id).call()[1:]
     assert predicted not in auditors and all(a in operators for a in auditors)
