@@ -1020,31 +1020,56 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 n,
         bytes32[] calldata proof,
         bytes32 root
-    ) private pure returns (bool) {
+    ) private pure returns (bool valid) {
         uint256 known = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
         for (uint256 j = known; j < CHALLENGE_SIZE; ++j) {
             if (nodes[j] != nodes[j % known]) return false;
         }
-        uint256 used;
-        for (; n > 1; n = (n + 1) >> 1) {
-            uint256 parents;
-            for (uint256 r; r < known; ++r) {
-                uint256 index = indices[r];
-                bytes32 node = nodes[r];
-                uint256 sibling = index ^ 1;
-                if (r + 1 < known && indices[r + 1] == sibling) {
-                    node = _hashPair(node, nodes[r + 1]);
-                    ++r;
-                } else if (sibling < n) {
-                    if (used == proof.length) return false;
-                    node = _hashPair(node, proof[used++]);
+        assembly ("memory-safe") {
+            let used := 0
+            for {} gt(n, 1) { n := shr(1, add(n, 1)) } {
+                let parents := 0
+                for { let r := 0 } lt(r, known) { r := add(r, 1) } {
+                    let index := mload(add(indices, shl(5, r)))
+                    let node := mload(add(nodes, shl(5, r)))
+                    let sibling := xor(index, 1)
+                    let other := 0
+                    let paired := 0
+                    if lt(add(r, 1), known) {
+                        if eq(mload(add(indices, shl(5, add(r, 1)))), sibling) {
+                            other := mload(add(nodes, shl(5, add(r, 1))))
+                            paired := 1
+                            r := add(r, 1)
+                        }
+                    }
+                    if iszero(paired) {
+                        if lt(sibling, n) {
+                            // Past the end reads junk; `used` then exceeds the length: refused.
+                            other := calldataload(add(proof.offset, shl(5, used)))
+                            used := add(used, 1)
+                            paired := 1
+                        }
+                    }
+                    if paired {
+                        switch lt(node, other)
+                        case 1 {
+                            mstore(0x00, node)
+                            mstore(0x20, other)
+                        }
+                        default {
+                            mstore(0x00, other)
+                            mstore(0x20, node)
+                        }
+                        node := keccak256(0x00, 0x40)
+                    }
+                    mstore(add(indices, shl(5, parents)), shr(1, index))
+                    mstore(add(nodes, shl(5, parents)), node)
+                    parents := add(parents, 1)
                 }
-                (indices[parents], nodes[parents]) = (index >> 1, node);
-                ++parents;
+                known := parents
             }
-            known = parents;
+            valid := and(eq(used, proof.length), eq(mload(nodes), root))
         }
-        return used == proof.length && nodes[0] == root;
     }
 
     /// @dev OpenZeppelin's commutative pair hash: keccak256 of the two nodes, smaller first.
@@ -1128,41 +1153,52 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     function _challenge(bytes32 seed, uint256 n) private pure returns (uint256[4] memory out) {
         if (n == 0) return out;
         uint256 k = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
-        // Sparse Fisher-Yates: only the swapped positions are remembered.
-        uint256[8] memory keys;
-        uint256[8] memory values;
-        uint256 used;
-        for (uint256 j; j < k; ++j) {
-            // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
-            // slither-disable-next-line weak-prng
-            uint256 pick = j + uint256(keccak256(abi.encode(seed, j))) % (n - j);
-            uint256 atJ = j;
-            uint256 atPick = pick;
-            uint256 slotPick = type(uint256).max;
-            for (uint256 u; u < used; ++u) {
-                if (keys[u] == j) atJ = values[u];
-                if (keys[u] == pick) (atPick, slotPick) = (values[u], u);
-            }
-            out[j] = atPick;
-            if (pick != j) {
-                if (slotPick == type(uint256).max) {
-                    (keys[used], slotPick) = (pick, used);
-                    ++used;
+        // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+        assembly ("memory-safe") {
+            // Sparse Fisher-Yates: only the swapped positions are remembered, as (key, value)
+            // pairs in free memory (at most 2k of them).
+            let keys := mload(0x40)
+            let values := add(keys, 0x100)
+            let used := 0
+            for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                mstore(0x00, seed)
+                mstore(0x20, j)
+                let pick := add(j, mod(keccak256(0x00, 0x40), sub(n, j)))
+                let atJ := j
+                let atPick := pick
+                let slotPick := not(0)
+                for { let u := 0 } lt(u, used) { u := add(u, 1) } {
+                    let key := mload(add(keys, shl(5, u)))
+                    if eq(key, j) { atJ := mload(add(values, shl(5, u))) }
+                    if eq(key, pick) {
+                        atPick := mload(add(values, shl(5, u)))
+                        slotPick := u
+                    }
                 }
-                values[slotPick] = atJ;
+                mstore(add(out, shl(5, j)), atPick)
+                if iszero(eq(pick, j)) {
+                    if eq(slotPick, not(0)) {
+                        mstore(add(keys, shl(5, used)), pick)
+                        slotPick := used
+                        used := add(used, 1)
+                    }
+                    mstore(add(values, shl(5, slotPick)), atJ)
+                }
             }
-        }
-        // Insertion sort of the k picks, then cyclic repetition.
-        for (uint256 i = 1; i < k; ++i) {
-            uint256 value = out[i];
-            uint256 at = i;
-            for (; at > 0 && out[at - 1] > value; --at) {
-                out[at] = out[at - 1];
+            // Insertion sort of the k picks, then cyclic repetition.
+            for { let i := 1 } lt(i, k) { i := add(i, 1) } {
+                let value := mload(add(out, shl(5, i)))
+                let at := i
+                for {} gt(at, 0) { at := sub(at, 1) } {
+                    let previous := mload(add(out, shl(5, sub(at, 1))))
+                    if iszero(gt(previous, value)) { break }
+                    mstore(add(out, shl(5, at)), previous)
+                }
+                mstore(add(out, shl(5, at)), value)
             }
-            out[at] = value;
-        }
-        for (uint256 j = k; j < CHALLENGE_SIZE; ++j) {
-            out[j] = out[j % k];
+            for { let j := k } lt(j, 4) { j := add(j, 1) } {
+                mstore(add(out, shl(5, j)), mload(add(out, shl(5, mod(j, k)))))
+            }
         }
     }
 
