@@ -7,6 +7,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAuditDraws, IAuditHost, IAuditedTasks} from "./interfaces/IAuditedTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IOracleTypes} from "./interfaces/IOracleTypes.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 
@@ -51,19 +52,21 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// the executor; otherwise it agrees with nothing.
     bytes32 public constant EVIDENCE_WITHHELD_DIGEST = keccak256("genoracle.evidence-withheld");
     /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
-    uint256 public constant CHALLENGE_SIZE = 4;
+    uint256 internal constant CHALLENGE_SIZE = 4;
     /// @notice Largest number of auditors (executor + auditors is odd: 2 or 4 auditors).
-    uint8 public constant MAX_AUDITORS = 4;
+    uint8 internal constant MAX_AUDITORS = 4;
     /// @notice The executor's share (basis points) of the members' fee of a verified task.
-    uint256 public constant EXECUTOR_FEE_BPS = 5_000;
+    uint256 internal constant EXECUTOR_FEE_BPS = 5_000;
     /// @notice Audited task ids are TASK_ID_OFFSET + 1, + 2, ...
     uint256 public constant TASK_ID_OFFSET = 1 << 128;
     /// @notice Pass as `tolerance` to use the model's default tolerance.
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
-    /// @notice At most this many draws (of each kind) wait for their randomness.
-    uint256 public constant MAX_PENDING_DRAWS = 16;
+    /// @notice At most this many draws (of each kind) wait for their randomness (each request
+    /// and each submission first completes the ready ones, so this bounds the requests, and the
+    /// submissions, of one block).
+    uint256 internal constant MAX_PENDING_DRAWS = 10;
     /// @notice Largest fee a task can escrow (packed into 80 bits).
-    uint256 public constant MAX_FEE = type(uint80).max;
+    uint256 internal constant MAX_FEE = type(uint80).max;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant SLOT_BITS = 32;
@@ -103,18 +106,25 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint24 callbackGasLimit;
     }
 
-    /// @dev Slot and draw bookkeeping, one word. Task slots are reused once their task is over:
-    /// a request takes the slot at `cursor` if its task is finished, else a new one. Draws wait
-    /// in two rings of task ids, executors from `execHead` to `execTail`, auditors from
-    /// `auditHead` to `auditTail`.
+    /// @dev Slot bookkeeping and the executors' draw queue, one word. Task slots are reused once
+    /// their task is over: a request takes the slot at `cursor` if its task is finished, else a
+    /// new one. Draws wait in queues of slots (slot + 1, 16 bits each, MAX_PENDING_DRAWS of
+    /// them in a ring from `execHead`), the executors' here, the auditors' in {AuditQueue}: one
+    /// word written per request, one per submission.
     struct Counters {
-        uint64 taskCount;
-        uint32 slotCount;
-        uint32 cursor;
-        uint32 execHead;
-        uint32 execTail;
-        uint32 auditHead;
-        uint32 auditTail;
+        uint40 taskCount;
+        uint16 slotCount;
+        uint16 cursor;
+        uint8 execHead;
+        uint8 execCount;
+        uint160 execSlots;
+    }
+
+    /// @dev The auditors' draw queue, one word (as the executors').
+    struct AuditQueue {
+        uint8 head;
+        uint8 count;
+        uint160 slots;
     }
 
     /// @notice The oracle whose operators, stakes and credits this contract uses.
@@ -127,6 +137,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint16 private immutable _slashNoCommitBps;
     uint32 private immutable _maxCallbackGasLimit;
     uint64 private immutable _callbackGasPrice;
+    IModelRegistry private immutable _registry;
 
     Counters private _counters;
     /// @dev Task storage is keyed by slot, and slots are reused (rewriting a used word costs a
@@ -139,8 +150,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// submission, then the executor's opened digest, then the result once Resolved; positions
     /// 1..k: an auditor's commitment, then its digest; RESULT_POSITION: the result digest.
     mapping(uint256 sealKey => bytes32) private _seals;
-    mapping(uint256 ring => uint256 taskId) private _execQueue;
-    mapping(uint256 ring => uint256 taskId) private _auditQueue;
+    AuditQueue private _auditQueue;
 
     /// @param oracle_ The GenerationOracle whose configuration (fees, windows, slash rates,
     /// callback bounds) this contract copies; its registry's owner must then attach this contract
@@ -156,6 +166,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         _slashNoCommitBps = cfg.slashNoCommitBps;
         _maxCallbackGasLimit = cfg.maxCallbackGasLimit;
         _callbackGasPrice = cfg.callbackGasPrice;
+        _registry = oracle_.models();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -190,12 +201,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         );
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
-        uint256 pending = counters.execTail - counters.execHead;
-        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
         uint256 number = ++counters.taskCount;
         uint256 slot = _takeSlot(counters);
-        taskId = TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
-        _execQueue[counters.execTail++ % MAX_PENDING_DRAWS] = taskId;
+        taskId = _taskId(number, slot);
+        (counters.execSlots, counters.execCount) =
+            _enqueue(counters.execHead, counters.execCount, counters.execSlots, slot);
         _counters = counters;
 
         uint32 deadline = (block.timestamp + _submitWindow).toUint32();
@@ -251,12 +261,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             revert AuditNotExecutor(taskId, msg.sender);
         }
         if (leafCount == 0) revert AuditInvalidLeafCount(taskId);
-        Counters memory counters = _counters;
-        _drawReadyAuditors(counters);
-        uint256 pending = counters.auditTail - counters.auditHead;
-        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
-        _auditQueue[counters.auditTail++ % MAX_PENDING_DRAWS] = taskId;
-        _counters = counters;
+        AuditQueue memory queue = _auditQueue;
+        _drawReadyAuditors(queue);
+        (queue.slots, queue.count) = _enqueue(queue.head, queue.count, queue.slots, _slot(taskId));
+        _auditQueue = queue;
 
         uint32 commitDeadline = (block.timestamp + _commitWindow).toUint32();
         core.status = AuditStatus.Auditing;
@@ -285,10 +293,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function drawAudits() external {
-        Counters memory counters = _counters;
-        _drawReadyExecutors(counters);
-        _drawReadyAuditors(counters);
-        _counters = counters;
+        _drawReady();
     }
 
     /// @inheritdoc IAuditDraws
@@ -296,10 +301,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // slither-disable-next-line reentrancy-no-eth
     function drawReadyAudits() external {
         if (msg.sender != address(oracle)) revert AuditOnlyOracle(msg.sender);
-        Counters memory counters = _counters;
-        _drawReadyExecutors(counters);
-        _drawReadyAuditors(counters);
-        _counters = counters;
+        _drawReady();
     }
 
     /// @notice An auditor commits to the digest of what it recomputed:
@@ -417,11 +419,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return _requiredFee(auditors, callbackGasLimit);
     }
 
-    /// @notice Number of audited tasks ever requested.
-    function taskCount() external view returns (uint256) {
-        return _counters.taskCount;
-    }
-
     /// @notice Number of task slots ever used (see {taskAt}).
     function slotCount() external view returns (uint256) {
         return _counters.slotCount;
@@ -431,7 +428,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// with {slotCount}, how to list the open tasks.
     function taskAt(uint256 slot) external view returns (uint256) {
         uint256 number = _cores[slot].number;
-        return number == 0 ? 0 : TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
+        return number == 0 ? 0 : _taskId(number, slot);
     }
 
     /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
@@ -494,7 +491,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Payment memory payment = _payments[_slot(taskId)];
         Terms memory terms = _terms[_slot(taskId)];
         info.requester = payment.requester;
-        info.modelId = oracle.models().modelIdAt(core.modelIndex);
+        info.modelId = _registry.modelIdAt(core.modelIndex);
         info.status = core.status;
         info.phase = _phase(core);
         info.auditors = core.auditors;
@@ -543,31 +540,67 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Draws
     // ------------------------------------------------------------------------------------------
 
-    function _drawReadyExecutors(Counters memory counters) private {
-        uint256 head = counters.execHead;
-        for (; head < counters.execTail; ++head) {
-            uint256 taskId = _execQueue[head % MAX_PENDING_DRAWS];
-            Core memory core = _core(taskId);
-            if (core.status != AuditStatus.Drawing) continue;
-            if (core.drawBlock >= block.number) break;
-            _drawExecutor(taskId, core);
-        }
-        // An empty ring starts over at its first entry, which stays written (cheaper to rewrite).
-        if (head == counters.execTail) (head, counters.execTail) = (0, 0);
-        counters.execHead = uint32(head);
+    /// @dev Completes every draw whose randomness exists, executors' and auditors'.
+    function _drawReady() private {
+        Counters memory counters = _counters;
+        _drawReadyExecutors(counters);
+        _counters = counters;
+        AuditQueue memory queue = _auditQueue;
+        _drawReadyAuditors(queue);
+        _auditQueue = queue;
     }
 
-    function _drawReadyAuditors(Counters memory counters) private {
-        uint256 head = counters.auditHead;
-        for (; head < counters.auditTail; ++head) {
-            uint256 taskId = _auditQueue[head % MAX_PENDING_DRAWS];
-            Core memory core = _core(taskId);
+    /// @dev Draws, oldest first, the queued executors whose randomness exists, skipping those
+    /// drawn out of turn (an entry names a slot: whatever task holds it, if waiting for its
+    /// executor with its randomness known, is drawn, which is never wrong); stops at the first
+    /// task whose randomness does not exist yet. An emptied queue restarts at its first entry.
+    function _drawReadyExecutors(Counters memory counters) private {
+        uint256 count = counters.execCount;
+        uint256 done;
+        for (; done < count; ++done) {
+            uint256 at = (counters.execHead + done) % MAX_PENDING_DRAWS;
+            uint256 slot = ((uint256(counters.execSlots) >> (16 * at)) & 0xffff) - 1;
+            Core memory core = _cores[slot];
+            if (core.status != AuditStatus.Drawing) continue;
+            if (core.drawBlock >= block.number) break;
+            _drawExecutor(_taskId(core.number, slot), core);
+        }
+        counters.execCount = uint8(count - done);
+        counters.execHead =
+            count == done ? 0 : uint8((counters.execHead + done) % MAX_PENDING_DRAWS);
+    }
+
+    /// @dev As {_drawReadyExecutors}, for the auditors' draws.
+    function _drawReadyAuditors(AuditQueue memory queue) private {
+        uint256 count = queue.count;
+        uint256 done;
+        for (; done < count; ++done) {
+            uint256 at = (queue.head + done) % MAX_PENDING_DRAWS;
+            uint256 slot = ((uint256(queue.slots) >> (16 * at)) & 0xffff) - 1;
+            Core memory core = _cores[slot];
             if (!_auditorsPending(core)) continue;
             if (core.drawBlock >= block.number) break;
-            _drawAuditors(taskId, core);
+            _drawAuditors(_taskId(core.number, slot), core);
         }
-        if (head == counters.auditTail) (head, counters.auditTail) = (0, 0);
-        counters.auditHead = uint32(head);
+        queue.count = uint8(count - done);
+        queue.head = count == done ? 0 : uint8((queue.head + done) % MAX_PENDING_DRAWS);
+    }
+
+    /// @dev Appends `slot` to a queue; reverts when MAX_PENDING_DRAWS wait already.
+    function _enqueue(uint256 head, uint256 count, uint256 slots, uint256 slot)
+        private
+        pure
+        returns (uint160, uint8)
+    {
+        if (count >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(count);
+        uint256 at = 16 * ((head + count) % MAX_PENDING_DRAWS);
+        slots = (slots & ~(uint256(0xffff) << at)) | ((slot + 1) << at);
+        return (uint160(slots), uint8(count + 1));
+    }
+
+    /// @dev The id of task `number` in `slot`.
+    function _taskId(uint256 number, uint256 slot) private pure returns (uint256) {
+        return TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
     }
 
     /// @dev A slot for a new task: the one at the cursor if its task is over (its words are
@@ -577,9 +610,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         slot = counters.cursor;
         if (slot >= count || _cores[slot].status <= AuditStatus.Auditing) {
             slot = count;
-            counters.slotCount = uint32(++count);
+            counters.slotCount = (++count).toUint16();
         }
-        counters.cursor = uint32((counters.cursor + 1) % count);
+        counters.cursor = uint16((counters.cursor + 1) % count);
     }
 
     function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
@@ -840,10 +873,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (slashes) {
             // Frozen weights: every draw whose randomness exists, here and in the oracle, is
             // completed before a slash changes a weight.
-            Counters memory counters = _counters;
-            _drawReadyExecutors(counters);
-            _drawReadyAuditors(counters);
-            _counters = counters;
+            _drawReady();
             // slither-disable-next-line unused-return
             IOperatorIndex(address(oracle)).drawCommittees(type(uint256).max);
         }
