@@ -631,14 +631,14 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
             return address(0);
         }
-        (uint256[] memory indices, address[] memory drawn) = IAuditHost(address(oracle))
-            .auditDraw(core.modelIndex, entropy, 1, address(0));
-        if (indices.length == 0) {
+        (uint256 indices, address[4] memory drawn) =
+            IAuditHost(address(oracle)).auditDraw(core.modelIndex, entropy, 1, 0);
+        if (indices == 0) {
             _cores[_slot(taskId)] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.NotEnoughOperators);
             return address(0);
         }
-        core.members = uint104(indices[0]);
+        core.members = uint104(indices);
         _cores[_slot(taskId)] = core;
         emit ExecutorDrawn(taskId, drawn[0], entropy);
         return drawn[0];
@@ -666,20 +666,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
         // As for the executor: auditors drawn after the commit deadline could not have committed.
         if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
-            uint256[] memory indices;
-            (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
-                core.modelIndex,
-                entropy,
-                core.auditors,
-                _memberAddress(core, 0, address(0))
+            (uint256 indices, address[4] memory drawn) = IAuditHost(address(oracle)).auditDraw(
+                core.modelIndex, entropy, core.auditors, uint256(core.members) & INDEX_MASK
             );
-            if (indices.length != 0) {
-                uint256 packed = core.members;
-                for (uint256 i; i < indices.length; ++i) {
-                    packed |= indices[i] << (INDEX_BITS * (i + 1));
-                }
-                core.members = uint104(packed);
+            if (indices != 0) {
+                core.members = uint104(uint256(core.members) | (indices << INDEX_BITS));
                 _cores[_slot(taskId)] = core;
+                auditors = new address[](core.auditors);
+                for (uint256 i; i < auditors.length; ++i) {
+                    auditors[i] = drawn[i];
+                }
                 emit AuditorsDrawn(taskId, auditors, entropy, keccak256(abi.encode(entropy)));
                 return auditors;
             }

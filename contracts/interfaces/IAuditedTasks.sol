@@ -68,12 +68,15 @@ interface IAuditHost {
 
     /// @notice Draws `size` operators of the model's pool by stake weight, without replacement and
     /// never `avoided`, and opens an assignment for each (they cannot exit until it is settled).
-    /// Returns empty arrays if too few operators can be drawn.
+    /// Draws nobody if too few operators can be drawn.
     /// @dev Requirements: called by the attached AuditedTasks, which has completed every draw
     /// whose randomness exists before any weight changed (it is told by {IAuditDraws}).
-    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+    /// `avoidedIndex`: the operator index never drawn (zero: none). Returns the drawn operators'
+    /// indices packed 20 bits each (first at the lowest bits; zero if too few can be drawn) and
+    /// their addresses (`size` <= 4 of them).
+    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, uint256 avoidedIndex)
         external
-        returns (uint256[] memory indices, address[] memory operators);
+        returns (uint256 indices, address[4] memory operators);
 
     /// @notice The operators {auditDraw} would draw now (a view: nothing is opened). Weights are
     /// frozen until a draw whose randomness exists is made, so this is the draw's result.

@@ -84,15 +84,19 @@ contract OperatorDesk is OperatorStorage, IAuditHost {
     }
 
     /// @inheritdoc IAuditHost
-    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, uint256 avoidedIndex)
         external
         onlyAudited
-        returns (uint256[] memory indices, address[] memory operators)
+        returns (uint256 indices, address[4] memory operators)
     {
+        address avoided = avoidedIndex == 0 ? address(0) : _operatorAt[avoidedIndex];
         if (!_canDraw(modelIndex, size, avoided)) return (indices, operators);
-        (indices, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
+        (uint256[] memory drawn, address[] memory addresses) =
+            _drawAvoiding(modelIndex, entropy, size, avoided);
         for (uint256 i; i < size; ++i) {
-            _accounts[operators[i]].openTasks += 1;
+            _accounts[addresses[i]].openTasks += 1;
+            indices |= drawn[i] << (INDEX_BITS * i);
+            operators[i] = addresses[i];
         }
     }
 

@@ -390,7 +390,7 @@ def test_forged_openings_and_outsiders_are_refused(
         )
     host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
     with reverts("AuditHostOnlyAudited"):
-        host.functions.auditDraw(0, b"\1" * 32, 1, actors.outsider).call({"from": actors.outsider})
+        host.functions.auditDraw(0, b"\1" * 32, 1, 0).call({"from": actors.outsider})
     with reverts("AuditAttachRefused"):
         host.functions.attachAuditedTasks(client.contract.address).call({"from": actors.owner})
     with reverts("AuditOnlyOracle"):
