@@ -482,3 +482,117 @@ def test_members_are_known_before_anyone_draws(
     digest = honest_digest(client, task, honest)
     client.commit(task, auditors[0], digest)  # draws the auditors, as predicted
     assert client.info(task.id)["members"][1:] == auditors
+
+
+def test_a_reused_slot_never_answers_to_its_old_task_id(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """Task storage is reused: a finished task's slot takes the next request. Its old id (and an
+    id forged from the slot with another number) then names nothing: no phase, no result, no
+    draw, no commit, no resolution. The new task keeps its own id, challenge and result."""
+    honest = make_commitment(20)
+    first = submitted(client, actors, honest)
+    assert first.auditors is not None
+    digest = honest_digest(client, first, honest)
+    for auditor in first.auditors:
+        client.commit(first, auditor, digest)
+    client.open(first, honest, [client.opening(first, a, digest) for a in first.auditors])
+    assert client.contract.functions.resultOf(first.id).call() == RESULT
+    second = executing(client, actors)
+    slot_mask = (1 << 32) - 1
+    assert second.id & slot_mask == first.id & slot_mask and second.id > first.id
+    assert client.contract.functions.slotCount().call() == 1
+    assert client.contract.functions.taskAt(first.id & slot_mask).call() == second.id
+    # The old id is gone: nothing to read, nothing to act on.
+    assert client.contract.functions.resultOf(first.id).call() == b"\0" * 32
+    with reverts("AuditTaskNotFound"):
+        client.info(first.id)
+    with reverts("AuditWrongPhase"):
+        send(client.contract.functions.resolveAudit(first.id), actors.outsider)
+    forged = second.id + (7 << 32)  # same slot, another number
+    for alias in (first.id, forged):
+        with reverts("AuditWrongPhase"):
+            client.contract.functions.submitExecution(
+                alias, RESULT, honest.evidence.root, honest.sketch_tree.root, 20
+            ).call({"from": second.executor})
+    client.submit(second, RESULT, honest)
+    client.draw(second, actors.outsider)
+    assert second.auditors is not None
+    auditor = second.auditors[0]
+    for alias in (first.id, forged):
+        with reverts("AuditWrongPhase"):
+            send(client.contract.functions.commitAudit(alias, 1, b"\1" * 32), auditor)
+    digest = honest_digest(client, second, honest)
+    for member in second.auditors:
+        client.commit(second, member, digest)
+    receipt = client.open(
+        second, honest, [client.opening(second, a, digest) for a in second.auditors]
+    )
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert client.status(second) == RESOLVED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_the_opening_must_repeat_the_sealed_submission(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """One storage word seals the submission (executor, result digest, sketch root, leaf count):
+    an executor cannot swap its result after the auditors committed, nor can anyone name another
+    executor; one proof covers the four leaves, with not one node more or less."""
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    swapped = bytes.fromhex("cd" * 32)
+    with reverts("AuditSubmissionMismatch"):
+        client.open(task, honest, opening=(executor, swapped, root, count, sketches, salts, proof))
+    with reverts("AuditSubmissionMismatch"):
+        client.open(
+            task, honest, opening=(actors.outsider, result, root, count, sketches, salts, proof)
+        )
+    with reverts("AuditInvalidProof"):
+        client.open(
+            task, honest, opening=(executor, result, root, count, sketches, salts, [*proof, root])
+        )
+    with reverts("AuditInvalidProof"):
+        client.open(
+            task, honest, opening=(executor, result, root, count, sketches, salts, proof[1:])
+        )
+    flipped = list(salts)
+    flipped[0] = b"\0" * 32
+    with reverts("AuditInvalidProof"):
+        client.open(task, honest, opening=(executor, result, root, count, sketches, flipped, proof))
+    openings = [client.opening(task, a, digest) for a in task.auditors]
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+@pytest.mark.parametrize("leaves", [1, 2, 3, 5])
+def test_short_trees_prove_repeated_leaves_once(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str], leaves: int
+) -> None:
+    """With fewer than four leaves the challenge repeats leaves cyclically: the multiproof proves
+    each once, and a repeat must carry the same sketch and salt."""
+    honest = make_commitment(leaves, tag=f"short-{leaves}")
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    indices = client.challenge(task, leaves)
+    if leaves < 4:
+        # The repeat of challenged leaf 0 with another (forged) sketch is refused.
+        forged = list(sketches)
+        forged[leaves] = bytes.fromhex("01" * 32)
+        with reverts("AuditInvalidProof"):
+            client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
+        assert indices[leaves] == indices[0]
+    openings = [client.opening(task, a, digest) for a in task.auditors]
+    receipt = client.open(task, honest, openings)
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert_audited_invariant(oracle, client.contract, people(actors))
