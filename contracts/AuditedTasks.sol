@@ -43,7 +43,10 @@ import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 /// open tasks; the oracle's invariant is unchanged (settlement sends each task's fee over).
 /// Fee split on success: the executor, who generated, gets EXECUTOR_FEE_BPS of the members' fee;
 /// the agreeing auditors share the rest; slashed stake is shared equally by the paid members.
-/// Task ids start at TASK_ID_OFFSET, so they never collide with the oracle's in a consumer.
+/// Task ids are above TASK_ID_OFFSET, so they never collide with the oracle's in a consumer, and
+/// carry their storage slot: TASK_ID_OFFSET + (number << 32) + slot, `number` counting every
+/// request. Slots are reused once their task is over (rewriting a used word costs a fifth of a
+/// new one); an id whose slot holds a later task names nothing (status None).
 contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     using SafeCast for uint256;
 
@@ -57,7 +60,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint8 internal constant MAX_AUDITORS = 4;
     /// @notice The executor's share (basis points) of the members' fee of a verified task.
     uint256 internal constant EXECUTOR_FEE_BPS = 5_000;
-    /// @notice Audited task ids are TASK_ID_OFFSET + 1, + 2, ...
+    /// @notice Audited task ids are TASK_ID_OFFSET + (number << 32) + slot (number 1, 2, ...).
     uint256 public constant TASK_ID_OFFSET = 1 << 128;
     /// @notice Pass as `tolerance` to use the model's default tolerance.
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
