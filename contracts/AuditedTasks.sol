@@ -544,6 +544,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------
 
     /// @dev Completes every draw whose randomness exists, executors' and auditors'.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function _drawReady() private {
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
@@ -561,6 +563,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 count = counters.execCount;
         uint256 done;
         for (; done < count; ++done) {
+            // Ring positions, not randomness.
+            // slither-disable-next-line weak-prng
             uint256 at = (counters.execHead + done) % MAX_PENDING_DRAWS;
             uint256 slot = ((uint256(counters.execSlots) >> (16 * at)) & 0xffff) - 1;
             Core memory core = _cores[slot];
@@ -569,8 +573,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             _drawExecutor(_taskId(core.number, slot), core);
         }
         counters.execCount = uint8(count - done);
-        counters.execHead =
-            count == done ? 0 : uint8((counters.execHead + done) % MAX_PENDING_DRAWS);
+        // slither-disable-next-line weak-prng
+        uint256 next = (counters.execHead + done) % MAX_PENDING_DRAWS;
+        counters.execHead = count == done ? 0 : uint8(next);
     }
 
     /// @dev As {_drawReadyExecutors}, for the auditors' draws.
@@ -578,6 +583,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 count = queue.count;
         uint256 done;
         for (; done < count; ++done) {
+            // slither-disable-next-line weak-prng
             uint256 at = (queue.head + done) % MAX_PENDING_DRAWS;
             uint256 slot = ((uint256(queue.slots) >> (16 * at)) & 0xffff) - 1;
             Core memory core = _cores[slot];
@@ -586,7 +592,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             _drawAuditors(_taskId(core.number, slot), core);
         }
         queue.count = uint8(count - done);
-        queue.head = count == done ? 0 : uint8((queue.head + done) % MAX_PENDING_DRAWS);
+        // slither-disable-next-line weak-prng
+        uint256 next = (queue.head + done) % MAX_PENDING_DRAWS;
+        queue.head = count == done ? 0 : uint8(next);
     }
 
     /// @dev Appends `slot` to a queue; reverts when MAX_PENDING_DRAWS wait already.
@@ -596,6 +604,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         returns (uint160, uint8)
     {
         if (count >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(count);
+        // slither-disable-next-line weak-prng
         uint256 at = 16 * ((head + count) % MAX_PENDING_DRAWS);
         slots = (slots & ~(uint256(0xffff) << at)) | ((slot + 1) << at);
         return (uint160(slots), uint8(count + 1));
@@ -615,6 +624,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             slot = count;
             counters.slotCount = (++count).toUint16();
         }
+        // slither-disable-next-line weak-prng
         counters.cursor = uint16((counters.cursor + 1) % count);
     }
 
@@ -1061,6 +1071,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
                 for { let r := 0 } lt(r, known) { r := add(r, 1) } {
                     let index := mload(add(indices, shl(5, r)))
                     let node := mload(add(nodes, shl(5, r)))
+                    // slither-disable-next-line incorrect-exp
                     let sibling := xor(index, 1)
                     let other := 0
                     let paired := 0
