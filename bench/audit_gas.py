@@ -68,7 +68,7 @@ def run_task(
         executor = audited.functions.membersOf(task_id).call()[0]
     else:
         send("draw_executor", audited.functions.drawAudits(), keeper)
-        executor = audited.functions.executorOf(task_id).call()
+        executor = audited.functions.membersOf(task_id).call()[0]
     states = [bytes(Web3.keccak(text=f"state/{n}/{i}")) for i in range(STEPS)]
     sketches = [bytes(Web3.keccak(text=f"sketch/{n}/{i}")) for i in range(STEPS)]
     commitment = Commitment.build(states, sketches, bytes(Web3.keccak(text=f"secret/{n}")))
@@ -101,7 +101,7 @@ def run_task(
         step = "commit_first" if position == 1 else "commit"
         send(step, audited.functions.commitAudit(task_id, position, sealed), auditor)
         openings.append((position, auditor, digest, salt))
-    opening = sketch_opening(commitment, indices)
+    opening = sketch_opening(commitment, indices, executor, result)
     send("open_resolve", audited.functions.openSketches(task_id, opening, openings), executor)
     info = audited.functions.getAuditTask(task_id).call()
     assert info[2] == 4, f"task {task_id} not Resolved: status {info[2]}"

@@ -2,12 +2,12 @@
 pragma solidity ^0.8.30;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAuditDraws, IAuditHost, IAuditedTasks} from "./interfaces/IAuditedTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IOracleTypes} from "./interfaces/IOracleTypes.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 
@@ -17,14 +17,16 @@ import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 /// 1. Request (model, input, k auditors in {2, 4}, tolerance, callback gas, fee). The executor is
 ///    drawn from the hash of the request's block (randomness that did not exist at request time).
 /// 2. The executor submits `(resultDigest, evidenceRoot, sketchRoot, leafCount)` before its
-///    deadline; `resultDigest` is public at once, marked unaudited ({unauditedResultOf}).
+///    deadline; `resultDigest` is public at once, unaudited, in {ExecutionSubmitted} (storage keeps
+///    one word for the submission: the hash of executor, digest, sketch root and leaf count,
+///    {sealOf} position 0, which the opening must match).
 /// 3. The auditors (never the executor, without replacement) and the challenge (four leaves of
 ///    the executor's trees) are drawn from the hash of the submission's block, which the
 ///    submission cannot know. Auditors fetch the challenged inputs off chain, recompute, and
 ///    commit `keccak256(abi.encode(chainid, this, taskId, auditor, digest, salt))`.
 /// 4. Once no more commits can come, auditors reveal and the executor opens its salted sketches
-///    of the challenged leaves with Merkle proofs against `sketchRoot` (OpenZeppelin MerkleProof,
-///    leaves as inference/audit/merkle.py builds them). Auditors committed before any sketch was
+///    of the challenged leaves with one proof for the four against `sketchRoot` (OpenZeppelin's
+///    pair hash, leaves and tree as inference/audit/merkle.py builds them). Auditors committed before any sketch was
 ///    opened, so they cannot copy it. The executor's digest takes lane j from the sketch of
 ///    challenged leaf j.
 /// 5. The tolerant majority over executor and auditors decides: the executor's result is
@@ -41,7 +43,10 @@ import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 /// open tasks; the oracle's invariant is unchanged (settlement sends each task's fee over).
 /// Fee split on success: the executor, who generated, gets EXECUTOR_FEE_BPS of the members' fee;
 /// the agreeing auditors share the rest; slashed stake is shared equally by the paid members.
-/// Task ids start at TASK_ID_OFFSET, so they never collide with the oracle's in a consumer.
+/// Task ids are above TASK_ID_OFFSET, so they never collide with the oracle's in a consumer, and
+/// carry their storage slot: TASK_ID_OFFSET + (number << 32) + slot, `number` counting every
+/// request. Slots are reused once their task is over (rewriting a used word costs a fifth of a
+/// new one); an id whose slot holds a later task names nothing (status None).
 contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     using SafeCast for uint256;
 
@@ -50,23 +55,27 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// the executor; otherwise it agrees with nothing.
     bytes32 public constant EVIDENCE_WITHHELD_DIGEST = keccak256("genoracle.evidence-withheld");
     /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
-    uint256 public constant CHALLENGE_SIZE = 4;
+    uint256 internal constant CHALLENGE_SIZE = 4;
     /// @notice Largest number of auditors (executor + auditors is odd: 2 or 4 auditors).
-    uint8 public constant MAX_AUDITORS = 4;
+    uint8 internal constant MAX_AUDITORS = 4;
     /// @notice The executor's share (basis points) of the members' fee of a verified task.
-    uint256 public constant EXECUTOR_FEE_BPS = 5_000;
-    /// @notice Audited task ids are TASK_ID_OFFSET + 1, + 2, ...
+    uint256 internal constant EXECUTOR_FEE_BPS = 5_000;
+    /// @notice Audited task ids are TASK_ID_OFFSET + (number << 32) + slot (number 1, 2, ...).
     uint256 public constant TASK_ID_OFFSET = 1 << 128;
     /// @notice Pass as `tolerance` to use the model's audit tolerance (the registry's
     /// `auditToleranceOf`: what honest noise moves a step's sketch by, not the result digest's
     /// tolerance, since the compared digests are step sketches).
     uint32 public constant USE_DEFAULT_TOLERANCE = type(uint32).max;
-    /// @notice At most this many draws (of each kind) wait for their randomness.
-    uint256 public constant MAX_PENDING_DRAWS = 16;
+    /// @notice At most this many draws (of each kind) wait for their randomness (each request
+    /// and each submission first completes the ready ones, so this bounds the requests, and the
+    /// submissions, of one block).
+    uint256 internal constant MAX_PENDING_DRAWS = 10;
     /// @notice Largest fee a task can escrow (packed into 80 bits).
-    uint256 public constant MAX_FEE = type(uint80).max;
+    uint256 internal constant MAX_FEE = type(uint80).max;
 
     uint256 private constant BPS = 10_000;
+    uint256 private constant SLOT_BITS = 32;
+    uint256 private constant SLOT_MASK = (1 << 32) - 1;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
     uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
@@ -77,33 +86,50 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Seal position where a non-final opening keeps the executor's result digest.
     uint256 private constant RESULT_POSITION = 7;
 
-    /// @dev Word 0 of a task.
+    /// @dev Word 0 of a task slot: what every transaction of the task reads and writes.
     struct Core {
+        uint40 number; // the task's number (its id is TASK_ID_OFFSET + number << SLOT_BITS + slot)
         uint32 deadline; // submit deadline (Drawing, Executing), then commit deadline
         uint32 drawBlock; // the request's block, then the submission's block
         AuditStatus status;
         uint8 auditors;
         uint8 committedMask; // bit 0: the executor submitted; bit p: auditor p committed
         uint8 revealedMask; // bit 0: the executor opened; bit p: auditor p revealed
-        uint32 tolerance;
-        uint24 callbackGasLimit;
+        uint16 modelIndex;
         uint104 members; // operator indices, 20 bits each: 0 executor, 1..auditors; 0 = none
     }
 
-    /// @dev Word 1 of a task.
+    /// @dev Word 1 of a task slot: who pays, and how much is escrowed.
     struct Payment {
         address requester;
         uint80 fee;
-        uint16 modelIndex;
     }
 
-    /// @dev Draw bookkeeping, one word: executors are drawn in task order from `drawnThrough`;
-    /// auditor draws wait in a ring from `auditHead` to `auditTail`.
+    /// @dev Word 2 of a task slot: the terms read at resolution.
+    struct Terms {
+        uint32 tolerance;
+        uint24 callbackGasLimit;
+    }
+
+    /// @dev Slot bookkeeping and the executors' draw queue, one word. Task slots are reused once
+    /// their task is over: a request takes the slot at `cursor` if its task is finished, else a
+    /// new one. Draws wait in queues of slots (slot + 1, 16 bits each, MAX_PENDING_DRAWS of
+    /// them in a ring from `execHead`), the executors' here, the auditors' in {AuditQueue}: one
+    /// word written per request, one per submission.
     struct Counters {
-        uint64 taskCount;
-        uint64 drawnThrough;
-        uint64 auditHead;
-        uint64 auditTail;
+        uint40 taskCount;
+        uint16 slotCount;
+        uint16 cursor;
+        uint8 execHead;
+        uint8 execCount;
+        uint160 execSlots;
+    }
+
+    /// @dev The auditors' draw queue, one word (as the executors').
+    struct AuditQueue {
+        uint8 head;
+        uint8 count;
+        uint160 slots;
     }
 
     /// @notice The oracle whose operators, stakes and credits this contract uses.
@@ -116,15 +142,20 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint16 private immutable _slashNoCommitBps;
     uint32 private immutable _maxCallbackGasLimit;
     uint64 private immutable _callbackGasPrice;
+    IModelRegistry private immutable _registry;
 
     Counters private _counters;
-    mapping(uint256 taskId => Core) private _cores;
-    mapping(uint256 taskId => Payment) private _payments;
-    /// @dev Keyed by taskId * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
-    /// submission, then the executor's opened digest; positions 1..k: an auditor's commitment,
-    /// then its digest; RESULT_POSITION: the result digest (verified once Resolved).
+    /// @dev Task storage is keyed by slot, and slots are reused (rewriting a used word costs a
+    /// fifth of writing a new one): a finished task's state stays readable until its slot's next
+    /// task is requested; its outcome stays in its events (AuditResolved, AuditFailed).
+    mapping(uint256 slot => Core) private _cores;
+    mapping(uint256 slot => Payment) private _payments;
+    mapping(uint256 slot => Terms) private _terms;
+    /// @dev Keyed by slot * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
+    /// submission, then the executor's opened digest, then the result once Resolved; positions
+    /// 1..k: an auditor's commitment, then its digest; RESULT_POSITION: the result digest.
     mapping(uint256 sealKey => bytes32) private _seals;
-    mapping(uint256 ring => uint256 taskId) private _auditQueue;
+    AuditQueue private _auditQueue;
 
     /// @param oracle_ The GenerationOracle whose configuration (fees, windows, slash rates,
     /// callback bounds) this contract copies; its registry's owner must then attach this contract
@@ -140,6 +171,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         _slashNoCommitBps = cfg.slashNoCommitBps;
         _maxCallbackGasLimit = cfg.maxCallbackGasLimit;
         _callbackGasPrice = cfg.callbackGasPrice;
+        _registry = oracle_.models();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -174,26 +206,27 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         );
         Counters memory counters = _counters;
         _drawReadyExecutors(counters);
-        uint256 pending = counters.taskCount - counters.drawnThrough;
-        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
         uint256 number = ++counters.taskCount;
+        uint256 slot = _takeSlot(counters);
+        taskId = _taskId(number, slot);
+        (counters.execSlots, counters.execCount) =
+            _enqueue(counters.execHead, counters.execCount, counters.execSlots, slot);
         _counters = counters;
-        taskId = TASK_ID_OFFSET + number;
 
         uint32 deadline = (block.timestamp + _submitWindow).toUint32();
-        _cores[taskId] = Core({
+        _cores[slot] = Core({
+            number: uint40(number),
             deadline: deadline,
             drawBlock: block.number.toUint32(),
             status: AuditStatus.Drawing,
             auditors: auditors,
             committedMask: 0,
             revealedMask: 0,
-            tolerance: granted,
-            callbackGasLimit: uint24(callbackGasLimit),
+            modelIndex: modelIndex,
             members: 0
         });
-        _payments[taskId] =
-            Payment({requester: msg.sender, fee: uint80(msg.value), modelIndex: modelIndex});
+        _payments[slot] = Payment({requester: msg.sender, fee: uint80(msg.value)});
+        _terms[slot] = Terms({tolerance: granted, callbackGasLimit: uint24(callbackGasLimit)});
         emit AuditTaskRequested(
             taskId,
             msg.sender,
@@ -223,7 +256,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32 sketchRoot,
         uint32 leafCount
     ) external {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         address executor;
         if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core);
         if (_phase(core) != AuditPhase.Execute) {
@@ -233,21 +266,19 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             revert AuditNotExecutor(taskId, msg.sender);
         }
         if (leafCount == 0) revert AuditInvalidLeafCount(taskId);
-        Counters memory counters = _counters;
-        _drawReadyAuditors(counters);
-        uint256 pending = counters.auditTail - counters.auditHead;
-        if (pending >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(pending);
-        _auditQueue[counters.auditTail++ % MAX_PENDING_DRAWS] = taskId;
-        _counters = counters;
+        AuditQueue memory queue = _auditQueue;
+        _drawReadyAuditors(queue);
+        (queue.slots, queue.count) = _enqueue(queue.head, queue.count, queue.slots, _slot(taskId));
+        _auditQueue = queue;
 
         uint32 commitDeadline = (block.timestamp + _commitWindow).toUint32();
         core.status = AuditStatus.Auditing;
         core.deadline = commitDeadline;
         core.drawBlock = block.number.toUint32();
         core.committedMask = 1;
-        _cores[taskId] = core;
-        _seals[_sealKey(taskId, 0)] = keccak256(abi.encode(sketchRoot, leafCount));
-        _seals[_sealKey(taskId, RESULT_POSITION)] = resultDigest;
+        _cores[_slot(taskId)] = core;
+        // One word seals the submission: the opening repeats it (the digest is in the event).
+        _seals[_sealKey(taskId, 0)] = _submissionSeal(msg.sender, resultDigest, sketchRoot, leafCount);
         emit ExecutionSubmitted(
             taskId,
             msg.sender,
@@ -267,10 +298,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function drawAudits() external {
-        Counters memory counters = _counters;
-        _drawReadyExecutors(counters);
-        _drawReadyAuditors(counters);
-        _counters = counters;
+        _drawReady();
     }
 
     /// @inheritdoc IAuditDraws
@@ -278,10 +306,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // slither-disable-next-line reentrancy-no-eth
     function drawReadyAudits() external {
         if (msg.sender != address(oracle)) revert AuditOnlyOracle(msg.sender);
-        Counters memory counters = _counters;
-        _drawReadyExecutors(counters);
-        _drawReadyAuditors(counters);
-        _counters = counters;
+        _drawReady();
     }
 
     /// @notice An auditor commits to the digest of what it recomputed:
@@ -292,7 +317,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function commitAudit(uint256 taskId, uint8 position, bytes32 commitment) external {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         address known;
         if (_auditorsPending(core)) {
             known = _drawAuditorsNow(taskId, core, position);
@@ -303,9 +328,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         _checkAuditor(taskId, core, position, msg.sender, known);
         uint8 bit = uint8(1 << position);
         if (core.committedMask & bit != 0) revert AuditAlreadyCommitted(taskId, msg.sender);
-        _seals[_sealKey(taskId, position)] = commitment;
+        _seals[_sealKey(taskId, position)] = _bindCommitter(commitment, msg.sender);
         core.committedMask |= bit;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         emit AuditCommitted(taskId, msg.sender);
     }
 
@@ -316,13 +341,19 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Requirements: the task is in its reveal phase; each opening names an auditor who
     /// committed, with a matching commitment; at least one is new.
     function revealAudits(uint256 taskId, AuditOpening[] calldata openings) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         _requireRevealPhase(taskId, core);
         uint8 before = core.revealedMask;
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
-        _revealOpenings(taskId, core, openings, digests);
+        address[5] memory known;
+        _revealOpenings(taskId, core, openings, digests, known);
         if (core.revealedMask == before) revert AuditNothingToReveal(taskId);
-        _afterReveals(taskId, core, digests, before, bytes32(0));
+        if (core.revealedMask == core.committedMask) {
+            _loadDigests(taskId, before, digests);
+            _resolve(taskId, core, digests, known, bytes32(0), false);
+        } else {
+            _storeDigests(taskId, core, digests, before);
+        }
     }
 
     /// @notice The executor's sketches of the challenged leaves, opened against its sketch root,
@@ -336,30 +367,39 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         SketchOpening calldata opening,
         AuditOpening[] calldata openings
     ) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         _requireRevealPhase(taskId, core);
         if (core.revealedMask & 1 != 0) revert AuditAlreadyOpened(taskId);
-        uint256 sealKey = _sealKey(taskId, 0);
-        if (_seals[sealKey] != keccak256(abi.encode(opening.sketchRoot, opening.leafCount))) {
-            revert AuditSubmissionMismatch(taskId);
-        }
+        bytes32 seal = _submissionSeal(
+            opening.executor, opening.resultDigest, opening.sketchRoot, opening.leafCount
+        );
+        if (_seals[_sealKey(taskId, 0)] != seal) revert AuditSubmissionMismatch(taskId);
         uint8 before = core.revealedMask;
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
+        address[5] memory known;
+        known[0] = opening.executor;
         digests[0] = _openedDigest(taskId, core, opening);
         core.revealedMask |= 1;
         emit SketchesOpened(taskId, digests[0]);
-        _revealOpenings(taskId, core, openings, digests);
-        _afterReveals(taskId, core, digests, before, digests[0]);
+        _revealOpenings(taskId, core, openings, digests, known);
+        if (core.revealedMask == core.committedMask) {
+            _loadDigests(taskId, before, digests);
+            _resolve(taskId, core, digests, known, opening.resultDigest, true);
+        } else {
+            // Not the last opening: the result waits in storage for the resolution.
+            _seals[_sealKey(taskId, RESULT_POSITION)] = opening.resultDigest;
+            _storeDigests(taskId, core, digests, before);
+        }
     }
 
-    /// @notice Ends a task whose outcome can no longer change (see {phaseOf}: Resolvable): the
+    /// @notice Ends a task whose outcome can no longer change (see {getAuditTask}: phase Resolvable): the
     /// executor never submitted, no auditors could be drawn, too few committed, every opening is
     /// in, or the reveal deadline passed. Anyone may call; the callback fee is the caller's.
     /// @dev Requirements: the task is Resolvable (a task whose draw is ready is drawn first).
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function resolveAudit(uint256 taskId) external nonReentrant {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
             _drawExecutorNow(taskId, core);
         }
@@ -370,7 +410,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (phase != AuditPhase.Resolvable) revert AuditWrongPhase(taskId, phase);
         bytes32[] memory digests = new bytes32[](uint256(core.auditors) + 1);
         _loadDigests(taskId, core.revealedMask, digests);
-        _resolve(taskId, core, digests);
+        address[5] memory known;
+        _resolve(taskId, core, digests, known, bytes32(0), false);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -383,40 +424,22 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return _requiredFee(auditors, callbackGasLimit);
     }
 
-    /// @notice Number of audited tasks ever requested (ids TASK_ID_OFFSET + 1 ..).
-    function taskCount() external view returns (uint256) {
-        return _counters.taskCount;
+    /// @notice Number of task slots ever used (see {taskAt}).
+    function slotCount() external view returns (uint256) {
+        return _counters.slotCount;
     }
 
-    /// @notice The executor's result digest as soon as it is submitted, and whether it has been
-    /// audited (true only once the task is Resolved: the auditors' majority agreed).
-    function unauditedResultOf(uint256 taskId)
-        external
-        view
-        returns (bytes32 digest, bool audited)
-    {
-        AuditStatus status = _cores[taskId].status;
-        if (status == AuditStatus.Resolved) return (_seals[_sealKey(taskId, 0)], true);
-        if (status == AuditStatus.Auditing) digest = _seals[_sealKey(taskId, RESULT_POSITION)];
+    /// @notice The id of the task that holds (or last held) slot `slot` (zero if none ever did):
+    /// with {slotCount}, how to list the open tasks.
+    function taskAt(uint256 slot) external view returns (uint256) {
+        uint256 number = _cores[slot].number;
+        return number == 0 ? 0 : _taskId(number, slot);
     }
 
     /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
     function resultOf(uint256 taskId) external view returns (bytes32) {
-        if (_cores[taskId].status != AuditStatus.Resolved) return bytes32(0);
+        if (_core(taskId).status != AuditStatus.Resolved) return bytes32(0);
         return _seals[_sealKey(taskId, 0)];
-    }
-
-    /// @notice The phase of task `taskId` now.
-    function phaseOf(uint256 taskId) external view returns (AuditPhase) {
-        return _phase(_cores[taskId]);
-    }
-
-    /// @notice The executor of a task once drawn (zero before: nodes call {drawAudits}, or read
-    /// {ExecutorDrawn}).
-    function executorOf(uint256 taskId) external view returns (address) {
-        Core memory core = _cores[taskId];
-        if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
-        return _memberAddress(core, 0, address(0));
     }
 
     /// @notice The task's members (executor first, then the auditors): those drawn, or, for a
@@ -424,7 +447,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// (weights are frozen until it is made). Zero entries are not known yet. Nodes learn from
     /// this whether to start work before anyone drew, as with the oracle's `committeeOf`.
     function membersOf(uint256 taskId) external view returns (address[] memory members) {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
         members = new address[](uint256(core.auditors) + 1);
         for (uint256 p; p < members.length; ++p) {
@@ -433,7 +456,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bool ready = core.drawBlock < block.number && block.timestamp <= core.deadline;
         bytes32 entropy = ready ? _drawEntropy(taskId, core.drawBlock) : bytes32(0);
         if (entropy == bytes32(0)) return members;
-        uint16 modelIndex = _payments[taskId].modelIndex;
+        uint16 modelIndex = core.modelIndex;
         if (core.status == AuditStatus.Drawing) {
             address[] memory drawn =
                 IAuditHost(address(oracle)).auditPreview(modelIndex, entropy, 1, address(0));
@@ -456,7 +479,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         view
         returns (uint256[4] memory indices, bytes32 seed)
     {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status < AuditStatus.Auditing || core.drawBlock >= block.number) {
             return (indices, seed);
         }
@@ -468,25 +491,22 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// and the auditors (empty entries until drawn).
     /// @dev Requirements: the task exists.
     function getAuditTask(uint256 taskId) external view returns (AuditTaskInfo memory info) {
-        Core memory core = _cores[taskId];
+        Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
-        Payment memory payment = _payments[taskId];
+        Payment memory payment = _payments[_slot(taskId)];
+        Terms memory terms = _terms[_slot(taskId)];
         info.requester = payment.requester;
-        info.modelId = oracle.models().modelIdAt(payment.modelIndex);
+        info.modelId = _registry.modelIdAt(core.modelIndex);
         info.status = core.status;
         info.phase = _phase(core);
         info.auditors = core.auditors;
-        info.tolerance = core.tolerance;
+        info.tolerance = terms.tolerance;
         info.deadline = core.deadline;
         info.revealDeadline = uint64(core.deadline) + _revealWindow;
         info.drawBlock = core.drawBlock;
         info.fee = payment.fee;
-        info.callbackGasLimit = core.callbackGasLimit;
-        if (core.status == AuditStatus.Auditing) {
-            info.resultDigest = _seals[_sealKey(taskId, RESULT_POSITION)];
-        } else if (core.status == AuditStatus.Resolved) {
-            info.resultDigest = _seals[_sealKey(taskId, 0)];
-        }
+        info.callbackGasLimit = terms.callbackGasLimit;
+        if (core.status == AuditStatus.Resolved) info.resultDigest = _seals[_sealKey(taskId, 0)];
         uint256 size = uint256(core.auditors) + 1;
         info.members = new address[](size);
         info.committed = new bool[](size);
@@ -525,28 +545,89 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Draws
     // ------------------------------------------------------------------------------------------
 
-    function _drawReadyExecutors(Counters memory counters) private {
-        uint256 next = uint256(counters.drawnThrough) + 1;
-        for (; next <= counters.taskCount; ++next) {
-            uint256 taskId = TASK_ID_OFFSET + next;
-            Core memory core = _cores[taskId];
-            if (core.status != AuditStatus.Drawing) continue;
-            if (core.drawBlock >= block.number) break;
-            _drawExecutor(taskId, core);
-        }
-        counters.drawnThrough = uint64(next - 1);
+    /// @dev Completes every draw whose randomness exists, executors' and auditors'.
+    // Calls go only to the immutable oracle (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function _drawReady() private {
+        Counters memory counters = _counters;
+        _drawReadyExecutors(counters);
+        _counters = counters;
+        AuditQueue memory queue = _auditQueue;
+        _drawReadyAuditors(queue);
+        _auditQueue = queue;
     }
 
-    function _drawReadyAuditors(Counters memory counters) private {
-        uint256 head = counters.auditHead;
-        for (; head < counters.auditTail; ++head) {
-            uint256 taskId = _auditQueue[head % MAX_PENDING_DRAWS];
-            Core memory core = _cores[taskId];
+    /// @dev Draws, oldest first, the queued executors whose randomness exists, skipping those
+    /// drawn out of turn (an entry names a slot: whatever task holds it, if waiting for its
+    /// executor with its randomness known, is drawn, which is never wrong); stops at the first
+    /// task whose randomness does not exist yet. An emptied queue restarts at its first entry.
+    function _drawReadyExecutors(Counters memory counters) private {
+        uint256 count = counters.execCount;
+        uint256 done;
+        for (; done < count; ++done) {
+            // Ring positions, not randomness.
+            // slither-disable-next-line weak-prng
+            uint256 at = (counters.execHead + done) % MAX_PENDING_DRAWS;
+            uint256 slot = ((uint256(counters.execSlots) >> (16 * at)) & 0xffff) - 1;
+            Core memory core = _cores[slot];
+            if (core.status != AuditStatus.Drawing) continue;
+            if (core.drawBlock >= block.number) break;
+            _drawExecutor(_taskId(core.number, slot), core);
+        }
+        counters.execCount = uint8(count - done);
+        // slither-disable-next-line weak-prng
+        uint256 next = (counters.execHead + done) % MAX_PENDING_DRAWS;
+        counters.execHead = count == done ? 0 : uint8(next);
+    }
+
+    /// @dev As {_drawReadyExecutors}, for the auditors' draws.
+    function _drawReadyAuditors(AuditQueue memory queue) private {
+        uint256 count = queue.count;
+        uint256 done;
+        for (; done < count; ++done) {
+            // slither-disable-next-line weak-prng
+            uint256 at = (queue.head + done) % MAX_PENDING_DRAWS;
+            uint256 slot = ((uint256(queue.slots) >> (16 * at)) & 0xffff) - 1;
+            Core memory core = _cores[slot];
             if (!_auditorsPending(core)) continue;
             if (core.drawBlock >= block.number) break;
-            _drawAuditors(taskId, core);
+            _drawAuditors(_taskId(core.number, slot), core);
         }
-        counters.auditHead = uint64(head);
+        queue.count = uint8(count - done);
+        // slither-disable-next-line weak-prng
+        uint256 next = (queue.head + done) % MAX_PENDING_DRAWS;
+        queue.head = count == done ? 0 : uint8(next);
+    }
+
+    /// @dev Appends `slot` to a queue; reverts when MAX_PENDING_DRAWS wait already.
+    function _enqueue(uint256 head, uint256 count, uint256 slots, uint256 slot)
+        private
+        pure
+        returns (uint160, uint8)
+    {
+        if (count >= MAX_PENDING_DRAWS) revert AuditDrawBacklogFull(count);
+        // slither-disable-next-line weak-prng
+        uint256 at = 16 * ((head + count) % MAX_PENDING_DRAWS);
+        slots = (slots & ~(uint256(0xffff) << at)) | ((slot + 1) << at);
+        return (uint160(slots), uint8(count + 1));
+    }
+
+    /// @dev The id of task `number` in `slot`.
+    function _taskId(uint256 number, uint256 slot) private pure returns (uint256) {
+        return TASK_ID_OFFSET + (number << SLOT_BITS) + slot;
+    }
+
+    /// @dev A slot for a new task: the one at the cursor if its task is over (its words are
+    /// rewritten at a fifth of the cost of new ones), else a new slot; the cursor moves on.
+    function _takeSlot(Counters memory counters) private view returns (uint256 slot) {
+        uint256 count = counters.slotCount;
+        slot = counters.cursor;
+        if (slot >= count || _cores[slot].status <= AuditStatus.Auditing) {
+            slot = count;
+            counters.slotCount = (++count).toUint16();
+        }
+        // slither-disable-next-line weak-prng
+        counters.cursor = uint16((counters.cursor + 1) % count);
     }
 
     function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
@@ -561,19 +642,19 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
         if (entropy == bytes32(0) || block.timestamp > core.deadline) {
-            _cores[taskId] = core;
+            _cores[_slot(taskId)] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.StaleRandomness);
             return address(0);
         }
-        (uint256[] memory indices, address[] memory drawn) = IAuditHost(address(oracle))
-            .auditDraw(_payments[taskId].modelIndex, entropy, 1, address(0));
-        if (indices.length == 0) {
-            _cores[taskId] = core;
+        (uint256 indices, address[4] memory drawn) =
+            IAuditHost(address(oracle)).auditDraw(core.modelIndex, entropy, 1, 0);
+        if (indices == 0) {
+            _cores[_slot(taskId)] = core;
             emit AuditNotDrawn(taskId, IOracleTypes.DrawFailure.NotEnoughOperators);
             return address(0);
         }
-        core.members = uint104(indices[0]);
-        _cores[taskId] = core;
+        core.members = uint104(indices);
+        _cores[_slot(taskId)] = core;
         emit ExecutorDrawn(taskId, drawn[0], entropy);
         return drawn[0];
     }
@@ -600,20 +681,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
         // As for the executor: auditors drawn after the commit deadline could not have committed.
         if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
-            uint256[] memory indices;
-            (indices, auditors) = IAuditHost(address(oracle)).auditDraw(
-                _payments[taskId].modelIndex,
-                entropy,
-                core.auditors,
-                _memberAddress(core, 0, address(0))
+            (uint256 indices, address[4] memory drawn) = IAuditHost(address(oracle)).auditDraw(
+                core.modelIndex, entropy, core.auditors, uint256(core.members) & INDEX_MASK
             );
-            if (indices.length != 0) {
-                uint256 packed = core.members;
-                for (uint256 i; i < indices.length; ++i) {
-                    packed |= indices[i] << (INDEX_BITS * (i + 1));
+            if (indices != 0) {
+                core.members = uint104(uint256(core.members) | (indices << INDEX_BITS));
+                _cores[_slot(taskId)] = core;
+                auditors = new address[](core.auditors);
+                for (uint256 i; i < auditors.length; ++i) {
+                    auditors[i] = drawn[i];
                 }
-                core.members = uint104(packed);
-                _cores[taskId] = core;
                 emit AuditorsDrawn(taskId, auditors, entropy, keccak256(abi.encode(entropy)));
                 return auditors;
             }
@@ -621,7 +698,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         // No auditors: flag it; the task is resolvable at once, Expired (NotDrawn), nobody slashed.
         core.revealedMask |= NO_AUDITORS;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
         emit AuditNotDrawn(taskId, failure);
     }
 
@@ -639,7 +716,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 taskId,
         Core memory core,
         AuditOpening[] calldata openings,
-        bytes32[] memory digests
+        bytes32[] memory digests,
+        address[5] memory known
     ) private {
         for (uint256 i; i < openings.length; ++i) {
             AuditOpening calldata opening = openings[i];
@@ -650,42 +728,35 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             uint8 bit = uint8(1 << position);
             if (core.revealedMask & bit != 0) continue;
             if (core.committedMask & bit == 0) revert AuditNotCommitted(taskId, opening.auditor);
-            // The commitment binds its auditor (checked at commit): an opening counts only for
-            // the auditor who committed it, so checking it checks the auditor at this position.
-            bytes32 expected = keccak256(
-                abi.encode(
-                    block.chainid, address(this), taskId, opening.auditor, opening.digest, opening.salt
-                )
+            // The seal binds the commitment to the auditor who committed it at this position
+            // (checked at commit), and the commitment binds the auditor named in the opening:
+            // an opening counts only for the auditor who committed at this position, so a
+            // commitment copied from another auditor's transaction opens under neither name.
+            bytes32 expected = _bindCommitter(
+                _auditCommitment(taskId, opening.auditor, opening.digest, opening.salt),
+                opening.auditor
             );
             if (_seals[_sealKey(taskId, position)] != expected) {
                 revert AuditCommitmentMismatch(taskId, opening.auditor);
             }
             core.revealedMask |= bit;
             digests[position] = opening.digest;
+            known[position] = opening.auditor;
             emit AuditRevealed(taskId, opening.auditor, opening.digest);
         }
     }
 
-    /// @dev Resolves if every committed member has revealed (and no more commits can come), else
-    /// stores the new digests over their commitments.
-    function _afterReveals(
-        uint256 taskId,
-        Core memory core,
-        bytes32[] memory digests,
-        uint8 stored,
-        bytes32 executorDigest
-    ) private {
-        if (core.revealedMask == core.committedMask) {
-            _loadDigests(taskId, stored, digests);
-            _resolve(taskId, core, digests);
-            return;
-        }
+    /// @dev Not every committed member has revealed yet: stores the new digests over their
+    /// commitments (the executor's over its submission seal).
+    function _storeDigests(uint256 taskId, Core memory core, bytes32[] memory digests, uint8 stored)
+        private
+    {
         for (uint256 p; p < digests.length; ++p) {
-            if (core.revealedMask & ~stored & (1 << p) != 0) {
-                _seals[_sealKey(taskId, p)] = p == 0 ? executorDigest : digests[p];
+            if (core.revealedMask & ~uint256(stored) & (1 << p) != 0) {
+                _seals[_sealKey(taskId, p)] = digests[p];
             }
         }
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
     }
 
     function _loadDigests(uint256 taskId, uint256 storedMask, bytes32[] memory digests)
@@ -715,7 +786,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     ///   slashed, those auditors paid, the other revealing auditors spared;
     /// - fewer than a majority revealed, or no tolerant majority: failed, revealers paid;
     /// - a tolerant majority with the executor in it: Resolved; without: Rejected.
-    function _judge(Core memory core, bytes32[] memory digests)
+    function _judge(Core memory core, uint32 tolerance, bytes32[] memory digests)
         private
         view
         returns (Verdict memory verdict)
@@ -763,7 +834,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         verdict.executorBlame = AuditSlashReason.NotRevealed;
         if (_popCount(core.revealedMask) < quorum) return verdict;
         TolerantMajority.Outcome memory outcome = TolerantMajority.decide(
-            digests, core.revealedMask, core.tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
+            digests, core.revealedMask, tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
         );
         if (outcome.support < quorum) {
             verdict.status = AuditStatus.NoConsensus;
@@ -786,45 +857,55 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @dev Judges, settles through the oracle, emits, calls back (last).
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
-    function _resolve(uint256 taskId, Core memory core, bytes32[] memory digests) private {
-        Verdict memory verdict = _judge(core, digests);
-        bytes32 result;
+    /// `result`: the executor's result digest if `haveResult` (its opening is in this
+    /// transaction), else read from storage where its earlier opening left it.
+    function _resolve(
+        uint256 taskId,
+        Core memory core,
+        bytes32[] memory digests,
+        address[5] memory known,
+        bytes32 result,
+        bool haveResult
+    ) private {
+        Terms memory terms = _terms[_slot(taskId)];
+        Verdict memory verdict = _judge(core, terms.tolerance, digests);
+        // The slot's words are left as they are (the next task rewrites them), but the result:
+        // position 0 keeps it while the slot holds the task ({resultOf}).
         if (verdict.status == AuditStatus.Resolved) {
-            result = _seals[_sealKey(taskId, RESULT_POSITION)];
+            if (!haveResult) result = _seals[_sealKey(taskId, RESULT_POSITION)];
             _seals[_sealKey(taskId, 0)] = result;
         } else {
-            delete _seals[_sealKey(taskId, 0)];
-        }
-        delete _seals[_sealKey(taskId, RESULT_POSITION)];
-        for (uint256 p = 1; p < digests.length; ++p) {
-            if (core.committedMask & (1 << p) != 0) delete _seals[_sealKey(taskId, p)];
+            result = bytes32(0);
         }
         core.status = verdict.status;
-        _cores[taskId] = core;
+        _cores[_slot(taskId)] = core;
 
-        Payment memory payment = _payments[taskId];
+        Payment memory payment = _payments[_slot(taskId)];
         (IAuditHost.Settlement memory settlement, bool slashes) =
-            _settlement(core, payment, verdict);
+            _settlement(core, payment, terms.callbackGasLimit, verdict);
+        settlement.known = known;
         if (slashes) {
             // Frozen weights: every draw whose randomness exists, here and in the oracle, is
             // completed before a slash changes a weight.
-            Counters memory counters = _counters;
-            _drawReadyExecutors(counters);
-            _drawReadyAuditors(counters);
-            _counters = counters;
+            _drawReady();
             // slither-disable-next-line unused-return
             IOperatorIndex(address(oracle)).drawCommittees(type(uint256).max);
         }
         // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
         // slither-disable-next-line arbitrary-send-eth
-        (address[] memory operators, uint256[] memory slashed, uint256 slashShare) =
+        (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare) =
             IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
         _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
-        _callBack(taskId, payment.requester, core.callbackGasLimit, verdict, result);
+        _callBack(taskId, payment.requester, terms.callbackGasLimit, verdict, result);
     }
 
     /// @dev Who is slashed by how much, and who is credited what.
-    function _settlement(Core memory core, Payment memory payment, Verdict memory verdict)
+    function _settlement(
+        Core memory core,
+        Payment memory payment,
+        uint256 callbackGasLimit,
+        Verdict memory verdict
+    )
         private
         view
         returns (IAuditHost.Settlement memory s, bool slashes)
@@ -833,11 +914,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         s.members = core.members;
         s.size = size;
         s.paidMask = verdict.paidMask;
-        s.slashBps = new uint256[](size);
-        s.fees = new uint256[](size);
         s.requester = payment.requester;
         s.resolver = msg.sender;
-        s.resolverFee = uint256(core.callbackGasLimit) * _callbackGasPrice;
+        s.resolverFee = callbackGasLimit * _callbackGasPrice;
         uint256 memberFee = uint256(payment.fee) - s.resolverFee;
         for (uint256 p; p < size; ++p) {
             uint256 bit = 1 << p;
@@ -851,20 +930,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             } else if (core.committedMask & bit == 0) {
                 bps = _slashNoCommitBps;
             }
-            s.slashBps[p] = bps;
+            s.slashBps |= bps << (16 * p);
             if (bps != 0) slashes = true;
         }
         if (verdict.status != AuditStatus.Resolved) {
             s.refund = memberFee;
             return (s, slashes);
         }
-        uint256 executorFee = memberFee * EXECUTOR_FEE_BPS / BPS;
+        s.executorFee = memberFee * EXECUTOR_FEE_BPS / BPS;
         uint256 paidAuditors = _popCount(verdict.paidMask & ~uint256(1));
-        uint256 auditorFee = (memberFee - executorFee) / paidAuditors;
-        s.fees[0] = executorFee;
-        for (uint256 p = 1; p < size; ++p) {
-            if (verdict.paidMask & (1 << p) != 0) s.fees[p] = auditorFee;
-        }
+        s.auditorFee = (memberFee - s.executorFee) / paidAuditors;
     }
 
     function _announce(
@@ -872,12 +947,13 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Core memory core,
         Verdict memory verdict,
         IAuditHost.Settlement memory settlement,
-        address[] memory operators,
-        uint256[] memory slashed,
+        address[5] memory operators,
+        uint256[5] memory slashed,
         uint256 slashShare,
         bytes32 result
     ) private {
-        for (uint256 p; p < operators.length; ++p) {
+        uint256 size = settlement.size;
+        for (uint256 p; p < size; ++p) {
             if (slashed[p] == 0) continue;
             AuditSlashReason reason = AuditSlashReason.Deviated;
             if (p == 0) {
@@ -895,19 +971,16 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         address[] memory paid = new address[](_popCount(verdict.paidMask));
         uint256 count;
-        uint256 auditorFee;
-        for (uint256 p; p < operators.length; ++p) {
-            if (verdict.paidMask & (1 << p) == 0) continue;
-            paid[count++] = operators[p];
-            if (p != 0) auditorFee = settlement.fees[p];
+        for (uint256 p; p < size; ++p) {
+            if (verdict.paidMask & (1 << p) != 0) paid[count++] = operators[p];
         }
         emit AuditResolved(
             taskId,
             result,
             uint8(verdict.support),
             paid,
-            settlement.fees[0],
-            auditorFee,
+            settlement.executorFee,
+            settlement.auditorFee,
             slashShare
         );
     }
@@ -954,8 +1027,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Helpers
     // ------------------------------------------------------------------------------------------
 
-    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, each sketch proven
-    /// (salted) at its leaf under the submitted sketch root.
+    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, the four sketches
+    /// (salted) proven together at their challenged leaves under the submitted sketch root.
     function _openedDigest(uint256 taskId, Core memory core, SketchOpening calldata opening)
         private
         view
@@ -963,17 +1036,160 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     {
         bytes32 seed = _challengeSeed(taskId, core.drawBlock);
         uint256[4] memory indices = _challenge(seed, opening.leafCount);
+        bytes32[4] memory nodes;
         uint256 packed;
         for (uint256 j; j < CHALLENGE_SIZE; ++j) {
-            bytes32 payload = keccak256(abi.encode(opening.sketches[j], opening.salts[j]));
-            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(indices[j], payload))));
-            if (!MerkleProof.verifyCalldata(opening.proofs[j], opening.sketchRoot, leaf)) {
-                revert AuditInvalidProof(taskId, j);
-            }
+            bytes32 sketch = opening.sketches[j];
+            nodes[j] = _sketchLeaf(indices[j], sketch, opening.salts[j]);
             uint256 shift = LANE_BITS * (CHALLENGE_SIZE - 1 - j);
-            packed |= uint256(opening.sketches[j]) & (LANE_MASK << shift);
+            packed |= uint256(sketch) & (LANE_MASK << shift);
         }
+        if (
+            !_verifyChallenged(
+                indices, nodes, opening.leafCount, opening.proof, opening.sketchRoot
+            )
+        ) revert AuditInvalidProof(taskId);
         digest = bytes32(packed);
+    }
+
+    /// @dev Whether the leaves `nodes` at the challenged positions `indices` ({_challenge}:
+    /// min(4, n) distinct ascending ones, then repeated cyclically, a repeat with the same leaf)
+    /// are in the tree of `n` leaves with root `root`, given the siblings their paths need
+    /// (`proof`, level by level from the leaves, left to right). The tree is
+    /// inference/audit/merkle.py's: OpenZeppelin's sorted-pair hash, and the odd node at the end
+    /// of a level moves up unpaired. Every node of `proof` must be used.
+    function _verifyChallenged(
+        uint256[4] memory indices,
+        bytes32[4] memory nodes,
+        uint256 n,
+        bytes32[] calldata proof,
+        bytes32 root
+    ) private pure returns (bool valid) {
+        uint256 known = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
+        for (uint256 j = known; j < CHALLENGE_SIZE; ++j) {
+            if (nodes[j] != nodes[j % known]) return false;
+        }
+        assembly ("memory-safe") {
+            let used := 0
+            for {} gt(n, 1) { n := shr(1, add(n, 1)) } {
+                let parents := 0
+                for { let r := 0 } lt(r, known) { r := add(r, 1) } {
+                    let index := mload(add(indices, shl(5, r)))
+                    let node := mload(add(nodes, shl(5, r)))
+                    // slither-disable-next-line incorrect-exp
+                    let sibling := xor(index, 1)
+                    let other := 0
+                    let paired := 0
+                    if lt(add(r, 1), known) {
+                        if eq(mload(add(indices, shl(5, add(r, 1)))), sibling) {
+                            other := mload(add(nodes, shl(5, add(r, 1))))
+                            paired := 1
+                            r := add(r, 1)
+                        }
+                    }
+                    if iszero(paired) {
+                        if lt(sibling, n) {
+                            // Past the end reads junk; `used` then exceeds the length: refused.
+                            other := calldataload(add(proof.offset, shl(5, used)))
+                            used := add(used, 1)
+                            paired := 1
+                        }
+                    }
+                    if paired {
+                        switch lt(node, other)
+                        case 1 {
+                            mstore(0x00, node)
+                            mstore(0x20, other)
+                        }
+                        default {
+                            mstore(0x00, other)
+                            mstore(0x20, node)
+                        }
+                        node := keccak256(0x00, 0x40)
+                    }
+                    mstore(add(indices, shl(5, parents)), shr(1, index))
+                    mstore(add(nodes, shl(5, parents)), node)
+                    parents := add(parents, 1)
+                }
+                known := parents
+            }
+            valid := and(eq(used, proof.length), eq(mload(nodes), root))
+        }
+    }
+
+    /// @dev OpenZeppelin's commutative pair hash: keccak256 of the two nodes, smaller first.
+    function _hashPair(bytes32 a, bytes32 b) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            switch lt(a, b)
+            case 1 {
+                mstore(0x00, a)
+                mstore(0x20, b)
+            }
+            default {
+                mstore(0x00, b)
+                mstore(0x20, a)
+            }
+            h := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev The sketch tree's leaf at `index` (inference/audit/merkle.py): keccak256 of
+    /// keccak256(abi.encode(index, keccak256(abi.encode(sketch, salt)))).
+    function _sketchLeaf(uint256 index, bytes32 sketch, bytes32 salt)
+        private
+        pure
+        returns (bytes32 leaf)
+    {
+        assembly ("memory-safe") {
+            mstore(0x00, sketch)
+            mstore(0x20, salt)
+            mstore(0x20, keccak256(0x00, 0x40))
+            mstore(0x00, index)
+            mstore(0x00, keccak256(0x00, 0x40))
+            leaf := keccak256(0x00, 0x20)
+        }
+    }
+
+    /// @dev The executor's submission seal: keccak256(abi.encode(executor, resultDigest,
+    /// sketchRoot, leafCount)).
+    function _submissionSeal(
+        address executor,
+        bytes32 resultDigest,
+        bytes32 sketchRoot,
+        uint256 leafCount
+    ) private pure returns (bytes32 seal) {
+        assembly ("memory-safe") {
+            let free := mload(0x40)
+            mstore(free, executor)
+            mstore(add(free, 0x20), resultDigest)
+            mstore(add(free, 0x40), sketchRoot)
+            mstore(add(free, 0x60), leafCount)
+            seal := keccak256(free, 0x80)
+        }
+    }
+
+    /// @dev An auditor's commitment: keccak256(abi.encode(block.chainid, address(this), taskId,
+    /// auditor, digest, salt)).
+    /// @dev What a commit stores: the commitment bound to the auditor who sent it.
+    function _bindCommitter(bytes32 commitment, address auditor) private pure returns (bytes32) {
+        return keccak256(abi.encode(commitment, auditor));
+    }
+
+    function _auditCommitment(uint256 taskId, address auditor, bytes32 digest, bytes32 salt)
+        private
+        view
+        returns (bytes32 commitment)
+    {
+        assembly ("memory-safe") {
+            let free := mload(0x40)
+            mstore(free, chainid())
+            mstore(add(free, 0x20), address())
+            mstore(add(free, 0x40), taskId)
+            mstore(add(free, 0x60), auditor)
+            mstore(add(free, 0x80), digest)
+            mstore(add(free, 0xa0), salt)
+            commitment := keccak256(free, 0xc0)
+        }
     }
 
     /// @dev The challenge seed: the hash of the auditors' draw randomness.
@@ -987,41 +1203,52 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     function _challenge(bytes32 seed, uint256 n) private pure returns (uint256[4] memory out) {
         if (n == 0) return out;
         uint256 k = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
-        // Sparse Fisher-Yates: only the swapped positions are remembered.
-        uint256[8] memory keys;
-        uint256[8] memory values;
-        uint256 used;
-        for (uint256 j; j < k; ++j) {
-            // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
-            // slither-disable-next-line weak-prng
-            uint256 pick = j + uint256(keccak256(abi.encode(seed, j))) % (n - j);
-            uint256 atJ = j;
-            uint256 atPick = pick;
-            uint256 slotPick = type(uint256).max;
-            for (uint256 u; u < used; ++u) {
-                if (keys[u] == j) atJ = values[u];
-                if (keys[u] == pick) (atPick, slotPick) = (values[u], u);
-            }
-            out[j] = atPick;
-            if (pick != j) {
-                if (slotPick == type(uint256).max) {
-                    (keys[used], slotPick) = (pick, used);
-                    ++used;
+        // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+        assembly ("memory-safe") {
+            // Sparse Fisher-Yates: only the swapped positions are remembered, as (key, value)
+            // pairs in free memory (at most 2k of them).
+            let keys := mload(0x40)
+            let values := add(keys, 0x100)
+            let used := 0
+            for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                mstore(0x00, seed)
+                mstore(0x20, j)
+                let pick := add(j, mod(keccak256(0x00, 0x40), sub(n, j)))
+                let atJ := j
+                let atPick := pick
+                let slotPick := not(0)
+                for { let u := 0 } lt(u, used) { u := add(u, 1) } {
+                    let key := mload(add(keys, shl(5, u)))
+                    if eq(key, j) { atJ := mload(add(values, shl(5, u))) }
+                    if eq(key, pick) {
+                        atPick := mload(add(values, shl(5, u)))
+                        slotPick := u
+                    }
                 }
-                values[slotPick] = atJ;
+                mstore(add(out, shl(5, j)), atPick)
+                if iszero(eq(pick, j)) {
+                    if eq(slotPick, not(0)) {
+                        mstore(add(keys, shl(5, used)), pick)
+                        slotPick := used
+                        used := add(used, 1)
+                    }
+                    mstore(add(values, shl(5, slotPick)), atJ)
+                }
             }
-        }
-        // Insertion sort of the k picks, then cyclic repetition.
-        for (uint256 i = 1; i < k; ++i) {
-            uint256 value = out[i];
-            uint256 at = i;
-            for (; at > 0 && out[at - 1] > value; --at) {
-                out[at] = out[at - 1];
+            // Insertion sort of the k picks, then cyclic repetition.
+            for { let i := 1 } lt(i, k) { i := add(i, 1) } {
+                let value := mload(add(out, shl(5, i)))
+                let at := i
+                for {} gt(at, 0) { at := sub(at, 1) } {
+                    let previous := mload(add(out, shl(5, sub(at, 1))))
+                    if iszero(gt(previous, value)) { break }
+                    mstore(add(out, shl(5, at)), previous)
+                }
+                mstore(add(out, shl(5, at)), value)
             }
-            out[at] = value;
-        }
-        for (uint256 j = k; j < CHALLENGE_SIZE; ++j) {
-            out[j] = out[j % k];
+            for { let j := k } lt(j, 4) { j := add(j, 1) } {
+                mstore(add(out, shl(5, j)), mload(add(out, shl(5, mod(j, k)))))
+            }
         }
     }
 
@@ -1097,8 +1324,24 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
     }
 
+    /// @dev The storage key of `position`'s seal in the task's slot.
     function _sealKey(uint256 taskId, uint256 position) private pure returns (uint256) {
-        return taskId * 8 + position;
+        return _slot(taskId) * 8 + position;
+    }
+
+    /// @dev The slot a task id names (whether the task still holds it or not).
+    function _slot(uint256 taskId) private pure returns (uint256) {
+        return taskId & SLOT_MASK;
+    }
+
+    /// @dev The task's word 0; all zeroes (status None) unless the slot holds this very task (an
+    /// unknown id, or a finished task whose slot was reused).
+    function _core(uint256 taskId) private view returns (Core memory core) {
+        if (taskId <= TASK_ID_OFFSET) return core;
+        core = _cores[_slot(taskId)];
+        if ((uint256(core.number) << SLOT_BITS) + _slot(taskId) != taskId - TASK_ID_OFFSET) {
+            delete core;
+        }
     }
 
     function _popCount(uint256 mask) private pure returns (uint256 count) {

@@ -614,9 +614,8 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         IOracleTypes.DrawFailure failure = IOracleTypes.DrawFailure.StaleRandomness;
         if (entropy != bytes32(0) && block.timestamp <= core.deadline) {
             uint256[] memory indices;
-            (indices, drawn) = IAuditHost(address(oracle)).auditDraw(
-                core.modelIndex, entropy, core.size, address(0)
-            );
+            (indices, drawn) =
+                ITrainingHost(address(oracle)).trainingDraw(core.modelIndex, entropy, core.size);
             if (indices.length != 0) {
                 for (uint256 i; i < indices.length; ++i) {
                     members |= indices[i] << (INDEX_BITS * i);
@@ -675,7 +674,7 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
             });
         }
         Payment memory payment = _payments[taskId];
-        (IAuditHost.Settlement memory settlement, uint256 value, uint256 feeEach) =
+        (ITrainingHost.RoundSettlement memory settlement, uint256 value, uint256 feeEach) =
             _settlement(core, members, payment, verdict, last);
         if (verdict.failure != TrainingFailure.None) {
             core.status = TrainingStatus.Failed;
@@ -707,16 +706,12 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         address[] memory operators;
         uint256[] memory slashed;
         uint256 slashShare;
-        // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
-        if (verdict.failure != TrainingFailure.None || last) {
-            // slither-disable-next-line arbitrary-send-eth
-            (operators, slashed, slashShare) =
-                IAuditHost(address(oracle)).auditSettle{value: value}(settlement);
-        } else {
-            // slither-disable-next-line arbitrary-send-eth
-            (operators, slashed, slashShare) =
-                ITrainingHost(address(oracle)).settleRound{value: value}(settlement);
-        }
+        // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md);
+        // the task's end closes the members' assignments.
+        // slither-disable-next-line arbitrary-send-eth
+        (operators, slashed, slashShare) = ITrainingHost(address(oracle)).settleRound{value: value}(
+            settlement, verdict.failure != TrainingFailure.None || last
+        );
         _announce(taskId, round, masks, verdict, operators, slashed, slashShare, feeEach, checkpoint);
         if (verdict.failure != TrainingFailure.None) {
             emit TrainingFailed(taskId, round, verdict.failure, settlement.refund);
@@ -823,7 +818,7 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         Payment memory payment,
         Verdict memory verdict,
         bool last
-    ) private view returns (IAuditHost.Settlement memory s, uint256 value, uint256 feeEach) {
+    ) private view returns (ITrainingHost.RoundSettlement memory s, uint256 value, uint256 feeEach) {
         uint256 size = core.size;
         s.members = members;
         s.size = members == 0 ? 0 : size;

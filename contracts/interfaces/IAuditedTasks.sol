@@ -17,20 +17,26 @@ interface IAuditDraws {
 /// else): served by the OperatorDesk in the oracle's storage, reached through the oracle's
 /// fallback. Stakes, credits, the draw pools and the treasury stay in the oracle alone.
 interface IAuditHost {
-    /// @notice What the oracle does at the end of an audited task, in one call.
+    /// @notice What the oracle does at the end of an audited task, in one call (a static struct:
+    /// no offsets to encode or decode).
     /// @param members Operator indices, 20 bits each, `size` of them (position 0: the executor);
     /// a zero index (never drawn) is skipped.
+    /// @param known The members' addresses where AuditedTasks knows them for certain (bound by
+    /// the executor's seal or an auditor's commitment); zero: the oracle looks the index up.
     /// @param paidMask Positions that share the slashed stake equally.
-    /// @param slashBps Basis points of its stake each position loses (0: none).
-    /// @param fees Fee credited to each position.
+    /// @param slashBps Basis points of its stake each position loses, 16 bits per position.
+    /// @param executorFee Fee credited to position 0.
+    /// @param auditorFee Fee credited to each paid auditor (positions >= 1 in `paidMask`).
     /// @param requester Credited `refund`.
     /// @param resolver Credited `resolverFee` (the callback gas fee).
     struct Settlement {
         uint256 members;
         uint256 size;
+        address[5] known;
         uint256 paidMask;
-        uint256[] slashBps;
-        uint256[] fees;
+        uint256 slashBps;
+        uint256 executorFee;
+        uint256 auditorFee;
         address requester;
         uint256 refund;
         address resolver;
@@ -64,12 +70,15 @@ interface IAuditHost {
 
     /// @notice Draws `size` operators of the model's pool by stake weight, without replacement and
     /// never `avoided`, and opens an assignment for each (they cannot exit until it is settled).
-    /// Returns empty arrays if too few operators can be drawn.
+    /// Draws nobody if too few operators can be drawn.
     /// @dev Requirements: called by the attached AuditedTasks, which has completed every draw
     /// whose randomness exists before any weight changed (it is told by {IAuditDraws}).
-    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+    /// `avoidedIndex`: the operator index never drawn (zero: none). Returns the drawn operators'
+    /// indices packed 20 bits each (first at the lowest bits; zero if too few can be drawn) and
+    /// their addresses (`size` <= 4 of them).
+    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, uint256 avoidedIndex)
         external
-        returns (uint256[] memory indices, address[] memory operators);
+        returns (uint256 indices, address[4] memory operators);
 
     /// @notice The operators {auditDraw} would draw now (a view: nothing is opened). Weights are
     /// frozen until a draw whose randomness exists is made, so this is the draw's result.
@@ -82,11 +91,12 @@ interface IAuditHost {
     /// Ether sent beyond what is credited goes to the treasury.
     /// @dev Requirements: called by the attached AuditedTasks, which has completed every draw
     /// whose randomness exists (frozen weights); `msg.value` covers the fees, refund and resolver
-    /// fee. Returns the members' addresses and what each lost, and each paid member's share.
+    /// fee. Returns the members' addresses and what each lost (by position, `size` of them), and
+    /// each paid member's share.
     function auditSettle(Settlement calldata settlement)
         external
         payable
-        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare);
+        returns (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare);
 }
 
 /// @title IAuditedTasks
@@ -150,13 +160,18 @@ interface IAuditedTasks {
     }
 
     /// @notice The executor's opening of its challenged sketches (see {challengeOf}): lane j of
-    /// its digest is lane j of `sketches[j]`, the sketch of challenged leaf j.
+    /// its digest is lane j of `sketches[j]`, the sketch of challenged leaf j. `executor`,
+    /// `resultDigest`, `sketchRoot` and `leafCount` are those of its submission. `proof` is one
+    /// proof for the four leaves together: the siblings the challenged leaves' paths need, level
+    /// by level from the leaves up, left to right (inference/audit/merkle.py `multiproof`).
     struct SketchOpening {
+        address executor;
+        bytes32 resultDigest;
         bytes32 sketchRoot;
         uint32 leafCount;
         bytes32[4] sketches;
         bytes32[4] salts;
-        bytes32[][] proofs;
+        bytes32[] proof;
     }
 
     struct AuditTaskInfo {
@@ -241,7 +256,7 @@ interface IAuditedTasks {
     error AuditCommitmentMismatch(uint256 taskId, address auditor);
     error AuditAlreadyOpened(uint256 taskId);
     error AuditSubmissionMismatch(uint256 taskId);
-    error AuditInvalidProof(uint256 taskId, uint256 challengeIndex);
+    error AuditInvalidProof(uint256 taskId);
     error AuditInvalidLeafCount(uint256 taskId);
     error AuditNothingToReveal(uint256 taskId);
     error AuditOnlyOracle(address caller);

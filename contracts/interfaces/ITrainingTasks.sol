@@ -26,12 +26,40 @@ interface ITrainingHost {
     /// @notice The attached TrainingTasks contract (zero if none).
     function trainingTasks() external view returns (address);
 
-    /// @notice Settles one round of a multi-round task: slashes and credits as
-    /// {IAuditHost.auditSettle} but leaves every member's assignment open (they still owe the
-    /// next rounds; the last round settles with `auditSettle`, which closes them).
+    /// @notice What the oracle does at the end of a training round, in one call.
+    /// @param members Operator indices, 20 bits each, `size` of them; a zero index is skipped.
+    /// @param paidMask Positions that share the slashed stake equally.
+    /// @param slashBps Basis points of its stake each position loses (0: none).
+    /// @param fees Fee credited to each position.
+    /// @param requester Credited `refund`.
+    /// @param resolver Credited `resolverFee` (the callback gas fee).
+    struct RoundSettlement {
+        uint256 members;
+        uint256 size;
+        uint256 paidMask;
+        uint256[] slashBps;
+        uint256[] fees;
+        address requester;
+        uint256 refund;
+        address resolver;
+        uint256 resolverFee;
+    }
+
+    /// @notice Draws a committee of `size` operators of the model's pool by stake weight,
+    /// without replacement, and opens an assignment for each; empty arrays if too few can be
+    /// drawn.
+    /// @dev Requirements: called by an attached module, which has completed every draw whose
+    /// randomness exists before any weight changed.
+    function trainingDraw(uint256 modelIndex, bytes32 entropy, uint256 size)
+        external
+        returns (uint256[] memory indices, address[] memory operators);
+
+    /// @notice Settles one round of a multi-round task: slashes and credits; `close` (the last
+    /// round, or a failed task) also ends every member's assignment, otherwise they stay open
+    /// (the members still owe the next rounds).
     /// @dev Requirements: called by an attached module, which has completed every draw whose
     /// randomness exists (frozen weights); `msg.value` covers the fees, refund and resolver fee.
-    function settleRound(IAuditHost.Settlement calldata settlement)
+    function settleRound(RoundSettlement calldata settlement, bool close)
         external
         payable
         returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare);

@@ -124,13 +124,30 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
     }
 
     /// @inheritdoc IAuditHost
-    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, address avoided)
+    function auditDraw(uint256 modelIndex, bytes32 entropy, uint256 size, uint256 avoidedIndex)
+        external
+        onlyAudited
+        returns (uint256 indices, address[4] memory operators)
+    {
+        address avoided = avoidedIndex == 0 ? address(0) : _operatorAt[avoidedIndex];
+        if (!_canDraw(modelIndex, size, avoided)) return (indices, operators);
+        (uint256[] memory drawn, address[] memory addresses) =
+            _drawAvoiding(modelIndex, entropy, size, avoided);
+        for (uint256 i; i < size; ++i) {
+            _accounts[addresses[i]].openTasks += 1;
+            indices |= drawn[i] << (INDEX_BITS * i);
+            operators[i] = addresses[i];
+        }
+    }
+
+    /// @inheritdoc ITrainingHost
+    function trainingDraw(uint256 modelIndex, bytes32 entropy, uint256 size)
         external
         onlyAudited
         returns (uint256[] memory indices, address[] memory operators)
     {
-        if (!_canDraw(modelIndex, size, avoided)) return (indices, operators);
-        (indices, operators) = _drawAvoiding(modelIndex, entropy, size, avoided);
+        if (!_canDraw(modelIndex, size, address(0))) return (indices, operators);
+        (indices, operators) = _drawAvoiding(modelIndex, entropy, size, address(0));
         for (uint256 i; i < size; ++i) {
             _accounts[operators[i]].openTasks += 1;
         }
@@ -149,32 +166,68 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
     }
 
     /// @inheritdoc IAuditHost
+    // The one external call goes to the other attached module's draw hook (a contract the
+    // registry owner attached), before any write; it calls back only its own host functions
+    // (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
     function auditSettle(Settlement calldata settlement)
         external
         payable
         onlyAudited
-        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
+        returns (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare)
     {
-        return _settle(settlement, true);
+        // Before this settlement's slashes change weights: the other module's ready draws.
+        if (settlement.slashBps != 0) _drawOtherModules();
+        uint256 size = settlement.size;
+        uint256 owed = settlement.refund + settlement.resolverFee;
+        uint256 pool;
+        uint256 paidCount;
+        for (uint256 position; position < size; ++position) {
+            uint256 index = (settlement.members >> (INDEX_BITS * position)) & INDEX_MASK;
+            if (index == 0) continue;
+            address operator = settlement.known[position];
+            if (operator == address(0)) operator = _operatorAt[index];
+            operators[position] = operator;
+            Account storage account = _accounts[operator];
+            account.openTasks -= 1;
+            if (settlement.paidMask & (1 << position) != 0) ++paidCount;
+            uint256 bps = (settlement.slashBps >> (16 * position)) & 0xffff;
+            uint256 amount = bps == 0 ? 0 : uint256(account.stake) * bps / BPS;
+            if (amount != 0) {
+                _slash(operator, amount);
+                slashed[position] = amount;
+                pool += amount;
+            }
+        }
+        slashShare = paidCount == 0 ? 0 : pool / paidCount;
+        for (uint256 position; position < size; ++position) {
+            if (operators[position] == address(0)) continue;
+            bool paid = settlement.paidMask & (1 << position) != 0;
+            uint256 fee = position == 0
+                ? settlement.executorFee
+                : paid ? settlement.auditorFee : 0;
+            owed += fee;
+            uint256 amount = paid ? fee + slashShare : fee;
+            if (amount != 0) _creditAccount(operators[position], amount);
+        }
+        if (msg.value < owed) revert AuditHostUnderfunded(msg.value, owed);
+        _creditAccount(settlement.requester, settlement.refund);
+        _creditAccount(settlement.resolver, settlement.resolverFee);
+        // What nobody is owed (the split's remainder, slashes nobody shares) is the treasury's.
+        // slither-disable-next-line divide-before-multiply
+        uint256 dust = msg.value - owed + pool - slashShare * paidCount;
+        if (dust != 0) _treasuryBalance += dust;
     }
 
     /// @inheritdoc ITrainingHost
-    function settleRound(Settlement calldata settlement)
+    // The one external call goes to the other attached module's draw hook (a contract the
+    // registry owner attached), before any write; it calls back only its own host functions
+    // (see contracts/SLITHER.md).
+    // slither-disable-next-line reentrancy-no-eth
+    function settleRound(RoundSettlement calldata settlement, bool close)
         external
         payable
         onlyAudited
-        returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
-    {
-        return _settle(settlement, false);
-    }
-
-    /// @dev A module's settlement; `close`: the members' assignments end with it.
-    // The one external call goes to the other attached module's draw hook (a contract the
-    // registry owner attached), before any write; it calls back only auditDraw (see
-    // contracts/SLITHER.md).
-    // slither-disable-next-line reentrancy-no-eth
-    function _settle(Settlement calldata settlement, bool close)
-        private
         returns (address[] memory operators, uint256[] memory slashed, uint256 slashShare)
     {
         uint256 size = settlement.size;

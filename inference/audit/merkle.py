@@ -87,6 +87,67 @@ class MerkleTree:
             index //= 2
         return siblings
 
+    def multiproof(self, indices: Sequence[int]) -> list[bytes]:
+        """One proof for several leaves (AuditedTasks' ``_verifyChallenged``): the siblings their
+        paths need and the other leaves' paths do not give, level by level from the leaves up,
+        left to right. A repeated index counts once."""
+        known = sorted(set(indices))
+        for index in known:
+            if not 0 <= index < self.size:
+                raise IndexError(f"leaf {index} is outside a tree of {self.size} leaves")
+        siblings = []
+        for level in self.levels[:-1]:
+            parents = []
+            r = 0
+            while r < len(known):
+                index = known[r]
+                sibling = index ^ 1
+                if r + 1 < len(known) and known[r + 1] == sibling:
+                    r += 1
+                elif sibling < len(level):
+                    siblings.append(level[sibling])
+                parents.append(index >> 1)
+                r += 1
+            known = parents
+        return siblings
+
+
+def verify_multiproof(
+    root: bytes, size: int, leaves: Sequence[tuple[int, bytes]], proof: Sequence[bytes]
+) -> bool:
+    """What AuditedTasks checks: ``leaves`` (index, payload; a repeated index must carry the
+    same payload) are in the tree of ``size`` leaves with ``root``, and ``proof`` is exactly the
+    siblings their paths need."""
+    by_index: dict[int, bytes] = {}
+    for index, payload in leaves:
+        leaf = leaf_hash(index, payload)
+        if by_index.setdefault(index, leaf) != leaf:
+            return False
+    nodes = sorted(by_index.items())
+    if not nodes:
+        return False
+    used = 0
+    n = size
+    while n > 1:
+        parents: list[tuple[int, bytes]] = []
+        r = 0
+        while r < len(nodes):
+            index, node = nodes[r]
+            sibling = index ^ 1
+            if r + 1 < len(nodes) and nodes[r + 1][0] == sibling:
+                node = node_hash(node, nodes[r + 1][1])
+                r += 1
+            elif sibling < n:
+                if used == len(proof):
+                    return False
+                node = node_hash(node, proof[used])
+                used += 1
+            parents.append((index >> 1, node))
+            r += 1
+        nodes = parents
+        n = (n + 1) // 2
+    return used == len(proof) and nodes[0][1] == root
+
 
 def verify_proof(root: bytes, index: int, payload: bytes, proof: Sequence[bytes]) -> bool:
     """True iff ``payload`` sits at ``index`` under ``root`` (what ``MerkleProof.verify`` does

@@ -53,14 +53,20 @@ def audit_commitment(
     return _commitment(chain_id, audited, task_id, auditor, digest, salt)
 
 
-def sketch_opening(commitment: Commitment, indices: Sequence[int]) -> tuple[Any, ...]:
-    """The executor's `SketchOpening` for `openSketches`: its sketch root and leaf count, then the
-    sketch, salt and Merkle proof of each challenged leaf."""
+def sketch_opening(
+    commitment: Commitment, indices: Sequence[int], executor: str, result: bytes
+) -> tuple[Any, ...]:
+    """The executor's `SketchOpening` for `openSketches`: what it submitted (its address, result
+    digest, sketch root and leaf count, which the contract's submission seal binds), the sketch
+    and salt of each challenged leaf, and one proof for the challenged leaves together
+    (`MerkleTree.multiproof`)."""
     opened = [commitment.opening(i) for i in indices]
     return (
+        executor,
+        result,
         commitment.sketch_tree.root,
         commitment.sketch_tree.size,
         [sketch for sketch, _, _ in opened],
         [salt for _, salt, _ in opened],
-        [proof for _, _, proof in opened],
+        commitment.sketch_tree.multiproof(indices),
     )

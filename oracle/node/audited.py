@@ -256,7 +256,8 @@ class AuditDesk:
     def open(self, job: AuditJob) -> None:
         commitment = self.evidence.commitment(job.task_id)
         indices = self.challenge(job.task_id, commitment.sketch_tree.size)
-        opening = sketch_opening(commitment, indices)
+        result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
+        opening = sketch_opening(commitment, indices, self.me, result)
         self._send(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
 
     def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:

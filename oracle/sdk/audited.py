@@ -117,16 +117,24 @@ def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
     info = audited.view("getAuditTask", task_id)
     members = [to_checksum_address(m) for m in info["members"]]
     drawn = [m if int(m, 16) else "" for m in members]
-    unaudited, checked = audited.view("unauditedResultOf", task_id)
-    unaudited_hex = "0x" + bytes(unaudited).hex() if int.from_bytes(unaudited, "big") else None
     status = STATUSES[int(info["status"])]
+    unaudited_hex = None
+    if status == "resolved":
+        unaudited_hex = "0x" + bytes(info["resultDigest"]).hex()
+    elif status == "auditing":
+        # The contract keeps only a hash of the submission; the digest is in its event, mined in
+        # the block the auditors are drawn from (drawBlock while auditing).
+        block = int(info["drawBlock"])
+        topics = [audited.event_topic("ExecutionSubmitted"), "0x" + f"{task_id:064x}"]
+        for event in audited.logs(block, block, topics=topics):
+            unaudited_hex = "0x" + bytes(event["args"]["unauditedDigest"]).hex()
     return AuditedResult(
         task_id=task_id,
         status=status,
         executor=drawn[0],
         auditors=tuple(drawn[1:]),
         unaudited_digest=unaudited_hex,
-        digest=unaudited_hex if checked and status == "resolved" else None,
+        digest=unaudited_hex if status == "resolved" else None,
     )
 
 

@@ -379,6 +379,7 @@ class AuditedTask:
     reveal_deadline: int = 0
     submit_deadline: int = 0
     seed: bytes = b""
+    result: bytes = b""
 
 
 class AuditedClient:
@@ -441,6 +442,7 @@ class AuditedClient:
             commitment.sketch_tree.size,
         )
         receipt = send(fn, sender or task.executor)
+        task.result = result
         event = self.event(receipt, "ExecutionSubmitted")[0]
         task.commit_deadline = event["commitDeadline"]
         task.reveal_deadline = event["revealDeadline"]
@@ -479,7 +481,12 @@ class AuditedClient:
         return send(self.contract.functions.revealAudits(task.id, openings), sender)
 
     def sketch_opening(self, task: AuditedTask, commitment: Commitment) -> tuple[Any, ...]:
-        return sketch_opening(commitment, self.challenge(task, commitment.sketch_tree.size))
+        return sketch_opening(
+            commitment,
+            self.challenge(task, commitment.sketch_tree.size),
+            task.executor,
+            task.result,
+        )
 
     def open(
         self,
@@ -511,11 +518,10 @@ def assert_audited_invariant(oracle: Contract, audited: Contract, people: list[s
     """The oracle's balance invariant (stakes, replicated escrow, credits, treasury) holds, and
     AuditedTasks holds exactly the fees of its open tasks."""
     assert_balance_invariant(oracle, people)
-    count = audited.functions.taskCount().call()
-    offset = audited.functions.TASK_ID_OFFSET().call()
     open_fees = 0
-    for n in range(1, count + 1):
-        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(offset + n).call())
+    for slot in range(audited.functions.slotCount().call()):
+        task_id = audited.functions.taskAt(slot).call()
+        info = as_dict(audited, "getAuditTask", audited.functions.getAuditTask(task_id).call())
         if info["status"] in (1, 2, 3):
             open_fees += info["fee"]
     assert oracle.w3.eth.get_balance(audited.address) == open_fees

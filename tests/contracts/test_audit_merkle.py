@@ -95,3 +95,25 @@ def test_salted_leaf_and_challenge_match_solidity(probe: Any) -> None:
         for n, k in ((20, 1), (20, 4), (50, 8), (3, 5)):
             on_chain = sorted(probe.functions.challenge(seed, n, k).call())
             assert on_chain == challenge_indices(seed, n, k)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 20, 33])
+def test_multiproof_covers_the_challenged_leaves_once(n: int) -> None:
+    """AuditedTasks' one proof for the four challenged leaves (`MerkleTree.multiproof`, checked
+    as `_verifyChallenged` does): exact, shorter than four single proofs, tamper-evident."""
+    from inference.audit.merkle import verify_multiproof
+    from oracle.chain.audited import challenge
+
+    payloads = [bytes([i + 1]) * 32 for i in range(n)]
+    tree = MerkleTree.build(payloads)
+    for seed in (b"\x01" * 32, b"\xab" * 32, b"\x5c" * 32):
+        indices = challenge(seed, n)
+        proof = tree.multiproof(indices)
+        leaves = [(i, payloads[i]) for i in indices]
+        assert verify_multiproof(tree.root, n, leaves, proof)
+        assert len(proof) <= sum(len(tree.proof(i)) for i in sorted(set(indices)))
+        assert not verify_multiproof(tree.root, n, leaves, [*proof, tree.root])
+        if proof:
+            assert not verify_multiproof(tree.root, n, leaves, proof[:-1])
+        forged = [(indices[0], b"\x00" * 32), *leaves[1:]]
+        assert not verify_multiproof(tree.root, n, forged, proof)

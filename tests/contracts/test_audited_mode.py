@@ -97,9 +97,17 @@ def test_honest_path_pays_everyone_and_calls_back(
     assert task.executor in operators and task.auditors is None
 
     honest = make_commitment(20)
-    client.submit(task, RESULT, honest)
-    # Public at once, marked unaudited.
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, False]
+    receipt = client.submit(task, RESULT, honest)
+    # Public at once, unaudited, in the event; storage keeps one word that seals the submission.
+    assert client.event(receipt, "ExecutionSubmitted")[0]["unauditedDigest"] == RESULT
+    sealed = Web3.keccak(
+        encode(
+            ["address", "bytes32", "bytes32", "uint256"],
+            [task.executor, RESULT, honest.sketch_tree.root, honest.sketch_tree.size],
+        )
+    )
+    assert client.contract.functions.sealOf(task.id, 0).call() == sealed
+    assert client.info(task.id)["resultDigest"] == b"\0" * 32
     client.draw(task, actors.outsider)
     assert task.auditors is not None and len(task.auditors) == 2
     assert task.executor not in task.auditors and len(set(task.auditors)) == 2
@@ -128,7 +136,7 @@ def test_honest_path_pays_everyone_and_calls_back(
         assert gained == resolved["auditorFee"]
     assert all(stake_of(oracle, m) == s for m, s in stakes.items())
     assert oracle.functions.creditOf(actors.outsider).call() - resolver_credit == 100_000 * 10**9
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [RESULT, True]
+    assert client.info(task.id)["resultDigest"] == RESULT
     assert client.contract.functions.resultOf(task.id).call() == RESULT
     assert consumer.functions.verifiedCount().call() == 1
     assert consumer.functions.lastDigest().call() == RESULT
@@ -167,7 +175,7 @@ def test_lazy_executor_is_outvoted_and_slashed(
         assert oracle.functions.creditOf(auditor).call() >= slashed["amount"] // 2
     assert oracle.functions.creditOf(actors.requester).call() - before == task.fee
     assert client.status(task) == REJECTED
-    assert client.contract.functions.unauditedResultOf(task.id).call() == [b"\0" * 32, False]
+    assert client.contract.functions.resultOf(task.id).call() == b"\0" * 32
     assert_audited_invariant(oracle, client.contract, people(actors))
 
 
@@ -184,16 +192,21 @@ def test_copying_auditor_cannot_see_sketches_nor_reuse_a_commitment(
     with reverts("AuditWrongPhase"):
         client.open(task, honest)
     client.commit(task, first, digest)
-    # The copier takes the first auditor's commitment from the chain and commits it as its own.
-    copied = client.contract.functions.sealOf(task.id, 1).call()
+    # The copier takes the first auditor's commitment from its commit transaction's calldata
+    # and commits it as its own.
+    copied = client.commitment(task, first, digest)
     position = client.position(task, copier)
     send(client.contract.functions.commitAudit(task.id, position, copied), copier)
     # The copy does not open: a commitment binds its auditor's address.
     stolen = (position, copier, digest, bytes(Web3.keccak(text=f"salt/{task.id}/{first}")))
     with reverts("AuditCommitmentMismatch"):
         client.reveal(task, [stolen], copier)
+    # Nor under the first auditor's name: the chain binds each commitment to its committer.
+    first_opening = client.opening(task, first, digest)
+    with reverts("AuditCommitmentMismatch"):
+        client.reveal(task, [(position, *first_opening[1:])], copier)
     copier_stake = stake_of(oracle, copier)
-    client.open(task, honest, [client.opening(task, first, digest)])
+    client.open(task, honest, [first_opening])
     warp_past(w3c, task.reveal_deadline)
     receipt = client.resolve(task, actors.outsider)
     resolved = client.event(receipt, "AuditResolved")[0]
@@ -371,16 +384,18 @@ def test_forged_openings_and_outsiders_are_refused(
         send(client.contract.functions.commitAudit(task.id, 1, b"\1" * 32), task.executor)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    root, count, sketches, salts, proofs = client.sketch_opening(task, honest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
     forged = list(sketches)
     forged[2] = digest  # a sketch that is not in the committed tree
     with reverts("AuditInvalidProof"):
-        client.open(task, honest, opening=(root, count, forged, salts, proofs))
+        client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
     with reverts("AuditSubmissionMismatch"):
-        client.open(task, honest, opening=(root, count + 1, sketches, salts, proofs))
+        client.open(
+            task, honest, opening=(executor, result, root, count + 1, sketches, salts, proof)
+        )
     host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
     with reverts("AuditHostOnlyAudited"):
-        host.functions.auditDraw(0, b"\1" * 32, 1, actors.outsider).call({"from": actors.outsider})
+        host.functions.auditDraw(0, b"\1" * 32, 1, 0).call({"from": actors.outsider})
     with reverts("AuditAttachRefused"):
         host.functions.attachAuditedTasks(client.contract.address).call({"from": actors.owner})
     with reverts("AuditOnlyOracle"):
@@ -463,7 +478,8 @@ def test_members_are_known_before_anyone_draws(
     assert predicted in operators
     honest = make_commitment(20)
     client.submit(task.__class__(id=task.id, fee=task.fee, receipt=None), RESULT, honest, predicted)
-    assert client.contract.functions.executorOf(task.id).call() == predicted
+    assert client.info(task.id)["members"][0] == predicted
+    task.result = RESULT
     mine(w3c)
     auditors = client.contract.functions.membersOf(task.id).call()[1:]
     assert predicted not in auditors and all(a in operators for a in auditors)
@@ -471,3 +487,117 @@ def test_members_are_known_before_anyone_draws(
     digest = honest_digest(client, task, honest)
     client.commit(task, auditors[0], digest)  # draws the auditors, as predicted
     assert client.info(task.id)["members"][1:] == auditors
+
+
+def test_a_reused_slot_never_answers_to_its_old_task_id(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """Task storage is reused: a finished task's slot takes the next request. Its old id (and an
+    id forged from the slot with another number) then names nothing: no phase, no result, no
+    draw, no commit, no resolution. The new task keeps its own id, challenge and result."""
+    honest = make_commitment(20)
+    first = submitted(client, actors, honest)
+    assert first.auditors is not None
+    digest = honest_digest(client, first, honest)
+    for auditor in first.auditors:
+        client.commit(first, auditor, digest)
+    client.open(first, honest, [client.opening(first, a, digest) for a in first.auditors])
+    assert client.contract.functions.resultOf(first.id).call() == RESULT
+    second = executing(client, actors)
+    slot_mask = (1 << 32) - 1
+    assert second.id & slot_mask == first.id & slot_mask and second.id > first.id
+    assert client.contract.functions.slotCount().call() == 1
+    assert client.contract.functions.taskAt(first.id & slot_mask).call() == second.id
+    # The old id is gone: nothing to read, nothing to act on.
+    assert client.contract.functions.resultOf(first.id).call() == b"\0" * 32
+    with reverts("AuditTaskNotFound"):
+        client.info(first.id)
+    with reverts("AuditWrongPhase"):
+        send(client.contract.functions.resolveAudit(first.id), actors.outsider)
+    forged = second.id + (7 << 32)  # same slot, another number
+    for alias in (first.id, forged):
+        with reverts("AuditWrongPhase"):
+            client.contract.functions.submitExecution(
+                alias, RESULT, honest.evidence.root, honest.sketch_tree.root, 20
+            ).call({"from": second.executor})
+    client.submit(second, RESULT, honest)
+    client.draw(second, actors.outsider)
+    assert second.auditors is not None
+    auditor = second.auditors[0]
+    for alias in (first.id, forged):
+        with reverts("AuditWrongPhase"):
+            send(client.contract.functions.commitAudit(alias, 1, b"\1" * 32), auditor)
+    digest = honest_digest(client, second, honest)
+    for member in second.auditors:
+        client.commit(second, member, digest)
+    receipt = client.open(
+        second, honest, [client.opening(second, a, digest) for a in second.auditors]
+    )
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert client.status(second) == RESOLVED
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_the_opening_must_repeat_the_sealed_submission(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """One storage word seals the submission (executor, result digest, sketch root, leaf count):
+    an executor cannot swap its result after the auditors committed, nor can anyone name another
+    executor; one proof covers the four leaves, with not one node more or less."""
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    swapped = bytes.fromhex("cd" * 32)
+    with reverts("AuditSubmissionMismatch"):
+        client.open(task, honest, opening=(executor, swapped, root, count, sketches, salts, proof))
+    with reverts("AuditSubmissionMismatch"):
+        client.open(
+            task, honest, opening=(actors.outsider, result, root, count, sketches, salts, proof)
+        )
+    with reverts("AuditInvalidProof"):
+        client.open(
+            task, honest, opening=(executor, result, root, count, sketches, salts, [*proof, root])
+        )
+    with reverts("AuditInvalidProof"):
+        client.open(
+            task, honest, opening=(executor, result, root, count, sketches, salts, proof[1:])
+        )
+    flipped = list(salts)
+    flipped[0] = b"\0" * 32
+    with reverts("AuditInvalidProof"):
+        client.open(task, honest, opening=(executor, result, root, count, sketches, flipped, proof))
+    openings = [client.opening(task, a, digest) for a in task.auditors]
+    receipt = client.open(task, honest, openings, sender=actors.outsider)
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+@pytest.mark.parametrize("leaves", [1, 2, 3, 5])
+def test_short_trees_prove_repeated_leaves_once(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str], leaves: int
+) -> None:
+    """With fewer than four leaves the challenge repeats leaves cyclically: the multiproof proves
+    each once, and a repeat must carry the same sketch and salt."""
+    honest = make_commitment(leaves, tag=f"short-{leaves}")
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    digest = honest_digest(client, task, honest)
+    for auditor in task.auditors:
+        client.commit(task, auditor, digest)
+    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    indices = client.challenge(task, leaves)
+    if leaves < 4:
+        # The repeat of challenged leaf 0 with another (forged) sketch is refused.
+        forged = list(sketches)
+        forged[leaves] = bytes.fromhex("01" * 32)
+        with reverts("AuditInvalidProof"):
+            client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
+        assert indices[leaves] == indices[0]
+    openings = [client.opening(task, a, digest) for a in task.auditors]
+    receipt = client.open(task, honest, openings)
+    assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert_audited_invariant(oracle, client.contract, people(actors))
