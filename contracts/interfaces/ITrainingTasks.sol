@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {IAuditHost} from "./IAuditedTasks.sol";
 import {IOracleTypes} from "./IOracleTypes.sol";
 
 /// @title ITrainingDraws
