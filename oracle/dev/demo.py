@@ -3,9 +3,11 @@
 Nothing is simulated: an Anvil process, the committed contract artifacts, four `genoracle node run`
 processes (three honest operators and one test-only `lazy` one), the example consumer dApp asking
 for an image and a completion (each verified by a committee of three), then for an audited image
-and an audited completion (one executor, two auditors who recompute a challenged part), and the
-`genoracle verify` command run on the saved image. The facts it prints are read back from the
-chain, and `run_demo` returns them so that a test can check each one against the chain again.
+and an audited completion (one executor, two auditors who recompute a challenged part), the
+`genoracle verify` command run on the saved image, and a 3-round fine-tune of Digits-Gen whose
+registered model then serves a generation (oracle/dev/demo_training.py). The facts it prints are
+read back from the chain, and `run_demo` returns them so that a test can check each one against
+the chain again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from web3.types import Wei
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, audited_at, deploy_oracle, send_transaction
-from inference.digests import lane_distances
 from oracle.chain.client import ChainClient
 from oracle.dev.demo_audited import (
     AUDITORS,
@@ -41,6 +42,16 @@ from oracle.dev.demo_requests import (
     audited_requests,
     callback_of,
     default_requests,
+)
+from oracle.dev.demo_training import (
+    BASE_MODEL,
+    ROUNDS,
+    TRAINING_NODE_SETTINGS,
+    DemoTraining,
+    generate_from_trained_model,
+    print_training,
+    run_training,
+    serve_trained_model,
 )
 from oracle.dev.localnet import (
     E2E_ORACLE_CONFIG,
@@ -90,6 +101,7 @@ class DemoReport:
     audited: list[DemoAuditedTask] = field(default_factory=list)
     verify_output: str = ""
     verify_exit_code: int | None = None
+    training: DemoTraining | None = None
     seconds: float = 0.0
 
 
@@ -132,9 +144,9 @@ def run_demo(
     for stale in (out_dir / "nodes", records_dir):
         shutil.rmtree(stale, ignore_errors=True)
     requests = default_requests(image_model, text_model)
-    models = tuple(dict.fromkeys(request.model for request in requests))
+    models = tuple(dict.fromkeys([*(request.model for request in requests), BASE_MODEL]))
     audited = audited_requests(image_model, text_model)
-    progress = _Progress(echo, 10)
+    progress = _Progress(echo, 12)
 
     with progress.step(f"Building the models {', '.join(models)} (cached after the first run)"):
         _build_models(models)
@@ -218,25 +230,22 @@ def run_demo(
                 task.artifact_path = _save_artifact(task, nodes, roles, out_dir)
             image = report.tasks[0]
             if image.artifact_path is not None:
+                args = ["verify", "--task", str(image.task_id), "--rpc-url", anvil.rpc_url]
+                args += ["--oracle", deployment.oracle, str(image.artifact_path)]
                 verify = subprocess.run(
-                    [
-                        GENORACLE,
-                        "verify",
-                        "--task",
-                        str(image.task_id),
-                        "--rpc-url",
-                        anvil.rpc_url,
-                        "--oracle",
-                        deployment.oracle,
-                        str(image.artifact_path),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=False,
+                    [GENORACLE, *args], capture_output=True, text=True, timeout=120, check=False
                 )
                 report.verify_output = (verify.stdout + verify.stderr).strip()
                 report.verify_exit_code = verify.returncode
+
+        with progress.step(f"The requester asks for a {ROUNDS}-round fine-tune of {BASE_MODEL}"):
+            report.training = training = run_training(chain, echo, timeout_s)
+
+        with progress.step("Its honest trainers restart serving the new model; an image from it"):
+            serve_trained_model(
+                chain, training, nodes, roles, (BASE_MODEL,), records_dir, stack, timeout_s
+            )
+            generate_from_trained_model(chain, training, timeout_s)
         echo("")
         for task in report.tasks:
             _print_task(echo, task, roles)
@@ -245,6 +254,7 @@ def run_demo(
         echo(f"$ genoracle verify --task {report.tasks[0].task_id} {report.tasks[0].artifact_path}")
         echo(report.verify_output)
         echo("")
+        print_training(echo, training, roles)
         if inspect is not None:
             inspect(report, chain)
         echo("Stopping the nodes and Anvil.")
@@ -286,6 +296,7 @@ def _start_nodes(
             models=models,
             conduct=role,
             records_dir=records_dir,
+            extra_node=TRAINING_NODE_SETTINGS,
         )
         stack.callback(node.stop)
         nodes.append(node.start())
@@ -378,14 +389,3 @@ def _print_task(echo: Echo, task: DemoTask, roles: dict[str, str]) -> None:
         if task.artifact_path.suffix == ".txt":
             echo(f"   text       {task.artifact_path.read_text()!r}")
     echo("")
-
-
-def distances_to_consensus(result: TaskResult) -> dict[str, tuple[int, int, int, int]]:
-    """Per-operator lane distances to the consensus, recomputed here from the revealed digests."""
-    assert result.digest is not None
-    consensus = bytes.fromhex(result.digest.removeprefix("0x"))
-    return {
-        vote.operator: lane_distances(bytes.fromhex(vote.digest.removeprefix("0x")), consensus)
-        for vote in result.votes
-        if vote.digest is not None
-    }

@@ -43,7 +43,8 @@ class LazyConduct(_Cheat):
     """Runs a cheaper or other job than the one requested: another seed for an image, half the
     tokens for a text. An input the model rejects is answered as an honest node would. As an
     audited executor it skips the denoiser on every other step (`half_denoised_trajectory`) or
-    half the decoder layers (`half_layers_text_run`)."""
+    half the decoder layers (`half_layers_text_run`); as a training member it trains half of each
+    round's steps (`half_steps_round`)."""
 
     name = "lazy"
 
@@ -69,6 +70,9 @@ class LazyConduct(_Cheat):
         self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
     ) -> TextRun:
         return half_layers_text_run(model, prompt_ids, max_new_tokens, eos)
+
+    def training_run(self, run: RoundRun) -> RoundRun:
+        return half_steps_round(run)
 
 
 class RandomConduct(_Cheat):
@@ -227,7 +231,12 @@ class LazyTrainerConduct(_Cheat):
     name = "lazy-trainer"
 
     def training_run(self, run: RoundRun) -> RoundRun:
-        return dataclasses.replace(run, steps=max(1, run.steps // 2))
+        return half_steps_round(run)
+
+
+def half_steps_round(run: RoundRun) -> RoundRun:
+    """The round with half its steps (at least one): committed to as if all had run."""
+    return dataclasses.replace(run, steps=max(1, run.steps // 2))
 
 
 CONDUCTS: dict[str, HonestConduct] = {

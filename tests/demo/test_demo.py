@@ -4,6 +4,7 @@ checked again against the live chain before the demo tears it down."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web3 import Web3
@@ -12,10 +13,12 @@ from deploy.artifacts import load_artifact
 from deploy.deployer import CONSUMER_CONTRACT, audited_at, read_deployment
 from inference.digests import digest_file
 from inference.models import default_cache
-from oracle.chain.views import read_operator
+from oracle.chain.views import read_model, read_operator
 from oracle.config import load_node_config
 from oracle.dev.demo import HONEST_STAKE_WEI, LAZY_STAKE_WEI, DemoReport, run_demo
+from oracle.dev.demo_training import BASE_MODEL, ROUNDS, STEPS
 from oracle.dev.localnet import OracleChain
+from oracle.sdk.training import training_client
 
 
 def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -> None:
@@ -68,6 +71,7 @@ def _check_against_chain(report: DemoReport, chain: OracleChain, printed: str) -
     # A 100-ETH lazy operator among 2-ETH honest ones misses both committees with p ~ 1e-7.
     assert lazy_drawn >= 1
     _check_audited(report, chain, printed, lazy)
+    _check_training(report, chain, printed, lazy)
     lazy_stake = read_operator(chain.client(), lazy).stake_wei
     assert lazy_stake < LAZY_STAKE_WEI
     for address, role in report.roles.items():
@@ -115,6 +119,93 @@ def _check_audited(report: DemoReport, chain: OracleChain, printed: str, lazy: s
         assert set(task.credited) == set(result.auditors) | (
             {result.executor} if result.status == "resolved" else set()
         )
+
+
+def _check_training(report: DemoReport, chain: OracleChain, printed: str, lazy: str) -> None:
+    """The fine-tune: its committee, each round's payees, slashes and canonical checkpoint, the
+    registered model derived from the base, and the generation from it, all as the chain has
+    them. The lazy operator is drawn into 3 of 4 almost surely; if it was not, nobody is slashed
+    and the demo says so."""
+    assert report.training is not None
+    submitted, outcome = report.training.submitted, report.training.outcome
+    task_id = submitted.task_id
+    training = training_client(chain.client())
+    events = [
+        e
+        for e in training.logs(submitted.block_number, training.block_number())
+        if int(e["args"].get("taskId", -1)) == task_id
+    ]
+
+    def named(name: str) -> list[Any]:
+        return [e["args"] for e in events if e["event"] == name]
+
+    (requested,) = named("TrainingRequested")
+    assert requested["requester"] == chain.requester.address
+    assert "0x" + bytes(requested["baseModelId"]).hex() == "0x" + chain.models[BASE_MODEL].hex()
+    assert (int(requested["rounds"]), int(requested["stepsPerRound"])) == (ROUNDS, STEPS)
+    (drawn,) = named("TrainingCommitteeDrawn")
+    members = [str(m) for m in drawn["members"]]
+    assert members == list(submitted.members) and len(members) == 3
+    assert sorted(submitted.data_pushed_to) == sorted(members)
+    honest = [m for m in members if report.roles[m] == "honest"]
+    slashes = named("TrainingSlashed")
+    resolved = named("RoundResolved")
+    assert (
+        [int(r["round"]) for r in resolved]
+        == list(range(ROUNDS))
+        == [r.round for r in outcome.rounds]
+    )
+    for event, printed_round in zip(resolved, outcome.rounds, strict=True):
+        paid = [str(p) for p in event["paid"]]
+        assert sorted(paid) == sorted(printed_round.paid) == sorted(honest)
+        checkpoint = "0x" + bytes(event["canonicalCheckpoint"]).hex()
+        assert checkpoint == printed_round.canonical_checkpoint
+        assert f"canonical checkpoint {checkpoint} from {event['canonicalMember']}" in printed
+        assert str(event["canonicalMember"]) in honest
+        slashed = {str(e["operator"]) for e in slashes if e["round"] == event["round"]}
+        assert slashed == set(printed_round.slashed) == ({lazy} if lazy in members else set())
+    for member in honest:
+        assert f"paid     {member} honest" in printed
+    if lazy in members:
+        assert len(slashes) == ROUNDS
+        assert f"slashed  {lazy}   lazy  (deviated)" in printed
+    else:
+        assert not slashes and "the lazy operator was not drawn" in printed
+    # Completed: the final canonical checkpoint is the registered model's weights.
+    (completed,) = named("TrainingCompleted")
+    model_id = "0x" + bytes(completed["modelId"]).hex()
+    assert completed["registered"] and model_id == outcome.model_id
+    assert "0x" + bytes(completed["weightsSha256"]).hex() == outcome.weights_sha256
+    assert f"model      {model_id} registered" in printed
+    assert int(training.view("getTrainingTask", task_id)["status"]) == 3  # Completed
+    registry = chain.client().registry()
+    derived = [
+        e["args"]
+        for e in registry.logs(submitted.block_number, registry.block_number())
+        if e["event"] == "DerivedModelRegistered"
+    ]
+    model = bytes(completed["modelId"])
+    assert [bytes(e["parentId"]) for e in derived if bytes(e["modelId"]) == model] == [
+        chain.models[BASE_MODEL]
+    ]
+    assert read_model(chain.client(), model) is not None
+    # The generation: resolved on the trained model by the honest operators now serving it (one
+    # outside the committee, when the lazy one was drawn, with the weights it fetched).
+    result = report.training.generation
+    assert result is not None and result.status == "resolved", result
+    w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
+    oracle = chain.deployment.oracle_contract(w3)
+    assert result.model_id == model_id
+    everyone_honest = sorted(a for a, role in report.roles.items() if role == "honest")
+    assert sorted(report.training.servers) == everyone_honest
+    assert sorted(report.training.fetched_by) == sorted(set(everyone_honest) - set(honest))
+    committee = [str(a) for a in oracle.functions.committeeOf(result.task_id).call()[0]]
+    assert sorted(committee) == everyone_honest
+    verified = "0x" + bytes(oracle.functions.resultOf(result.task_id).call()).hex()
+    assert result.digest == verified
+    assert f"== Task {result.task_id}: image from the trained model {model_id}" in printed
+    assert f"status     resolved; consensus {verified}" in printed
+    assert all(vote.agrees and vote.digest in printed for vote in result.votes)
 
 
 def _check_node_configs(out_dir: Path, report: DemoReport) -> None:
