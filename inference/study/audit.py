@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from inference.study.audit_analysis import analyse_diffusion
+from inference.study.audit_chain import CHAIN_CHALLENGE
 from inference.study.audit_steps import (
     FAKED_FRACTIONS,
     WHOLE_IMAGE_IMPOSTORS,
@@ -76,7 +77,9 @@ def run_costs(plan: StudyPlan, report: Callable[[str], None]) -> dict[str, Any]:
 
     costs: dict[str, Any] = {}
     for steps in (20, 40):
-        costs[f"tiny-sd-64px-{steps}steps"] = diffusion_costs(64, steps, (1, 2), plan.cost_repeats)
+        costs[f"tiny-sd-64px-{steps}steps"] = diffusion_costs(
+            64, steps, (1, CHAIN_CHALLENGE), plan.cost_repeats
+        )
         report(f"costs: tiny-sd {steps} steps done")
     costs["smollm2-135m-32tokens"] = text_costs("smollm2-135m", 32, repeats=plan.text_cost_repeats)
     report("costs: smollm2 done")

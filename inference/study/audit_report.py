@@ -72,17 +72,22 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             detection[text["model"]] = {c: text["task_reject_k1"].get(c) for c in TEXT_IMPOSTORS}
             honest[text["model"]] = 1.0 - text["task_reject_k1"].get(calibrated, float("nan"))
     costs = results.get("costs", {})
+    # The compute at the chain's challenge (4 steps) where the results measured it, else (results
+    # made before) at DEFAULT_CHALLENGE.
+    chain_k = str(CHAIN_CHALLENGE)
+    measured = [c["by_challenge"] for c in costs.values() if "by_challenge" in c]
+    cost_k = chain_k if measured and all(chain_k in m for m in measured) else k
     return {
         "auditor_cost_ratio": {
-            name: (c["by_challenge"][k] if "by_challenge" in c else c)["auditor_cost_ratio"]
+            name: (c["by_challenge"][cost_k] if "by_challenge" in c else c)["auditor_cost_ratio"]
             for name, c in costs.items()
         },
         "verified_cost_ratio": {
-            name: (c["by_challenge"][k] if "by_challenge" in c else c)["verified_cost_ratio"]
+            name: (c["by_challenge"][cost_k] if "by_challenge" in c else c)["verified_cost_ratio"]
             for name, c in costs.items()
         },
         "verified_cost_ratio_one_decode": {
-            name: c["by_challenge"][k]["verified_cost_ratio_one_decode"]
+            name: c["by_challenge"][cost_k]["verified_cost_ratio_one_decode"]
             for name, c in costs.items()
             if "by_challenge" in c
         },
@@ -92,7 +97,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "lane_tolerance": lane,
         "calibration_noise": CALIBRATION_NOISE,
         "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
-        "cost_challenge_size": DEFAULT_CHALLENGE,
+        "cost_challenge_size": int(cost_k),
         "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
         "sketch": {n: e["chosen"] for n, e in results["diffusion"].items()},
         "text_margin": text.get("margin"),
