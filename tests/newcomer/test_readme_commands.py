@@ -49,6 +49,23 @@ WALKED_BLOCKS = {
 #: README commands the walk does not run, and why.
 SKIPPED = {
     "make demo": "the demo itself: tests/demo/test_demo.py runs it (make test)",
+    'genoracle task submit --model tiny-sd --mode audited --auditors 2 --prompt "a red fox" '
+    "--width 64 --height 64 --wait": (
+        "needs three node processes serving tiny-sd: "
+        "tests/node/test_audited_e2e.py runs `task submit --mode audited --auditors 2 --wait` "
+        "against real nodes (make test-slow), and the demo requests audited tasks (make test)"
+    ),
+    "genoracle task submit --model smollm2-135m --mode audited --auditors 2 --input "
+    '\'{"messages":[{"role":"user","content":"Explain a lighthouse."}],"max_new_tokens":32}\' '
+    "--wait": (
+        "needs three node processes serving SmolLM2: tests/node/test_audited_text_e2e.py runs "
+        "the same command on tiny-llama nodes (make test-slow)"
+    ),
+    "genoracle task train --model digits --data my-digits/ --rounds 3 --steps 10 --wait": (
+        "needs a committee of node processes serving digits: tests/node/test_training_e2e.py "
+        "runs `task train ... --wait` against real nodes (make test-slow), and the demo's "
+        "training act trains through the SDK (make test)"
+    ),
     "make test": "the default suite itself, this file included",
     "genoracle verify --task 1 demo-output/task-1-image.png": (
         "printed by `make demo`, which runs it: tests/demo/test_demo.py"
