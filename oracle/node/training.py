@@ -138,9 +138,9 @@ class TrainingJob:
     sent: frozenset[str] = frozenset()
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     finished: str | None = None
+    """"completed" or "failed" once the task is over (kept for the API, no longer stepped)."""
     model_folder: str | None = None
     """The trained model's folder on this node, once completed (None: not written)."""
-    """"completed" or "failed" once the task is over (kept for the API, no longer stepped)."""
 
 
 class TrainingDesk:
