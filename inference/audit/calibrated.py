@@ -1,6 +1,7 @@
 """The audited mode's calibrated constants, from the audit study (reports/study/AUDIT.md; set
 on odd seeds and prompts at modelled honest noise 1e-3, judged on even ones). A node reads them;
-the contract will hold the same numbers per model."""
+the registry holds each model's AUDIT_LANE_TOLERANCE (`setAuditTolerance`, set by
+`register_model`)."""
 
 from __future__ import annotations
 
