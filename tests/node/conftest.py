@@ -4,12 +4,35 @@ that move the clock or kill nodes build their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 from oracle_testlib import MODELS, image_chain, running_image_nodes, start_nodes
 
 from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+
+LOG_TAIL_CHARS = 6_000
+"""How much of each node's log a failing test's report carries."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test's report carries the log tail of every node process it used: a failure in
+    CI (a task that never resolves) is then readable from the run's output alone."""
+    report = yield
+    if report.failed:
+        funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+        for name, value in funcargs.items():
+            nodes = value if isinstance(value, list) else [value]
+            for node in nodes:
+                if isinstance(node, NodeProcess):
+                    report.sections.append(
+                        (f"node log ({name}, {node.address})", node.log()[-LOG_TAIL_CHARS:])
+                    )
+    return report
 
 
 @pytest.fixture(scope="session")
