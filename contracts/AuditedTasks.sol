@@ -70,8 +70,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// and each submission first completes the ready ones, so this bounds the requests, and the
     /// submissions, of one block).
     uint256 internal constant MAX_PENDING_DRAWS = 10;
-    /// @notice Largest fee a task can escrow (packed into 80 bits).
-    uint256 internal constant MAX_FEE = type(uint80).max;
+    /// @notice Fees are escrowed in whole gwei (see {Payment}).
+    uint256 internal constant FEE_UNIT = 1 gwei;
+    /// @notice Largest fee a task can escrow (40 bits of gwei: about 1,099 ETH).
+    uint256 internal constant MAX_FEE = uint256(type(uint40).max) * FEE_UNIT;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant SLOT_BITS = 32;
@@ -99,14 +101,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint104 members; // operator indices, 20 bits each: 0 executor, 1..auditors; 0 = none
     }
 
-    /// @dev Word 1 of a task slot: who pays, and how much is escrowed.
+    /// @dev Word 1 of a task slot: who pays, how much is escrowed, and the terms read at
+    /// resolution. The fee is kept in gwei (a request carries whole gwei) so that one word holds
+    /// them all: one word written per request and read per resolution instead of two.
     struct Payment {
         address requester;
-        uint80 fee;
-    }
-
-    /// @dev Word 2 of a task slot: the terms read at resolution.
-    struct Terms {
+        uint40 feeGwei;
         uint32 tolerance;
         uint24 callbackGasLimit;
     }
@@ -150,7 +150,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// task is requested; its outcome stays in its events (AuditResolved, AuditFailed).
     mapping(uint256 slot => Core) private _cores;
     mapping(uint256 slot => Payment) private _payments;
-    mapping(uint256 slot => Terms) private _terms;
     /// @dev Keyed by slot * 8 + position. Position 0: keccak256(sketchRoot, leafCount) from the
     /// submission, then the executor's opened digest, then the result once Resolved; positions
     /// 1..k: an auditor's commitment, then its digest; RESULT_POSITION: the result digest.
@@ -183,8 +182,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// but the oracle's view of the model's terms.
     /// Requirements: `auditors` 2 or 4; an active model served by at least `auditors` + 1
     /// drawable operators, auditable (the registry's `auditToleranceOf`); `tolerance`
-    /// USE_DEFAULT_TOLERANCE or every lane between the audit tolerance's and 64; `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >=
-    /// {requiredFee} and <= MAX_FEE; fewer than MAX_PENDING_DRAWS executor draws waiting.
+    /// USE_DEFAULT_TOLERANCE or every lane between the audit tolerance's and 64;
+    /// `callbackGasLimit` <= the oracle's maxCallbackGasLimit; `msg.value` >= {requiredFee},
+    /// <= MAX_FEE, in whole gwei; fewer than MAX_PENDING_DRAWS executor draws waiting.
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
     function requestAudited(
@@ -201,6 +201,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 required = _requiredFee(auditors, callbackGasLimit);
         if (msg.value < required) revert AuditFeeTooLow(msg.value, required);
         if (msg.value > MAX_FEE) revert AuditFeeTooHigh(msg.value, MAX_FEE);
+        if (msg.value % FEE_UNIT != 0) revert AuditFeeNotWholeGwei(msg.value);
         (uint16 modelIndex, uint32 granted) = IAuditHost(address(oracle)).auditTerms(
             modelId, tolerance, USE_DEFAULT_TOLERANCE, uint256(auditors) + 1
         );
@@ -225,8 +226,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             modelIndex: modelIndex,
             members: 0
         });
-        _payments[slot] = Payment({requester: msg.sender, fee: uint80(msg.value)});
-        _terms[slot] = Terms({tolerance: granted, callbackGasLimit: uint24(callbackGasLimit)});
+        _payments[slot] = Payment({
+            requester: msg.sender,
+            feeGwei: uint40(msg.value / FEE_UNIT),
+            tolerance: granted,
+            callbackGasLimit: uint24(callbackGasLimit)
+        });
         emit AuditTaskRequested(
             taskId,
             msg.sender,
@@ -235,8 +240,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             auditors,
             granted,
             deadline,
-            msg.value,
-            uint64(block.number)
+            msg.value
         );
     }
 
@@ -258,7 +262,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     ) external {
         Core memory core = _core(taskId);
         address executor;
-        if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core);
+        if (core.status == AuditStatus.Drawing) executor = _drawExecutorNow(taskId, core, true);
         if (_phase(core) != AuditPhase.Execute) {
             revert AuditWrongPhase(taskId, _phase(core));
         }
@@ -284,10 +288,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             msg.sender,
             resultDigest,
             evidenceRoot,
-            sketchRoot,
             leafCount,
-            commitDeadline,
-            uint64(commitDeadline) + _revealWindow
+            commitDeadline
         );
     }
 
@@ -331,7 +333,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         _seals[_sealKey(taskId, position)] = _bindCommitter(commitment, msg.sender);
         core.committedMask |= bit;
         _cores[_slot(taskId)] = core;
-        emit AuditCommitted(taskId, msg.sender);
     }
 
     /// @notice Reveals auditors' commitments (one or several: auditors hand each other their
@@ -352,7 +353,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             _loadDigests(taskId, before, digests);
             _resolve(taskId, core, digests, known, bytes32(0), false);
         } else {
-            _storeDigests(taskId, core, digests, before);
+            _storeDigests(taskId, core, digests, known, before);
         }
     }
 
@@ -361,7 +362,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// may send it: the opening must match the executor's submission.
     /// @dev Requirements: the task is in its reveal phase (every auditor committed, or the commit
     /// deadline passed); not opened yet; `sketchRoot` and `leafCount` as submitted; every sketch,
-    /// with its salt, proven at its challenged leaf; auditors' openings as {revealAudits}.
+    /// salted from `secret`, proven at its challenged leaf; auditors' openings as {revealAudits}.
     function openSketches(
         uint256 taskId,
         SketchOpening calldata opening,
@@ -380,7 +381,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         known[0] = opening.executor;
         digests[0] = _openedDigest(taskId, core, opening);
         core.revealedMask |= 1;
-        emit SketchesOpened(taskId, digests[0]);
         _revealOpenings(taskId, core, openings, digests, known);
         if (core.revealedMask == core.committedMask) {
             _loadDigests(taskId, before, digests);
@@ -388,7 +388,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         } else {
             // Not the last opening: the result waits in storage for the resolution.
             _seals[_sealKey(taskId, RESULT_POSITION)] = opening.resultDigest;
-            _storeDigests(taskId, core, digests, before);
+            _storeDigests(taskId, core, digests, known, before);
         }
     }
 
@@ -401,7 +401,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     function resolveAudit(uint256 taskId) external nonReentrant {
         Core memory core = _core(taskId);
         if (core.status == AuditStatus.Drawing && core.drawBlock < block.number) {
-            _drawExecutorNow(taskId, core);
+            _drawExecutorNow(taskId, core, false);
         }
         if (_auditorsPending(core) && core.drawBlock < block.number) {
             _drawAuditorsNow(taskId, core, 0);
@@ -419,7 +419,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------
 
     /// @notice The fee an audited request must carry: the oracle's minimum per member for the
-    /// executor and each auditor, plus the callback gas at the oracle's callback gas price.
+    /// executor and each auditor, plus the callback gas at the oracle's callback gas price,
+    /// rounded up to whole gwei.
     function requiredFee(uint8 auditors, uint32 callbackGasLimit) external view returns (uint256) {
         return _requiredFee(auditors, callbackGasLimit);
     }
@@ -494,18 +495,17 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         Core memory core = _core(taskId);
         if (core.status == AuditStatus.None) revert AuditTaskNotFound(taskId);
         Payment memory payment = _payments[_slot(taskId)];
-        Terms memory terms = _terms[_slot(taskId)];
         info.requester = payment.requester;
         info.modelId = _registry.modelIdAt(core.modelIndex);
         info.status = core.status;
         info.phase = _phase(core);
         info.auditors = core.auditors;
-        info.tolerance = terms.tolerance;
+        info.tolerance = payment.tolerance;
         info.deadline = core.deadline;
         info.revealDeadline = uint64(core.deadline) + _revealWindow;
         info.drawBlock = core.drawBlock;
-        info.fee = payment.fee;
-        info.callbackGasLimit = terms.callbackGasLimit;
+        info.fee = uint256(payment.feeGwei) * FEE_UNIT;
+        info.callbackGasLimit = payment.callbackGasLimit;
         if (core.status == AuditStatus.Resolved) info.resultDigest = _seals[_sealKey(taskId, 0)];
         uint256 size = uint256(core.auditors) + 1;
         info.members = new address[](size);
@@ -572,7 +572,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             Core memory core = _cores[slot];
             if (core.status != AuditStatus.Drawing) continue;
             if (core.drawBlock >= block.number) break;
-            _drawExecutor(_taskId(core.number, slot), core);
+            _drawExecutor(_taskId(core.number, slot), core, false);
         }
         counters.execCount = uint8(count - done);
         // slither-disable-next-line weak-prng
@@ -630,15 +630,22 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         counters.cursor = uint16((counters.cursor + 1) % count);
     }
 
-    function _drawExecutorNow(uint256 taskId, Core memory core) private returns (address) {
+    /// @dev `quiet`: the executor's own submission draws it, and names it in its own log.
+    function _drawExecutorNow(uint256 taskId, Core memory core, bool quiet)
+        private
+        returns (address)
+    {
         if (core.drawBlock >= block.number) revert AuditWrongPhase(taskId, AuditPhase.DrawExecutor);
-        return _drawExecutor(taskId, core);
+        return _drawExecutor(taskId, core, quiet);
     }
 
     /// @dev Draws the executor (Executing), or none (Expired at resolution, refunded); returns it.
     /// A draw after the submit deadline draws nobody: an executor must never be slashed for a
     /// deadline that passed before it was drawn.
-    function _drawExecutor(uint256 taskId, Core memory core) private returns (address) {
+    function _drawExecutor(uint256 taskId, Core memory core, bool quiet)
+        private
+        returns (address)
+    {
         bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
         core.status = AuditStatus.Executing;
         if (entropy == bytes32(0) || block.timestamp > core.deadline) {
@@ -655,7 +662,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
         core.members = uint104(indices);
         _cores[_slot(taskId)] = core;
-        emit ExecutorDrawn(taskId, drawn[0], entropy);
+        if (!quiet) emit ExecutorDrawn(taskId, drawn[0]);
         return drawn[0];
     }
 
@@ -691,7 +698,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
                 for (uint256 i; i < auditors.length; ++i) {
                     auditors[i] = drawn[i];
                 }
-                emit AuditorsDrawn(taskId, auditors, entropy, keccak256(abi.encode(entropy)));
+                emit AuditorsDrawn(taskId, auditors);
                 return auditors;
             }
             failure = IOracleTypes.DrawFailure.NotEnoughOperators;
@@ -742,18 +749,23 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             core.revealedMask |= bit;
             digests[position] = opening.digest;
             known[position] = opening.auditor;
-            emit AuditRevealed(taskId, opening.auditor, opening.digest);
         }
     }
 
     /// @dev Not every committed member has revealed yet: stores the new digests over their
     /// commitments (the executor's over its submission seal).
-    function _storeDigests(uint256 taskId, Core memory core, bytes32[] memory digests, uint8 stored)
-        private
-    {
+    function _storeDigests(
+        uint256 taskId,
+        Core memory core,
+        bytes32[] memory digests,
+        address[5] memory known,
+        uint8 stored
+    ) private {
         for (uint256 p; p < digests.length; ++p) {
             if (core.revealedMask & ~uint256(stored) & (1 << p) != 0) {
                 _seals[_sealKey(taskId, p)] = digests[p];
+                if (p == 0) emit SketchesOpened(taskId, digests[0]);
+                else emit AuditRevealed(taskId, known[p], digests[p]);
             }
         }
         _cores[_slot(taskId)] = core;
@@ -867,8 +879,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         bytes32 result,
         bool haveResult
     ) private {
-        Terms memory terms = _terms[_slot(taskId)];
-        Verdict memory verdict = _judge(core, terms.tolerance, digests);
+        Payment memory payment = _payments[_slot(taskId)];
+        Verdict memory verdict = _judge(core, payment.tolerance, digests);
         // The slot's words are left as they are (the next task rewrites them), but the result:
         // position 0 keeps it while the slot holds the task ({resultOf}).
         if (verdict.status == AuditStatus.Resolved) {
@@ -880,9 +892,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         core.status = verdict.status;
         _cores[_slot(taskId)] = core;
 
-        Payment memory payment = _payments[_slot(taskId)];
+        uint256 fee = uint256(payment.feeGwei) * FEE_UNIT;
         (IAuditHost.Settlement memory settlement, bool slashes) =
-            _settlement(core, payment, terms.callbackGasLimit, verdict);
+            _settlement(core, payment, fee, verdict);
         settlement.known = known;
         if (slashes) {
             // Frozen weights: every draw whose randomness exists, here and in the oracle, is
@@ -894,16 +906,18 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         // The fee goes to the oracle (immutable), which credits it (see contracts/SLITHER.md).
         // slither-disable-next-line arbitrary-send-eth
         (address[5] memory operators, uint256[5] memory slashed, uint256 slashShare) =
-            IAuditHost(address(oracle)).auditSettle{value: payment.fee}(settlement);
-        _announce(taskId, core, verdict, settlement, operators, slashed, slashShare, result);
-        _callBack(taskId, payment.requester, terms.callbackGasLimit, verdict, result);
+            IAuditHost(address(oracle)).auditSettle{value: fee}(settlement);
+        _announce(
+            taskId, core, verdict, settlement, operators, slashed, slashShare, result, digests
+        );
+        _callBack(taskId, payment.requester, payment.callbackGasLimit, verdict, result);
     }
 
     /// @dev Who is slashed by how much, and who is credited what.
     function _settlement(
         Core memory core,
         Payment memory payment,
-        uint256 callbackGasLimit,
+        uint256 fee,
         Verdict memory verdict
     )
         private
@@ -916,8 +930,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         s.paidMask = verdict.paidMask;
         s.requester = payment.requester;
         s.resolver = msg.sender;
-        s.resolverFee = callbackGasLimit * _callbackGasPrice;
-        uint256 memberFee = uint256(payment.fee) - s.resolverFee;
+        s.resolverFee = uint256(payment.callbackGasLimit) * _callbackGasPrice;
+        uint256 memberFee = fee - s.resolverFee;
         for (uint256 p; p < size; ++p) {
             uint256 bit = 1 << p;
             if (verdict.sparedMask & bit != 0 || (s.members >> (INDEX_BITS * p)) & INDEX_MASK == 0)
@@ -950,7 +964,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         address[5] memory operators,
         uint256[5] memory slashed,
         uint256 slashShare,
-        bytes32 result
+        bytes32 result,
+        bytes32[] memory digests
     ) private {
         uint256 size = settlement.size;
         for (uint256 p; p < size; ++p) {
@@ -966,22 +981,18 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             emit AuditSlashed(taskId, operators[p], slashed[p], reason);
         }
         if (verdict.status != AuditStatus.Resolved) {
-            emit AuditFailed(taskId, verdict.reason);
+            emit AuditFailed(taskId, verdict.reason, digests);
             return;
-        }
-        address[] memory paid = new address[](_popCount(verdict.paidMask));
-        uint256 count;
-        for (uint256 p; p < size; ++p) {
-            if (verdict.paidMask & (1 << p) != 0) paid[count++] = operators[p];
         }
         emit AuditResolved(
             taskId,
             result,
             uint8(verdict.support),
-            paid,
+            uint8(verdict.paidMask),
             settlement.executorFee,
             settlement.auditorFee,
-            slashShare
+            slashShare,
+            digests
         );
     }
 
@@ -1040,7 +1051,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         uint256 packed;
         for (uint256 j; j < CHALLENGE_SIZE; ++j) {
             bytes32 sketch = opening.sketches[j];
-            nodes[j] = _sketchLeaf(indices[j], sketch, opening.salts[j]);
+            nodes[j] = _sketchLeaf(indices[j], sketch, opening.secret);
             uint256 shift = LANE_BITS * (CHALLENGE_SIZE - 1 - j);
             packed |= uint256(sketch) & (LANE_MASK << shift);
         }
@@ -1134,15 +1145,19 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     }
 
     /// @dev The sketch tree's leaf at `index` (inference/audit/merkle.py): keccak256 of
-    /// keccak256(abi.encode(index, keccak256(abi.encode(sketch, salt)))).
-    function _sketchLeaf(uint256 index, bytes32 sketch, bytes32 salt)
+    /// keccak256(abi.encode(index, keccak256(abi.encode(sketch, salt)))), where the leaf's salt
+    /// is keccak256(abi.encode(secret, index)) (merkle.py `leaf_salt`): the opening carries one
+    /// secret instead of a salt per leaf.
+    function _sketchLeaf(uint256 index, bytes32 sketch, bytes32 secret)
         private
         pure
         returns (bytes32 leaf)
     {
         assembly ("memory-safe") {
+            mstore(0x00, secret)
+            mstore(0x20, index)
+            mstore(0x20, keccak256(0x00, 0x40))
             mstore(0x00, sketch)
-            mstore(0x20, salt)
             mstore(0x20, keccak256(0x00, 0x40))
             mstore(0x00, index)
             mstore(0x00, keccak256(0x00, 0x40))
@@ -1321,7 +1336,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         view
         returns (uint256)
     {
-        return uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
+        uint256 fee =
+            uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
+        return (fee + FEE_UNIT - 1) / FEE_UNIT * FEE_UNIT; // whole gwei, rounded up
     }
 
     /// @dev The storage key of `position`'s seal in the task's slot.

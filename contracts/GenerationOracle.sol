@@ -27,7 +27,7 @@ import {OperatorStaking} from "./operators/OperatorStaking.sol";
 /// Gas layout: a task is two storage words (the hot word with the committee as packed 20-bit
 /// operator indices; requester, fee, model); a member's commitment word is overwritten by its
 /// digest at reveal and cleared at resolution unless it holds the result (refund).
-contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorStaking {
+contract GenerationOracle is IGenerationOracle, OperatorStaking {
     using SafeCast for uint256;
 
     /// @notice The reserved digest meaning "this input is invalid for this model". It wins only
@@ -325,25 +325,6 @@ contract GenerationOracle is IGenerationOracle, IModelTermsListener, OperatorSta
         account.credit = 0;
         emit BalanceClaimed(msg.sender, amount);
         Address.sendValue(payable(msg.sender), amount);
-    }
-
-    /// @inheritdoc IModelTermsListener
-    /// @dev Requirements: called by this oracle's model registry.
-    function modelTermsChanged(
-        bytes32 modelId,
-        uint16 index,
-        bool active,
-        uint32 floor,
-        uint32 maxTolerance
-    ) external {
-        if (msg.sender != address(_models)) revert OnlyModelRegistry(msg.sender);
-        _terms[modelId] = ModelTerms({
-            registered: true,
-            active: active,
-            index: index,
-            floor: floor,
-            maxTolerance: maxTolerance
-        });
     }
 
     // ------------------------------------------------------------------------------------------

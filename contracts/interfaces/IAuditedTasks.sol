@@ -170,7 +170,7 @@ interface IAuditedTasks {
         bytes32 sketchRoot;
         uint32 leafCount;
         bytes32[4] sketches;
-        bytes32[4] salts;
+        bytes32 secret; // the sketch salts' secret: leaf i's salt is keccak256(secret, i)
         bytes32[] proof;
     }
 
@@ -192,6 +192,8 @@ interface IAuditedTasks {
         bool[] revealed;
     }
 
+    /// @notice The executor is drawn from the hash of this event's block (`drawBlock` in
+    /// {getAuditTask}).
     event AuditTaskRequested(
         uint256 indexed taskId,
         address indexed requester,
@@ -200,42 +202,46 @@ interface IAuditedTasks {
         uint8 auditors,
         uint32 tolerance,
         uint64 submitDeadline,
-        uint256 fee,
-        uint64 drawBlock
+        uint256 fee
     );
-    event ExecutorDrawn(uint256 indexed taskId, address indexed executor, bytes32 entropy);
+    /// @notice A keeper's or a resolution's draw of the executor. An executor drawn by its own
+    /// submission is named by {ExecutionSubmitted} alone (one log fewer on the common path).
+    event ExecutorDrawn(uint256 indexed taskId, address indexed executor);
     event AuditNotDrawn(uint256 indexed taskId, IOracleTypes.DrawFailure reason);
     /// @notice The executor's result, public at once but NOT audited yet (see {AuditResolved}).
+    /// Auditors reveal until `commitDeadline` plus the reveal window ({getAuditTask}).
     event ExecutionSubmitted(
         uint256 indexed taskId,
         address indexed executor,
         bytes32 unauditedDigest,
         bytes32 evidenceRoot,
-        bytes32 sketchRoot,
         uint32 leafCount,
-        uint64 commitDeadline,
-        uint64 revealDeadline
+        uint64 commitDeadline
     );
-    /// @param challengeSeed Seed of the challenge: `challenge_indices(seed, leafCount, 4)`.
-    event AuditorsDrawn(
-        uint256 indexed taskId, address[] auditors, bytes32 entropy, bytes32 challengeSeed
-    );
-    event AuditCommitted(uint256 indexed taskId, address indexed auditor);
+    /// @notice The auditors are drawn; the challenge is {challengeOf}'s from now on. Commits emit
+    /// no log: a sealed commitment says nothing until opened ({getAuditTask} shows who committed).
+    event AuditorsDrawn(uint256 indexed taskId, address[] auditors);
+    /// @notice An auditor's opening, by a reveal that does not end the task (the resolution's
+    /// {AuditResolved} or {AuditFailed} carries every member's digest).
     event AuditRevealed(uint256 indexed taskId, address indexed auditor, bytes32 digest);
+    /// @notice The executor's opening, by a transaction that does not end the task.
     /// @param digest The executor's digest of the challenged part (lane j from challenged leaf j).
     event SketchesOpened(uint256 indexed taskId, bytes32 digest);
-    /// @param paid Members paid (executor first), `executorFee` to the executor, `auditorFee` to
-    /// each paid auditor, plus `slashShare` each from slashed stake.
+    /// @param paidMask Members paid (bit 0 the executor, bit p auditor p): `executorFee` to the
+    /// executor, `auditorFee` to each paid auditor, plus `slashShare` each from slashed stake.
+    /// @param digests Each member's compared digest (position order; zero: not revealed).
     event AuditResolved(
         uint256 indexed taskId,
         bytes32 digest,
         uint8 support,
-        address[] paid,
+        uint8 paidMask,
         uint256 executorFee,
         uint256 auditorFee,
-        uint256 slashShare
+        uint256 slashShare,
+        bytes32[] digests
     );
-    event AuditFailed(uint256 indexed taskId, AuditFailure reason);
+    /// @param digests Each member's compared digest (position order; zero: not revealed).
+    event AuditFailed(uint256 indexed taskId, AuditFailure reason, bytes32[] digests);
     event AuditSlashed(
         uint256 indexed taskId, address indexed operator, uint256 amount, AuditSlashReason reason
     );
@@ -244,6 +250,8 @@ interface IAuditedTasks {
     error AuditInvalidAuditors(uint8 auditors);
     error AuditFeeTooLow(uint256 sent, uint256 required);
     error AuditFeeTooHigh(uint256 sent, uint256 maximum);
+    /// @notice Fees are escrowed in whole gwei: send a multiple of 1e9 wei ({requiredFee} is one).
+    error AuditFeeNotWholeGwei(uint256 sent);
     error AuditCallbackGasTooHigh(uint32 requested, uint32 maximum);
     error AuditDrawBacklogFull(uint256 pending);
     error AuditTaskNotFound(uint256 taskId);

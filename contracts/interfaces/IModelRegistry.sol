@@ -6,12 +6,14 @@ pragma solidity ^0.8.30;
 /// requests from its own storage instead of calling the registry each time.
 interface IModelTermsListener {
     /// @param floor The default tolerance, below which no request may go.
+    /// @param auditTolerance The floor of audited requests (0: not auditable).
     function modelTermsChanged(
         bytes32 modelId,
         uint16 index,
         bool active,
         uint32 floor,
-        uint32 maxTolerance
+        uint32 maxTolerance,
+        uint32 auditTolerance
     ) external;
 }
 

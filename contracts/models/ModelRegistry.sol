@@ -111,6 +111,7 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         _checkTolerance(tolerance);
         _auditTolerances[modelId] = tolerance;
         emit AuditToleranceSet(modelId, tolerance);
+        _tellListener(modelId, _models[modelId]);
     }
 
     /// @inheritdoc IModelRegistry
@@ -183,7 +184,12 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     function _tellListener(bytes32 modelId, Model storage model) private {
         if (address(listener) == address(0)) return;
         listener.modelTermsChanged(
-            modelId, model.index, model.active, model.defaultTolerance, model.maxTolerance
+            modelId,
+            model.index,
+            model.active,
+            model.defaultTolerance,
+            model.maxTolerance,
+            _auditTolerances[modelId]
         );
     }
 

@@ -8,7 +8,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {IAuditDraws, IAuditHost} from "../interfaces/IAuditedTasks.sol";
 import {ITrainingDraws, ITrainingHost} from "../interfaces/ITrainingTasks.sol";
-import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IModelRegistry, IModelTermsListener} from "../interfaces/IModelRegistry.sol";
 import {DigestAgreement} from "../libraries/DigestAgreement.sol";
 import {StakeTree} from "../libraries/StakeTree.sol";
 import {OperatorStorage} from "./OperatorStorage.sol";
@@ -23,7 +23,7 @@ import {OperatorStorage} from "./OperatorStorage.sol";
 /// the same pools and settle their tasks against the same stakes and credits.
 /// @dev A contract of its own so the oracle stays within the code size limit; these calls are rare,
 /// and the extra delegatecall costs them ~3k gas.
-contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
+contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost, IModelTermsListener {
     using SafeCast for uint256;
     using StakeTree for StakeTree.Tree;
 
@@ -91,6 +91,28 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
         return _trainingTasks;
     }
 
+    /// @inheritdoc IModelTermsListener
+    /// @dev Reaches the desk through the oracle's fallback (the oracle is at the code size
+    /// limit). Requirements: called by the oracle's model registry.
+    function modelTermsChanged(
+        bytes32 modelId,
+        uint16 index,
+        bool active,
+        uint32 floor,
+        uint32 maxTolerance,
+        uint32 auditTolerance
+    ) external onlyDelegated {
+        if (msg.sender != address(_models)) revert OnlyModelRegistry(msg.sender);
+        _terms[modelId] = ModelTerms({
+            registered: true,
+            active: active,
+            index: index,
+            floor: floor,
+            maxTolerance: maxTolerance,
+            auditTolerance: auditTolerance
+        });
+    }
+
     /// @inheritdoc IAuditHost
     function auditTerms(bytes32 modelId, uint32 tolerance, uint32 useDefault, uint256 members)
         external
@@ -105,13 +127,15 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost {
     }
 
     /// @dev The tolerance an audited request gets: the model's audit tolerance, or a requested
-    /// one with every lane between it and 64 (never below: honest noise would be outvoted).
+    /// one with every lane between it and 64 (never below: honest noise would be outvoted). The
+    /// audit tolerance is the registry's, copied here with the model's other terms (a warm read
+    /// instead of a call).
     function _auditTolerance(bytes32 modelId, uint32 requested, uint32 useDefault)
         private
         view
         returns (uint32)
     {
-        uint32 floor = _models.auditToleranceOf(modelId);
+        uint32 floor = _terms[modelId].auditTolerance;
         if (floor == 0) revert IModelRegistry.ModelNotAuditable(modelId);
         if (requested == useDefault) return floor;
         if (!DigestAgreement.withinTolerance(requested, _MAX_LANES)) {

@@ -87,8 +87,9 @@ abstract contract OperatorStaking is OperatorStorage {
     }
 
 
-    /// @notice Forwards every other call to the OperatorDesk: the audit host functions that the
-    /// attached AuditedTasks contract calls (see IAuditHost); the desk reverts on anything else.
+    /// @notice Forwards every other call to the OperatorDesk: the host functions that the attached
+    /// modules call (IAuditHost, ITrainingHost) and the registry's `modelTermsChanged`
+    /// (IModelTermsListener); the desk reverts on anything else.
     fallback() external payable {
         _delegateToDesk();
     }

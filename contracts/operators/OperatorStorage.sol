@@ -74,6 +74,7 @@ abstract contract OperatorStorage is IOracleTypes, ReentrancyGuardTransient {
         uint16 index;
         uint32 floor;
         uint32 maxTolerance;
+        uint32 auditTolerance; // the floor of audited requests (0: not auditable)
     }
 
     struct Registry {

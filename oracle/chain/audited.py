@@ -45,6 +45,12 @@ def compared_digest(sketches: Sequence[bytes], indices: Sequence[int]) -> bytes:
     return value.to_bytes(32, "big")
 
 
+def paid_members(paid_mask: int, members: Sequence[str]) -> list[str]:
+    """The members an AuditResolved log's `paidMask` names (bit 0 the executor, bit p auditor
+    p), in position order; `members` as getAuditTask gives them."""
+    return [member for position, member in enumerate(members) if paid_mask >> position & 1]
+
+
 def audit_commitment(
     chain_id: int, audited: str, task_id: int, auditor: str, digest: bytes, salt: bytes
 ) -> bytes:
@@ -58,8 +64,8 @@ def sketch_opening(
 ) -> tuple[Any, ...]:
     """The executor's `SketchOpening` for `openSketches`: what it submitted (its address, result
     digest, sketch root and leaf count, which the contract's submission seal binds), the sketch
-    and salt of each challenged leaf, and one proof for the challenged leaves together
-    (`MerkleTree.multiproof`)."""
+    of each challenged leaf, the secret their salts derive from (`leaf_salt`), and one proof for
+    the challenged leaves together (`MerkleTree.multiproof`)."""
     opened = [commitment.opening(i) for i in indices]
     return (
         executor,
@@ -67,6 +73,6 @@ def sketch_opening(
         commitment.sketch_tree.root,
         commitment.sketch_tree.size,
         [sketch for sketch, _, _ in opened],
-        [salt for _, salt, _ in opened],
+        commitment.secret,
         commitment.sketch_tree.multiproof(indices),
     )

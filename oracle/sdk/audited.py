@@ -31,6 +31,9 @@ from oracle.chain.views import audited_address
 from oracle.errors import OracleError, TaskTimeoutError
 
 AUDITOR_COUNTS = (2, 4)
+FEE_UNIT_WEI = 10**9
+"""AuditedTasks escrows fees in whole gwei (one storage word per task holds the fee with the
+terms); a fee that is not a multiple is refused before it is sent."""
 USE_DEFAULT_TOLERANCE = 0xFFFFFFFF
 STATUSES = (
     "none",
@@ -88,6 +91,12 @@ def request_audited(
     """Send requestAudited; returns (task id, tx hash, block, fee)."""
     if auditors not in AUDITOR_COUNTS:
         raise OracleError(f"an audited task has 2 or 4 auditors, not {auditors}")
+    if fee_wei is not None and fee_wei % FEE_UNIT_WEI:
+        whole = -(-fee_wei // FEE_UNIT_WEI) * FEE_UNIT_WEI
+        raise OracleError(
+            f"an audited task's fee is escrowed in whole gwei: {fee_wei} wei is not a multiple "
+            f"of {FEE_UNIT_WEI}; send {whole} wei"
+        )
     fee = (
         int(audited.view("requiredFee", auditors, callback_gas_limit))
         if fee_wei is None

@@ -445,7 +445,7 @@ class AuditedClient:
         task.result = result
         event = self.event(receipt, "ExecutionSubmitted")[0]
         task.commit_deadline = event["commitDeadline"]
-        task.reveal_deadline = event["revealDeadline"]
+        task.reveal_deadline = self.contract.functions.getAuditTask(task.id).call()[7]
         return receipt
 
     def challenge(self, task: AuditedTask, leaf_count: int) -> list[int]:

@@ -32,6 +32,7 @@ from web3.contract import Contract
 from deploy.artifacts import load_artifact
 from deploy.deployer import Deployment, audited_at
 from inference.audit.merkle import Commitment
+from oracle.chain.audited import paid_members
 
 RESULT = bytes.fromhex("ab" * 32)
 RESOLVED, REJECTED, EXPIRED = 4, 5, 7
@@ -48,6 +49,11 @@ def audited(oracle: Contract, oracle_deployment: Deployment) -> Contract:
 @pytest.fixture
 def client(audited: Contract) -> AuditedClient:
     return AuditedClient(audited)
+
+
+def paid(resolved: Any, task: AuditedTask) -> list[str]:
+    """The members an AuditResolved log paid, by address."""
+    return paid_members(resolved["paidMask"], [task.executor, *task.auditors])
 
 
 def people(actors: Actors, *extra: str) -> list[str]:
@@ -124,7 +130,7 @@ def test_honest_path_pays_everyone_and_calls_back(
 
     resolved = client.event(receipt, "AuditResolved")[0]
     assert resolved["digest"] == RESULT and resolved["support"] == 3
-    assert list(resolved["paid"]) == [task.executor, *task.auditors]
+    assert paid(resolved, task) == [task.executor, *task.auditors]
     member_fee = fee - 100_000 * config_of(oracle)["callbackGasPrice"]
     assert resolved["executorFee"] == member_fee // 2
     assert resolved["auditorFee"] == (member_fee - member_fee // 2) // 2
@@ -210,7 +216,7 @@ def test_copying_auditor_cannot_see_sketches_nor_reuse_a_commitment(
     warp_past(w3c, task.reveal_deadline)
     receipt = client.resolve(task, actors.outsider)
     resolved = client.event(receipt, "AuditResolved")[0]
-    assert resolved["support"] == 2 and copier not in resolved["paid"]
+    assert resolved["support"] == 2 and copier not in paid(resolved, task)
     (slashed,) = client.event(receipt, "AuditSlashed")
     assert slashed["operator"] == copier and slashed["reason"] == SLASH_NOT_REVEALED
     assert stake_of(oracle, copier) == copier_stake - copier_stake // 10
@@ -291,7 +297,7 @@ def test_challenge_comes_from_a_block_the_submission_cannot_know(
     assert sorted(set(small)) == [0, 1, 2]
     receipt = send(client.contract.functions.drawAudits(), actors.outsider)
     drawn = client.event(receipt, "AuditorsDrawn")[0]
-    assert drawn["challengeSeed"] == bytes(expected_seed) and drawn["entropy"] == entropy
+    assert client.contract.functions.challengeOf(task.id, 20).call()[1] == bytes(expected_seed)
     assert task.executor not in drawn["auditors"]
 
 
@@ -348,7 +354,7 @@ def test_auditor_no_show_after_commit_is_slashed_committers_are_not(
     warp_past(w3c, task.reveal_deadline)
     receipt = client.resolve(task, actors.outsider)
     resolved = client.event(receipt, "AuditResolved")[0]
-    assert list(resolved["paid"]) == [task.executor, task.auditors[0]]
+    assert paid(resolved, task) == [task.executor, task.auditors[0]]
     (slashed,) = client.event(receipt, "AuditSlashed")
     assert slashed["operator"] == task.auditors[1] and slashed["reason"] == SLASH_NOT_REVEALED
     assert resolved["slashShare"] == slashed["amount"] // 2
@@ -384,14 +390,14 @@ def test_forged_openings_and_outsiders_are_refused(
         send(client.contract.functions.commitAudit(task.id, 1, b"\1" * 32), task.executor)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
     forged = list(sketches)
     forged[2] = digest  # a sketch that is not in the committed tree
     with reverts("AuditInvalidProof"):
-        client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
+        client.open(task, honest, opening=(executor, result, root, count, forged, secret, proof))
     with reverts("AuditSubmissionMismatch"):
         client.open(
-            task, honest, opening=(executor, result, root, count + 1, sketches, salts, proof)
+            task, honest, opening=(executor, result, root, count + 1, sketches, secret, proof)
         )
     host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
     with reverts("AuditHostOnlyAudited"):
@@ -423,7 +429,7 @@ def test_four_auditors_one_lazy_auditor_is_slashed(
     openings = [client.opening(task, a, digests[a]) for a in task.auditors]
     receipt = client.open(task, honest, openings, sender=actors.outsider)
     resolved = client.event(receipt, "AuditResolved")[0]
-    assert resolved["support"] == 4 and task.auditors[3] not in resolved["paid"]
+    assert resolved["support"] == 4 and task.auditors[3] not in paid(resolved, task)
     (slashed,) = client.event(receipt, "AuditSlashed")
     assert slashed["operator"] == task.auditors[3] and slashed["reason"] == SLASH_DEVIATED
     assert_audited_invariant(oracle, client.contract, people(actors))
@@ -439,6 +445,21 @@ def test_request_needs_enough_operators_for_executor_and_auditors(
         client.request(actors.requester, auditors=4)
     with reverts("AuditFeeTooLow"):
         client.request(actors.requester, fee=client.required_fee(2) - 1)
+
+
+def test_fees_are_escrowed_in_whole_gwei_and_nothing_is_rounded_away(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """A task's fee shares one storage word with its terms, in gwei. A requester who sends wei
+    that a gwei count cannot hold is refused (none of it would be lost to rounding); a fee above
+    the required one in whole gwei is escrowed exactly, and the required fee is whole gwei."""
+    required = client.required_fee(2, callback_gas=12_345)
+    assert required % 10**9 == 0
+    with reverts("AuditFeeNotWholeGwei"):
+        client.request(actors.requester, fee=required + 1)
+    task = client.request(actors.requester, fee=required + 10**9)
+    assert client.contract.functions.getAuditTask(task.id).call()[9] == required + 10**9
+    assert_audited_invariant(oracle, client.contract, people(actors))
 
 
 def test_an_executor_drawn_after_its_deadline_is_not_slashed(
@@ -550,26 +571,27 @@ def test_the_opening_must_repeat_the_sealed_submission(
     digest = honest_digest(client, task, honest)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
     swapped = bytes.fromhex("cd" * 32)
     with reverts("AuditSubmissionMismatch"):
-        client.open(task, honest, opening=(executor, swapped, root, count, sketches, salts, proof))
+        client.open(task, honest, opening=(executor, swapped, root, count, sketches, secret, proof))
     with reverts("AuditSubmissionMismatch"):
         client.open(
-            task, honest, opening=(actors.outsider, result, root, count, sketches, salts, proof)
+            task, honest, opening=(actors.outsider, result, root, count, sketches, secret, proof)
         )
     with reverts("AuditInvalidProof"):
         client.open(
-            task, honest, opening=(executor, result, root, count, sketches, salts, [*proof, root])
+            task, honest, opening=(executor, result, root, count, sketches, secret, [*proof, root])
         )
     with reverts("AuditInvalidProof"):
         client.open(
-            task, honest, opening=(executor, result, root, count, sketches, salts, proof[1:])
+            task, honest, opening=(executor, result, root, count, sketches, secret, proof[1:])
         )
-    flipped = list(salts)
-    flipped[0] = b"\0" * 32
+    other_secret = b"\0" * 32  # the salts derive from the executor's secret: another fails
     with reverts("AuditInvalidProof"):
-        client.open(task, honest, opening=(executor, result, root, count, sketches, flipped, proof))
+        client.open(
+            task, honest, opening=(executor, result, root, count, sketches, other_secret, proof)
+        )
     openings = [client.opening(task, a, digest) for a in task.auditors]
     receipt = client.open(task, honest, openings, sender=actors.outsider)
     assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
@@ -588,14 +610,16 @@ def test_short_trees_prove_repeated_leaves_once(
     digest = honest_digest(client, task, honest)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, salts, proof = client.sketch_opening(task, honest)
+    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
     indices = client.challenge(task, leaves)
     if leaves < 4:
         # The repeat of challenged leaf 0 with another (forged) sketch is refused.
         forged = list(sketches)
         forged[leaves] = bytes.fromhex("01" * 32)
         with reverts("AuditInvalidProof"):
-            client.open(task, honest, opening=(executor, result, root, count, forged, salts, proof))
+            client.open(
+                task, honest, opening=(executor, result, root, count, forged, secret, proof)
+            )
         assert indices[leaves] == indices[0]
     openings = [client.opening(task, a, digest) for a in task.auditors]
     receipt = client.open(task, honest, openings)

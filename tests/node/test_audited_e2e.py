@@ -19,6 +19,7 @@ from web3 import Web3
 from deploy.deployer import audited_at
 from inference.digests import digest_image
 from inference.models import default_cache
+from oracle.chain.audited import paid_members
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
@@ -116,9 +117,7 @@ def test_honest_audited_task_is_verified_and_pays_everyone(
         (resolved,) = events(net, task_id, "AuditResolved")
         executor = info["members"][0]
         assert resolved["args"]["support"] == 3
-        assert [Web3.to_checksum_address(p) for p in resolved["args"]["paid"]] == [
-            Web3.to_checksum_address(m) for m in info["members"]
-        ]
+        assert paid_members(resolved["args"]["paidMask"], info["members"]) == info["members"]
         assert resolved["args"]["executorFee"] > 0 and resolved["args"]["auditorFee"] > 0
         assert not events(net, task_id, "AuditSlashed")
         # The requester sees the verified result: the executor's image, whose digest it is.

@@ -33,6 +33,7 @@ from inference.digests import Tolerance
 from inference.models import default_cache
 from inference.runners import generate
 from inference.specs import TextInput
+from oracle.chain.audited import paid_members
 from oracle.cli import main
 from oracle.dev.localnet import E2E_ORACLE_CONFIG, NodeProcess, OracleChain, oracle_chain
 
@@ -70,9 +71,7 @@ def test_honest_audited_text_task_is_verified_and_pays_everyone(
         assert Tolerance.from_uint32(int(info["tolerance"])) == audit_tolerance(TEXT_MODEL)
         (resolved,) = events(net, task_id, "AuditResolved")
         assert resolved["args"]["support"] == 3
-        assert [Web3.to_checksum_address(p) for p in resolved["args"]["paid"]] == [
-            Web3.to_checksum_address(m) for m in info["members"]
-        ]
+        assert paid_members(resolved["args"]["paidMask"], info["members"]) == info["members"]
         assert resolved["args"]["executorFee"] > 0 and resolved["args"]["auditorFee"] > 0
         assert not events(net, task_id, "AuditSlashed")
         # The verified digest is the one a replicated task gives: the digest of the tokens.
