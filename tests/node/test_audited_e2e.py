@@ -117,7 +117,7 @@ def test_honest_audited_task_is_verified_and_pays_everyone(
         (resolved,) = events(net, task_id, "AuditResolved")
         executor = info["members"][0]
         assert resolved["args"]["support"] == 3
-        assert paid_members(resolved["args"]["paidMask"], info["members"]) == info["members"]
+        assert paid_members(resolved["args"]["paidMask"], info["members"]) == list(info["members"])
         assert resolved["args"]["executorFee"] > 0 and resolved["args"]["auditorFee"] > 0
         assert not events(net, task_id, "AuditSlashed")
         # The requester sees the verified result: the executor's image, whose digest it is.

@@ -71,7 +71,7 @@ def test_honest_audited_text_task_is_verified_and_pays_everyone(
         assert Tolerance.from_uint32(int(info["tolerance"])) == audit_tolerance(TEXT_MODEL)
         (resolved,) = events(net, task_id, "AuditResolved")
         assert resolved["args"]["support"] == 3
-        assert paid_members(resolved["args"]["paidMask"], info["members"]) == info["members"]
+        assert paid_members(resolved["args"]["paidMask"], info["members"]) == list(info["members"])
         assert resolved["args"]["executorFee"] > 0 and resolved["args"]["auditorFee"] > 0
         assert not events(net, task_id, "AuditSlashed")
         # The verified digest is the one a replicated task gives: the digest of the tokens.
