@@ -1,6 +1,6 @@
 """The audited mode on a node (AuditedTasks): executor and auditor of the image and text tasks
-it is drawn for (audit_work.py holds each kind's compute behind one `Auditor` interface), in a
-thread of its own (a generation or an audit must not stall the replicated loop).
+it is drawn for (audit_work.py holds each kind's compute behind one `Auditor` interface), on a
+desk of its own (module_desk.py: its thread, log reading and sending).
 
 Each pass reads the contract's new logs and looks at every open task the node knows of:
     DrawExecutor / DrawAuditors -> drawAudits (as a keeper, once the draw's block is past)
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,11 @@ from oracle.chain.audited import (
     sketch_opening,
 )
 from oracle.chain.client import ChainClient
-from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
-from oracle.errors import ChainError
 from oracle.node.audit_image import ImageAuditor
 from oracle.node.audit_text import TextAuditor
 from oracle.node.audit_work import Auditor, Claim, EvidenceStore
+from oracle.node.module_desk import ModuleDesk
 
 if TYPE_CHECKING:
     from inference.models import LoadedModel
@@ -56,8 +54,6 @@ log = logging.getLogger("genoracle.node.audited")
 ZERO = "0x" + "00" * 20
 # AuditPhase
 DRAW_EXECUTOR, EXECUTE, DRAW_AUDITORS, COMMIT, REVEAL, RESOLVABLE, FINISHED = 1, 2, 3, 4, 5, 6, 7
-#: Gas for a reveal or opening that may be mined last (it then resolves: settles, calls back).
-RESOLVING_GAS = 1_500_000
 
 
 def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
@@ -89,9 +85,13 @@ class AuditJob:
     sent: frozenset[str] = frozenset()
 
 
-class AuditDesk:
+class AuditDesk(ModuleDesk[AuditJob]):
     """Watches AuditedTasks for the models this node serves and can audit (`models`: id ->
     name, those with calibrated audit constants) and plays its part."""
+
+    kind = "audited"
+    contract = AUDITED_CONTRACT
+    resolving_gas = 1_500_000
 
     def __init__(
         self,
@@ -104,28 +104,12 @@ class AuditDesk:
         start_block: int,
         models: dict[bytes, str],
     ) -> None:
-        self.account = account
-        self.me = account.address
-        self.oracle = oracle
-        self.conduct = conduct
-        self.client = ChainClient(
-            config.chain, account, oracle_address=address, abi=load_abi(AUDITED_CONTRACT)
-        )
-        self.address = self.client.address
-        self.chain_id = self.client.chain_id
-        self.threads = config.node.inference_threads
+        super().__init__(config, account, oracle, address, conduct, start_block)
         self.wait_s = config.node.audit_evidence_wait_s
-        self.timeout_s = max(5.0, config.node.peer_timeout_s)
         self.evidence = EvidenceStore(data_dir / "audited")
         self.state_dir = data_dir / "audited"
-        self.next_block = start_block
-        self.jobs: dict[int, AuditJob] = {}
         self.auditors: dict[bytes, Auditor] = {}
         self.models = dict(models)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
 
     def auditor(self, model_id: bytes) -> Auditor:
         """The auditor of a task's model, loaded in the node's process on its first audited task
@@ -137,38 +121,7 @@ class AuditDesk:
             self.auditors[model_id] = auditor_for(model, self.threads)
         return self.auditors[model_id]
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="audited", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def run(self) -> None:
-        log.info("audited mode on AuditedTasks %s", self.address)
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("audited desk: unexpected error; retrying")
-                self._stop.wait(1.0)
-            self._stop.wait(0.3)
-
     # -- one pass --------------------------------------------------------------------------
-
-    def tick(self) -> None:
-        head = self.client.block_number()
-        if head >= self.next_block:
-            for event in self.client.logs(self.next_block, head):
-                self.on_event(event)
-            self.next_block = head + 1
-        for job in list(self.jobs.values()):
-            try:
-                self.step(job)
-            except ChainError as exc:
-                log.warning("audited task %d: %s", job.task_id, exc)
 
     def on_event(self, event: Any) -> None:
         args = event["args"]
@@ -201,7 +154,7 @@ class AuditDesk:
         if phase in (DRAW_EXECUTOR, DRAW_AUDITORS):
             # Mined in a later block than the draw's, whose hash then exists.
             if self.client.block_number() >= int(info["drawBlock"]):
-                self._send(job, f"draw/{phase}", "drawAudits")
+                self.send_once(job, f"draw/{phase}", "drawAudits")
         elif phase == EXECUTE and position == 0 and not job.submitted:
             self.execute(job)
         elif phase == COMMIT and position > 0 and not info["committed"][position]:
@@ -211,9 +164,11 @@ class AuditDesk:
         elif phase == REVEAL and position > 0 and info["committed"][position]:
             if not info["revealed"][position] and job.digest is not None:
                 opening = (position, self.me, job.digest, job.salt)
-                self._send(job, "reveal", "revealAudits", job.task_id, [opening], resolving=True)
+                self.send_once(
+                    job, "reveal", "revealAudits", job.task_id, [opening], resolving=True
+                )
         elif phase == RESOLVABLE and position >= 0:
-            self._send(job, "resolve", "resolveAudit", job.task_id, resolving=True)
+            self.send_once(job, "resolve", "resolveAudit", job.task_id, resolving=True)
 
     # -- executor ----------------------------------------------------------------------------
 
@@ -237,7 +192,7 @@ class AuditDesk:
             )
         commitment = self.evidence.commitment(job.task_id)
         result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
-        self._send(
+        self.send_once(
             job,
             "submit",
             "submitExecution",
@@ -258,7 +213,7 @@ class AuditDesk:
         indices = self.challenge(job.task_id, commitment.sketch_tree.size)
         result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
         opening = sketch_opening(commitment, indices, self.me, result)
-        self._send(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
+        self.send_once(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
 
     def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:
         """The challenged evidence for a drawn auditor's signed request (audit_api.py), or None
@@ -309,7 +264,7 @@ class AuditDesk:
         seal = audit_commitment(
             self.chain_id, self.address, job.task_id, self.me, job.digest, job.salt
         )
-        self._send(job, "commit", "commitAudit", job.task_id, position, seal)
+        self.send_once(job, "commit", "commitAudit", job.task_id, position, seal)
 
     def _recompute(self, job: AuditJob, executor: str) -> bytes | None:
         """The digest of the challenged part recomputed from the executor's evidence, or None
@@ -365,23 +320,3 @@ class AuditDesk:
         folder.mkdir(parents=True, exist_ok=True)
         opening = {"digest": job.digest.hex(), "salt": job.salt.hex()}
         (folder / "opening.json").write_text(json.dumps(opening))
-
-    # -- transactions --------------------------------------------------------------------------
-
-    def _send(self, job: AuditJob, key: str, function: str, *args: Any, **kw: bool) -> None:
-        """Send once per (task, step) and wait for it; a revert (someone was first) is logged."""
-        if key in job.sent:
-            return
-        gas_floor = RESOLVING_GAS if kw.get("resolving") else 0
-        try:
-            sent = self.client.send(function, *args, gas_floor=gas_floor)
-        except ChainError as exc:
-            log.info("audited task %d: %s not sent: %s", job.task_id, function, exc)
-            return
-        job.sent = job.sent | {key}
-        receipt = self.client.wait_for_receipt(sent.tx_hash, 120.0)
-        if receipt["status"] != 1:
-            job.sent = job.sent - {key}
-            log.warning("audited task %d: %s reverted", job.task_id, function)
-            return
-        log.info("audited task %d: %s mined", job.task_id, function)

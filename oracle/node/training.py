@@ -1,5 +1,5 @@
-"""Training tasks on a node (TrainingTasks): a committee member's rounds, in a thread of its own
-(a round of fine-tuning must not stall the replicated loop).
+"""Training tasks on a node (TrainingTasks): a committee member's rounds, on a desk of its own
+(module_desk.py: its thread, log reading and sending).
 
 Each pass reads the contract's new logs and looks at every open training task of a base model
 this node can train (Digits-Gen):
@@ -43,7 +43,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from oracle.chain.client import ChainClient
-from oracle.chain.contract import load_abi
 from oracle.chain.training import (
     CHECKPOINT_WITHHELD_DIGEST,
     INVALID_REQUEST_DIGEST,
@@ -56,6 +55,7 @@ from oracle.chain.training import (
 )
 from oracle.chain.views import read_operator
 from oracle.errors import ChainError
+from oracle.node.module_desk import ModuleDesk
 from oracle.node.training_store import (
     BlobStore,
     Getter,
@@ -76,8 +76,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("genoracle.node.training")
 
-#: Gas for a reveal or resolution that may end the task (settles, registers, calls back).
-RESOLVING_GAS = 3_000_000
 ZERO32 = b"\0" * 32
 #: Base models this node can fine-tune (the training worker is Digits-Gen's).
 TRAINABLE = ("digits",)
@@ -143,8 +141,13 @@ class TrainingJob:
     """The trained model's folder on this node, once completed (None: not written)."""
 
 
-class TrainingDesk:
+class TrainingDesk(ModuleDesk[TrainingJob]):
     """Watches TrainingTasks for base models this node can train and plays a member's part."""
+
+    kind = "training"
+    contract = TRAINING_CONTRACT
+    resolving_gas = 3_000_000  # the last round also registers the model
+    stop_wait_s = 60.0
 
     def __init__(
         self,
@@ -157,53 +160,18 @@ class TrainingDesk:
         start_block: int,
         base_models: dict[bytes, str],
     ) -> None:
-        self.account = account
-        self.me = account.address
-        self.oracle = oracle
-        self.conduct = conduct
-        self.client = ChainClient(
-            config.chain, account, oracle_address=address, abi=load_abi(TRAINING_CONTRACT)
-        )
-        self.address = self.client.address
-        self.chain_id = self.client.chain_id
-        self.threads = config.node.inference_threads
+        super().__init__(config, account, oracle, address, conduct, start_block)
         self.wait_s = config.node.training_fetch_wait_s
-        self.timeout_s = max(5.0, config.node.peer_timeout_s)
         self.root = data_dir / "training"
         self.checkpoints = BlobStore(self.root / "checkpoints", ".safetensors")
         """Checkpoints this node revealed (served to anyone by sha256) or fetched."""
         self.private = BlobStore(self.root / "private", ".safetensors")
         """Checkpoints trained but not revealed yet (never served)."""
         self.data = BlobStore(self.root / "data", ".godata")
-        self.next_block = start_block
-        self.jobs: dict[int, TrainingJob] = {}
         self.rejections: dict[int, list[Rejection]] = {}
         self.base_models = dict(base_models)
         self.get: Getter = http_get(self.timeout_s)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="training", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def run(self) -> None:
-        log.info("training tasks on TrainingTasks %s", self.address)
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("training desk: unexpected error; retrying")
-                self._stop.wait(1.0)
-            self._stop.wait(0.3)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -282,19 +250,8 @@ class TrainingDesk:
 
     # -- one pass --------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        head = self.client.block_number()
-        if head >= self.next_block:
-            for event in self.client.logs(self.next_block, head):
-                self.on_event(event)
-            self.next_block = head + 1
-        for job in list(self.jobs.values()):
-            if job.finished is not None:
-                continue
-            try:
-                self.step(job)
-            except ChainError as exc:
-                log.warning("training task %d: %s", job.task_id, exc)
+    def active(self, job: TrainingJob) -> bool:
+        return job.finished is None
 
     def on_event(self, event: Any) -> None:
         args = event["args"]
@@ -366,7 +323,7 @@ class TrainingDesk:
         if phase == TrainingPhase.DRAW:
             # As a keeper: mined in a later block than the request's, whose hash then exists.
             if self.client.block_number() >= int(info["drawBlock"]):
-                self._send(job, "draw", "drawTraining")
+                self.send_once(job, "draw", "drawTraining")
         elif phase == TrainingPhase.TRAIN and position >= 0:
             if not info["committed"][position]:
                 self.train(job, info, position, members)
@@ -375,7 +332,9 @@ class TrainingDesk:
             if info["committed"][position] and not info["revealed"][position] and opening:
                 self.reveal(job, round_index, position, opening)
         elif phase == TrainingPhase.RESOLVABLE and position >= 0:
-            self._send(job, f"resolve/{round_index}", "resolveRound", job.task_id, resolving=True)
+            self.send_once(
+                job, f"resolve/{round_index}", "resolveRound", job.task_id, resolving=True
+            )
 
     # -- a member's round ------------------------------------------------------------------
 
@@ -410,7 +369,7 @@ class TrainingDesk:
             opening.salt,
         )
         if self.conduct.commits():
-            self._send(
+            self.send_once(
                 job,
                 f"commit/{round_index}",
                 "commitRound",
@@ -542,7 +501,7 @@ class TrainingDesk:
     ) -> None:
         if not self.conduct.reveals():
             return
-        mined = self._send(
+        mined = self.send_once(
             job,
             f"reveal/{round_index}",
             "revealRound",
@@ -634,25 +593,3 @@ class TrainingDesk:
                 bytes.fromhex(record["salt"]),
             )
         return kept
-
-    # -- transactions --------------------------------------------------------------------------
-
-    def _send(self, job: TrainingJob, key: str, function: str, *args: Any, **kw: bool) -> bool:
-        """Send once per (task, step) and wait for it; a revert (someone was first) is logged.
-        Whether it was mined."""
-        if key in job.sent:
-            return False
-        gas_floor = RESOLVING_GAS if kw.get("resolving") else 0
-        try:
-            sent = self.client.send(function, *args, gas_floor=gas_floor)
-        except ChainError as exc:
-            log.info("training task %d: %s not sent: %s", job.task_id, function, exc)
-            return False
-        job.sent = job.sent | {key}
-        receipt = self.client.wait_for_receipt(sent.tx_hash, 120.0)
-        if receipt["status"] != 1:
-            job.sent = job.sent - {key}
-            log.warning("training task %d: %s reverted", job.task_id, function)
-            return False
-        log.info("training task %d: %s mined", job.task_id, function)
-        return True
