@@ -54,6 +54,13 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// challenged evidence (with valid proofs) in time. A majority of auditors revealing it slashes
     /// the executor; otherwise it agrees with nothing.
     bytes32 public constant EVIDENCE_WITHHELD_DIGEST = keccak256("genoracle.evidence-withheld");
+    /// @notice The replicated mode's reserved "this input is invalid for this model" digest. An
+    /// executor that refuses the input submits it with no trees (`leafCount` 0) and opens it with
+    /// no sketches; each auditor checks the input itself and reveals it too (or
+    /// EVIDENCE_WITHHELD_DIGEST if the input is valid: the executor withheld the work). It agrees
+    /// only when every revealed digest is it (TolerantMajority), so nobody skips work by claiming
+    /// it, and a requester's invalid input slashes nobody: the task resolves as invalid input.
+    bytes32 internal constant INVALID_INPUT_DIGEST = keccak256("genoracle.invalid-input");
     /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
     uint256 internal constant CHALLENGE_SIZE = 4;
     /// @notice Largest number of auditors (executor + auditors is odd: 2 or 4 auditors).
@@ -247,9 +254,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// @notice The executor submits its result digest and the roots of its two trees: the
     /// evidence tree over its intermediate states (emitted, for the auditors) and the salted
     /// sketch tree (opened later), over `leafCount` leaves. Draws the executor first if nobody
-    /// has. The digest is public at once, unaudited.
+    /// has. The digest is public at once, unaudited. An executor that refuses the input submits
+    /// INVALID_INPUT_DIGEST with no leaves (the roots are then ignored).
     /// @dev Requirements: the task is waiting for its execution, before its submit deadline; the
-    /// caller is its executor; `leafCount` > 0; fewer than MAX_PENDING_DRAWS auditor draws
+    /// caller is its executor; `leafCount` 0 exactly when `resultDigest` is INVALID_INPUT_DIGEST
+    /// (AuditInvalidLeafCount otherwise); fewer than MAX_PENDING_DRAWS auditor draws
     /// waiting (those of earlier blocks are completed here first, so only this block's can).
     // Calls go only to the immutable oracle (see contracts/SLITHER.md).
     // slither-disable-next-line reentrancy-no-eth
@@ -269,7 +278,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         if (msg.sender != _memberAddress(core, 0, executor)) {
             revert AuditNotExecutor(taskId, msg.sender);
         }
-        if (leafCount == 0) revert AuditInvalidLeafCount(taskId);
+        // No trees exactly when the executor refuses the input.
+        if ((leafCount == 0) != (resultDigest == INVALID_INPUT_DIGEST)) {
+            revert AuditInvalidLeafCount(taskId);
+        }
         AuditQueue memory queue = _auditQueue;
         _drawReadyAuditors(queue);
         (queue.slots, queue.count) = _enqueue(queue.head, queue.count, queue.slots, _slot(taskId));
@@ -1008,11 +1020,13 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     ) private {
         if (gasLimit == 0 || requester.code.length == 0) return;
         bytes memory data;
-        if (verdict.status == AuditStatus.Resolved) {
+        if (verdict.status == AuditStatus.Resolved && result != INVALID_INPUT_DIGEST) {
             data = abi.encodeCall(IGenerationConsumer.onGenerationVerified, (taskId, result));
         } else {
             IOracleTypes.FailureReason reason = IOracleTypes.FailureReason.NoConsensus;
-            if (verdict.reason == AuditFailure.NotDrawn) {
+            if (verdict.status == AuditStatus.Resolved) {
+                reason = IOracleTypes.FailureReason.InvalidInput; // resolved as invalid input
+            } else if (verdict.reason == AuditFailure.NotDrawn) {
                 reason = IOracleTypes.FailureReason.NotDrawn;
             } else if (
                 verdict.reason == AuditFailure.Expired || verdict.reason == AuditFailure.NotSubmitted
@@ -1039,12 +1053,14 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------
 
     /// @dev The executor's digest: lane j of the sketch of challenged leaf j, the four sketches
-    /// (salted) proven together at their challenged leaves under the submitted sketch root.
+    /// (salted) proven together at their challenged leaves under the submitted sketch root; for
+    /// a refused input (no leaves: the seal binds that to INVALID_INPUT_DIGEST) that digest.
     function _openedDigest(uint256 taskId, Core memory core, SketchOpening calldata opening)
         private
         view
         returns (bytes32 digest)
     {
+        if (opening.leafCount == 0) return INVALID_INPUT_DIGEST;
         bytes32 seed = _challengeSeed(taskId, core.drawBlock);
         uint256[4] memory indices = _challenge(seed, opening.leafCount);
         bytes32[4] memory nodes;

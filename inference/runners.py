@@ -97,6 +97,20 @@ def check_budget(
         check_units(model.manifest.compute_budget, units, commit_window_s)
 
 
+def check_input(
+    model: LoadedModel, spec: ImageInput | TextInput, commit_window_s: int | None = None
+) -> None:
+    """InvalidInputError for an input the model refuses: of the other kind, one its backend
+    cannot run, or over its compute budget. Every path that computes an input applies it (the
+    replicated runners, the audited executor and its auditors), so they refuse the same ones."""
+    _check_kind(model, spec)
+    if isinstance(spec, ImageInput):
+        model.image_backend.validate(spec)
+    else:
+        model.text_backend.validate(spec)
+    check_budget(model, spec, commit_window_s)
+
+
 def generate_images(
     model: LoadedModel,
     specs: Sequence[ImageInput],
@@ -115,9 +129,7 @@ def generate_images(
         raise ValueError("task_ids and entropies must match the number of inputs")
     backend = model.image_backend
     for spec in specs:
-        _check_kind(model, spec)
-        backend.validate(spec)
-        check_budget(model, spec, commit_window_s)
+        check_input(model, spec, commit_window_s)
         required_tolerance(model.manifest, spec)  # an input no tolerance can verify is invalid
     seeds = [resolve_seed(s.seed, i, e) for s, i, e in zip(specs, ids, noise, strict=True)]
     scheme = model.manifest.digest_scheme
@@ -157,9 +169,7 @@ def generate_texts(
         return []
     backend = model.text_backend
     for spec in specs:
-        _check_kind(model, spec)
-        backend.validate(spec)
-        check_budget(model, spec, commit_window_s)
+        check_input(model, spec, commit_window_s)
     device = str(getattr(backend, "device", "cpu"))
     with deterministic(threads, device) as thread_count:
         started = time.perf_counter()

@@ -265,6 +265,8 @@ interface IAuditedTasks {
     error AuditAlreadyOpened(uint256 taskId);
     error AuditSubmissionMismatch(uint256 taskId);
     error AuditInvalidProof(uint256 taskId);
+    /// @notice A submission has leaves unless it refuses the input (INVALID_INPUT_DIGEST, no
+    /// leaves), and only then.
     error AuditInvalidLeafCount(uint256 taskId);
     error AuditNothingToReveal(uint256 taskId);
     error AuditOnlyOracle(address caller);

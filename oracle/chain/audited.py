@@ -14,6 +14,7 @@ from eth_utils.crypto import keccak
 
 from inference.audit.challenge import challenge_indices
 from inference.audit.merkle import Commitment
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.views import commitment as _commitment
 
 AUDITED_CONTRACT = "AuditedTasks"
@@ -43,6 +44,13 @@ def compared_digest(sketches: Sequence[bytes], indices: Sequence[int]) -> bytes:
         shift = 64 * (CHALLENGE_SIZE - 1 - j)
         value |= int.from_bytes(sketches[index], "big") & (_LANE << shift)
     return value.to_bytes(32, "big")
+
+
+def refusal_opening(executor: str) -> tuple[Any, ...]:
+    """The `SketchOpening` of an executor that refused the input: it submitted
+    INVALID_INPUT_DIGEST with no leaves and zero roots, and opens no sketches."""
+    zero = b"\0" * 32
+    return (executor, INVALID_INPUT_DIGEST, zero, 0, [zero] * CHALLENGE_SIZE, zero, [])
 
 
 def paid_members(paid_mask: int, members: Sequence[str]) -> list[str]:

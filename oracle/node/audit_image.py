@@ -63,23 +63,35 @@ def decode_latent(body: dict[str, Any]) -> torch.Tensor:
 class ImageAuditor:
     """Audited image jobs of one loaded model (in the node's process, one at a time)."""
 
-    def __init__(self, model: LoadedModel, threads: int) -> None:
+    def __init__(
+        self, model: LoadedModel, threads: int, commit_window_s: int | None = None
+    ) -> None:
         self.model = model
         self.threads = threads
+        self.commit_window_s = commit_window_s
         self.lock = threading.Lock()
 
     def spec(self, data: bytes) -> ImageInput:
+        """The task's input, or InvalidInputError for one the model refuses: the replicated
+        mode's rules (`check_input`: what the backend can run, the compute budget within the
+        window) and the audited mode's own (the model's own scheduler, which the sketches follow).
+        """
+        from inference.errors import InvalidInputError
+        from inference.runners import check_input
         from inference.specs import ImageInput, parse_input
 
         spec = parse_input("image", data, self.model.manifest.defaults)
         assert isinstance(spec, ImageInput)
+        check_input(self.model, spec, self.commit_window_s)
+        if spec.scheduler != "default":
+            raise InvalidInputError(
+                f"audited tasks use the model's own scheduler, not {spec.scheduler!r}"
+            )
         return spec
 
     def job(self, spec: ImageInput, seed: int) -> DiffusersSteps:
         from inference.audit.diffusion import DiffusersSteps
 
-        if spec.scheduler != "default":
-            raise ValueError(f"audited tasks use the model's own scheduler, not {spec.scheduler}")
         pipeline = self.model.image_backend._pipeline  # type: ignore[attr-defined]
         return DiffusersSteps(
             pipeline,
@@ -102,7 +114,6 @@ class ImageAuditor:
         from inference.seeds import resolve_seed
 
         spec = self.spec(data)
-        self.model.image_backend.validate(spec)
         seed = resolve_seed(spec.seed, task_id, b"")
         execution, trajectory = self.generate(spec, seed, secret, conduct.trajectory)
         torch.save(list(trajectory.latents), store.folder(task_id) / "latents.pt")

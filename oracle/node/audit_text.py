@@ -58,18 +58,26 @@ def greedy_shape(tokens: Sequence[int], max_new_tokens: int, eos: int | None) ->
 class TextAuditor:
     """Audited text jobs of one loaded causal LM (greedy decoding only)."""
 
-    def __init__(self, model: LoadedModel, threads: int) -> None:
+    def __init__(
+        self, model: LoadedModel, threads: int, commit_window_s: int | None = None
+    ) -> None:
         self.model = model
         self.threads = threads
+        self.commit_window_s = commit_window_s
         self.lock = threading.Lock()
         self.backend: Any = model.text_backend  # the transformers backend: model, tokenizer
 
     def spec(self, data: bytes) -> TextInput:
+        """The task's input, or InvalidInputError for one the model refuses: the replicated
+        mode's rules (`check_input`: context, compute budget) and the audited mode's own (greedy
+        decoding, which the logit margin checks)."""
         from inference.errors import InvalidInputError
+        from inference.runners import check_input
         from inference.specs import TextInput, parse_input
 
         spec = parse_input("text", data, self.model.manifest.defaults)
         assert isinstance(spec, TextInput)
+        check_input(self.model, spec, self.commit_window_s)
         if spec.num_beams != 1:
             raise InvalidInputError("an audited text task decodes greedily (num_beams 1)")
         return spec
@@ -87,7 +95,6 @@ class TextAuditor:
         self, task_id: int, data: bytes, secret: bytes, conduct: Conduct, store: EvidenceStore
     ) -> Execution:
         spec = self.spec(data)
-        self.backend.validate(spec)
         execution = self.generate(spec, secret, conduct)
         store.save(task_id, execution)
         return execution

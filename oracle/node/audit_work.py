@@ -68,6 +68,11 @@ class Auditor(Protocol):
 
     model: LoadedModel
 
+    def spec(self, data: bytes) -> Any:
+        """The task's input; InvalidInputError for one the model refuses (the executor then
+        submits INVALID_INPUT_DIGEST, and an auditor checks that claim with this)."""
+        ...
+
     def execute(
         self, task_id: int, data: bytes, secret: bytes, conduct: Conduct, store: EvidenceStore
     ) -> Execution:

@@ -30,11 +30,13 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
+from inference.digests import INVALID_INPUT_DIGEST
 from inference.errors import InvalidInputError
 from oracle.chain.audited import (
     AUDITED_CONTRACT,
     EVIDENCE_WITHHELD_DIGEST,
     audit_commitment,
+    refusal_opening,
     sketch_opening,
 )
 from oracle.chain.client import ChainClient
@@ -61,9 +63,11 @@ def evidence_message(chain_id: int, audited: str, task_id: int) -> str:
     return f"genoracle audit evidence\nchain {chain_id}\ncontract {audited.lower()}\ntask {task_id}"
 
 
-def auditor_for(model: LoadedModel, threads: int) -> Auditor:
-    """The auditor of a model's kind."""
-    return TextAuditor(model, threads) if model.kind == "text" else ImageAuditor(model, threads)
+def auditor_for(model: LoadedModel, threads: int, submit_window_s: int | None) -> Auditor:
+    """The auditor of a model's kind; inputs over the model's compute budget within the
+    executor's `submit_window_s` are refused (the replicated mode's rule)."""
+    kind = TextAuditor if model.kind == "text" else ImageAuditor
+    return kind(model, threads, submit_window_s)
 
 
 @dataclass
@@ -110,6 +114,7 @@ class AuditDesk(ModuleDesk[AuditJob]):
         self.state_dir = data_dir / "audited"
         self.auditors: dict[bytes, Auditor] = {}
         self.models = dict(models)
+        self._submit_window_s: int | None = None
 
     def auditor(self, model_id: bytes) -> Auditor:
         """The auditor of a task's model, loaded in the node's process on its first audited task
@@ -118,8 +123,16 @@ class AuditDesk(ModuleDesk[AuditJob]):
             from inference.models import load_model
 
             model = load_model(self.models[model_id])
-            self.auditors[model_id] = auditor_for(model, self.threads)
+            self.auditors[model_id] = auditor_for(model, self.threads, self.submit_window_s())
         return self.auditors[model_id]
+
+    def submit_window_s(self) -> int:
+        """The executor's submit window: the oracle's commit window (AuditedTasks copies it)."""
+        if self._submit_window_s is None:
+            from oracle.chain.views import read_config
+
+            self._submit_window_s = int(read_config(self.oracle)["commitWindow"])
+        return self._submit_window_s
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -181,7 +194,24 @@ class AuditDesk(ModuleDesk[AuditJob]):
                     job.task_id, job.input, os.urandom(32), self.conduct, self.evidence
                 )
             except InvalidInputError as exc:
-                log.warning("audited task %d: input refused (%s); not executing", job.task_id, exc)
+                # Refused, as the replicated mode refuses it: the invalid-input digest with no
+                # trees; the auditors check the claim, and nobody is slashed if they agree.
+                log.warning(
+                    "audited task %d: input refused (%s); submitting the invalid-input digest",
+                    job.task_id,
+                    exc,
+                )
+                zero = b"\0" * 32
+                self.send_once(
+                    job,
+                    "submit",
+                    "submitExecution",
+                    job.task_id,
+                    INVALID_INPUT_DIGEST,
+                    zero,
+                    zero,
+                    0,
+                )
                 job.submitted = True
                 return
             log.info(
@@ -209,6 +239,10 @@ class AuditDesk(ModuleDesk[AuditJob]):
         return [int(i) for i in indices]
 
     def open(self, job: AuditJob) -> None:
+        if not self.evidence.has(job.task_id) and job.result_digest == INVALID_INPUT_DIGEST:
+            opening = refusal_opening(self.me)  # the input was refused: no sketches
+            self.send_once(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
+            return
         commitment = self.evidence.commitment(job.task_id)
         indices = self.challenge(job.task_id, commitment.sketch_tree.size)
         result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
@@ -269,6 +303,8 @@ class AuditDesk(ModuleDesk[AuditJob]):
     def _recompute(self, job: AuditJob, executor: str) -> bytes | None:
         """The digest of the challenged part recomputed from the executor's evidence, or None
         while it has not served valid evidence."""
+        if job.result_digest == INVALID_INPUT_DIGEST:
+            return self._judge_refusal(job)
         indices = self.challenge(job.task_id, job.leaf_count)
         body = self._fetch(job.task_id, executor)
         if body is None:
@@ -294,6 +330,17 @@ class AuditDesk(ModuleDesk[AuditJob]):
         elif digest is not None:
             log.info("audited task %d: recomputed leaves %s", job.task_id, indices)
         return digest
+
+    def _judge_refusal(self, job: AuditJob) -> bytes:
+        """The executor refused the input: agree (INVALID_INPUT_DIGEST) if this node refuses it
+        too; a valid input refused is work withheld (EVIDENCE_WITHHELD_DIGEST)."""
+        try:
+            self.auditor(job.model_id).spec(job.input)
+        except InvalidInputError as exc:
+            log.info("audited task %d: input refused here too (%s)", job.task_id, exc)
+            return INVALID_INPUT_DIGEST
+        log.warning("audited task %d: the executor refused a valid input: withheld", job.task_id)
+        return EVIDENCE_WITHHELD_DIGEST
 
     def _fetch(self, task_id: int, executor: str) -> dict[str, Any] | None:
         message = encode_defunct(text=evidence_message(self.chain_id, self.address, task_id))

@@ -14,7 +14,9 @@ Its tolerance compares the auditors' hidden-state sketches, so the SDK asks for 
 calibrated sketch threshold in every lane (`OracleClient.audited_tolerance`).
 
 The executor's digest is public as soon as it is submitted (`unaudited_digest`), before the
-auditors judged it; `digest` is set once it is verified (status "resolved").
+auditors judged it; `digest` is set once it is verified (status "resolved"). An input the nodes
+refuse (malformed, over the model's compute budget, another scheduler, beam search) ends with
+status "invalid input": the executor said so and the auditors agreed; nobody is slashed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from eth_utils.address import to_checksum_address
 
+from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.audited import AUDITED_CONTRACT
 from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
@@ -45,7 +48,9 @@ STATUSES = (
     "no-consensus",
     "expired",
 )
-FINAL = ("resolved", "rejected", "no-consensus", "expired")
+#: A task resolved on the reserved invalid-input digest: every member refused the input.
+INVALID_INPUT = "invalid input"
+FINAL = ("resolved", "rejected", "no-consensus", "expired", INVALID_INPUT)
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,9 @@ def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
     drawn = [m if int(m, 16) else "" for m in members]
     status = STATUSES[int(info["status"])]
     unaudited_hex = None
-    if status == "resolved":
+    if status == "resolved" and bytes(info["resultDigest"]) == INVALID_INPUT_DIGEST:
+        status = INVALID_INPUT  # resolved, but on the reserved digest: nothing was generated
+    elif status == "resolved":
         unaudited_hex = "0x" + bytes(info["resultDigest"]).hex()
     elif status == "auditing":
         # The contract keeps only a hash of the submission; the digest is in its event, mined in

@@ -1,6 +1,7 @@
 """The audited mode end to end: three real node processes serving tiny-sd on a real Anvil act as
 executor and auditors of AuditedTasks tasks. An honest task is verified and pays everyone; a
-lazy executor (half its steps faked) and a withholding executor are caught and slashed."""
+lazy executor (half its steps faked) and a withholding executor are caught and slashed; a
+requester's input over the model's compute budget resolves as invalid and slashes nobody."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from oracle_testlib import IMAGE_MODEL, image_chain, start_nodes
 from web3 import Web3
 
 from deploy.deployer import audited_at
-from inference.digests import digest_image
+from inference.digests import INVALID_INPUT_DIGEST, digest_image
 from inference.models import default_cache
 from oracle.chain.audited import paid_members
 from oracle.chain.client import ChainClient
@@ -28,6 +29,8 @@ from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
 
 #: 64 px, 6 steps: the challenge (4 steps) always hits one of a lazy executor's 3 faked steps.
 AUDITED_INPUT = b'{"prompt":"a lighthouse at dusk","width":64,"height":64,"steps":6}'
+#: Well formed, but over tiny-sd's compute budget: no node may spend its window on it.
+OVER_BUDGET_INPUT = b'{"prompt":"a lighthouse","width":512,"height":512,"steps":150}'
 RESOLVED, REJECTED = 4, 5
 OUTVOTED, WITHHELD = 5, 6
 SLASH_DEVIATED, SLASH_WITHHELD = 4, 5
@@ -206,6 +209,41 @@ def test_executor_submitting_another_images_digest_is_slashed(
         assert Web3.to_checksum_address(slashed["args"]["operator"]) == Web3.to_checksum_address(
             info["members"][0]
         )
+        audited_invariant(net)
+    finally:
+        stop(nodes)
+
+
+@pytest.mark.slow  # its node processes take a minute to start; tests/contracts covers the rule
+def test_an_over_budget_input_resolves_as_invalid_and_slashes_nobody(
+    net: OracleChain, tmp_path: Path
+) -> None:
+    """The attack: a requester sends an input no node can compute in its window. Before, the
+    executor refused it and submitted nothing, and was slashed for that. Now it submits the
+    invalid-input digest, the auditors check the input themselves and agree, and the task
+    resolves as invalid input: every member paid for the check, nobody slashed."""
+    nodes = nodes_of(net, tmp_path, "honest")
+    try:
+        before = stakes(net)
+        client = net.requester_client()
+        task_id = client.submit_audited(
+            IMAGE_MODEL, OVER_BUDGET_INPUT, auditors=2, validate=False
+        ).task_id
+        info = wait_finished(net, task_id)
+        assert int(info["status"]) == RESOLVED, [n.log()[-3000:] for n in nodes]
+        (resolved,) = events(net, task_id, "AuditResolved")
+        assert bytes(resolved["args"]["digest"]) == INVALID_INPUT_DIGEST
+        assert resolved["args"]["support"] == 3
+        assert not events(net, task_id, "AuditSlashed")
+        assert stakes(net) == before
+        (submitted,) = events(net, task_id, "ExecutionSubmitted")
+        assert submitted["args"]["leafCount"] == 0
+        executor = next(
+            n for n in nodes if n.address == Web3.to_checksum_address(info["members"][0])
+        )
+        assert "input refused" in executor.log() and "compute" in executor.log()
+        result = client.audited_result(task_id)
+        assert not result.verified and result.status == "invalid input"
         audited_invariant(net)
     finally:
         stop(nodes)
