@@ -24,18 +24,14 @@ from web3.contract import Contract
 from web3.types import Wei
 
 from bench.gas import (
-    CONFIG,
     INPUT,
     MODEL_ID,
     TOLERANCE_DEFAULT,
-    TOLERANCE_MAX,
     _gas,
-    _rpc,
+    bench_chain,
     register_operators,
 )
-from deploy.anvil import AnvilProcess
-from deploy.artifacts import load_artifact
-from deploy.deployer import audited_at, deploy_oracle
+from deploy.deployer import audited_at
 from inference.audit.merkle import Commitment
 from oracle.chain.audited import audit_commitment, challenge, compared_digest, sketch_opening
 
@@ -111,31 +107,12 @@ def run_task(
 
 def measure(tasks: int = 5, operators: int = 10) -> dict[str, Any]:
     """Run `tasks` audited tasks per draw path on a fresh Anvil; medians per step."""
-    with AnvilProcess(accounts=3, gas_limit=1_000_000_000) as node:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
-        _rpc(w3, "anvil_autoImpersonateAccount", [True])
-        deployer = node.accounts()[0]
-        deployment = deploy_oracle(w3, deployer, CONFIG, records_dir=None)
-        oracle = deployment.oracle_contract(w3)
-        assert deployment.audited is not None
-        audited = audited_at(w3, deployment.audited)
-        registry = w3.eth.contract(
-            address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
-        )
-        _gas(
-            w3,
-            registry.functions.registerModel(
-                MODEL_ID, 0, "phash64", TOLERANCE_DEFAULT, TOLERANCE_MAX, "ipfs://bench"
-            ).transact({"from": deployer.address}),
-        )
-        _gas(
-            w3,
-            registry.functions.setAuditTolerance(MODEL_ID, TOLERANCE_DEFAULT).transact(
-                {"from": deployer.address}
-            ),
-        )
-        register_operators(w3, oracle, operators)
-        requester, keeper = node.accounts()[1].address, node.accounts()[2].address
+    with bench_chain(audit_tolerance=TOLERANCE_DEFAULT) as chain:
+        w3 = chain.w3
+        assert chain.deployment.audited is not None
+        audited = audited_at(w3, chain.deployment.audited)
+        register_operators(w3, chain.oracle, operators)
+        requester, keeper = chain.accounts
         # One task first, so the draw queue's ring slots are warm as on a running chain.
         run_task(w3, audited, requester, keeper, True, -1)
         paths: dict[str, dict[str, int]] = {}

@@ -19,9 +19,11 @@ Usage: python -m bench.gas [--tasks N] [--draw-batch N] [--operator-counts 10,10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +33,7 @@ from web3.types import Wei
 
 from deploy.anvil import AnvilProcess
 from deploy.artifacts import load_artifact
-from deploy.deployer import OracleConfig, deploy_oracle
+from deploy.deployer import Deployment, OracleConfig, deploy_oracle
 from oracle.chain.views import commitment as protocol_commitment
 
 ETHER = 10**18
@@ -77,6 +79,45 @@ def _gas(w3: Web3, tx_hash: bytes) -> int:
     if receipt["status"] != 1:
         raise RuntimeError(f"transaction reverted: {tx_hash.hex()}")
     return int(receipt["gasUsed"])
+
+
+@dataclass(frozen=True)
+class BenchChain:
+    """A fresh Anvil with the oracle (and its modules) deployed and the bench model registered:
+    `accounts` are Anvil's unlocked ones after the deployer (requesters, keepers)."""
+
+    w3: Web3
+    deployment: Deployment
+    oracle: Contract
+    registry: Contract
+    accounts: list[str]
+
+
+@contextlib.contextmanager
+def bench_chain(accounts: int = 3, audit_tolerance: int | None = None) -> Iterator[BenchChain]:
+    """What every gas bench measures on: `bench_chain(...)` yields a BenchChain; with
+    `audit_tolerance` the bench model is auditable."""
+    with AnvilProcess(accounts=accounts, gas_limit=1_000_000_000) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
+        _rpc(w3, "anvil_autoImpersonateAccount", [True])
+        deployer, *others = node.accounts()
+        deployment = deploy_oracle(w3, deployer, CONFIG, records_dir=None)
+        oracle = deployment.oracle_contract(w3)
+        registry = w3.eth.contract(
+            address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
+        )
+        owner = {"from": deployer.address}
+        _gas(
+            w3,
+            registry.functions.registerModel(
+                MODEL_ID, 0, "phash64", TOLERANCE_DEFAULT, TOLERANCE_MAX, "ipfs://bench"
+            ).transact(owner),
+        )
+        if audit_tolerance is not None:
+            _gas(
+                w3, registry.functions.setAuditTolerance(MODEL_ID, audit_tolerance).transact(owner)
+            )
+        yield BenchChain(w3, deployment, oracle, registry, [a.address for a in others])
 
 
 def _operator_address(i: int) -> str:
@@ -234,22 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     operator_counts = sorted(int(n) for n in args.operator_counts.split(","))
 
-    with AnvilProcess(accounts=3, gas_limit=1_000_000_000) as node:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
-        _rpc(w3, "anvil_autoImpersonateAccount", [True])
-        deployer = node.accounts()[0]
-        deployment = deploy_oracle(w3, deployer, CONFIG, records_dir=None)
-        oracle = deployment.oracle_contract(w3)
-        registry = w3.eth.contract(
-            address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
-        )
-        _gas(
-            w3,
-            registry.functions.registerModel(
-                MODEL_ID, 0, "phash64", TOLERANCE_DEFAULT, TOLERANCE_MAX, "ipfs://bench"
-            ).transact({"from": deployer.address}),
-        )
-        requester = node.accounts()[1].address
+    with bench_chain() as chain:
+        w3, oracle = chain.w3, chain.oracle
+        requester = chain.accounts[0]
 
         registered = register_operators(w3, oracle, operator_counts[0])
         rows = []

@@ -25,17 +25,11 @@ from web3.contract import Contract
 from web3.types import Wei
 
 from bench.gas import (
-    CONFIG,
     MODEL_ID,
-    TOLERANCE_DEFAULT,
-    TOLERANCE_MAX,
     _gas,
-    _rpc,
+    bench_chain,
     register_operators,
 )
-from deploy.anvil import AnvilProcess
-from deploy.artifacts import load_artifact
-from deploy.deployer import deploy_oracle
 from deploy.training import training_at
 from oracle.chain.training import TrainingRequest, round_commitment, round_opening
 
@@ -88,25 +82,12 @@ def run_task(w3: Web3, training: Contract, requester: str, n: int, rounds: int) 
 
 def measure(tasks: int = 3, rounds: int = ROUNDS, operators: int = 10) -> dict[str, Any]:
     """Run `tasks` training tasks of `rounds` rounds on a fresh Anvil; medians."""
-    with AnvilProcess(accounts=2, gas_limit=1_000_000_000) as node:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
-        _rpc(w3, "anvil_autoImpersonateAccount", [True])
-        deployer = node.accounts()[0]
-        deployment = deploy_oracle(w3, deployer, CONFIG, records_dir=None)
-        oracle = deployment.oracle_contract(w3)
-        assert deployment.training is not None
-        training = training_at(w3, deployment.training)
-        registry = w3.eth.contract(
-            address=oracle.functions.models().call(), abi=load_artifact("ModelRegistry")["abi"]
-        )
-        _gas(
-            w3,
-            registry.functions.registerModel(
-                MODEL_ID, 0, "phash64", TOLERANCE_DEFAULT, TOLERANCE_MAX, "ipfs://bench"
-            ).transact({"from": deployer.address}),
-        )
-        register_operators(w3, oracle, operators)
-        requester = node.accounts()[1].address
+    with bench_chain(accounts=2) as chain:
+        w3 = chain.w3
+        assert chain.deployment.training is not None
+        training = training_at(w3, chain.deployment.training)
+        register_operators(w3, chain.oracle, operators)
+        requester = chain.accounts[0]
         runs = [run_task(w3, training, requester, i, rounds) for i in range(tasks)]
     per_round = [sum(r[f"round_{i}"] for i in range(rounds)) / rounds for r in runs]
     steps = {key: int(statistics.median(r[key] for r in runs)) for key in runs[0]}

@@ -58,8 +58,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// executor that refuses the input submits it with no trees (`leafCount` 0) and opens it with
     /// no sketches; each auditor checks the input itself and reveals it too (or
     /// EVIDENCE_WITHHELD_DIGEST if the input is valid: the executor withheld the work). It agrees
-    /// only when every revealed digest is it (TolerantMajority), so nobody skips work by claiming
-    /// it, and a requester's invalid input slashes nobody: the task resolves as invalid input.
+    /// only when every revealed digest is it (its revealers are left out of any other vote), so
+    /// nobody profits from claiming it, and a requester's invalid input slashes nobody: the task
+    /// resolves as invalid input.
     bytes32 internal constant INVALID_INPUT_DIGEST = keccak256("genoracle.invalid-input");
     /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
     uint256 internal constant CHALLENGE_SIZE = 4;
@@ -449,7 +450,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return number == 0 ? 0 : _taskId(number, slot);
     }
 
-    /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers.
+    /// @notice The verified result of a Resolved task (zero otherwise), for on-chain readers; the
+    /// oracle's INVALID_INPUT_DIGEST for a task resolved as invalid input (check for it).
     function resultOf(uint256 taskId) external view returns (bytes32) {
         if (_core(taskId).status != AuditStatus.Resolved) return bytes32(0);
         return _seals[_sealKey(taskId, 0)];
@@ -840,10 +842,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             return verdict;
         }
         uint256 withheldMask;
-        for (uint256 p = 1; p < size; ++p) {
-            if (core.revealedMask & (1 << p) != 0 && digests[p] == EVIDENCE_WITHHELD_DIGEST) {
-                withheldMask |= 1 << p;
-            }
+        uint256 invalidMask;
+        for (uint256 p; p < size; ++p) {
+            if (core.revealedMask & (1 << p) == 0) continue;
+            if (p != 0 && digests[p] == EVIDENCE_WITHHELD_DIGEST) withheldMask |= 1 << p;
+            if (digests[p] == INVALID_INPUT_DIGEST) invalidMask |= 1 << p;
         }
         if (_popCount(withheldMask) >= uint256(core.auditors) / 2 + 1) {
             verdict.status = AuditStatus.Rejected;
@@ -857,8 +860,13 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         verdict.sparedMask = core.revealedMask;
         verdict.executorBlame = AuditSlashReason.NotRevealed;
         if (_popCount(core.revealedMask) < quorum) return verdict;
+        // The invalid-input digest agrees only when every revealed digest is it (the replicated
+        // rule): otherwise its revealers are left out of the vote, so a refusal copied by a lazy
+        // auditor is no majority. It is public once submitted, unlike an executor's sketches.
+        uint256 voters = core.revealedMask;
+        if (invalidMask != voters) voters &= ~invalidMask;
         TolerantMajority.Outcome memory outcome = TolerantMajority.decide(
-            digests, core.revealedMask, tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
+            digests, voters, tolerance, EVIDENCE_WITHHELD_DIGEST, quorum
         );
         if (outcome.support < quorum) {
             verdict.status = AuditStatus.NoConsensus;

@@ -234,11 +234,7 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         uint256 required = _requiredFee(size, request.rounds, request.callbackGasLimit);
         if (msg.value < required) revert TrainingFeeTooLow(msg.value, required);
         if (msg.value > MAX_FEE) revert TrainingFeeTooHigh(msg.value, MAX_FEE);
-        // The granted generation tolerance is the model's, not a round's: only the index is used.
-        // slither-disable-next-line unused-return
-        (uint16 modelIndex,) = IAuditHost(address(oracle)).auditTerms(
-            request.baseModelId, USE_DEFAULT_TOLERANCE, USE_DEFAULT_TOLERANCE, size
-        );
+        uint16 modelIndex = ITrainingHost(address(oracle)).trainingTerms(request.baseModelId, size);
         Counters memory counters = _counters;
         _drawReady(counters);
         uint256 pending = counters.taskCount - counters.drawnThrough;

@@ -25,6 +25,13 @@ interface ITrainingHost {
     /// @notice The attached TrainingTasks contract (zero if none).
     function trainingTasks() external view returns (address);
 
+    /// @notice A training request's model: registered, active, served by at least `members`
+    /// drawable operators (it need not be auditable, unlike IAuditHost.auditTerms); its index.
+    function trainingTerms(bytes32 modelId, uint256 members)
+        external
+        view
+        returns (uint16 modelIndex);
+
     /// @notice What the oracle does at the end of a training round, in one call.
     /// @param members Operator indices, 20 bits each, `size` of them; a zero index is skipped.
     /// @param paidMask Positions that share the slashed stake equally.

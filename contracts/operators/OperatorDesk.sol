@@ -122,6 +122,22 @@ contract OperatorDesk is OperatorStorage, IAuditHost, ITrainingHost, IModelTerms
     {
         (modelIndex,) = _requestTerms(modelId, useDefault, useDefault);
         granted = _auditTolerance(modelId, tolerance, useDefault);
+        _requireEligible(modelId, modelIndex, members);
+    }
+
+    /// @inheritdoc ITrainingHost
+    function trainingTerms(bytes32 modelId, uint256 members)
+        external
+        view
+        onlyDelegated
+        returns (uint16 modelIndex)
+    {
+        (modelIndex,) = _requestTerms(modelId, type(uint32).max, type(uint32).max);
+        _requireEligible(modelId, modelIndex, members);
+    }
+
+    /// @dev A module's task needs `members` drawable operators serving the model.
+    function _requireEligible(bytes32 modelId, uint256 modelIndex, uint256 members) private view {
         uint256 eligible = _pools[modelIndex].eligibleCount;
         if (eligible < members) revert NotEnoughOperators(modelId, eligible, uint8(members));
     }

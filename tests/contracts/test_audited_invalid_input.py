@@ -35,6 +35,7 @@ RESULT = bytes.fromhex("cd" * 32)
 ZERO = b"\0" * 32
 RESOLVED, REJECTED = 4, 5
 WITHHELD_REASON = 6
+NO_CONSENSUS_REASON = 4  # AuditFailure.NoConsensus
 SLASH_DEVIATED, SLASH_WITHHELD = 4, 5
 INVALID_INPUT_REASON = 3  # IOracleTypes.FailureReason.InvalidInput
 
@@ -197,4 +198,66 @@ def test_a_refusal_has_no_trees_and_a_result_has_some(
     openings = [client.opening(task, a, INVALID_INPUT_DIGEST) for a in task.auditors]
     receipt = client.open(task, honest, openings, opening=refusal_opening(task.executor))
     assert client.event(receipt, "AuditResolved")[0]["digest"] == INVALID_INPUT_DIGEST
+    assert_audited_invariant(oracle, client.contract, _people(actors))
+
+
+def test_a_refusal_copied_by_a_lazy_auditor_is_no_majority(
+    oracle: Contract, oracle_deployment: Deployment, actors: Actors, operators: list[str]
+) -> None:
+    """The refusal digest is public once submitted (an executor's sketches are not), so a lazy
+    auditor can copy it without looking at the input. A lazy executor refusing a valid input and
+    a lazy auditor copying it must not make a 2-of-3 majority that is paid while the honest
+    auditor, who revealed "evidence withheld", is slashed: the invalid digest agrees only when
+    every revealed digest is it. With no majority the requester is refunded and nobody is paid."""
+    client = _client(oracle, oracle_deployment)
+    task = _refused(client, actors)
+    assert task.auditors is not None
+    lazy, honest = task.auditors
+    stakes = _stakes(oracle, task)
+    credits = {m: oracle.functions.creditOf(m).call() for m in stakes}
+    refund_before = oracle.functions.creditOf(actors.requester).call()
+    client.commit(task, lazy, INVALID_INPUT_DIGEST)
+    client.commit(task, honest, EVIDENCE_WITHHELD_DIGEST)
+    openings = [
+        client.opening(task, lazy, INVALID_INPUT_DIGEST),
+        client.opening(task, honest, EVIDENCE_WITHHELD_DIGEST),
+    ]
+    receipt = client.open(
+        task, make_commitment(1), openings, opening=refusal_opening(task.executor)
+    )
+    assert not client.event(receipt, "AuditResolved")
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == NO_CONSENSUS_REASON
+    assert client.event(receipt, "AuditSlashed") == []
+    assert _stakes(oracle, task) == stakes
+    assert all(oracle.functions.creditOf(m).call() == credits[m] for m in stakes)
+    refunded = oracle.functions.creditOf(actors.requester).call() - refund_before
+    assert refunded == task.fee
+    assert_audited_invariant(oracle, client.contract, _people(actors))
+
+
+def test_two_copied_refusals_of_four_auditors_are_no_majority_either(
+    oracle: Contract, oracle_deployment: Deployment, actors: Actors, operators: list[str]
+) -> None:
+    """With four auditors, a lazy executor and two lazy auditors copying its refusal (three of
+    five) against two honest auditors: still no majority, nobody paid, no honest auditor
+    slashed."""
+    client = _client(oracle, oracle_deployment)
+    task = client.request(actors.requester, auditors=4)
+    client.draw(task, actors.outsider)
+    fn = client.contract.functions.submitExecution(task.id, INVALID_INPUT_DIGEST, ZERO, ZERO, 0)
+    send(fn, task.executor)
+    client.draw(task, actors.outsider)
+    assert task.auditors is not None and len(task.auditors) == 4
+    stakes = _stakes(oracle, task)
+    copied, withheld = [INVALID_INPUT_DIGEST] * 2, [EVIDENCE_WITHHELD_DIGEST] * 2
+    votes = dict(zip(task.auditors, copied + withheld, strict=True))
+    for auditor, digest in votes.items():
+        client.commit(task, auditor, digest)
+    openings = [client.opening(task, a, d) for a, d in votes.items()]
+    receipt = client.open(
+        task, make_commitment(1), openings, opening=refusal_opening(task.executor)
+    )
+    assert client.event(receipt, "AuditFailed")[0]["reason"] == NO_CONSENSUS_REASON
+    assert client.event(receipt, "AuditSlashed") == []
+    assert _stakes(oracle, task) == stakes
     assert_audited_invariant(oracle, client.contract, _people(actors))

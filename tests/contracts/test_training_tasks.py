@@ -23,6 +23,8 @@ from contract_testlib import (
     config_of,
     digest_with_flips,
     mine,
+    register_model,
+    registry,
     reverts,
     send,
     stake_of,
@@ -776,3 +778,21 @@ def test_a_slash_by_the_audited_module_first_completes_ready_training_draws(
     drawn = events(training, receipt, "TrainingCommitteeDrawn")
     assert drawn and [str(m) for m in drawn[0]["members"]] == preview
     assert_invariant(oracle, training, people(actors))
+
+
+def test_a_model_that_cannot_be_audited_can_still_be_fine_tuned(
+    oracle: Contract, driver: Driver, actors: Actors, operators: list[str]
+) -> None:
+    """A training request needs the model registered, active and served, not auditable: a model
+    without an audit tolerance (a fine-tuned one, registered by TrainingTasks, has none) can be
+    fine-tuned (the request once went through the audited terms and was refused)."""
+    plain = Web3.keccak(text="not-auditable")
+    register_model(oracle, actors.owner, model_id=plain, audit_tolerance=0)
+    assert registry(oracle).functions.auditToleranceOf(plain).call() == 0
+    for operator in operators[:3]:
+        send(oracle.functions.serveModel(plain), operator)
+    run = driver.draw(driver.request(actors.requester, model=plain), actors.outsider)
+    assert len(run.members) == 3 and set(run.members) <= set(operators[:3])
+    with reverts("NotEnoughOperators"):
+        driver.request(actors.requester, committee=5, model=plain)
+    assert_invariant(oracle, driver.c, people(actors))
