@@ -507,6 +507,17 @@ class AuditedClient:
         return int(self.info(task.id)["status"])
 
 
+def audited_consumer(client: AuditedClient, owner: str) -> Contract:
+    """A deployed AuditedRecordingConsumer of `client`'s AuditedTasks (it requests audited tasks
+    and records their callbacks)."""
+    artifact = load_artifact("AuditedRecordingConsumer")
+    factory = client.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    receipt = client.w3.eth.wait_for_transaction_receipt(
+        factory.constructor(client.contract.address).transact({"from": owner})
+    )
+    return client.w3.eth.contract(address=receipt["contractAddress"], abi=factory.abi)
+
+
 def make_commitment(leaves: int = 8, tag: str = "honest") -> Commitment:
     """An executor's commitment over `leaves` states with pseudo-random sketches."""
     states = [bytes(Web3.keccak(text=f"{tag}/state/{i}")) for i in range(leaves)]

@@ -17,6 +17,7 @@ from contract_testlib import (
     AuditedClient,
     AuditedTask,
     assert_audited_invariant,
+    audited_consumer,
     audited_digest,
     make_commitment,
     reverts,
@@ -26,7 +27,6 @@ from contract_testlib import (
 from web3 import Web3
 from web3.contract import Contract
 
-from deploy.artifacts import load_artifact
 from deploy.deployer import Deployment, audited_at
 from inference.digests import INVALID_INPUT_DIGEST
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST, paid_members, refusal_opening
@@ -73,14 +73,7 @@ def test_a_requesters_invalid_input_resolves_as_invalid_and_slashes_nobody(
     auditors agree, the task resolves as invalid input, every member is paid for the check
     (as in the replicated mode), nobody is slashed, and the dApp hears InvalidInput."""
     client = _client(oracle, oracle_deployment)
-    factory = w3c.eth.contract(
-        abi=load_artifact("AuditedRecordingConsumer")["abi"],
-        bytecode=load_artifact("AuditedRecordingConsumer")["bytecode"],
-    )
-    receipt = w3c.eth.wait_for_transaction_receipt(
-        factory.constructor(client.contract.address).transact({"from": actors.owner})
-    )
-    consumer = w3c.eth.contract(address=receipt["contractAddress"], abi=factory.abi)
+    consumer = audited_consumer(client, actors.owner)
     fee = client.required_fee(2, 100_000)
     model = Web3.keccak(text="test-model")
     receipt = send(

@@ -15,6 +15,7 @@ from contract_testlib import (
     AuditedTask,
     assert_audited_invariant,
     audited_challenge,
+    audited_consumer,
     audited_digest,
     config_of,
     digest_with_flips,
@@ -83,14 +84,7 @@ def honest_digest(client: AuditedClient, task: AuditedTask, honest: Commitment) 
 def test_honest_path_pays_everyone_and_calls_back(
     w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
 ) -> None:
-    consumer_factory = w3c.eth.contract(
-        abi=load_artifact("AuditedRecordingConsumer")["abi"],
-        bytecode=load_artifact("AuditedRecordingConsumer")["bytecode"],
-    )
-    receipt = w3c.eth.wait_for_transaction_receipt(
-        consumer_factory.constructor(client.contract.address).transact({"from": actors.owner})
-    )
-    consumer = w3c.eth.contract(address=receipt["contractAddress"], abi=consumer_factory.abi)
+    consumer = audited_consumer(client, actors.owner)
     fee = client.required_fee(2, 100_000)
     model = Web3.keccak(text="test-model")
     receipt = send(
