@@ -100,7 +100,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     struct Core {
         uint40 number; // the task's number (its id is TASK_ID_OFFSET + number << SLOT_BITS + slot)
         uint32 deadline; // submit deadline (Drawing, Executing), then commit deadline
-        uint32 drawBlock; // the request's block, then the submission's block
+        // The request's block, then the submission's block; once the auditors are drawn, the
+        // challenge seed (32 bits of that block's randomness), because blockhash forgets a block
+        // 256 blocks later and an executor that opens after that must still be judged on it.
+        uint32 drawBlock;
         AuditStatus status;
         uint8 auditors;
         uint8 committedMask; // bit 0: the executor submitted; bit p: auditor p committed
@@ -495,11 +498,17 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         returns (uint256[4] memory indices, bytes32 seed)
     {
         Core memory core = _core(taskId);
-        if (core.status < AuditStatus.Auditing || core.drawBlock >= block.number) {
+        if (core.status < AuditStatus.Auditing) return (indices, seed);
+        if (core.members >> INDEX_BITS != 0) {
+            seed = bytes32(uint256(core.drawBlock)); // kept by the auditors' draw
+        } else if (_auditorsPending(core) && core.drawBlock < block.number) {
+            bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
+            if (entropy == bytes32(0)) return (indices, seed);
+            seed = bytes32(uint256(_challengeSeed(entropy))); // what the draw will keep
+        } else {
             return (indices, seed);
         }
-        seed = _challengeSeed(taskId, core.drawBlock);
-        if (seed != bytes32(0)) indices = _challenge(seed, leafCount);
+        indices = _challenge(seed, leafCount);
     }
 
     /// @notice Everything stored about an audited task. `members` are the executor (position 0)
@@ -517,7 +526,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         info.tolerance = payment.tolerance;
         info.deadline = core.deadline;
         info.revealDeadline = uint64(core.deadline) + _revealWindow;
-        info.drawBlock = core.drawBlock;
+        // Once the auditors are drawn the word keeps the challenge seed instead ({challengeOf}).
+        info.drawBlock = core.members >> INDEX_BITS == 0 ? core.drawBlock : 0;
         info.fee = uint256(payment.feeGwei) * FEE_UNIT;
         info.callbackGasLimit = payment.callbackGasLimit;
         if (core.status == AuditStatus.Resolved) info.resultDigest = _seals[_sealKey(taskId, 0)];
@@ -707,6 +717,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             );
             if (indices != 0) {
                 core.members = uint104(uint256(core.members) | (indices << INDEX_BITS));
+                core.drawBlock = _challengeSeed(entropy);
                 _cores[_slot(taskId)] = core;
                 auditors = new address[](core.auditors);
                 for (uint256 i; i < auditors.length; ++i) {
@@ -1069,7 +1080,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         returns (bytes32 digest)
     {
         if (opening.leafCount == 0) return INVALID_INPUT_DIGEST;
-        bytes32 seed = _challengeSeed(taskId, core.drawBlock);
+        // The auditors are drawn (a reveal phase): the word keeps the challenge seed.
+        bytes32 seed = bytes32(uint256(core.drawBlock));
         uint256[4] memory indices = _challenge(seed, opening.leafCount);
         bytes32[4] memory nodes;
         uint256 packed;
@@ -1231,10 +1243,10 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The challenge seed: the hash of the auditors' draw randomness.
-    function _challengeSeed(uint256 taskId, uint256 drawBlock) private view returns (bytes32) {
-        bytes32 entropy = _drawEntropy(taskId, drawBlock);
-        return entropy == bytes32(0) ? bytes32(0) : keccak256(abi.encode(entropy));
+    /// @dev The challenge seed from the auditors' draw randomness: 32 bits of its hash, which the
+    /// task's word keeps (unknown before the submission's block, like the randomness).
+    function _challengeSeed(bytes32 entropy) private pure returns (uint32) {
+        return uint32(uint256(keccak256(abi.encode(entropy))));
     }
 
     /// @dev CHALLENGE_SIZE leaf indices: min(4, n) distinct ones drawn by a partial Fisher-Yates

@@ -183,7 +183,8 @@ interface IAuditedTasks {
         uint32 tolerance;
         uint64 deadline;
         uint64 revealDeadline;
-        uint64 drawBlock;
+        uint64 drawBlock; // whose hash the next draw uses; 0 once every draw is made
+
         uint256 fee;
         uint32 callbackGasLimit;
         bytes32 resultDigest;

@@ -127,7 +127,8 @@ def request_audited(
     raise OracleError("requestAudited was mined but emitted no AuditTaskRequested event")
 
 
-def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
+def audited_result(audited: ChainClient, task_id: int, from_block: int = 0) -> AuditedResult:
+    """The task as it stands (`from_block`: where to look for its submission's log)."""
     info = audited.view("getAuditTask", task_id)
     members = [to_checksum_address(m) for m in info["members"]]
     drawn = [m if int(m, 16) else "" for m in members]
@@ -138,11 +139,9 @@ def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
     elif status == "resolved":
         unaudited_hex = "0x" + bytes(info["resultDigest"]).hex()
     elif status == "auditing":
-        # The contract keeps only a hash of the submission; the digest is in its event, mined in
-        # the block the auditors are drawn from (drawBlock while auditing).
-        block = int(info["drawBlock"])
+        # The contract keeps only a hash of the submission; the digest is in its event.
         topics = [audited.event_topic("ExecutionSubmitted"), "0x" + f"{task_id:064x}"]
-        for event in audited.logs(block, block, topics=topics):
+        for event in audited.logs(from_block, audited.block_number(), topics=topics):
             unaudited_hex = "0x" + bytes(event["args"]["unauditedDigest"]).hex()
     return AuditedResult(
         task_id=task_id,
@@ -155,11 +154,11 @@ def audited_result(audited: ChainClient, task_id: int) -> AuditedResult:
 
 
 def wait_audited(
-    audited: ChainClient, task_id: int, timeout_s: float, poll_s: float
+    audited: ChainClient, task_id: int, timeout_s: float, poll_s: float, from_block: int = 0
 ) -> AuditedResult:
     deadline = time.monotonic() + timeout_s
     while True:
-        result = audited_result(audited, task_id)
+        result = audited_result(audited, task_id, from_block)
         if result.final:
             return result
         if time.monotonic() >= deadline:

@@ -274,13 +274,15 @@ class OracleClient:
 
     def audited_result(self, task_id: int) -> AuditedResult:
         """An audited task as it stands now."""
-        return audited_result(audited_client(self.chain), task_id)
+        return audited_result(audited_client(self.chain), task_id, self.start_block)
 
     def wait_audited(
         self, task_id: int, *, timeout_s: float = 300.0, poll_s: float = 0.25
     ) -> AuditedResult:
         """Block until the audited task is final (resolved, rejected, ...) or the timeout."""
-        return wait_audited(audited_client(self.chain), task_id, timeout_s, poll_s)
+        return wait_audited(
+            audited_client(self.chain), task_id, timeout_s, poll_s, self.start_block
+        )
 
     def result(self, task_id: int) -> TaskResult | None:
         """The task as it stands now (None when the oracle does not know it)."""

@@ -281,7 +281,8 @@ def test_challenge_comes_from_a_block_the_submission_cannot_know(
     # One block later it is the hash of the submission's block, mixed with the task id.
     block_hash = bytes(w3c.eth.get_block(submit_block)["hash"])
     entropy = Web3.keccak(encode(["bytes32", "uint256"], [block_hash, task.id]))
-    expected_seed = Web3.keccak(encode(["bytes32"], [entropy]))
+    # The seed is 32 bits of its hash (the task's word keeps it once the auditors are drawn).
+    expected_seed = b"\0" * 28 + Web3.keccak(encode(["bytes32"], [entropy]))[-4:]
     indices, seed = client.contract.functions.challengeOf(task.id, 20).call()
     assert bytes(seed) == bytes(expected_seed)
     assert list(indices) == audited_challenge(bytes(expected_seed), 20)
@@ -293,6 +294,34 @@ def test_challenge_comes_from_a_block_the_submission_cannot_know(
     drawn = client.event(receipt, "AuditorsDrawn")[0]
     assert client.contract.functions.challengeOf(task.id, 20).call()[1] == bytes(expected_seed)
     assert task.executor not in drawn["auditors"]
+
+
+def test_an_executor_opening_after_the_draw_blocks_hash_is_gone_is_still_judged(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """A failing peer on a fast chain: one auditor never commits, so the honest executor must
+    wait for the commit deadline, by which time more than 256 blocks have passed and blockhash
+    has forgotten the block the challenge came from. The challenge seed is kept by the auditors'
+    draw, so the executor still opens its challenged sketches and is not slashed for its peer;
+    the auditor who did not commit is."""
+    honest = make_commitment(20)
+    task = submitted(client, actors, honest)
+    assert task.auditors is not None
+    indices_then = client.challenge(task, 20)
+    present, absent = task.auditors
+    client.commit(task, present, audited_digest(list(honest.sketches), indices_then))
+    w3c.provider.make_request("anvil_mine", [300])  # type: ignore[arg-type]
+    warp_past(w3c, task.commit_deadline)
+    assert client.challenge(task, 20) == indices_then
+    stake = stake_of(oracle, task.executor)
+    digest = audited_digest(list(honest.sketches), indices_then)
+    receipt = client.open(task, honest, [client.opening(task, present, digest)])
+    resolved = client.event(receipt, "AuditResolved")[0]
+    assert resolved["digest"] == RESULT and paid(resolved, task) == [task.executor, present]
+    (slashed,) = client.event(receipt, "AuditSlashed")
+    assert slashed["operator"] == absent
+    assert stake_of(oracle, task.executor) == stake
+    assert_audited_invariant(oracle, client.contract, people(actors))
 
 
 def test_a_weight_change_first_draws_the_ready_auditors(
