@@ -242,7 +242,7 @@ def test_an_over_budget_input_resolves_as_invalid_and_slashes_nobody(
             n for n in nodes if n.address == Web3.to_checksum_address(info["members"][0])
         )
         logged = executor.log_path.read_text(errors="replace")
-        assert "input refused" in logged and "compute" in logged
+        assert "input refused (input costs" in logged and "over the model's cap" in logged
         result = client.audited_result(task_id)
         assert not result.verified and result.status == "invalid input"
         audited_invariant(net)
