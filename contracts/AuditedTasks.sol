@@ -1374,7 +1374,9 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     {
         uint256 fee =
             uint256(_minFeePerMember) * (auditors + 1) + callbackGasLimit * _callbackGasPrice;
-        return (fee + FEE_UNIT - 1) / FEE_UNIT * FEE_UNIT; // whole gwei, rounded up
+        // Rounded up to whole gwei on purpose (the escrow unit), never down.
+        // slither-disable-next-line divide-before-multiply
+        return (fee + FEE_UNIT - 1) / FEE_UNIT * FEE_UNIT;
     }
 
     /// @dev The storage key of `position`'s seal in the task's slot.
