@@ -9,6 +9,7 @@ import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IOracleTypes} from "./interfaces/IOracleTypes.sol";
+import {ConsumerCallback} from "./libraries/ConsumerCallback.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 
 /// @title AuditedTasks
@@ -88,7 +89,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint256 private constant SLOT_MASK = (1 << 32) - 1;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
-    uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
     uint256 private constant LANE_BITS = 64;
     uint256 private constant LANE_MASK = type(uint64).max;
     /// @dev Flag in `revealedMask`: no auditors could be drawn.
@@ -1054,17 +1054,11 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
             }
             data = abi.encodeCall(IGenerationConsumer.onGenerationFailed, (taskId, uint8(reason)));
         }
-        uint256 available = gasleft();
-        if (
-            available < CALLBACK_GAS_RESERVE
-                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64
-                    < gasLimit
-        ) revert AuditInsufficientGasForCallback(available, gasLimit);
-        bool success;
-        assembly ("memory-safe") {
-            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
-        }
-        emit AuditCallbackCompleted(taskId, requester, success);
+        (bool enough, uint256 available) = ConsumerCallback.hasGasFor(gasLimit);
+        if (!enough) revert AuditInsufficientGasForCallback(available, gasLimit);
+        emit AuditCallbackCompleted(
+            taskId, requester, ConsumerCallback.callWithGas(requester, gasLimit, data)
+        );
     }
 
     // ------------------------------------------------------------------------------------------

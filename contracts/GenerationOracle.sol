@@ -7,6 +7,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAuditDraws} from "./interfaces/IAuditedTasks.sol";
 import {ITrainingDraws} from "./interfaces/ITrainingTasks.sol";
 import {IGenerationConsumer} from "./interfaces/IGenerationConsumer.sol";
+import {ConsumerCallback} from "./libraries/ConsumerCallback.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 import {ModelRegistry} from "./models/ModelRegistry.sol";
 import {IGenerationOracle} from "./interfaces/IGenerationOracle.sol";
@@ -57,8 +58,6 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
     /// @dev Committee positions stored in the task's hot word; positions 4..6 go to _committeeHigh.
     uint256 private constant LOW_COMMITTEE_SLOTS = 4;
-    /// @dev Gas kept back when calling a consumer, so the call gets exactly the requested gas.
-    uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
 
     /// @dev Word 0 of a task: everything draw, commit, reveal and resolve read and write.
     struct TaskCore {
@@ -842,21 +841,11 @@ contract GenerationOracle is IGenerationOracle, OperatorStaking {
                 : verdict.reason;
             data = abi.encodeCall(IGenerationConsumer.onGenerationFailed, (taskId, uint8(reason)));
         }
-        // EIP-150 forwards at most 63/64 of what is left: make sure that is at least `gasLimit`,
-        // so a caller cannot make the consumer fail by sending the transaction with too little gas.
-        uint256 available = gasleft();
-        if (
-            available < CALLBACK_GAS_RESERVE
-                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64
-                    < gasLimit
-        ) revert InsufficientGasForCallback(available, gasLimit);
-        bool success;
-        // A low-level call: a revert or out-of-gas in the consumer only sets `success` to false,
-        // and its return data is never copied, so a huge one costs us nothing.
-        assembly ("memory-safe") {
-            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
-        }
-        emit CallbackCompleted(taskId, requester, success);
+        (bool enough, uint256 available) = ConsumerCallback.hasGasFor(gasLimit);
+        if (!enough) revert InsufficientGasForCallback(available, gasLimit);
+        emit CallbackCompleted(
+            taskId, requester, ConsumerCallback.callWithGas(requester, gasLimit, data)
+        );
     }
 
     /// @dev Credits `amount` to `account`, with a Credited event unless `announce` is false

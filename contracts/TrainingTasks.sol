@@ -15,6 +15,7 @@ import {
     ITrainingTasks
 } from "./interfaces/ITrainingTasks.sol";
 import {DigestAgreement} from "./libraries/DigestAgreement.sol";
+import {ConsumerCallback} from "./libraries/ConsumerCallback.sol";
 import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 
 /// @title TrainingTasks
@@ -82,7 +83,6 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
 
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
-    uint256 private constant CALLBACK_GAS_RESERVE = 10_000;
 
     /// @dev Word 0 of a task.
     struct Core {
@@ -916,17 +916,11 @@ contract TrainingTasks is ITrainingTasks, ITrainingDraws, ReentrancyGuardTransie
         private
     {
         if (gasLimit == 0 || requester.code.length == 0) return;
-        uint256 available = gasleft();
-        if (
-            available < CALLBACK_GAS_RESERVE
-                || available - CALLBACK_GAS_RESERVE - (available - CALLBACK_GAS_RESERVE) / 64
-                    < gasLimit
-        ) revert TrainingInsufficientGasForCallback(available, gasLimit);
-        bool success;
-        assembly ("memory-safe") {
-            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
-        }
-        emit TrainingCallbackCompleted(taskId, requester, success);
+        (bool enough, uint256 available) = ConsumerCallback.hasGasFor(gasLimit);
+        if (!enough) revert TrainingInsufficientGasForCallback(available, gasLimit);
+        emit TrainingCallbackCompleted(
+            taskId, requester, ConsumerCallback.callWithGas(requester, gasLimit, data)
+        );
     }
 
     // ------------------------------------------------------------------------------------------
