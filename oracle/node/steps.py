@@ -318,10 +318,12 @@ class TaskSteps:
             return
         assert vote is not None, f"task {task_id} in state {task.state} without a stored vote"
         phase = read_phase(self._client, task_id, block=block)
-        if phase == Phase.FINISHED:
-            # The task's status said open, its phase says ended: the two reads straddled the
-            # transaction that ended it (Anvil can serve a block number's state mid-mining).
-            # Look again; the next look sees it final and records the outcome.
+        if phase in (Phase.DRAW, Phase.FINISHED):
+            # The task's status said open (drawn, not ended), its phase says not drawn yet or
+            # ended: the two reads straddled the transaction that drew or ended it (Anvil can
+            # serve a block number's state mid-mining; a peer's commit draws the task). Look
+            # again; the next look sees one state. Taken as it came, "draw" would record our
+            # commit as missed and the task would wait for its commit deadline.
             self._scheduler.schedule(task_id, self._config.chain.poll_interval_s)
             return
         state = self._undo_erased(task, view.committed[index], view.revealed[index])
