@@ -1,7 +1,7 @@
 """Gas of one audited task (AuditedTasks, 2 auditors) on a real Anvil: ``gas_audited_task``.
 
 A task is: the request; the executor's draw; the executor's submission; the auditors' draw (with
-the challenge); two auditors' commits; the executor's opening of its challenged sketches carrying
+the challenge); two auditors' commits; the executor's opening of its challenged sketch carrying
 both auditors' openings (the aggregated reveal), which resolves, pays and credits. Two draw paths:
 ``lazy`` (the submission draws its own executor and the first commit draws the auditors, out of
 turn: the node's path, which learns its role from ``membersOf``) and ``keeper`` (a keeper's
@@ -33,7 +33,7 @@ from bench.gas import (
 )
 from deploy.deployer import audited_at
 from inference.audit.merkle import Commitment
-from oracle.chain.audited import audit_commitment, challenge, compared_digest, sketch_opening
+from oracle.chain.audited import audit_commitment, challenge, sketch_opening
 
 AUDITORS = 2
 STEPS = 20  # leaves of the executor's trees (a 20-step diffusion)
@@ -82,14 +82,9 @@ def run_task(
     else:
         send("draw_auditors", audited.functions.drawAudits(), keeper)
         auditors = list(audited.functions.getAuditTask(task_id).call()[12])[1:]
-    indices = [
-        int(i)
-        for i in audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[0]
-    ]
-    seed = bytes(audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")[1])
-    expected = challenge(seed, STEPS)
-    assert indices == expected, (indices, expected)
-    digest = compared_digest(commitment.sketches, indices)
+    index, seed = audited.functions.challengeOf(task_id, STEPS).call(block_identifier="pending")
+    assert index == challenge(bytes(seed), STEPS), (index, challenge(bytes(seed), STEPS))
+    digest = commitment.sketches[index]
     openings = []
     for position, auditor in enumerate(auditors, start=1):
         salt = bytes(Web3.keccak(text=f"salt/{n}/{auditor}"))
@@ -97,7 +92,7 @@ def run_task(
         step = "commit_first" if position == 1 else "commit"
         send(step, audited.functions.commitAudit(task_id, position, sealed), auditor)
         openings.append((position, auditor, digest, salt))
-    opening = sketch_opening(commitment, indices, executor, result)
+    opening = sketch_opening(commitment, index, executor, result)
     send("open_resolve", audited.functions.openSketches(task_id, opening, openings), executor)
     info = audited.functions.getAuditTask(task_id).call()
     assert info[2] == 4, f"task {task_id} not Resolved: status {info[2]}"

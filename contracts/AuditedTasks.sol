@@ -21,15 +21,18 @@ import {TolerantMajority} from "./libraries/TolerantMajority.sol";
 ///    deadline; `resultDigest` is public at once, unaudited, in {ExecutionSubmitted} (storage keeps
 ///    one word for the submission: the hash of executor, digest, sketch root and leaf count,
 ///    {sealOf} position 0, which the opening must match).
-/// 3. The auditors (never the executor, without replacement) and the challenge (four leaves of
-///    the executor's trees) are drawn from the hash of the submission's block, which the
-///    submission cannot know. Auditors fetch the challenged inputs off chain, recompute, and
-///    commit `keccak256(abi.encode(chainid, this, taskId, auditor, digest, salt))`.
-/// 4. Once no more commits can come, auditors reveal and the executor opens its salted sketches
-///    of the challenged leaves with one proof for the four against `sketchRoot` (OpenZeppelin's
-///    pair hash, leaves and tree as inference/audit/merkle.py builds them). Auditors committed before any sketch was
-///    opened, so they cannot copy it. The executor's digest takes lane j from the sketch of
-///    challenged leaf j.
+/// 3. The auditors (never the executor, without replacement) and the challenge (one leaf of the
+///    executor's trees) are drawn from the hash of the submission's block, which the submission
+///    cannot know. Auditors fetch the challenged input off chain, recompute that one step, and
+///    commit `keccak256(abi.encode(chainid, this, taskId, auditor, digest, salt))`. One leaf, not
+///    more: an auditor's compute is then one step and one decode (about 0.1 of a generation), and
+///    an executor faking a fraction f of its steps is caught with probability about f while
+///    saving f of a generation, so faking never pays while the slash exceeds one generation's
+///    cost (README, design choices).
+/// 4. Once no more commits can come, auditors reveal and the executor opens its salted sketch of
+///    the challenged leaf with its Merkle path against `sketchRoot` (tree as
+///    inference/audit/merkle.py builds it: positional, so one leaf per index). Auditors committed
+///    before any sketch was opened, so they cannot copy it. The executor's digest is that sketch.
 /// 5. The tolerant majority over executor and auditors decides: the executor's result is
 ///    verified if it is in the majority; otherwise it is slashed and the auditors paid. Auditors
 ///    who reveal EVIDENCE_WITHHELD_DIGEST, if a majority of the auditors, get the executor
@@ -63,8 +66,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// nobody profits from claiming it, and a requester's invalid input slashes nobody: the task
     /// resolves as invalid input.
     bytes32 internal constant INVALID_INPUT_DIGEST = keccak256("genoracle.invalid-input");
-    /// @notice Challenged leaves per task: one per 64-bit lane of the compared digest.
-    uint256 internal constant CHALLENGE_SIZE = 4;
     /// @notice Largest number of auditors (executor + auditors is odd: 2 or 4 auditors).
     uint8 internal constant MAX_AUDITORS = 4;
     /// @notice The executor's share (basis points) of the members' fee of a verified task.
@@ -89,8 +90,6 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     uint256 private constant SLOT_MASK = (1 << 32) - 1;
     uint256 private constant INDEX_BITS = 20;
     uint256 private constant INDEX_MASK = (1 << 20) - 1;
-    uint256 private constant LANE_BITS = 64;
-    uint256 private constant LANE_MASK = type(uint64).max;
     /// @dev Flag in `revealedMask`: no auditors could be drawn.
     uint8 private constant NO_AUDITORS = 0x80;
     /// @dev Seal position where a non-final opening keeps the executor's result digest.
@@ -373,12 +372,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice The executor's sketches of the challenged leaves, opened against its sketch root,
+    /// @notice The executor's sketch of the challenged leaf, opened against its sketch root,
     /// with any auditors' openings (the aggregated reveal: one transaction ends the task). Anyone
     /// may send it: the opening must match the executor's submission.
     /// @dev Requirements: the task is in its reveal phase (every auditor committed, or the commit
-    /// deadline passed); not opened yet; `sketchRoot` and `leafCount` as submitted; every sketch,
-    /// salted from `secret`, proven at its challenged leaf; auditors' openings as {revealAudits}.
+    /// deadline passed); not opened yet; `sketchRoot` and `leafCount` as submitted; the sketch,
+    /// salted from `secret`, proven at the challenged leaf; auditors' openings as {revealAudits}.
     function openSketches(
         uint256 taskId,
         SketchOpening calldata opening,
@@ -489,26 +488,26 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice The challenged leaf indices (4, ascending, repeated cyclically when the tree has
-    /// fewer leaves) for a submission of `leafCount` leaves, once the auditors' randomness exists.
-    /// The same as inference/audit/challenge.py's `challenge_indices(seed, leafCount, 4)`.
+    /// @notice The challenged leaf of a submission of `leafCount` leaves and the seed it is drawn
+    /// from, once the auditors' randomness exists (seed 0 before). The same as
+    /// inference/audit/challenge.py's `challenge_indices(seed, leafCount, 1)`.
     function challengeOf(uint256 taskId, uint32 leafCount)
         external
         view
-        returns (uint256[4] memory indices, bytes32 seed)
+        returns (uint256 index, bytes32 seed)
     {
         Core memory core = _core(taskId);
-        if (core.status < AuditStatus.Auditing) return (indices, seed);
+        if (core.status < AuditStatus.Auditing) return (index, seed);
         if (core.members >> INDEX_BITS != 0) {
             seed = bytes32(uint256(core.drawBlock)); // kept by the auditors' draw
         } else if (_auditorsPending(core) && core.drawBlock < block.number) {
             bytes32 entropy = _drawEntropy(taskId, core.drawBlock);
-            if (entropy == bytes32(0)) return (indices, seed);
+            if (entropy == bytes32(0)) return (index, seed);
             seed = bytes32(uint256(_challengeSeed(entropy))); // what the draw will keep
         } else {
-            return (indices, seed);
+            return (index, seed);
         }
-        indices = _challenge(seed, leafCount);
+        index = _challenge(seed, leafCount);
     }
 
     /// @notice Everything stored about an audited task. `members` are the executor (position 0)
@@ -1065,112 +1064,50 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     // Helpers
     // ------------------------------------------------------------------------------------------
 
-    /// @dev The executor's digest: lane j of the sketch of challenged leaf j, the four sketches
-    /// (salted) proven together at their challenged leaves under the submitted sketch root; for
-    /// a refused input (no leaves: the seal binds that to INVALID_INPUT_DIGEST) that digest.
+    /// @dev The executor's digest: the sketch of the challenged leaf, salted and proven at its
+    /// position under the submitted sketch root; for a refused input (no leaves: the seal binds
+    /// that to INVALID_INPUT_DIGEST) that digest.
     function _openedDigest(uint256 taskId, Core memory core, SketchOpening calldata opening)
         private
-        view
-        returns (bytes32 digest)
+        pure
+        returns (bytes32)
     {
         if (opening.leafCount == 0) return INVALID_INPUT_DIGEST;
         // The auditors are drawn (a reveal phase): the word keeps the challenge seed.
-        bytes32 seed = bytes32(uint256(core.drawBlock));
-        uint256[4] memory indices = _challenge(seed, opening.leafCount);
-        bytes32[4] memory nodes;
-        uint256 packed;
-        for (uint256 j; j < CHALLENGE_SIZE; ++j) {
-            bytes32 sketch = opening.sketches[j];
-            nodes[j] = _sketchLeaf(indices[j], sketch, opening.secret);
-            uint256 shift = LANE_BITS * (CHALLENGE_SIZE - 1 - j);
-            packed |= uint256(sketch) & (LANE_MASK << shift);
+        uint256 index = _challenge(bytes32(uint256(core.drawBlock)), opening.leafCount);
+        bytes32 leaf = _sketchLeaf(index, opening.sketch, opening.secret);
+        if (!_proves(index, leaf, opening.leafCount, opening.proof, opening.sketchRoot)) {
+            revert AuditInvalidProof(taskId);
         }
-        if (
-            !_verifyChallenged(
-                indices, nodes, opening.leafCount, opening.proof, opening.sketchRoot
-            )
-        ) revert AuditInvalidProof(taskId);
-        digest = bytes32(packed);
+        return opening.sketch;
     }
 
-    /// @dev Whether the leaves `nodes` at the challenged positions `indices` ({_challenge}:
-    /// min(4, n) distinct ascending ones, then repeated cyclically, a repeat with the same leaf)
-    /// are in the tree of `n` leaves with root `root`, given the siblings their paths need
-    /// (`proof`, level by level from the leaves, left to right). The tree is
-    /// inference/audit/merkle.py's: OpenZeppelin's sorted-pair hash, and the odd node at the end
-    /// of a level moves up unpaired. Every node of `proof` must be used.
-    function _verifyChallenged(
-        uint256[4] memory indices,
-        bytes32[4] memory nodes,
-        uint256 n,
-        bytes32[] calldata proof,
-        bytes32 root
-    ) private pure returns (bool valid) {
-        uint256 known = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
-        for (uint256 j = known; j < CHALLENGE_SIZE; ++j) {
-            if (nodes[j] != nodes[j % known]) return false;
-        }
+    /// @dev Whether `node` is leaf `index` of the tree of `n` leaves with root `root`, given its
+    /// path's siblings from the leaf up (`proof`: one per level where the node has a sibling; the
+    /// odd node at the end of a level moves up unpaired), every one used. Inner nodes hash the
+    /// left child before the right (inference/audit/merkle.py), so the path fixes the position:
+    /// a tree cannot hold two leaves that both prove for one index.
+    function _proves(uint256 index, bytes32 node, uint256 n, bytes32[] calldata proof, bytes32 root)
+        private
+        pure
+        returns (bool valid)
+    {
         assembly ("memory-safe") {
             let used := 0
             for {} gt(n, 1) { n := shr(1, add(n, 1)) } {
-                let parents := 0
-                for { let r := 0 } lt(r, known) { r := add(r, 1) } {
-                    let index := mload(add(indices, shl(5, r)))
-                    let node := mload(add(nodes, shl(5, r)))
-                    // slither-disable-next-line incorrect-exp
-                    let sibling := xor(index, 1)
-                    let other := 0
-                    let paired := 0
-                    if lt(add(r, 1), known) {
-                        if eq(mload(add(indices, shl(5, add(r, 1)))), sibling) {
-                            other := mload(add(nodes, shl(5, add(r, 1))))
-                            paired := 1
-                            r := add(r, 1)
-                        }
-                    }
-                    if iszero(paired) {
-                        if lt(sibling, n) {
-                            // Past the end reads junk; `used` then exceeds the length: refused.
-                            other := calldataload(add(proof.offset, shl(5, used)))
-                            used := add(used, 1)
-                            paired := 1
-                        }
-                    }
-                    if paired {
-                        switch lt(node, other)
-                        case 1 {
-                            mstore(0x00, node)
-                            mstore(0x20, other)
-                        }
-                        default {
-                            mstore(0x00, other)
-                            mstore(0x20, node)
-                        }
-                        node := keccak256(0x00, 0x40)
-                    }
-                    mstore(add(indices, shl(5, parents)), shr(1, index))
-                    mstore(add(nodes, shl(5, parents)), node)
-                    parents := add(parents, 1)
+                if lt(xor(index, 1), n) {
+                    // Past the end reads zeros; `used` then exceeds the length: refused.
+                    let sibling := calldataload(add(proof.offset, shl(5, used)))
+                    used := add(used, 1)
+                    // The node's side: left (first) when its index is even.
+                    let side := shl(5, and(index, 1))
+                    mstore(side, node)
+                    mstore(xor(side, 0x20), sibling)
+                    node := keccak256(0x00, 0x40)
                 }
-                known := parents
+                index := shr(1, index)
             }
-            valid := and(eq(used, proof.length), eq(mload(nodes), root))
-        }
-    }
-
-    /// @dev OpenZeppelin's commutative pair hash: keccak256 of the two nodes, smaller first.
-    function _hashPair(bytes32 a, bytes32 b) private pure returns (bytes32 h) {
-        assembly ("memory-safe") {
-            switch lt(a, b)
-            case 1 {
-                mstore(0x00, a)
-                mstore(0x20, b)
-            }
-            default {
-                mstore(0x00, b)
-                mstore(0x20, a)
-            }
-            h := keccak256(0x00, 0x40)
+            valid := and(eq(used, proof.length), eq(node, root))
         }
     }
 
@@ -1243,58 +1180,12 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         return uint32(uint256(keccak256(abi.encode(entropy))));
     }
 
-    /// @dev CHALLENGE_SIZE leaf indices: min(4, n) distinct ones drawn by a partial Fisher-Yates
-    /// shuffle (pick j = j + keccak256(seed, j) mod (n - j)), sorted, repeated cyclically to 4.
-    function _challenge(bytes32 seed, uint256 n) private pure returns (uint256[4] memory out) {
-        if (n == 0) return out;
-        uint256 k = n < CHALLENGE_SIZE ? n : CHALLENGE_SIZE;
-        // The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
-        assembly ("memory-safe") {
-            // Sparse Fisher-Yates: only the swapped positions are remembered, as (key, value)
-            // pairs in free memory (at most 2k of them).
-            let keys := mload(0x40)
-            let values := add(keys, 0x100)
-            let used := 0
-            for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                mstore(0x00, seed)
-                mstore(0x20, j)
-                let pick := add(j, mod(keccak256(0x00, 0x40), sub(n, j)))
-                let atJ := j
-                let atPick := pick
-                let slotPick := not(0)
-                for { let u := 0 } lt(u, used) { u := add(u, 1) } {
-                    let key := mload(add(keys, shl(5, u)))
-                    if eq(key, j) { atJ := mload(add(values, shl(5, u))) }
-                    if eq(key, pick) {
-                        atPick := mload(add(values, shl(5, u)))
-                        slotPick := u
-                    }
-                }
-                mstore(add(out, shl(5, j)), atPick)
-                if iszero(eq(pick, j)) {
-                    if eq(slotPick, not(0)) {
-                        mstore(add(keys, shl(5, used)), pick)
-                        slotPick := used
-                        used := add(used, 1)
-                    }
-                    mstore(add(values, shl(5, slotPick)), atJ)
-                }
-            }
-            // Insertion sort of the k picks, then cyclic repetition.
-            for { let i := 1 } lt(i, k) { i := add(i, 1) } {
-                let value := mload(add(out, shl(5, i)))
-                let at := i
-                for {} gt(at, 0) { at := sub(at, 1) } {
-                    let previous := mload(add(out, shl(5, sub(at, 1))))
-                    if iszero(gt(previous, value)) { break }
-                    mstore(add(out, shl(5, at)), previous)
-                }
-                mstore(add(out, shl(5, at)), value)
-            }
-            for { let j := k } lt(j, 4) { j := add(j, 1) } {
-                mstore(add(out, shl(5, j)), mload(add(out, shl(5, mod(j, k)))))
-            }
-        }
+    /// @dev The challenged leaf of a tree of `n` leaves: keccak256(abi.encode(seed, 0)) mod n
+    /// (inference/audit/challenge.py's `challenge_indices(seed, n, 1)`; the modulo bias is below
+    /// 2^-200). The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
+    function _challenge(bytes32 seed, uint256 n) private pure returns (uint256) {
+        if (n == 0) return 0;
+        return uint256(keccak256(abi.encode(seed, uint256(0)))) % n;
     }
 
     /// @dev Whether the task waits for its auditors' draw.

@@ -159,17 +159,16 @@ interface IAuditedTasks {
         bytes32 salt;
     }
 
-    /// @notice The executor's opening of its challenged sketches (see {challengeOf}): lane j of
-    /// its digest is lane j of `sketches[j]`, the sketch of challenged leaf j. `executor`,
-    /// `resultDigest`, `sketchRoot` and `leafCount` are those of its submission. `proof` is one
-    /// proof for the four leaves together: the siblings the challenged leaves' paths need, level
-    /// by level from the leaves up, left to right (inference/audit/merkle.py `multiproof`).
+    /// @notice The executor's opening of its challenged sketch (see {challengeOf}), which is its
+    /// digest. `executor`, `resultDigest`, `sketchRoot` and `leafCount` are those of its
+    /// submission. `proof` is the challenged leaf's Merkle path, from the leaf up
+    /// (inference/audit/merkle.py `MerkleTree.proof`).
     struct SketchOpening {
         address executor;
         bytes32 resultDigest;
         bytes32 sketchRoot;
         uint32 leafCount;
-        bytes32[4] sketches;
+        bytes32 sketch;
         bytes32 secret; // the sketch salts' secret: leaf i's salt is keccak256(secret, i)
         bytes32[] proof;
     }
@@ -226,7 +225,7 @@ interface IAuditedTasks {
     /// {AuditResolved} or {AuditFailed} carries every member's digest).
     event AuditRevealed(uint256 indexed taskId, address indexed auditor, bytes32 digest);
     /// @notice The executor's opening, by a transaction that does not end the task.
-    /// @param digest The executor's digest of the challenged part (lane j from challenged leaf j).
+    /// @param digest The executor's digest of the challenged part (its sketch of the challenged leaf).
     event SketchesOpened(uint256 indexed taskId, bytes32 digest);
     /// @param paidMask Members paid (bit 0 the executor, bit p auditor p): `executorFee` to the
     /// executor, `auditorFee` to each paid auditor, plus `slashShare` each from slashed stake.

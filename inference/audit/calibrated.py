@@ -1,42 +1,43 @@
 """The audited mode's calibrated constants, from the audit study (reports/study/AUDIT.md; set
-on odd seeds and prompts at modelled honest noise 1e-3, judged on even ones). A node reads them;
-the registry holds each model's AUDIT_LANE_TOLERANCE (`setAuditTolerance`, set by
-`register_model`)."""
+on odd seeds and prompts, judged on even ones): images at modelled honest noise 1e-5 per denoiser
+output (an auditor recomputes one step, so only one evaluation's arithmetic differs: about 30x
+what float32 is off by against float64), text at 1e-3 (a generation accumulates noise over its
+tokens and layers). A node reads them; the registry holds each model's AUDIT_LANE_TOLERANCE
+(`setAuditTolerance`, set by `register_model`)."""
 
 from __future__ import annotations
 
 from inference.digests import Tolerance
 
-DIFFUSION_SKETCH: dict[str, str] = {"tiny-sd": "q0.1-prediction", "digits": "q0.01-state"}
+DIFFUSION_SKETCH: dict[str, str] = {"tiny-sd": "q0.003-prediction", "digits": "q0.0003-state"}
 """Per model, the step sketch, chosen under the chain's comparison (one lane tolerance for every
 step): tiny-sd, 256 projections of the denoiser prediction the step implies quantised with width
-0.1; Digits-Gen, of the step's result with width 0.01. Digits-Gen's prediction sketches need a
-threshold per step (its last steps are noise: 42 of 64 bits in one lane), and one threshold that
-passes them passes every impostor; the state's honest spread is even across steps."""
+0.003; Digits-Gen, of the step's result with width 0.0003. Digits-Gen's prediction sketches need
+a threshold per step (its last steps are noise: 38-52 of 64 bits in one lane), and one threshold
+that passes them passes every impostor; the state's honest spread is even across steps."""
 AUDIT_LANE_TOLERANCE: dict[str, int] = {
-    "tiny-sd": 20,
-    "digits": 15,
+    "tiny-sd": 11,
+    "digits": 9,
     "smollm2-135m": 5,
     "tiny-llama": 4,
 }
 """Per model, the audit tolerance T the registry holds: the contract compares executor and
-auditors on a digest whose lane j (64 bits) is lane j of the sketch of challenged leaf j (4
-leaves, ``oracle.chain.audited.compared_digest``) and accepts two digests when every lane is
-within T (packed T/T/T/T). Set by the audit study under that comparison
-(``inference.study.audit_chain``; reports/study/AUDIT.md, "Under the chain's comparison"): T =
-the largest honest lane distance over every step (text: position) and every lane of the odd
-seeds (prompts) at modelled noise 1e-3, between the executor and two auditors, + 2 bits, for
-the sketch above (images: DIFFUSION_SKETCH; text: TEXT_SKETCH); judged on the even seeds with
-200 chain challenges each. tiny-sd (64 px, 20 steps, ``q0.1-prediction``): largest honest lane
-18 (held out 17), every honest challenge at 1e-4 and 1e-3 accepted; fewer steps and DPM-Solver++
-outvoted in 100 % of challenges, bf16 in 98 %, int8 in 18 %. Digits-Gen (50 steps,
-``q0.01-state``): largest honest lane 13 (held out 13), every honest challenge at 1e-4 and 1e-3
-accepted; DPM-Solver++ outvoted in 100 %, half the steps in 99 %, 20 % fewer in 57 %, bf16 and
-int8 in 5-6 % (a single T cannot do what its old per-step table did). SmolLM2-135M (``sign-state``,
-32 tokens): largest honest lane 3 (held out 3), every honest challenge at 1e-4 and 1e-3
-accepted; with the margin check half the layers and int8 outvoted in 100 %, sampling in 88 %.
-tiny-llama (``sign-state``): largest honest lane 2; half the layers, int8 and sampling outvoted
-in every challenge."""
+auditors on their sketches of the one challenged leaf (``oracle.chain.audited.challenge``) and
+accepts two when every 64-bit lane is within T (packed T/T/T/T). Set by the audit study under
+that comparison (``inference.study.audit_chain``; reports/study/AUDIT.md, "Under the chain's
+comparison"): T = the largest honest lane distance over every step (text: position) and every
+lane of the odd seeds (prompts), between the executor and two auditors, + 2 bits, for the sketch
+above (images: DIFFUSION_SKETCH; text: TEXT_SKETCH); judged on the even seeds with 200 chain
+challenges each. tiny-sd (64 px, 20 steps, ``q0.003-prediction``, noise 1e-5): largest honest
+lane 9 (held out 9), every honest challenge accepted; fewer steps, DPM-Solver++, bf16 and int8
+outvoted in 100 % of challenges. Digits-Gen (50 steps, ``q0.0003-state``, 1e-5): largest honest
+lane 7 (held out 6), every honest challenge accepted; DPM-Solver++ outvoted in 100 %, bf16 and
+half the steps in 99 %, 20 % fewer in 98.8 %, int8 in 98 % (its last steps barely depend on the
+prediction). A fleet noisier than 1e-5 needs a wider T: at 1e-4 these T accept 1 % (tiny-sd) and
+45 % (Digits-Gen) of honest challenges. SmolLM2-135M (``sign-state``, 32 tokens, 1e-3): largest
+honest lane 3 (held out 3), every honest challenge at 1e-4 and 1e-3 accepted; with the margin
+check half the layers and int8 outvoted in 100 %, sampling in 88 %. tiny-llama (``sign-state``):
+largest honest lane 2; half the layers, int8 and sampling outvoted in every challenge."""
 TEXT_SKETCH = "sign-state"
 """Hidden states at challenged positions: SmolLM2's noise accumulates over 30 layers, and the
 sign bits tolerate that (6 bits) while half the layers or int8 weights move them far."""

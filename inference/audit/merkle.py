@@ -1,12 +1,15 @@
-"""Merkle trees over per-step states, built so that OpenZeppelin's ``MerkleProof.verify`` checks
-their proofs on chain unchanged.
+"""Merkle trees over per-step states, positional: a proof fixes the leaf's position, so a tree
+holds exactly one leaf per index (AuditedTasks' ``_proves`` checks the same on chain).
 
 keccak256, not sha256: the contract verifies proofs, and keccak256 is the EVM's native hash (30
-gas + 6 per word against the sha256 precompile's 60 + 12 and a call). Conventions are OZ's:
-a leaf is ``keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes32 payload))))`` (the
-double hash keeps a leaf from being passed off as an inner node), an inner node is the keccak256
-of its two children sorted (commutative, so a proof is just the siblings), and an odd node at the
-end of a level moves up unpaired. The index inside the leaf binds each state to its position.
+gas + 6 per word against the sha256 precompile's 60 + 12 and a call). A leaf is
+``keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes32 payload))))`` (the double
+hash keeps a leaf from being passed off as an inner node), an inner node is the keccak256 of its
+left child then its right, and an odd node at the end of a level moves up unpaired. A proof is
+checked against the tree's size and the leaf's index, which fix its length and each sibling's
+side. Why not OpenZeppelin's sorted (commutative) pairs: they prove membership, not position, so
+an executor could build a tree holding two leaves that claim one index and serve each auditor a
+different one, getting the honest auditor it contradicts slashed.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ def leaf_hash(index: int, payload: bytes) -> bytes:
     return bytes(keccak(keccak(_word(index) + payload)))
 
 
-def node_hash(a: bytes, b: bytes) -> bytes:
-    """OZ's commutative pair hash: keccak256 of the two children, smaller first."""
-    return bytes(keccak(a + b if a <= b else b + a))
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """An inner node: keccak256 of the left child, then the right."""
+    return bytes(keccak(left + right))
 
 
 def salted_payload(sketch: bytes, salt: bytes) -> bytes:
@@ -87,75 +90,27 @@ class MerkleTree:
             index //= 2
         return siblings
 
-    def multiproof(self, indices: Sequence[int]) -> list[bytes]:
-        """One proof for several leaves (AuditedTasks' ``_verifyChallenged``): the siblings their
-        paths need and the other leaves' paths do not give, level by level from the leaves up,
-        left to right. A repeated index counts once."""
-        known = sorted(set(indices))
-        for index in known:
-            if not 0 <= index < self.size:
-                raise IndexError(f"leaf {index} is outside a tree of {self.size} leaves")
-        siblings = []
-        for level in self.levels[:-1]:
-            parents = []
-            r = 0
-            while r < len(known):
-                index = known[r]
-                sibling = index ^ 1
-                if r + 1 < len(known) and known[r + 1] == sibling:
-                    r += 1
-                elif sibling < len(level):
-                    siblings.append(level[sibling])
-                parents.append(index >> 1)
-                r += 1
-            known = parents
-        return siblings
 
-
-def verify_multiproof(
-    root: bytes, size: int, leaves: Sequence[tuple[int, bytes]], proof: Sequence[bytes]
+def verify_proof(
+    root: bytes, size: int, index: int, payload: bytes, proof: Sequence[bytes]
 ) -> bool:
-    """What AuditedTasks checks: ``leaves`` (index, payload; a repeated index must carry the
-    same payload) are in the tree of ``size`` leaves with ``root``, and ``proof`` is exactly the
-    siblings their paths need."""
-    by_index: dict[int, bytes] = {}
-    for index, payload in leaves:
-        leaf = leaf_hash(index, payload)
-        if by_index.setdefault(index, leaf) != leaf:
-            return False
-    nodes = sorted(by_index.items())
-    if not nodes:
+    """True iff ``payload`` is leaf ``index`` of the tree of ``size`` leaves with ``root``, and
+    ``proof`` is exactly its path's siblings (what AuditedTasks' ``_proves`` checks)."""
+    if not 0 <= index < size:
         return False
+    node = leaf_hash(index, payload)
     used = 0
     n = size
     while n > 1:
-        parents: list[tuple[int, bytes]] = []
-        r = 0
-        while r < len(nodes):
-            index, node = nodes[r]
-            sibling = index ^ 1
-            if r + 1 < len(nodes) and nodes[r + 1][0] == sibling:
-                node = node_hash(node, nodes[r + 1][1])
-                r += 1
-            elif sibling < n:
-                if used == len(proof):
-                    return False
-                node = node_hash(node, proof[used])
-                used += 1
-            parents.append((index >> 1, node))
-            r += 1
-        nodes = parents
+        if index ^ 1 < n:
+            if used == len(proof):
+                return False
+            sibling = proof[used]
+            used += 1
+            node = node_hash(node, sibling) if index % 2 == 0 else node_hash(sibling, node)
+        index //= 2
         n = (n + 1) // 2
-    return used == len(proof) and nodes[0][1] == root
-
-
-def verify_proof(root: bytes, index: int, payload: bytes, proof: Sequence[bytes]) -> bool:
-    """True iff ``payload`` sits at ``index`` under ``root`` (what ``MerkleProof.verify`` does
-    with the leaf ``leaf_hash(index, payload)``)."""
-    computed = leaf_hash(index, payload)
-    for sibling in proof:
-        computed = node_hash(computed, sibling)
-    return computed == root
+    return used == len(proof) and node == root
 
 
 @dataclass(frozen=True)

@@ -122,16 +122,21 @@ DESIGNS: dict[str, SketchDesign] = {
         SketchDesign("q0.1-update", "update", 0.1),
         SketchDesign("q0.03-update", "update", 0.03),
         SketchDesign("q0.01-update", "update", 0.01),
+        SketchDesign("q0.003-update", "update", 0.003),
         SketchDesign("sign-prediction", "prediction", None),
         SketchDesign("q0.3-prediction", "prediction", 0.3),
         SketchDesign("q0.1-prediction", "prediction", 0.1),
         SketchDesign("q0.03-prediction", "prediction", 0.03),
         SketchDesign("q0.01-prediction", "prediction", 0.01),
+        SketchDesign("q0.003-prediction", "prediction", 0.003),
+        SketchDesign("q0.001-prediction", "prediction", 0.001),
         SketchDesign("q0.3-state", "state", 0.3),
         SketchDesign("q0.1-state", "state", 0.1),
         SketchDesign("q0.03-state", "state", 0.03),
         SketchDesign("q0.01-state", "state", 0.01),
         SketchDesign("q0.003-state", "state", 0.003),
+        SketchDesign("q0.001-state", "state", 0.001),
+        SketchDesign("q0.0003-state", "state", 0.0003),
     )
 }
 """Candidate designs; the study picks one per kind of state (diffusion steps, hidden states)."""

@@ -72,16 +72,19 @@ def open_setting(model: str, size: int, steps: int) -> DiffusionSetting:
 
 
 def run_costs(plan: StudyPlan, report: Callable[[str], None]) -> dict[str, Any]:
-    """tiny-sd at 64 px / 20 and 40 steps (k = 1 and 2), SmolLM2-135M at 32 tokens."""
+    """tiny-sd at 64 px / 20 and 40 steps (k = 1, the chain's, and 2 for comparison),
+    SmolLM2-135M at 32 tokens (one sketched position, the chain's)."""
     from inference.study.audit_cost import diffusion_costs, text_costs
 
     costs: dict[str, Any] = {}
     for steps in (20, 40):
         costs[f"tiny-sd-64px-{steps}steps"] = diffusion_costs(
-            64, steps, (1, CHAIN_CHALLENGE), plan.cost_repeats
+            64, steps, (CHAIN_CHALLENGE, 2), plan.cost_repeats
         )
         report(f"costs: tiny-sd {steps} steps done")
-    costs["smollm2-135m-32tokens"] = text_costs("smollm2-135m", 32, repeats=plan.text_cost_repeats)
+    costs["smollm2-135m-32tokens"] = text_costs(
+        "smollm2-135m", 32, challenge=CHAIN_CHALLENGE, repeats=plan.text_cost_repeats
+    )
     report("costs: smollm2 done")
     return costs
 
@@ -135,11 +138,14 @@ def run_audit_study(
         first, *others = plan.diffusion or (None,)
         if first is not None:
             diffusion(*first)
-        backend: Any = load_model(plan.text_model).text_backend
-        text_records = run_text(backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report)
-        raw["text"] = {"model": plan.text_model, "records": [asdict(r) for r in text_records]}
-        results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
-        keep()
+        if plan.prompts:
+            backend: Any = load_model(plan.text_model).text_backend
+            text_records = run_text(
+                backend, PROMPTS[: plan.prompts], plan.text_tokens, progress=report
+            )
+            raw["text"] = {"model": plan.text_model, "records": [asdict(r) for r in text_records]}
+            results["text"] = {"model": plan.text_model, **analyse_text(text_records)}
+            keep()
         for other in others:
             diffusion(*other)
     results["seconds"] = raw["seconds"] = round(time.perf_counter() - started, 1)

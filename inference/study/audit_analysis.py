@@ -14,10 +14,10 @@ import numpy as np
 from inference.audit.challenge import challenge_indices, detection_probability
 from inference.study.audit_chain import analyse_diffusion_chain
 from inference.study.audit_steps import (
-    CALIBRATION_NOISE,
     CHALLENGE_SIZES,
     FAKED_FRACTIONS,
-    NOISE_LEVELS,
+    IMAGE_CALIBRATION_NOISE,
+    IMAGE_NOISE_LEVELS,
     OTHER_IMAGE_CONDITIONS,
     STEP_DESIGNS,
     TOLERANCE_SLACK,
@@ -39,18 +39,18 @@ PER_STEP_FACTOR = 1.25
 
 
 def step_tolerances(records: Sequence[TrajectoryRecord], design: str, kind: str) -> list[int]:
-    """Thresholds per step index from the calibration (odd) seeds at CALIBRATION_NOISE: fixed,
+    """Thresholds per step index from the calibration (odd) seeds at IMAGE_CALIBRATION_NOISE: fixed,
     the largest honest distance + TOLERANCE_SLACK; per-step, PER_STEP_FACTOR x the largest at
     that step (or its neighbours) + TOLERANCE_SLACK."""
     calibration = np.asarray(
         [
             r.step_distances[design]
             for r in _split(records, odd=True)
-            if r.condition == honest_name(CALIBRATION_NOISE)
+            if r.condition == honest_name(IMAGE_CALIBRATION_NOISE)
         ]
     )
     if calibration.size == 0:
-        raise ValueError(f"no honest calibration trajectories at noise {CALIBRATION_NOISE:g}")
+        raise ValueError(f"no honest calibration trajectories at noise {IMAGE_CALIBRATION_NOISE:g}")
     if kind == "fixed":
         return [min(255, int(calibration.max()) + TOLERANCE_SLACK)] * calibration.shape[1]
     per_step = calibration.max(axis=0)
@@ -115,7 +115,7 @@ def analyse_diffusion(records: Sequence[TrajectoryRecord]) -> dict[str, Any]:
                 "honest_step_accept": {
                     honest_name(eps): 1.0
                     - step_rate(by_condition.get(honest_name(eps), []), name, tolerances)
-                    for eps in NOISE_LEVELS
+                    for eps in IMAGE_NOISE_LEVELS
                 },
                 "step_detection": {
                     c: step_rate(by_condition.get(c, []), name, tolerances)
@@ -126,7 +126,7 @@ def analyse_diffusion(records: Sequence[TrajectoryRecord]) -> dict[str, Any]:
 
     def score(key: str) -> tuple[bool, float, float]:
         entry = candidates[key]
-        meets = entry["honest_step_accept"][honest_name(CALIBRATION_NOISE)] >= 0.999
+        meets = entry["honest_step_accept"][honest_name(IMAGE_CALIBRATION_NOISE)] >= 0.999
         whole = [entry["step_detection"][c] for c in WHOLE_IMAGE_IMPOSTORS]
         detections = [*whole, *entry["faked_step_detection"].values()]
         return meets, float(np.nanmin(whole)), float(np.nanmean(detections))
@@ -163,7 +163,7 @@ def analyse_diffusion(records: Sequence[TrajectoryRecord]) -> dict[str, Any]:
                 - challenge_detection(by_condition.get(honest_name(eps), []), design, tolerances, k)
                 for k in CHALLENGE_SIZES
             }
-            for eps in NOISE_LEVELS
+            for eps in IMAGE_NOISE_LEVELS
         },
         "task_detection": {
             c: {
@@ -179,7 +179,7 @@ def analyse_diffusion(records: Sequence[TrajectoryRecord]) -> dict[str, Any]:
             [
                 r.step_distances[design]
                 for r in records
-                if r.condition == honest_name(CALIBRATION_NOISE)
+                if r.condition == honest_name(IMAGE_CALIBRATION_NOISE)
             ]
         )
         .max(axis=0)

@@ -1,20 +1,21 @@
 """The audit study under the chain's comparison: what AuditedTasks actually compares, and the
 one per-model lane tolerance T that it applies.
 
-The contract challenges 4 leaves (``challenge``: the 4 indices drawn by ``challenge_indices``,
-sorted, repeated cyclically when the tree has fewer leaves) and compares a 256-bit digest of
-4 lanes: lane j (64 bits, lane 0 the most significant) is lane j of the sketch of challenged
-leaf j (``oracle.chain.audited.compared_digest``). Two digests agree when every lane's Hamming
-distance is within the task's per-lane tolerance; the registry holds one T per model, the same
-for all 4 lanes. So what matters is the lane distance of each (leaf, lane), not the 256-bit
-distance of a leaf's whole sketch.
+The contract challenges one leaf (``oracle.chain.audited.challenge``: ``challenge_indices(seed,
+n, 1)``) and compares executor and auditors on their 256-bit sketches of it, as 4 lanes of 64
+bits. Two digests agree when every lane's Hamming distance is within the task's per-lane
+tolerance; the registry holds one T per model, the same for all 4 lanes. So what matters is the
+lane distance of each (leaf, lane), not the 256-bit distance of a leaf's whole sketch.
+``CHAIN_CHALLENGE`` distinct leaves fill the 4 lanes (lane j from the sketch of leaf
+``indices[j mod k]``): 1 on chain; the study's records allow any k up to 4.
 
 Calibration: T = the largest honest lane distance over every step (position) and every lane of
-the odd seeds (prompts) at CALIBRATION_NOISE, over all three honest pairs of each record
+the odd seeds (prompts) at the calibration noise (images: IMAGE_CALIBRATION_NOISE, text:
+CALIBRATION_NOISE), over all three honest pairs of each record
 (executor and each auditor, the two auditors), + TOLERANCE_SLACK, at most 64. The maximum over
 every (leaf, lane) rather than over the lanes that sampled challenges showed: the challenge is
-uniform, so any step can land in any lane (but the last 3 in lane 0 and the first 3 in lane
-3), and a threshold must cover the worst of them; the maximum over challenges is at most this.
+uniform, so any step can be challenged, and a threshold must cover the worst of them; the
+maximum over challenges is at most this.
 
 Judgement on even seeds (prompts), ``CHALLENGE_DRAWS`` challenges per record:
 
@@ -45,6 +46,8 @@ from inference.audit.challenge import challenge_indices, detection_probability
 from inference.study.audit_steps import (
     CALIBRATION_NOISE,
     FAKED_FRACTIONS,
+    IMAGE_CALIBRATION_NOISE,
+    IMAGE_NOISE_LEVELS,
     NOISE_LEVELS,
     OTHER_IMAGE_CONDITIONS,
     STEP_DESIGNS,
@@ -57,8 +60,8 @@ from inference.study.audit_steps import (
     honest_name,
 )
 
-CHAIN_CHALLENGE = 4
-"""Challenged leaves per audited task (``oracle.chain.audited.CHALLENGE_SIZE``): one per lane."""
+CHAIN_CHALLENGE = 1
+"""Challenged leaves per audited task (AuditedTasks.challengeOf: one)."""
 LANES = 4
 LANE_BITS = 64
 CHALLENGE_DRAWS = 200
@@ -68,10 +71,10 @@ IntArray = npt.NDArray[np.int64]
 
 
 def chain_challenge(seed: bytes, leaves: int) -> list[int]:
-    """The chain's challenged leaves (AuditedTasks.challengeOf): 4 indices drawn by
-    ``challenge_indices``, sorted, repeated cyclically to 4 when there are fewer leaves."""
+    """The leaf each of the 4 lanes is compared on: CHAIN_CHALLENGE indices drawn by
+    ``challenge_indices``, sorted, repeated cyclically to 4 (one leaf on chain: every lane)."""
     picks = challenge_indices(seed, leaves, CHAIN_CHALLENGE)
-    return [picks[j % len(picks)] for j in range(CHAIN_CHALLENGE)]
+    return [picks[j % len(picks)] for j in range(LANES)]
 
 
 @lru_cache(maxsize=256)
@@ -111,7 +114,7 @@ def modelled_rejection(honest: Sequence[Lanes], tolerance: int) -> float:
             tails.append(_binomial_tail(p, tolerance))
     if not tails:
         return float("nan")
-    return 1.0 - (1.0 - float(np.mean(tails))) ** CHAIN_CHALLENGE
+    return 1.0 - (1.0 - float(np.mean(tails))) ** LANES
 
 
 @lru_cache(maxsize=65536)
@@ -187,11 +190,10 @@ def analyse_diffusion_chain(
 ) -> dict[str, Any]:
     """Per design: T from the odd seeds, then on the even seeds honest acceptance and majority
     resolution per noise level, detection per impostor and per faked fraction; the chosen design
-    (honest pair acceptance >= 99.9 % at CALIBRATION_NOISE, then the best weakest whole-model
-    detection, then the mean detection) with its largest honest lane distance per step."""
-    calibration = [
-        r for r in records if r.seed % 2 == 1 and r.condition == honest_name(CALIBRATION_NOISE)
-    ]
+    (honest pair acceptance >= 99.9 % at IMAGE_CALIBRATION_NOISE, then the best mean
+    whole-model detection, then the weakest) with its largest honest lane distance per step."""
+    calibrated = honest_name(IMAGE_CALIBRATION_NOISE)
+    calibration = [r for r in records if r.seed % 2 == 1 and r.condition == calibrated]
     if not calibration or not calibration[0].lane_distances:
         raise ValueError("no honest calibration trajectories with lane distances")
     judged: dict[str, list[TrajectoryRecord]] = {}
@@ -204,7 +206,7 @@ def analyse_diffusion_chain(
         if design not in calibration[0].lane_distances:
             continue
         largest, tolerance = lane_tolerance(_honest_lanes(calibration, design))
-        held_out = _honest_lanes(judged.get(honest_name(CALIBRATION_NOISE), []), design)
+        held_out = _honest_lanes(judged.get(calibrated, []), design)
         compared = [
             compared_lanes(r.lane_distances[design], _draws(r.seed, steps, CHALLENGE_DRAWS))
             for r in calibration
@@ -213,7 +215,7 @@ def analyse_diffusion_chain(
         def outcome(condition: str, d: str = design, t: int = tolerance) -> dict[str, float]:
             return _outcomes([diffusion_votes(r, d, t) for r in judged.get(condition, [])])
 
-        honest = {honest_name(eps): outcome(honest_name(eps)) for eps in NOISE_LEVELS}
+        honest = {honest_name(eps): outcome(honest_name(eps)) for eps in IMAGE_NOISE_LEVELS}
         others = {c: outcome(c) for c in (*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS)}
         faked = {faked_name(f): outcome(faked_name(f)) for f in FAKED_FRACTIONS}
         candidates[design] = {
@@ -227,11 +229,13 @@ def analyse_diffusion_chain(
             "detection": {c: o["outvoted"] for c, o in {**others, **faked}.items()},
             "pair_detection": {c: 1.0 - o["pair"] for c, o in {**others, **faked}.items()},
         }
-    chosen = _choose(candidates, WHOLE_IMAGE_IMPOSTORS)
+    chosen = _choose(candidates, WHOLE_IMAGE_IMPOSTORS, IMAGE_CALIBRATION_NOISE, IMAGE_NOISE_LEVELS)
     by_step = np.max([np.max(lanes, axis=1) for lanes in _honest_lanes(calibration, chosen)], 0)
     return {
         "challenge": CHAIN_CHALLENGE,
         "draws": CHALLENGE_DRAWS,
+        "calibration_noise": IMAGE_CALIBRATION_NOISE,
+        "noise_levels": list(IMAGE_NOISE_LEVELS),
         "candidates": candidates,
         "design": chosen,
         "tolerance": candidates[chosen]["tolerance"],
@@ -243,14 +247,20 @@ def analyse_diffusion_chain(
     }
 
 
-def _choose(candidates: dict[str, Any], whole: Sequence[str], tie_break: str = "detection") -> str:
-    """Honest acceptance >= HONEST_TARGET at CALIBRATION_NOISE, then the best mean detection of
+def _choose(
+    candidates: dict[str, Any],
+    whole: Sequence[str],
+    calibration_noise: float,
+    noise_levels: Sequence[float],
+    tie_break: str = "detection",
+) -> str:
+    """Honest acceptance >= HONEST_TARGET at the calibration noise, then the best mean detection of
     the whole-model impostors, then the weakest one, then the honest acceptance at the highest
     noise level (room for a noisier fleet), then the same of ``tie_break``'s figures.
     The mean first: int8 stays mostly inside the honest noise for every design, and a
     weakest-first rule trades 17-45 points on every other impostor for a few on int8
     (tiny-sd)."""
-    calibrated = honest_name(CALIBRATION_NOISE)
+    calibrated = honest_name(calibration_noise)
 
     def weakest_and_mean(figures: dict[str, float]) -> tuple[float, float]:
         values = [figures.get(c, float("nan")) for c in whole]
@@ -258,7 +268,7 @@ def _choose(candidates: dict[str, Any], whole: Sequence[str], tie_break: str = "
             return 0.0, 0.0
         return float(np.nanmean(values)), float(np.nanmin(values))
 
-    noisiest = honest_name(max(NOISE_LEVELS))
+    noisiest = honest_name(max(noise_levels))
 
     def score(name: str) -> tuple[bool, float, float, float, float, float]:
         entry = candidates[name]
@@ -368,10 +378,14 @@ def analyse_text_chain(
             },
         }
     # The margin check alone catches most impostors: the sketch's own detection breaks ties.
-    chosen = _choose(candidates, TEXT_IMPOSTORS, tie_break="sketch_detection")
+    chosen = _choose(
+        candidates, TEXT_IMPOSTORS, CALIBRATION_NOISE, NOISE_LEVELS, tie_break="sketch_detection"
+    )
     return {
         "challenge": CHAIN_CHALLENGE,
         "draws": CHALLENGE_DRAWS,
+        "calibration_noise": CALIBRATION_NOISE,
+        "noise_levels": list(NOISE_LEVELS),
         "margin": margin,
         "candidates": candidates,
         "design": chosen,

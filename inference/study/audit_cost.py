@@ -120,7 +120,11 @@ def diffusion_costs(
             for index in challenge_indices(b"\x01" * 32, steps, k):
                 proof = served.evidence.proof(index)
                 assert verify_proof(
-                    served.evidence.root, index, state_payload(latents[index]), proof
+                    served.evidence.root,
+                    served.evidence.size,
+                    index,
+                    state_payload(latents[index]),
+                    proof,
                 )
                 audit_step_sketch(steps_model, design, index, latents[index])
             image = steps_model.decode(latents[-1])
@@ -156,7 +160,7 @@ COST_PROMPTS = (
 def text_costs(
     model_name: str = "smollm2-135m",
     max_new_tokens: int = 32,
-    challenge: int = 4,
+    challenge: int = 1,
     repeats: int = 3,
     prompts: Sequence[str] = COST_PROMPTS,
 ) -> dict[str, Any]:

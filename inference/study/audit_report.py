@@ -10,6 +10,8 @@ from inference.study.audit_steps import (
     CALIBRATION_NOISE,
     CHALLENGE_SIZES,
     FAKED_FRACTIONS,
+    IMAGE_CALIBRATION_NOISE,
+    IMAGE_NOISE_LEVELS,
     NOISE_LEVELS,
     OTHER_IMAGE_CONDITIONS,
     TEXT_IMPOSTORS,
@@ -30,11 +32,11 @@ def _chain_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
 
 def figures(results: dict[str, Any]) -> dict[str, Any]:
     """The benchmark's JSON fields from a study's results. ``honest_accept`` and ``detection``
-    are the chain's figures (4 challenged leaves, lane j of leaf j, one lane tolerance T per
-    model; detection: the executor outvoted by 2 agreeing auditors) where the results have
-    them, else (results made before) the 256-bit figures at DEFAULT_CHALLENGE."""
+    are the chain's figures (one challenged leaf compared on its sketch's 4 lanes, one lane
+    tolerance T per model; detection: the executor outvoted by 2 agreeing auditors) where the
+    results have them, else (results made before) the 256-bit figures at DEFAULT_CHALLENGE."""
     k = str(DEFAULT_CHALLENGE)
-    calibrated = honest_name(CALIBRATION_NOISE)
+    calibrated = honest_name(IMAGE_CALIBRATION_NOISE)
     detection: dict[str, Any] = {}
     honest: dict[str, Any] = {}
     resolved: dict[str, Any] = {}
@@ -59,6 +61,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         }
         honest[name] = entry["honest_task_accept"][calibrated][k]
     text = results.get("text") or {}
+    calibrated = honest_name(CALIBRATION_NOISE)
     if text:
         chain = _chain_entry(text)
         if chain is not None:
@@ -95,7 +98,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "honest_accept": honest,
         "honest_resolved": resolved,
         "lane_tolerance": lane,
-        "calibration_noise": CALIBRATION_NOISE,
+        "calibration_noise": {"image": IMAGE_CALIBRATION_NOISE, "text": CALIBRATION_NOISE},
         "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
         "cost_challenge_size": int(cost_k),
         "tolerances": {n: e["tolerances"] for n, e in results["diffusion"].items()},
@@ -104,7 +107,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "text_sketch": text.get("chosen"),
         "text_tolerance": text.get("tolerance"),
         "gas_audited_task": None,
-        "gas_note": "not measured: the audited mode has no contract yet (issue 15, item 1)",
+        "gas_note": "not measured by the study: bench.audit_gas measures it on Anvil",
         "targets": TARGETS,
     }
 
@@ -129,26 +132,31 @@ def chain_tables(results: dict[str, Any]) -> list[str]:
         if not chain:
             continue
         conditions = list(next(iter(chain["candidates"].values()))["detection"])
+        is_text = name == text.get("model")
+        noise = chain.get("calibration_noise", CALIBRATION_NOISE)
+        levels = chain.get("noise_levels", NOISE_LEVELS)
+        heads = " | ".join(f"{e:g}" for e in levels[1:])
         lines += [
-            f"**{name}** under the chain's comparison ({chain['challenge']} challenged leaves, "
-            f"lane j of leaf j; {chain['draws']} challenges per held-out "
-            + ("prompt" if name == text.get("model") else "trajectory")
+            f"**{name}** under the chain's comparison ({chain['challenge']} challenged "
+            f"{'leaf' if chain['challenge'] == 1 else 'leaves'}; {chain['draws']} challenges "
+            f"per held-out "
+            + ("prompt" if is_text else "trajectory")
             + "; T = largest honest lane distance on the calibration "
-            + ("prompts" if name == text.get("model") else "seeds")
-            + f" at {CALIBRATION_NOISE:g} + {TOLERANCE_SLACK}):",
+            + ("prompts" if is_text else "seeds")
+            + f" at {noise:g} + {TOLERANCE_SLACK}):",
             "",
-            "| sketch | honest max lane (held out) | T | honest pair 1e-4 | 1e-3 | 3e-3 | "
-            "resolved (of 3) 1e-4 | 1e-3 | 3e-3 | " + " | ".join(conditions) + " |",
-            "|---" * (9 + len(conditions)) + "|",
+            f"| sketch | honest max lane (held out) | T | honest pair {levels[0]:g} | {heads} | "
+            f"resolved (of 3) {levels[0]:g} | {heads} | " + " | ".join(conditions) + " |",
+            "|---" * (3 + 2 * len(levels) + len(conditions)) + "|",
         ]
         for design, c in chain["candidates"].items():
             mark = " (chosen)" if design == chain["design"] else ""
             lines.append(
                 f"| {design}{mark} | {c['honest_max_lane']} "
                 f"({c.get('honest_max_lane_judged', '-')}) | {c['tolerance']} | "
-                + " | ".join(_pc(c["honest_accept"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | ".join(_pc(c["honest_accept"].get(honest_name(e))) for e in levels)
                 + " | "
-                + " | ".join(_pc(c["honest_resolved"].get(honest_name(e))) for e in NOISE_LEVELS)
+                + " | ".join(_pc(c["honest_resolved"].get(honest_name(e))) for e in levels)
                 + " | "
                 + " | ".join(_pc(c["detection"].get(x)) for x in conditions)
                 + " |"
@@ -158,7 +166,7 @@ def chain_tables(results: dict[str, Any]) -> list[str]:
                 "",
                 f"Largest honest lane distance per step (`{chain['design']}`, calibration): "
                 f"{chain['honest_max_lane_by_step']}; faked steps caught by chance alone "
-                "(a faked step in the challenge, 4 of n-1 without replacement): "
+                f"(a faked step among the {chain['challenge']} challenged of n-1): "
                 + ", ".join(f"{f} {_pc(v)}" for f, v in chain["faked_analytic"].items())
                 + ".",
             ]
@@ -175,19 +183,19 @@ def chain_tables(results: dict[str, Any]) -> list[str]:
             ]
         lines.append("")
         chosen = chain["candidates"][chain["design"]]
-        summary.append((name, chain["design"], chosen))
+        summary.append((name, chain["design"], chosen, noise))
     if summary:
-        calibrated = honest_name(CALIBRATION_NOISE)
         lines += [
-            "| model | sketch | honest max lane | T | honest pair 1e-3 | resolved (of 3) 1e-3 | "
-            "weakest whole-model detection |",
-            "|---|---|---|---|---|---|---|",
+            "| model | sketch | calibration noise | honest max lane | T | honest pair | "
+            "resolved (of 3) | weakest whole-model detection |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for name, design, c in summary:
+        for name, design, c, noise in summary:
+            calibrated = honest_name(noise)
             whole = TEXT_IMPOSTORS if name == text.get("model") else WHOLE_IMAGE_IMPOSTORS
             weakest = min(whole, key=lambda x: c["detection"].get(x, 2.0))
             lines.append(
-                f"| {name} | {design} | {c['honest_max_lane']} | {c['tolerance']} | "
+                f"| {name} | {design} | {noise:g} | {c['honest_max_lane']} | {c['tolerance']} | "
                 f"{_pc(c['honest_accept'][calibrated])} | {_pc(c['honest_resolved'][calibrated])} "
                 f"| {weakest} {_pc(c['detection'].get(weakest))} |"
             )
@@ -225,7 +233,9 @@ def tables(results: dict[str, Any]) -> list[str]:
             f"{entry['seeds_calibration'][-1]} odd, judged on the even ones; "
             f"{entry['steps']} steps each). Per step, on held-out seeds:",
             "",
-            "| sketch / tolerance | honest 1e-4 | honest 1e-3 | honest 3e-3 | "
+            "| sketch / tolerance | "
+            + " | ".join(f"honest {e:g}" for e in IMAGE_NOISE_LEVELS)
+            + " | "
             + " | ".join((*WHOLE_IMAGE_IMPOSTORS, *OTHER_IMAGE_CONDITIONS))
             + " | "
             + " | ".join(faked_name(f) + " (faked steps)" for f in FAKED_FRACTIONS)
@@ -236,7 +246,9 @@ def tables(results: dict[str, Any]) -> list[str]:
             mark = " (chosen)" if key == entry["chosen"] else ""
             lines.append(
                 f"| {key}{mark} | "
-                + " | ".join(_pc(c["honest_step_accept"][honest_name(e)]) for e in NOISE_LEVELS)
+                + " | ".join(
+                    _pc(c["honest_step_accept"][honest_name(e)]) for e in IMAGE_NOISE_LEVELS
+                )
                 + " | "
                 + " | ".join(
                     _pc(c["step_detection"].get(name))
@@ -257,7 +269,7 @@ def tables(results: dict[str, Any]) -> list[str]:
             "| condition | " + " | ".join(f"k={k}" for k in CHALLENGE_SIZES) + " |",
             "|---" * (1 + len(CHALLENGE_SIZES)) + "|",
         ]
-        for eps in NOISE_LEVELS:
+        for eps in IMAGE_NOISE_LEVELS:
             row = entry["honest_task_accept"][honest_name(eps)]
             lines.append(
                 f"| honest {eps:g} | "

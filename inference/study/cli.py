@@ -652,6 +652,11 @@ def accuracy(
     metavar="MODEL",
     help="Only the text part, for this model (no costs, no diffusion), with the plan's prompts.",
 )
+@click.option(
+    "--image-only",
+    is_flag=True,
+    help="Only the diffusion part (no costs, no text).",
+)
 def audit(
     quick: bool,
     no_costs: bool,
@@ -660,6 +665,7 @@ def audit(
     records: Path,
     from_records: bool,
     text_model: str | None,
+    image_only: bool,
 ) -> None:
     """The audited mode: honest step recomputation and prefill under modelled noise, the sketch
     tolerance and logit margin, impostor detection against the challenge size, compute cost."""
@@ -682,6 +688,9 @@ def audit(
     plan = QUICK if quick else FULL
     if text_model is not None:
         plan = dataclasses.replace(plan, diffusion=(), text_model=text_model)
+        no_costs = True
+    if image_only:
+        plan = dataclasses.replace(plan, prompts=0)
         no_costs = True
     if from_records:
         if not records.is_file():

@@ -2,10 +2,10 @@
 
 The executor keeps x_0..x_n (the latent before the first step and after each), the secret its
 sketch salts derive from, and the sketches; the evidence tree commits to every latent, the salted
-sketch tree to every step (inference/audit). It serves an auditor x_t of a challenged step t
-only, never the x_{t+1} of a challenged step: where two challenged steps follow each other the
-auditor chains its own recomputed latent into the next one. The auditor recomputes the challenged
-steps and decodes the final latent, whose image must be the result within the model's tolerance.
+sketch tree to every step (inference/audit). It serves an auditor x_t of the challenged step t
+and the final latent x_n, never x_{t+1} (when t is the last step the auditor decodes its own
+recomputation). The auditor recomputes the challenged step and decodes the final latent, whose
+image must be the result within the model's tolerance.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference.audit.merkle import verify_proof
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
-from oracle.node.audit_work import Claim, EvidenceStore, Execution, lane_digest, proof_of
+from oracle.node.audit_work import Claim, EvidenceStore, Execution, proof_of
 
 if TYPE_CHECKING:
     import torch
@@ -30,19 +30,11 @@ if TYPE_CHECKING:
 TrajectoryRunner = Callable[["DiffusersSteps"], "Trajectory"]
 
 
-def served_steps(indices: Sequence[int]) -> list[int]:
-    """The challenged steps whose input latent the executor serves: those whose previous step
-    is not challenged (its output would show the auditor the state after a challenged step)."""
-    challenged = set(indices)
-    return sorted(t for t in challenged if t - 1 not in challenged)
-
-
-def served_leaves(indices: Sequence[int], steps: int) -> list[int]:
-    """The evidence leaves the executor serves: the challenged steps' inputs (`served_steps`)
-    and the final latent x_n, whose decode is the result, unless the last step is challenged
-    (the auditor then decodes its own recomputation)."""
-    final = [] if steps - 1 in set(indices) else [steps]
-    return served_steps(indices) + final
+def served_leaves(index: int, steps: int) -> list[int]:
+    """The evidence leaves the executor serves for challenged step `index`: its input latent and
+    the final latent x_n, whose decode is the result, unless the last step is challenged (x_n is
+    then that step's output, which the auditor recomputes and decodes itself)."""
+    return [index] if index == steps - 1 else [index, steps]
 
 
 def encode_latent(latent: torch.Tensor) -> dict[str, Any]:
@@ -120,7 +112,7 @@ class ImageAuditor:
         store.save(task_id, execution)
         return execution
 
-    def serve(self, store: EvidenceStore, task_id: int, indices: Sequence[int]) -> dict[str, Any]:
+    def serve(self, store: EvidenceStore, task_id: int, index: int) -> dict[str, Any]:
         import torch
 
         commitment = store.commitment(task_id)
@@ -133,7 +125,7 @@ class ImageAuditor:
                     "latent": encode_latent(latents[t]),
                     "proof": ["0x" + p.hex() for p in commitment.evidence.proof(t)],
                 }
-                for t in served_leaves(indices, steps)
+                for t in served_leaves(index, steps)
             ]
         }
 
@@ -145,11 +137,11 @@ class ImageAuditor:
             # A tree of another length than the steps asked for is no trajectory of this input.
             return EVIDENCE_WITHHELD_DIGEST
         served = verify_evidence(
-            claim.evidence_root, served_leaves(claim.indices, claim.leaf_count), body
+            claim.evidence_root, claim.leaf_count + 1, served_leaves(claim.index, spec.steps), body
         )
         if served is None:
             return None
-        digest, image = self.recompute(spec, claim.indices, served)
+        digest, image = self.recompute(spec, claim.index, served)
         # The result is an image digest: held to the model's result tolerance (its honest floor),
         # not to the task's, which compares step sketches.
         if not digests_agree(image, claim.result_digest, self.model.manifest.tolerance):
@@ -184,15 +176,12 @@ class ImageAuditor:
         return Execution(bytes(digest), commitment, png, "image/png", evidence), trajectory
 
     def recompute(
-        self,
-        spec: ImageInput,
-        indices: Sequence[int],
-        served: dict[int, torch.Tensor],
+        self, spec: ImageInput, index: int, served: dict[int, torch.Tensor]
     ) -> tuple[bytes, bytes]:
-        """The auditor's digest (its sketch of each challenged step, recomputed from the served
-        input latent, or from its own recomputation of the step before when that was challenged
-        too) and the image digest of the final latent decoded (served, or recomputed when the
-        last step was challenged), for the caller to hold against the executor's result."""
+        """The auditor's digest (its sketch of challenged step `index`, recomputed from the
+        served input latent) and the image digest of the final latent decoded (served, or the
+        recomputed one when the last step is challenged), for the caller to hold against the
+        executor's result."""
         from PIL import Image
 
         from inference.audit.calibrated import DIFFUSION_SKETCH
@@ -202,26 +191,22 @@ class ImageAuditor:
         from inference.digests import digest_image
 
         design = DESIGNS[DIFFUSION_SKETCH[self.model.name]]
-        sketches: dict[int, bytes] = {}
         with self.lock, deterministic(self.threads):
             job = self.job(spec, seed=1)  # the seed only makes x_0, which the auditor is served
-            own: dict[int, torch.Tensor] = {}
-            for t in sorted(set(indices)):
-                before = served[t] if t in served else own[t]
-                after = recompute_step(job, t, before)
-                own[t + 1] = after
-                sketches[t] = sketch_of_step(job, design, t, before, after)
-            final = own[spec.steps] if spec.steps in own else served[spec.steps]
+            before = served[index]
+            after = recompute_step(job, index, before)
+            sketch = sketch_of_step(job, design, index, before, after)
+            final = after if index == spec.steps - 1 else served[spec.steps]
             image = Image.fromarray(job.decode(final))
         result = digest_image(image, self.model.manifest.digest_scheme)
-        return lane_digest([sketches[t] for t in indices]), bytes(result)
+        return sketch, bytes(result)
 
 
 def verify_evidence(
-    root: bytes, steps: Sequence[int], body: dict[str, Any]
+    root: bytes, size: int, steps: Sequence[int], body: dict[str, Any]
 ) -> dict[int, torch.Tensor] | None:
-    """The served latents of `steps`, each proven at its leaf under `root`; None if any is
-    missing or unproven."""
+    """The served latents of `steps`, each proven at its leaf of the evidence tree of `size`
+    leaves under `root`; None if any is missing or unproven."""
     from inference.audit.diffusion import state_payload
 
     latents: dict[int, torch.Tensor] = {}
@@ -231,7 +216,7 @@ def verify_evidence(
         if item is None:
             return None
         latent = decode_latent(item["latent"])
-        if not verify_proof(root, t, state_payload(latent), proof_of(item)):
+        if not verify_proof(root, size, t, state_payload(latent), proof_of(item)):
             return None
         latents[t] = latent
     return latents

@@ -6,7 +6,7 @@ token ids (evidence leaves) and the salted sketches of the hidden states. It ser
 with its proof: the auditor's prefill needs them all, the result digest already made them public,
 and they reveal no hidden state. The auditor checks that the tokens are the result and stop only
 where decoding stops, that each is within the model's logit margin of its own argmax in one
-prefill, and then sketches its hidden states at the challenged positions.
+prefill, and then sketches its hidden state at the challenged position.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference.audit.merkle import verify_proof
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
-from oracle.node.audit_work import Claim, EvidenceStore, Execution, lane_digest, proof_of
+from oracle.node.audit_work import Claim, EvidenceStore, Execution, proof_of
 
 if TYPE_CHECKING:
     from inference.models import LoadedModel
@@ -39,7 +39,7 @@ def verify_tokens(root: bytes, leaf_count: int, body: dict[str, Any]) -> list[in
         token = int(item["token"])
         if not 0 <= token < 1 << 32:
             return None
-        if not verify_proof(root, index, token_payload(token), proof_of(item)):
+        if not verify_proof(root, leaf_count, index, token_payload(token), proof_of(item)):
             return None
         tokens.append(token)
     return tokens
@@ -99,7 +99,7 @@ class TextAuditor:
         store.save(task_id, execution)
         return execution
 
-    def serve(self, store: EvidenceStore, task_id: int, indices: Sequence[int]) -> dict[str, Any]:
+    def serve(self, store: EvidenceStore, task_id: int, index: int) -> dict[str, Any]:
         commitment = store.commitment(task_id)
         return {
             "tokens": [
@@ -127,7 +127,7 @@ class TextAuditor:
             return EVIDENCE_WITHHELD_DIGEST  # stopped early, or went on past its end
         if max(tokens) >= int(self.backend._model.config.vocab_size):
             return EVIDENCE_WITHHELD_DIGEST  # no token of this model
-        return self.recompute(spec, tokens, claim.indices)
+        return self.recompute(spec, tokens, claim.index)
 
     # -- compute -----------------------------------------------------------------------------
 
@@ -155,10 +155,10 @@ class TextAuditor:
             tuple(token_payload(t) for t in run.tokens),
         )
 
-    def recompute(self, spec: TextInput, tokens: Sequence[int], indices: Sequence[int]) -> bytes:
+    def recompute(self, spec: TextInput, tokens: Sequence[int], index: int) -> bytes:
         """One prefill over prompt + tokens: EVIDENCE_WITHHELD_DIGEST when a token is outside
-        the model's margin of the auditor's argmax (not the greedy generation), else the lane
-        digest of the auditor's hidden-state sketches at the challenged positions."""
+        the model's margin of the auditor's argmax (not the greedy generation), else the
+        auditor's sketch of its hidden state at the challenged position."""
         from inference.audit.text import prefill, within_margin
         from inference.determinism import deterministic
 
@@ -168,4 +168,5 @@ class TextAuditor:
             state = prefill(self.backend._model, prompt_ids, tokens)
         if not within_margin(state.logits, tokens, margin):
             return EVIDENCE_WITHHELD_DIGEST
-        return lane_digest([design.sketch(state.hidden[i]) for i in indices])
+        sketch: bytes = design.sketch(state.hidden[index])
+        return sketch

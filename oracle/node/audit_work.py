@@ -4,11 +4,12 @@ serving its evidence and auditing through one small interface, with the executor
 on disk (`EvidenceStore`) until the task ends.
 
 Images (audit_image.py): the latent after every step is evidence, the auditor recomputes the
-challenged steps from served latents and decodes the final one. Text (audit_text.py): the token
-ids are evidence, all served, the auditor runs one prefill and checks each token's logit margin.
+challenged step from its served input latent and decodes the final one. Text (audit_text.py): the
+token ids are evidence, all served, the auditor runs one prefill and checks each token's logit
+margin.
 
-Either way the auditor's digest takes 64-bit lane j from its sketch of challenged leaf j, as the
-contract's opening of the executor's does; an auditor whose valid evidence contradicts the result
+Either way the auditor's digest is its sketch of the challenged leaf, as the contract's opening of
+the executor's is the executor's; an auditor whose valid evidence contradicts the result
 (an image that is not the trajectory's, tokens that are not the result or not greedy) commits
 EVIDENCE_WITHHELD_DIGEST: the contract rejects the executor when a majority of auditors reveal it,
 whatever sketches the executor opens (a reserved digest the executor could copy into its own
@@ -19,23 +20,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from inference.audit.merkle import Commitment
-from oracle.chain.audited import compared_digest
 
 if TYPE_CHECKING:
     from inference.models import LoadedModel
     from oracle.node.conduct import Conduct
-
-
-def lane_digest(sketches: Sequence[bytes]) -> bytes:
-    """The compared digest of the challenged leaves' sketches, in challenge order (lane j from
-    sketches[j]: oracle.chain.audited.compared_digest, the contract's rule)."""
-    return compared_digest(sketches, range(len(sketches)))
 
 
 @dataclass(frozen=True)
@@ -53,14 +46,14 @@ class Execution:
 @dataclass(frozen=True)
 class Claim:
     """An audited task as the chain states it, for an auditor to judge: the input, the task's
-    tolerance, the executor's submission and the challenged leaves (in the contract's order)."""
+    tolerance, the executor's submission and the challenged leaf."""
 
     input: bytes
     tolerance: int
     evidence_root: bytes
     result_digest: bytes
     leaf_count: int
-    indices: tuple[int, ...]
+    index: int
 
 
 class Auditor(Protocol):
@@ -80,13 +73,14 @@ class Auditor(Protocol):
         InvalidInputError for an input the model refuses."""
         ...
 
-    def serve(self, store: EvidenceStore, task_id: int, indices: Sequence[int]) -> dict[str, Any]:
-        """The evidence a drawn auditor gets once the challenge `indices` exists, with proofs."""
+    def serve(self, store: EvidenceStore, task_id: int, index: int) -> dict[str, Any]:
+        """The evidence a drawn auditor gets once the challenged leaf `index` exists, with
+        proofs."""
         ...
 
     def audit(self, claim: Claim, body: dict[str, Any]) -> bytes | None:
-        """The digest to commit from the executor's served `body`: the lane digest of the
-        recomputed sketches, EVIDENCE_WITHHELD_DIGEST when valid evidence contradicts the
+        """The digest to commit from the executor's served `body`: the sketch of the recomputed
+        challenged leaf, EVIDENCE_WITHHELD_DIGEST when valid evidence contradicts the
         result; None while the body is not valid evidence (the caller asks again)."""
         ...
 

@@ -9,7 +9,7 @@ Each pass reads the contract's new logs and looks at every open task the node kn
     Commit, we are an auditor    -> fetch the challenged evidence from the executor's registered
         endpoint (a request signed with our key), verify it against the evidence root,
         recompute, commit the digest; "evidence withheld" if nothing valid came in time
-    Reveal -> the executor opens its challenged sketches, each auditor reveals its own opening
+    Reveal -> the executor opens its challenged sketch, each auditor reveals its own opening
         (the last of these resolves the task on chain)
     Resolvable -> a member resolves it (a missing reveal, a lapsed deadline)
 The executor serves the evidence through audit_api.py, to drawn auditors only.
@@ -234,9 +234,9 @@ class AuditDesk(ModuleDesk[AuditJob]):
         )
         job.submitted = True
 
-    def challenge(self, task_id: int, leaf_count: int) -> list[int]:
-        indices, _seed = self.client.view("challengeOf", task_id, leaf_count)
-        return [int(i) for i in indices]
+    def challenge(self, task_id: int, leaf_count: int) -> int:
+        index, _seed = self.client.view("challengeOf", task_id, leaf_count)
+        return int(index)
 
     def open(self, job: AuditJob) -> None:
         if not self.evidence.has(job.task_id) and job.result_digest == INVALID_INPUT_DIGEST:
@@ -244,9 +244,9 @@ class AuditDesk(ModuleDesk[AuditJob]):
             self.send_once(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
             return
         commitment = self.evidence.commitment(job.task_id)
-        indices = self.challenge(job.task_id, commitment.sketch_tree.size)
+        index = self.challenge(job.task_id, commitment.sketch_tree.size)
         result = self.conduct.audited_result(self.evidence.result_digest(job.task_id))
-        opening = sketch_opening(commitment, indices, self.me, result)
+        opening = sketch_opening(commitment, index, self.me, result)
         self.send_once(job, "open", "openSketches", job.task_id, opening, [], resolving=True)
 
     def evidence_for(self, task_id: int, auditor: str, signature: str) -> dict[str, Any] | None:
@@ -269,8 +269,8 @@ class AuditDesk(ModuleDesk[AuditJob]):
         if members[0] != self.me or int(info["phase"]) not in (COMMIT, REVEAL):
             return None
         size = self.evidence.commitment(task_id).sketch_tree.size
-        indices = self.challenge(task_id, size)
-        return self.auditor(job.model_id).serve(self.evidence, task_id, indices)
+        index = self.challenge(task_id, size)
+        return self.auditor(job.model_id).serve(self.evidence, task_id, index)
 
     def result_artifact(self, task_id: int) -> tuple[bytes, str] | None:
         """The result this node generated as the executor (bytes, media type), if it did."""
@@ -305,7 +305,7 @@ class AuditDesk(ModuleDesk[AuditJob]):
         while it has not served valid evidence."""
         if job.result_digest == INVALID_INPUT_DIGEST:
             return self._judge_refusal(job)
-        indices = self.challenge(job.task_id, job.leaf_count)
+        index = self.challenge(job.task_id, job.leaf_count)
         body = self._fetch(job.task_id, executor)
         if body is None:
             return None
@@ -315,7 +315,7 @@ class AuditDesk(ModuleDesk[AuditJob]):
             job.evidence_root,
             job.result_digest,
             job.leaf_count,
-            tuple(indices),
+            index,
         )
         try:
             digest = self.auditor(job.model_id).audit(claim, body)
@@ -328,7 +328,7 @@ class AuditDesk(ModuleDesk[AuditJob]):
         if digest == EVIDENCE_WITHHELD_DIGEST:
             log.warning("audited task %d: the evidence contradicts the result", job.task_id)
         elif digest is not None:
-            log.info("audited task %d: recomputed leaves %s", job.task_id, indices)
+            log.info("audited task %d: recomputed leaf %d", job.task_id, index)
         return digest
 
     def _judge_refusal(self, job: AuditJob) -> bytes:

@@ -3,7 +3,7 @@ struct views by field name, and the balance invariant."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,6 @@ from oracle.chain.audited import (
     EVIDENCE_WITHHELD_DIGEST,
     audit_commitment,
     challenge,
-    compared_digest,
     sketch_opening,
 )
 from oracle.chain.views import TaskStatus
@@ -363,7 +362,11 @@ def assert_balance_invariant(oracle: Contract, people: list[str]) -> None:
 #: The reserved digest an auditor reveals when the executor did not serve the challenged evidence.
 EVIDENCE_WITHHELD = EVIDENCE_WITHHELD_DIGEST
 audited_challenge = challenge
-audited_digest = compared_digest
+
+
+def audited_digest(sketches: Sequence[bytes], index: int) -> bytes:
+    """What an honest auditor of challenged leaf `index` reveals: that leaf's sketch."""
+    return sketches[index]
 
 
 @dataclass
@@ -448,10 +451,10 @@ class AuditedClient:
         task.reveal_deadline = self.contract.functions.getAuditTask(task.id).call()[7]
         return receipt
 
-    def challenge(self, task: AuditedTask, leaf_count: int) -> list[int]:
-        indices, seed = self.contract.functions.challengeOf(task.id, leaf_count).call()
+    def challenge(self, task: AuditedTask, leaf_count: int) -> int:
+        index, seed = self.contract.functions.challengeOf(task.id, leaf_count).call()
         task.seed = bytes(seed)
-        return [int(i) for i in indices]
+        return int(index)
 
     def commitment(self, task: AuditedTask, auditor: str, digest: bytes) -> bytes:
         return audit_commitment(

@@ -185,7 +185,7 @@ def test_a_refusal_has_no_trees_and_a_result_has_some(
     assert task.auditors is not None
     for auditor in task.auditors:
         client.commit(task, auditor, INVALID_INPUT_DIGEST)
-    forged: Any = (task.executor, RESULT, ZERO, 0, [ZERO] * 4, ZERO, [])
+    forged: Any = (task.executor, RESULT, ZERO, 0, ZERO, ZERO, [])
     with reverts("AuditSubmissionMismatch"):
         client.open(task, honest, opening=forged)
     openings = [client.opening(task, a, INVALID_INPUT_DIGEST) for a in task.auditors]

@@ -269,10 +269,10 @@ def test_challenge_comes_from_a_block_the_submission_cannot_know(
     receipt = client.submit(task, RESULT, honest)
     submit_block = receipt["blockNumber"]
     # Inside the submission's block the challenge does not exist yet (no hash for that block).
-    indices, seed = client.contract.functions.challengeOf(task.id, 20).call(
+    index, seed = client.contract.functions.challengeOf(task.id, 20).call(
         block_identifier=submit_block
     )
-    assert bytes(seed) == b"\0" * 32 and list(indices) == [0, 0, 0, 0]
+    assert bytes(seed) == b"\0" * 32 and index == 0
     with reverts("AuditWrongPhase"):  # nobody can commit before the auditors can be drawn
         client.contract.functions.commitAudit(task.id, 1, b"\1" * 32).call(
             {"from": actors.outsider}, block_identifier=submit_block
@@ -283,13 +283,12 @@ def test_challenge_comes_from_a_block_the_submission_cannot_know(
     entropy = Web3.keccak(encode(["bytes32", "uint256"], [block_hash, task.id]))
     # The seed is 32 bits of its hash (the task's word keeps it once the auditors are drawn).
     expected_seed = b"\0" * 28 + Web3.keccak(encode(["bytes32"], [entropy]))[-4:]
-    indices, seed = client.contract.functions.challengeOf(task.id, 20).call()
+    index, seed = client.contract.functions.challengeOf(task.id, 20).call()
     assert bytes(seed) == bytes(expected_seed)
-    assert list(indices) == audited_challenge(bytes(expected_seed), 20)
-    # Short trees: every leaf, repeated cyclically.
-    small, _ = client.contract.functions.challengeOf(task.id, 3).call()
-    assert list(small) == audited_challenge(bytes(expected_seed), 3)
-    assert sorted(set(small)) == [0, 1, 2]
+    assert index == audited_challenge(bytes(expected_seed), 20)
+    for leaves in (1, 3, 1000):
+        small, _ = client.contract.functions.challengeOf(task.id, leaves).call()
+        assert small == audited_challenge(bytes(expected_seed), leaves) < leaves
     receipt = send(client.contract.functions.drawAudits(), actors.outsider)
     drawn = client.event(receipt, "AuditorsDrawn")[0]
     assert client.contract.functions.challengeOf(task.id, 20).call()[1] == bytes(expected_seed)
@@ -413,14 +412,13 @@ def test_forged_openings_and_outsiders_are_refused(
         send(client.contract.functions.commitAudit(task.id, 1, b"\1" * 32), task.executor)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
-    forged = list(sketches)
-    forged[2] = digest  # a sketch that is not in the committed tree
+    executor, result, root, count, sketch, secret, proof = client.sketch_opening(task, honest)
+    forged = bytes.fromhex("01" * 32)  # a sketch that is not in the committed tree
     with reverts("AuditInvalidProof"):
         client.open(task, honest, opening=(executor, result, root, count, forged, secret, proof))
     with reverts("AuditSubmissionMismatch"):
         client.open(
-            task, honest, opening=(executor, result, root, count + 1, sketches, secret, proof)
+            task, honest, opening=(executor, result, root, count + 1, sketch, secret, proof)
         )
     host = oracle.w3.eth.contract(address=oracle.address, abi=load_artifact("IAuditHost")["abi"])
     with reverts("AuditHostOnlyAudited"):
@@ -594,26 +592,26 @@ def test_the_opening_must_repeat_the_sealed_submission(
     digest = honest_digest(client, task, honest)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
+    executor, result, root, count, sketch, secret, proof = client.sketch_opening(task, honest)
     swapped = bytes.fromhex("cd" * 32)
     with reverts("AuditSubmissionMismatch"):
-        client.open(task, honest, opening=(executor, swapped, root, count, sketches, secret, proof))
+        client.open(task, honest, opening=(executor, swapped, root, count, sketch, secret, proof))
     with reverts("AuditSubmissionMismatch"):
         client.open(
-            task, honest, opening=(actors.outsider, result, root, count, sketches, secret, proof)
+            task, honest, opening=(actors.outsider, result, root, count, sketch, secret, proof)
         )
     with reverts("AuditInvalidProof"):
         client.open(
-            task, honest, opening=(executor, result, root, count, sketches, secret, [*proof, root])
+            task, honest, opening=(executor, result, root, count, sketch, secret, [*proof, root])
         )
     with reverts("AuditInvalidProof"):
         client.open(
-            task, honest, opening=(executor, result, root, count, sketches, secret, proof[1:])
+            task, honest, opening=(executor, result, root, count, sketch, secret, proof[1:])
         )
     other_secret = b"\0" * 32  # the salts derive from the executor's secret: another fails
     with reverts("AuditInvalidProof"):
         client.open(
-            task, honest, opening=(executor, result, root, count, sketches, other_secret, proof)
+            task, honest, opening=(executor, result, root, count, sketch, other_secret, proof)
         )
     openings = [client.opening(task, a, digest) for a in task.auditors]
     receipt = client.open(task, honest, openings, sender=actors.outsider)
@@ -622,29 +620,84 @@ def test_the_opening_must_repeat_the_sealed_submission(
 
 
 @pytest.mark.parametrize("leaves", [1, 2, 3, 5])
-def test_short_trees_prove_repeated_leaves_once(
+def test_every_tree_size_opens_at_its_challenged_position(
     oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str], leaves: int
 ) -> None:
-    """With fewer than four leaves the challenge repeats leaves cyclically: the multiproof proves
-    each once, and a repeat must carry the same sketch and salt."""
+    """Small and odd trees (the odd node moves up unpaired): the challenged leaf opens with its
+    path, and the path of another position does not prove it."""
     honest = make_commitment(leaves, tag=f"short-{leaves}")
     task = submitted(client, actors, honest)
     assert task.auditors is not None
     digest = honest_digest(client, task, honest)
     for auditor in task.auditors:
         client.commit(task, auditor, digest)
-    executor, result, root, count, sketches, secret, proof = client.sketch_opening(task, honest)
-    indices = client.challenge(task, leaves)
-    if leaves < 4:
-        # The repeat of challenged leaf 0 with another (forged) sketch is refused.
-        forged = list(sketches)
-        forged[leaves] = bytes.fromhex("01" * 32)
-        with reverts("AuditInvalidProof"):
-            client.open(
-                task, honest, opening=(executor, result, root, count, forged, secret, proof)
-            )
-        assert indices[leaves] == indices[0]
+    executor, result, root, count, sketch, secret, _proof = client.sketch_opening(task, honest)
+    index = client.challenge(task, leaves)
+    for other in range(leaves):
+        path = honest.sketch_tree.proof(other)
+        if other != index:
+            with reverts("AuditInvalidProof"):
+                opening = (executor, result, root, count, sketch, secret, path)
+                client.open(task, honest, opening=opening)
     openings = [client.opening(task, a, digest) for a in task.auditors]
     receipt = client.open(task, honest, openings)
     assert client.event(receipt, "AuditResolved")[0]["digest"] == RESULT
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_a_second_leaf_claiming_the_challenged_index_does_not_open(
+    w3c: Web3, oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """A grinding executor plants, beside each true sketch leaf, a second leaf claiming the same
+    index with another sketch, to open whichever agrees with the auditors once they revealed
+    (in its evidence tree the same trick would serve each auditor a different latent).
+    Positions 0-3 hold the true leaves of indices 0-3, positions 4-7 planted ones for the same
+    indices: only the leaf at the challenged position proves; every planted one is refused, so
+    an executor outvoted on its true sketch stays outvoted."""
+    from inference.audit.merkle import MerkleTree, leaf_hash, leaf_salt, node_hash, salted_payload
+
+    secret = b"\x42" * 32
+    true = [bytes(Web3.keccak(text=f"true/{i}")) for i in range(4)]
+    planted = [bytes(Web3.keccak(text=f"planted/{i}")) for i in range(4)]
+    sketches = true + planted
+    level = tuple(
+        leaf_hash(p % 4, salted_payload(sketches[p], leaf_salt(secret, p % 4))) for p in range(8)
+    )
+    levels = [level]
+    while len(level) > 1:
+        level = tuple(node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2))
+        levels.append(level)
+    forged = MerkleTree(tuple(levels))
+    evidence = make_commitment(9, tag="planted")
+    task = executing(client, actors)
+    fn = client.contract.functions.submitExecution(
+        task.id, RESULT, evidence.evidence.root, forged.root, 8
+    )
+    receipt = send(fn, task.executor)
+    task.result = RESULT
+    task.commit_deadline = client.event(receipt, "ExecutionSubmitted")[0]["commitDeadline"]
+    mine(w3c)
+    send(client.contract.functions.drawAudits(), actors.outsider)
+    task.auditors = list(client.contract.functions.membersOf(task.id).call()[1:])
+    index = client.challenge(task, 8)
+    claimed = planted[index % 4]  # what the auditors recomputed, the planted sketch
+    for auditor in task.auditors:
+        client.commit(task, auditor, claimed)
+    stake = stake_of(oracle, task.executor)
+    for position in range(8):
+        if position == index and index < 4:
+            continue  # the true leaf at its own position: the executor's one valid opening
+        opening = (task.executor, RESULT, forged.root, 8, sketches[position], secret)
+        with reverts("AuditInvalidProof"):
+            client.open(task, evidence, opening=(*opening, forged.proof(position)))
+    if index < 4:  # its true sketch is not what the auditors recomputed: outvoted, slashed
+        opening = (task.executor, RESULT, forged.root, 8, true[index], secret)
+        receipt = client.open(
+            task,
+            evidence,
+            [client.opening(task, a, claimed) for a in task.auditors],
+            opening=(*opening, forged.proof(index)),
+        )
+        assert client.event(receipt, "AuditFailed")
+        assert stake_of(oracle, task.executor) < stake
     assert_audited_invariant(oracle, client.contract, people(actors))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inference.audit.calibrated import AUDIT_LANE_TOLERANCE, DIFFUSION_SKETCH
+from inference.study.audit_steps import IMAGE_CALIBRATION_NOISE
 from inference.audit.challenge import challenge_indices, challenge_size, detection_probability
 from inference.audit.diffusion import (
     AuditError,
@@ -47,15 +48,19 @@ def test_every_proof_verifies_and_a_tampered_leaf_does_not(n: int) -> None:
     tree = MerkleTree.build(leaves)
     for index, payload in enumerate(leaves):
         proof = tree.proof(index)
-        assert verify_proof(tree.root, index, payload, proof)
-        assert not verify_proof(tree.root, index, b"\xee" * 32, proof)
+        assert verify_proof(tree.root, n, index, payload, proof)
+        assert not verify_proof(tree.root, n, index, b"\xee" * 32, proof)
+        assert not verify_proof(tree.root, n, index, payload, [*proof, tree.root])
+        assert not verify_proof(tree.root, n, n, payload, proof)
         if n > 1:
-            assert not verify_proof(tree.root, (index + 1) % n, payload, proof)
-            assert not verify_proof(tree.root, index, payload, [b"\x00" * 32, *proof[1:]])
+            assert not verify_proof(tree.root, n, (index + 1) % n, payload, proof)
+            assert not verify_proof(tree.root, n, index, payload, [b"\x00" * 32, *proof[1:]])
+            assert not verify_proof(tree.root, n, index, payload, proof[:-1])
 
 
-def test_tree_follows_openzeppelin_conventions() -> None:
-    """Double-hashed leaves over abi.encode(index, payload); sorted-pair inner nodes."""
+def test_tree_is_positional() -> None:
+    """Double-hashed leaves over abi.encode(index, payload); inner nodes hash left then right,
+    so swapping two children changes the root."""
     from eth_hash.auto import keccak
 
     a, b = payloads(2)
@@ -63,8 +68,8 @@ def test_tree_follows_openzeppelin_conventions() -> None:
     root = MerkleTree.build([a, b]).root
     assert (
         root
-        == node_hash(leaf_hash(0, a), leaf_hash(1, b))
-        == node_hash(leaf_hash(1, b), leaf_hash(0, a))
+        == keccak(leaf_hash(0, a) + leaf_hash(1, b))
+        != node_hash(leaf_hash(1, b), leaf_hash(0, a))
     )
 
 
@@ -111,16 +116,20 @@ def test_honest_noisy_recomputation_matches_and_a_faked_step_does_not(tiny_sd: o
     tolerance = AUDIT_LANE_TOLERANCE["tiny-sd"]  # per 64-bit lane, as the chain compares
     executor = job(tiny_sd)
     unet = tiny_sd.image_backend._pipeline.unet  # type: ignore[attr-defined]
-    with injected_noise(unet, 1e-3, [4], 0):
+    with injected_noise(unet, IMAGE_CALIBRATION_NOISE, [4], 0):
         honest = run_trajectory(executor)
     faked = lazy_trajectory(executor, [5])
     commitment = commit_trajectory(executor, honest, design, SECRET)
     fake_commitment = commit_trajectory(executor, faked, design, SECRET)
     auditor = job(tiny_sd)
     for index in range(honest.steps):
-        with injected_noise(unet, 1e-3, [100 + index], 1):
+        with injected_noise(unet, IMAGE_CALIBRATION_NOISE, [100 + index], 1):
             mine = audit_step_sketch(auditor, design, index, honest.latents[index])
         assert max(lane_distances(mine, commitment.sketches[index])) <= tolerance, index
+        # Real arithmetic differences: the native convolutions instead of oneDNN's.
+        with torch.backends.mkldnn.flags(enabled=False):
+            native = audit_step_sketch(auditor, design, index, honest.latents[index])
+        assert max(lane_distances(native, commitment.sketches[index])) <= tolerance, index
     # Without noise an honest step recomputes bit for bit; the step that reused the previous
     # prediction instead of calling the denoiser is out of tolerance in every lane (so in
     # whichever lane of the compared digest a challenge puts it).
@@ -140,11 +149,13 @@ def test_opened_sketch_verifies_against_the_sketch_root(tiny_sd: object) -> None
         sketch, salt, proof = commitment.opening(index)
         assert salt == leaf_salt(SECRET, index)
         root = commitment.sketch_tree.root
-        assert verify_proof(root, index, salted_payload(sketch, salt), proof)
-        assert not verify_proof(root, index, salted_payload(bytes(32), salt), proof)
+        size = commitment.sketch_tree.size
+        assert verify_proof(root, size, index, salted_payload(sketch, salt), proof)
+        assert not verify_proof(root, size, index, salted_payload(bytes(32), salt), proof)
         evidence = commitment.evidence
         assert verify_proof(
             evidence.root,
+            evidence.size,
             index,
             state_payload(trajectory.latents[index]),
             evidence.proof(index),

@@ -1,7 +1,8 @@
 """The audit study under the chain's comparison: lane distances recorded per step (and per text
-position) match what ``compared_digest`` compares; the chain rule's calibration (largest honest
-lane distance + 2), acceptance, majority of 3 and detection on synthetic records; one tiny
-diffusion trajectory and one tiny text generation recorded for real."""
+position) match what the chain compares (the sketches of the challenged leaf); the chain rule's
+calibration (largest honest lane distance + 2), acceptance, majority of 3 and detection on
+synthetic records; one tiny diffusion trajectory and one tiny text generation recorded for
+real."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from inference.study.audit_chain import (
 )
 from inference.study.audit_steps import TrajectoryRecord
 from inference.study.audit_text import TextRecord
-from oracle.chain.audited import challenge, compared_digest
+from oracle.chain.audited import challenge
 
 
 def _seed(i: int) -> bytes:
@@ -36,22 +37,23 @@ def _seed(i: int) -> bytes:
 @pytest.mark.parametrize("leaves", [1, 2, 3, 4, 5, 20, 50])
 def test_the_study_draws_the_chains_challenge(leaves: int) -> None:
     for i in range(20):
-        assert chain_challenge(_seed(i), leaves) == challenge(_seed(i), leaves)
+        assert chain_challenge(_seed(i), leaves) == [challenge(_seed(i), leaves)] * 4
 
 
 @pytest.mark.parametrize("leaves", [2, 7, 20])
 def test_compared_lanes_are_the_compared_digests_lane_distances(leaves: int) -> None:
-    """Per-leaf lane distances picked lane j of leaf j equal the lane distances of the two
-    compared digests the contract builds."""
+    """Per-leaf lane distances picked at the challenged leaf equal the lane distances of the two
+    compared digests the contract compares (the two sketches of that leaf)."""
     rng = random.Random(leaves)
     ours = [rng.randbytes(32) for _ in range(leaves)]
     theirs = [bytes(b ^ (rng.random() < 0.1) << rng.randrange(8) for b in s) for s in ours]
     lanes = [list(lane_distances(a, b)) for a, b in zip(ours, theirs, strict=True)]
     for i in range(10):
-        indices = challenge(_seed(i), leaves)
-        expected = lane_distances(compared_digest(ours, indices), compared_digest(theirs, indices))
-        assert compared_lanes(lanes, np.asarray(indices)).tolist() == list(expected)
-    batch = np.asarray([challenge(_seed(i), leaves) for i in range(10)])
+        index = challenge(_seed(i), leaves)
+        expected = lane_distances(ours[index], theirs[index])
+        indices = np.asarray(chain_challenge(_seed(i), leaves))
+        assert compared_lanes(lanes, indices).tolist() == list(expected)
+    batch = np.asarray([chain_challenge(_seed(i), leaves) for i in range(10)])
     assert compared_lanes(lanes, batch).shape == (10, 4)
 
 
@@ -94,9 +96,9 @@ def test_chain_rule_calibrates_on_odd_seeds_and_judges_on_even_ones() -> None:
     steps = 10
     quiet = [[3, 4, 5, 6]] * steps
     records = [
-        _record(1, "noise-1e-03", [[3, 4, 5, 6]] * (steps - 1) + [[12, 0, 0, 0]]),
-        _record(3, "noise-1e-03", quiet),
-        *(_record(s, f"noise-{e}", quiet) for s in (2, 4) for e in ("1e-04", "1e-03", "3e-03")),
+        _record(1, "noise-1e-05", [[3, 4, 5, 6]] * (steps - 1) + [[12, 0, 0, 0]]),
+        _record(3, "noise-1e-05", quiet),
+        *(_record(s, f"noise-{e}", quiet) for s in (2, 4) for e in ("1e-05", "1e-04", "1e-03")),
         # an impostor off at every step, and a lazy executor off at one step in lane 2 only
         *(_record(s, "bf16", [[30, 30, 30, 30]] * steps) for s in (2, 4)),
         *(_record(s, "faked-10pc", [*quiet[:4], [0, 0, 40, 0], *quiet[5:]], [4]) for s in (2, 4)),
@@ -104,12 +106,12 @@ def test_chain_rule_calibrates_on_odd_seeds_and_judges_on_even_ones() -> None:
     chain = analyse_diffusion_chain(records, designs=("d",))
     entry = chain["candidates"]["d"]
     assert (entry["honest_max_lane"], entry["tolerance"]) == (12, 14) and chain["tolerance"] == 14
-    assert entry["honest_accept"]["noise-1e-03"] == 1.0
-    assert entry["honest_resolved"]["noise-1e-03"] == 1.0
+    assert entry["honest_accept"]["noise-1e-05"] == 1.0
+    assert entry["honest_resolved"]["noise-1e-05"] == 1.0
     assert entry["detection"]["bf16"] == 1.0 and entry["pair_detection"]["bf16"] == 1.0
-    # Step 4 is caught only when it is the third challenged leaf (lane 2 of the compared digest).
+    # Step 4 (off in lane 2 of its sketch) is caught only when it is the challenged leaf.
     hits = [
-        challenge(sha256(f"challenge/{seed}/{draw}".encode()).digest(), steps)[2] == 4
+        challenge(sha256(f"challenge/{seed}/{draw}".encode()).digest(), steps) == 4
         for seed in (2, 4)
         for draw in range(CHALLENGE_DRAWS)
     ]

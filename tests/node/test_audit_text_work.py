@@ -20,7 +20,7 @@ from inference.specs import TextInput, canonical_json
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST, challenge
 from oracle.dev.dishonest import CONDUCTS
 from oracle.node.audit_text import TextAuditor, greedy_shape
-from oracle.node.audit_work import Claim, EvidenceStore, Execution, lane_digest
+from oracle.node.audit_work import Claim, EvidenceStore, Execution
 from oracle.node.conduct import HONEST
 
 SPEC = TextInput(prompt="The verifier said", max_new_tokens=12)
@@ -46,7 +46,7 @@ def claim_of(auditor: TextAuditor, store: EvidenceStore, task_id: int, seed: byt
         kept.evidence.root,
         store.result_digest(task_id),
         kept.sketch_tree.size,
-        tuple(challenge(seed, kept.sketch_tree.size)),
+        challenge(seed, kept.sketch_tree.size),
     )
 
 
@@ -69,11 +69,11 @@ def test_an_honest_auditor_agrees_within_the_tasks_tolerance(
     store = EvidenceStore(tmp_path)
     auditor.execute(2, canonical_json(SPEC), SECRET, HONEST, store)
     kept = store.commitment(2)
-    body = auditor.serve(store, 2, [0, 0, 0, 0])
+    body = auditor.serve(store, 2, 0)
     assert [item["index"] for item in body["tokens"]] == list(range(kept.sketch_tree.size))
     for seed in (b"\x01" * 32, b"\x07" * 32):
         claim = claim_of(auditor, store, 2, seed)
-        executor = lane_digest([kept.sketches[i] for i in claim.indices])
+        executor = kept.sketches[claim.index]
         audited = auditor.audit(claim, body)
         assert audited is not None and audited != EVIDENCE_WITHHELD_DIGEST
         assert digests_agree(executor, audited, Tolerance.from_uint32(claim.tolerance))
@@ -94,7 +94,7 @@ def test_a_lazy_text_executor_fails_the_margin_check(auditor: TextAuditor, tmp_p
     assert lazy.result_digest != bytes(honest.digest)
     assert auditor.model.text_backend._model.config.num_hidden_layers == 2  # type: ignore[attr-defined]
     claim = claim_of(auditor, store, 3, b"\x01" * 32)
-    body = auditor.serve(store, 3, claim.indices)
+    body = auditor.serve(store, 3, claim.index)
     assert auditor.audit(claim, body) == EVIDENCE_WITHHELD_DIGEST
 
 
@@ -124,4 +124,4 @@ def test_a_token_outside_the_vocabulary_is_no_generation(
     store.save(5, Execution(digest, forged, b"", "text/plain", payloads))
     claim = replace(claim_of(auditor, store, 5, b"\x01" * 32), result_digest=digest)
     assert greedy_shape(tokens, SPEC.max_new_tokens, eos=257)  # only the vocabulary is wrong
-    assert auditor.audit(claim, auditor.serve(store, 5, claim.indices)) == EVIDENCE_WITHHELD_DIGEST
+    assert auditor.audit(claim, auditor.serve(store, 5, claim.index)) == EVIDENCE_WITHHELD_DIGEST

@@ -12,8 +12,8 @@ import pytest
 from inference.models import load_model
 from inference.specs import ImageInput, canonical_json
 from oracle.chain.audited import EVIDENCE_WITHHELD_DIGEST
-from oracle.node.audit_image import ImageAuditor, served_leaves, served_steps, verify_evidence
-from oracle.node.audit_work import Claim, EvidenceStore, lane_digest
+from oracle.node.audit_image import ImageAuditor, served_leaves, verify_evidence
+from oracle.node.audit_work import Claim, EvidenceStore
 from oracle.node.conduct import HONEST
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
@@ -21,21 +21,12 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "contracts"))
 SPEC = ImageInput(prompt="a lighthouse at dusk", width=64, height=64, steps=6)
 
 
-def test_the_executor_never_serves_the_state_after_a_challenged_step() -> None:
-    assert served_steps([0, 1, 2, 3]) == [0]
-    assert served_steps([1, 3, 4, 5]) == [1, 3]
-    assert served_steps([2, 2, 2, 2]) == [2]
-    # The final latent x_n too (its decode is the result), unless the last step is challenged.
-    assert served_leaves([0, 1, 2, 3], 6) == [0, 6]
-    assert served_leaves([1, 3, 4, 5], 6) == [1, 3]
-
-
-def test_the_lane_digest_is_the_one_the_contract_compares() -> None:
-    from contract_testlib import audited_digest
-
-    sketches = [bytes([i]) * 32 for i in range(1, 9)]
-    indices = [1, 4, 6, 7]
-    assert lane_digest([sketches[i] for i in indices]) == audited_digest(sketches, indices)
+def test_the_executor_never_serves_the_state_after_the_challenged_step() -> None:
+    # The challenged step's input and the final latent x_n (its decode is the result), unless
+    # the last step is challenged: x_n is then that step's output, which the auditor recomputes.
+    assert served_leaves(0, 6) == [0, 6]
+    assert served_leaves(4, 6) == [4, 6]
+    assert served_leaves(5, 6) == [5]
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +43,14 @@ def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_re
     assert kept.evidence.root == execution.commitment.evidence.root
     assert kept.sketch_tree.root == execution.commitment.sketch_tree.root
     assert store.artifact(11) == (execution.artifact, "image/png")
-    indices = [1, 2, 4, 5]
-    leaves = served_leaves(indices, 6)
-    assert leaves == [1, 4]  # the last step is challenged: the auditor decodes its own x_6
-    body = auditor.serve(store, 11, indices)
-    served = verify_evidence(kept.evidence.root, leaves, body)
+    index = 5
+    leaves = served_leaves(index, 6)
+    assert leaves == [5]  # the last step is challenged: the auditor decodes its own x_6
+    body = auditor.serve(store, 11, index)
+    served = verify_evidence(kept.evidence.root, 7, leaves, body)
     assert served is not None
-    digest, image = auditor.recompute(SPEC, indices, served)
-    assert digest == lane_digest([kept.sketches[i] for i in indices])
+    digest, image = auditor.recompute(SPEC, index, served)
+    assert digest == kept.sketches[index]
     assert image == execution.result_digest
     claim = Claim(
         canonical_json(SPEC),
@@ -67,19 +58,22 @@ def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_re
         kept.evidence.root,
         execution.result_digest,
         6,
-        tuple(indices),
+        index,
     )
     assert auditor.audit(claim, body) == digest
     # Another image's digest as the result: valid evidence that contradicts it.
     other = bytes(b ^ 0xFF for b in execution.result_digest[:8]) + execution.result_digest[8:]
     assert auditor.audit(replace(claim, result_digest=other), body) == EVIDENCE_WITHHELD_DIGEST
     # With the last step unchallenged the executor serves x_6, whose decode is the result.
-    indices = [0, 1, 2, 3]
-    body_first = auditor.serve(store, 11, indices)
-    served = verify_evidence(kept.evidence.root, [0, 6], body_first)
-    assert served is not None and auditor.recompute(SPEC, indices, served)[1] == image
-    # A latent that is not the committed one does not verify.
-    body["latents"][0]["latent"] = auditor.serve(store, 11, [2])["latents"][0]["latent"]
-    assert verify_evidence(kept.evidence.root, leaves, body) is None
+    body_first = auditor.serve(store, 11, 1)
+    served = verify_evidence(kept.evidence.root, 7, [1, 6], body_first)
+    assert served is not None
+    assert auditor.recompute(SPEC, 1, served) == (kept.sketches[1], image)
+    # A latent that is not the committed one does not verify, nor one at another position.
+    body["latents"][0]["latent"] = auditor.serve(store, 11, 2)["latents"][0]["latent"]
+    assert verify_evidence(kept.evidence.root, 7, leaves, body) is None
     assert auditor.audit(claim, body) is None
-    assert verify_evidence(kept.evidence.root, leaves, {"latents": []}) is None
+    moved = auditor.serve(store, 11, 2)
+    moved["latents"][0]["step"] = 3
+    assert verify_evidence(kept.evidence.root, 7, [3], moved) is None
+    assert verify_evidence(kept.evidence.root, 7, leaves, {"latents": []}) is None

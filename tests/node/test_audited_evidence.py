@@ -94,10 +94,10 @@ def test_evidence_goes_only_to_drawn_auditors_after_the_challenge(
     message = encode_defunct(text=evidence_message(executor.chain_id, executor.address, 1))
     stale = first.account.sign_message(message).signature.to_0x_hex()
     assert executor.evidence_for(task_id, first.me, stale) is None
-    # A drawn auditor gets the challenged inputs, never the state after a challenged step.
+    # A drawn auditor gets the challenged input, never the state after the challenged step.
     body = ask(executor, task_id, first.account, first.me)
     assert isinstance(body, dict)
-    indices = executor.challenge(task_id, 6)
+    index = executor.challenge(task_id, 6)
     served = [int(item["step"]) for item in body["latents"]]
-    assert served == served_leaves(indices, 6)
-    assert not {t + 1 for t in indices} & set(served)
+    assert served == served_leaves(index, 6)
+    assert index + 1 not in served

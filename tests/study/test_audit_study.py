@@ -36,7 +36,7 @@ def test_quick_study_calibrates_and_judges(results: dict[str, object]) -> None:
         assert 0 <= row["measured"] <= 1 and row["analytic"] == pytest.approx(1 - (1 - f) ** 4)
     # Honest re-runs at the calibration noise pass on the judged seeds; half the steps skipped
     # is caught more often with more challenged steps.
-    assert entry["honest_task_accept"]["noise-1e-03"]["1"] >= 0.9
+    assert entry["honest_task_accept"]["noise-1e-05"]["1"] >= 0.9
     faked = entry["challenge_detection"]["faked-50pc"]
     assert faked["8"]["measured"] >= faked["1"]["measured"]
     text = results["text"]  # type: ignore[index]
@@ -45,15 +45,16 @@ def test_quick_study_calibrates_and_judges(results: dict[str, object]) -> None:
     for chain in (entry["chain"], text["chain"]):
         chosen = chain["candidates"][chain["design"]]
         assert chain["tolerance"] == min(64, chosen["honest_max_lane"] + 2)
-        assert chosen["honest_resolved"]["noise-1e-03"] >= chosen["honest_accept"]["noise-1e-03"]
+        calibrated = f"noise-{chain['calibration_noise']:.0e}"
+        assert chosen["honest_resolved"][calibrated] >= chosen["honest_accept"][calibrated]
 
 
 def test_figures_and_tables(results: dict[str, object]) -> None:
     record = {"bench": "audit", **figures(results)}  # type: ignore[arg-type]
-    assert record["gas_audited_task"] is None and "no contract" in record["gas_note"]
+    assert record["gas_audited_task"] is None and "bench.audit_gas" in record["gas_note"]
     assert set(record["honest_accept"]) == {"digits-8steps", "tiny-llama"}
     assert set(record["lane_tolerance"]) == {"digits-8steps", "tiny-llama"}
-    assert record["challenge_size"] == 4
+    assert record["challenge_size"] == 1
     json.dumps(record)
     text = "\n".join(tables(results))  # type: ignore[arg-type]
     assert "(chosen)" in text and "faked-50pc" in text and "under the chain's comparison" in text
