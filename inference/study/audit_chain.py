@@ -79,7 +79,8 @@ def chain_challenge(seed: bytes, leaves: int) -> list[int]:
 
 @lru_cache(maxsize=256)
 def _draws(record_seed: int, leaves: int, draws: int) -> IntArray:
-    """(draws, 4) challenged leaves of one record, the same for every condition."""
+    """(draws, 4): the leaf each lane is compared on, per challenge of one record (the same for
+    every condition)."""
     return np.asarray(
         [
             chain_challenge(sha256(f"challenge/{record_seed}/{draw}".encode()).digest(), leaves)
@@ -90,8 +91,8 @@ def _draws(record_seed: int, leaves: int, draws: int) -> IntArray:
 
 
 def compared_lanes(lanes: Lanes | IntArray, indices: IntArray) -> IntArray:
-    """Lane distances of the compared digests: for (..., 4) challenged leaves, lane j of leaf
-    ``indices[..., j]`` (as ``compared_digest`` builds them on both sides)."""
+    """Lane distances of the compared digests: for (..., 4) leaves per lane, lane j of leaf
+    ``indices[..., j]`` (one leaf on chain: the four lanes of its sketch)."""
     table = np.asarray(lanes, dtype=np.int64).reshape(-1, LANES)
     picked: IntArray = table[np.asarray(indices), np.arange(LANES)]
     return picked

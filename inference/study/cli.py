@@ -722,6 +722,34 @@ def audit(
     click.echo(f"results in {out} ({results['seconds']} s)")
 
 
+@study.command("audit-inputs")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/study/audit-inputs.json"),
+    show_default=True,
+)
+@click.option("--seeds", type=int, default=4, show_default=True)
+def audit_inputs(out: Path, seeds: int) -> None:
+    """Whether tiny-sd's audit tolerance holds over guidance, size and steps: the largest honest
+    lane distance per input corner (noise of its own per member, and an auditor on other
+    convolution code)."""
+    from inference.study.audit_inputs import run_audit_inputs
+
+    results = run_audit_inputs(lambda line: click.echo(line, err=True), seeds=seeds)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    click.echo(f"| size | steps | guidance | largest honest lane (T = {results['tolerance']}) |")
+    click.echo("|---|---|---|---|")
+    for row in results["corners"]:
+        mark = "" if row["within_tolerance"] else " (over T)"
+        click.echo(
+            f"| {row['size']} | {row['steps']} | {row['guidance']:g} | "
+            f"{row['largest_lane']}{mark} |"
+        )
+    click.echo(f"results in {out} ({results['seconds']} s)")
+
+
 @study.command("training")
 @click.option(
     "--plan",

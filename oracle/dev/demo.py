@@ -203,7 +203,7 @@ def run_demo(
 
         with progress.step(
             f"The dApp requests an audited image and completion (1 executor, {AUDITORS} auditors "
-            "who recompute 4 challenged steps or positions)"
+            "who recompute one challenged step or position)"
         ):
             audited_tasks = audited_at(w3, deployment.audited) if deployment.audited else None
             if audited_tasks is None:

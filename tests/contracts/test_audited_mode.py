@@ -76,7 +76,7 @@ def submitted(
 
 
 def honest_digest(client: AuditedClient, task: AuditedTask, honest: Commitment) -> bytes:
-    """What an honest auditor recomputes: the honest sketches of the challenged leaves."""
+    """What an honest auditor recomputes: the honest sketch of the challenged leaf."""
     indices = client.challenge(task, honest.sketch_tree.size)
     return audited_digest(list(honest.sketches), indices)
 
@@ -700,4 +700,51 @@ def test_a_second_leaf_claiming_the_challenged_index_does_not_open(
         )
         assert client.event(receipt, "AuditFailed")
         assert stake_of(oracle, task.executor) < stake
+    assert_audited_invariant(oracle, client.contract, people(actors))
+
+
+def test_an_executor_faking_half_its_steps_loses_more_than_it_saves(
+    oracle: Contract, client: AuditedClient, actors: Actors, operators: list[str]
+) -> None:
+    """One challenged leaf catches an executor that faked a fraction f of its steps with
+    probability about f, and faking saves at most f of the work the fee pays for. Over 12 tasks
+    an executor faking every other step (f = 1/2, its saving valued at half the whole fee) ends
+    far below an honest one: each catch costs it the slash (10 % of its stake) and the fee."""
+    leaves = 8
+    secret = bytes(Web3.keccak(text="economics/secret"))
+    states = [bytes(Web3.keccak(text=f"economics/state/{i}")) for i in range(leaves)]
+    honest_sketches = [bytes(Web3.keccak(text=f"economics/sketch/{i}")) for i in range(leaves)]
+    faked = {i for i in range(leaves) if i % 2}
+    lazy_sketches = [
+        bytes(Web3.keccak(text=f"economics/faked/{i}")) if i in faked else s
+        for i, s in enumerate(honest_sketches)
+    ]
+    honest = Commitment.build(states, honest_sketches, secret)
+    lazy = Commitment.build(states, lazy_sketches, secret)
+
+    def payoff(commitment: Commitment) -> tuple[int, bool]:
+        """The executor's change in credit and stake over one task, and whether it was caught."""
+        task = submitted(client, actors, commitment)
+        assert task.auditors is not None
+        credit = oracle.functions.creditOf(task.executor).call()
+        stake = stake_of(oracle, task.executor)
+        digest = honest_digest(client, task, honest)
+        for auditor in task.auditors:
+            client.commit(task, auditor, digest)
+        openings = [client.opening(task, a, digest) for a in task.auditors]
+        receipt = client.open(task, commitment, openings)
+        change = oracle.functions.creditOf(task.executor).call() - credit
+        change += stake_of(oracle, task.executor) - stake
+        return change, bool(client.event(receipt, "AuditFailed"))
+
+    honest_pay, caught = payoff(honest)
+    assert honest_pay > 0 and not caught
+    fee = client.request(actors.requester).fee  # the fee the saving is valued against
+    tasks, caught_count, lazy_total = 12, 0, 0
+    for _ in range(tasks):
+        change, caught = payoff(lazy)
+        lazy_total += change + fee * len(faked) // leaves  # plus the work it did not do
+        caught_count += caught
+    assert 1 <= caught_count < tasks  # caught about half the time: when the leaf is faked
+    assert lazy_total < 0 < tasks * honest_pay
     assert_audited_invariant(oracle, client.contract, people(actors))
