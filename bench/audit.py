@@ -3,7 +3,8 @@
 Compute of the executor and of one auditor against one unverified generation timed in the same
 run (tiny-sd 64 px / 20 and 40 steps, SmolLM2-135M / 32 tokens), honest acceptance at the
 calibrated noise and the detection of each impostor, as the chain compares: the sketches of one
-challenged leaf, four 64-bit lanes, one lane tolerance T per model (``lane_tolerance``); ``honest_accept`` is an honest executor within T of an honest auditor,
+challenged leaf, four 64-bit lanes, one lane tolerance T per model (``lane_tolerance``);
+``honest_accept`` is an honest executor within T of an honest auditor,
 ``honest_resolved`` the majority of executor + 2 auditors resolving for it, ``detection`` the
 impostor outvoted by the two auditors.
 

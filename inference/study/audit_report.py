@@ -98,6 +98,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "honest_accept": honest,
         "honest_resolved": resolved,
         "lane_tolerance": lane,
+        "registry_audit_tolerance": registry_tolerances(),
         "calibration_noise": {"image": IMAGE_CALIBRATION_NOISE, "text": CALIBRATION_NOISE},
         "challenge_size": CHAIN_CHALLENGE if lane else DEFAULT_CHALLENGE,
         "cost_challenge_size": int(cost_k),
@@ -110,6 +111,14 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "gas_note": "not measured by the study: bench.audit_gas measures it on Anvil",
         "targets": TARGETS,
     }
+
+
+def registry_tolerances() -> dict[str, int]:
+    """The audit tolerance the registry gets per model (`AUDIT_LANE_TOLERANCE`: the study's T at
+    its setting, widened to cover every input an audited task accepts)."""
+    from inference.audit.calibrated import AUDIT_LANE_TOLERANCE
+
+    return dict(AUDIT_LANE_TOLERANCE)
 
 
 def _pc(value: float | None) -> str:

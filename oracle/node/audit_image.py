@@ -66,8 +66,10 @@ class ImageAuditor:
     def spec(self, data: bytes) -> ImageInput:
         """The task's input, or InvalidInputError for one the model refuses: the replicated
         mode's rules (`check_input`: what the backend can run, the compute budget within the
-        window) and the audited mode's own (the model's own scheduler, which the sketches follow).
+        window) and the audited mode's own (the model's own scheduler, which the sketches follow;
+        the guidance and size its audit tolerance was measured for).
         """
+        from inference.audit.calibrated import check_audited_image
         from inference.errors import InvalidInputError
         from inference.runners import check_input
         from inference.specs import ImageInput, parse_input
@@ -79,6 +81,7 @@ class ImageAuditor:
             raise InvalidInputError(
                 f"audited tasks use the model's own scheduler, not {spec.scheduler!r}"
             )
+        check_audited_image(self.model.name, spec)
         return spec
 
     def job(self, spec: ImageInput, seed: int) -> DiffusersSteps:

@@ -24,10 +24,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from inference.audit.calibrated import check_audited_image
 from inference.digests import Tolerance
 from inference.errors import InvalidInputError
 from inference.input_tolerance import required_tolerance
-from inference.specs import canonical_json, parse_input
+from inference.specs import ImageInput, canonical_json, parse_input
 from oracle.chain.client import ChainClient
 from oracle.chain.views import ModelKind, ModelView, TaskStatus, read_config, read_model, read_task
 from oracle.config import ClientConfig
@@ -237,6 +238,14 @@ class OracleClient:
         data = self.encode_input(view, spec, validate=validate)
         if validate and view.kind == ModelKind.TEXT and json.loads(data).get("num_beams", 1) != 1:
             raise OracleError("an audited text task decodes greedily: num_beams must be 1")
+        manifest = local_manifest(model, view.model_id) if validate else None
+        if manifest is not None and view.kind == ModelKind.IMAGE:
+            image = parse_input("image", data, manifest.defaults)
+            assert isinstance(image, ImageInput)
+            try:
+                check_audited_image(manifest.name, image)
+            except InvalidInputError as exc:
+                raise OracleError(str(exc)) from None
         task_id, tx_hash, block, fee = request_audited(
             audited_client(self.chain),
             view.model_id,

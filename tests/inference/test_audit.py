@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from inference.audit.calibrated import AUDIT_LANE_TOLERANCE, DIFFUSION_SKETCH
-from inference.study.audit_steps import IMAGE_CALIBRATION_NOISE
 from inference.audit.challenge import challenge_indices, challenge_size, detection_probability
 from inference.audit.diffusion import (
     AuditError,
@@ -34,6 +33,7 @@ from inference.hardware_noise import injected_noise
 from inference.models import load_model
 from inference.specs import ImageInput, TextInput
 from inference.study.audit_impostors import lazy_trajectory
+from inference.study.audit_steps import IMAGE_CALIBRATION_NOISE
 
 SECRET = b"\x05" * 32
 

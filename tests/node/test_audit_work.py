@@ -77,3 +77,35 @@ def test_an_honest_trajectory_audits_to_the_executors_digest_and_tampering_is_re
     moved["latents"][0]["step"] = 3
     assert verify_evidence(kept.evidence.root, 7, [3], moved) is None
     assert verify_evidence(kept.evidence.root, 7, leaves, {"latents": []}) is None
+
+
+def test_every_auditable_image_model_has_a_trajectory_on_the_node() -> None:
+    """A model the registry can make auditable must be one the node's ImageAuditor can run step
+    by step; otherwise an audited request for it would stall its executor until it is slashed.
+    Digits-Gen is calibrated by the study but has no audit tolerance for that reason."""
+    from inference.audit.calibrated import AUDIT_LANE_TOLERANCE, auditable
+    from inference.models import builtin_models
+    from inference.specs import parse_input
+
+    images = [n for n in AUDIT_LANE_TOLERANCE if load_model(n).kind == "image"]
+    assert images == ["tiny-sd"]
+    for name in images:
+        model = load_model(name)
+        spec = parse_input("image", b'{"prompt": "a fox"}', model.manifest.defaults)
+        assert isinstance(spec, ImageInput)
+        assert ImageAuditor(model, threads=1).job(spec, seed=1).steps == spec.steps
+    assert "digits" in builtin_models() and not auditable("image", "digits")
+
+
+def test_audited_images_refuse_inputs_their_tolerance_was_not_measured_for() -> None:
+    """Guidance and size move honest step sketches; past what the audit study measured within
+    the audit tolerance, executor and auditors refuse the input alike (invalid input: nobody is
+    slashed for a requester's choice)."""
+    from inference.errors import InvalidInputError
+
+    auditor = ImageAuditor(load_model("tiny-sd"), threads=1)
+    assert auditor.spec(canonical_json(SPEC.model_copy(update={"guidance": 10.0}))).guidance == 10.0
+    with pytest.raises(InvalidInputError, match="guidance up to 10"):
+        auditor.spec(canonical_json(SPEC.model_copy(update={"guidance": 15.0})))
+    with pytest.raises(InvalidInputError, match="up to 256 px"):
+        auditor.spec(canonical_json(SPEC.model_copy(update={"width": 512, "height": 512})))

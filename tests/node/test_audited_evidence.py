@@ -101,3 +101,15 @@ def test_evidence_goes_only_to_drawn_auditors_after_the_challenge(
     served = [int(item["step"]) for item in body["latents"]]
     assert served == served_leaves(index, 6)
     assert index + 1 not in served
+
+
+def test_the_sdk_refuses_an_audited_input_the_nodes_would_refuse(net: OracleChain) -> None:
+    """Guidance or size past what the audit tolerance was measured for: one clear error before
+    anything is sent (the nodes would answer `invalid input`, slashing nobody)."""
+    from oracle.errors import OracleError
+
+    client = net.requester_client()
+    with pytest.raises(OracleError, match="guidance up to 10"):
+        client.submit_audited(IMAGE_MODEL, {**INPUT, "guidance": 20.0})
+    with pytest.raises(OracleError, match="up to 256 px"):
+        client.submit_audited(IMAGE_MODEL, {**INPUT, "width": 512, "height": 512})
