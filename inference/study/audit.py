@@ -58,7 +58,7 @@ class StudyPlan:
     text_cost_repeats: int
 
 
-FULL = StudyPlan((("tiny-sd", 64, 20, 16), ("digits", 16, 50, 8)), "smollm2-135m", 32, 16, 5, 3)
+FULL = StudyPlan((("tiny-sd", 64, 20, 16), ("digits", 16, 50, 8)), "smollm2-135m", 32, 16, 15, 5)
 """About 15 minutes on one core: costs first, then tiny-sd, SmolLM2, Digits-Gen."""
 QUICK = StudyPlan((("tiny-sd", 64, 10, 4), ("digits", 16, 20, 4)), "tiny-llama", 16, 8, 3, 3)
 

@@ -3,8 +3,9 @@ run: the executor (generation while keeping its trajectory, both Merkle trees an
 and one auditor (prompt encoding, k recomputed steps with their proofs checked, and the final
 decode with its digest; for text one prefill, the margin check and k sketches).
 
-Each figure is the median of interleaved repeats on one torch thread inside the node's
-determinism context, timed in process CPU seconds: on a shared machine wall-clock medians of the
+Each ratio is the median over interleaved rounds of a task's time against the unverified
+generation of the same round, on one torch thread inside the node's determinism context, timed
+in process CPU seconds: on a shared machine wall-clock medians of the
 same work moved by +-30 % between rounds, CPU time far less. Text generations are held to
 exactly ``max_new_tokens`` tokens (no stop at end-of-sequence, for the baseline too), since an
 instruct model answering a bare prompt often stops after one token.
@@ -33,13 +34,15 @@ from inference.audit.text import commit_text, generate_with_hidden, prefill, wit
 from inference.determinism import deterministic
 
 AUDITORS = 2
-IMAGE_SKETCH = "q0.03-prediction"
-"""The sketch timed for images (all designs cost alike: one 256 x d projection per step)."""
+IMAGE_SKETCH = "q0.003-prediction"
+"""The sketch timed for images (tiny-sd's; all designs cost alike: one 256 x d projection per
+step)."""
 SECRET = b"\x07" * 32
 
 
-def _median_times(tasks: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Run each task once to warm up, then ``repeats`` rounds of all tasks interleaved."""
+def _round_times(tasks: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Run each task once to warm up, then ``repeats`` rounds of all tasks interleaved: per task
+    its CPU seconds in each round."""
     for task in tasks.values():
         task()
     times: dict[str, list[float]] = {name: [] for name in tasks}
@@ -48,27 +51,40 @@ def _median_times(tasks: dict[str, Callable[[], object]], repeats: int) -> dict[
             started = time.process_time()
             task()
             times[name].append(time.process_time() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
-def _ratios(seconds: dict[str, float], challenge: int) -> dict[str, Any]:
-    base = seconds["unverified"]
-    executor = seconds["executor"] / base
-    auditor = seconds["auditor"] / base
+def _ratio(times: dict[str, list[float]], name: str) -> float:
+    """The median over rounds of the task's time against the unverified generation of the same
+    round (what drifts over a run, the machine's speed, cancels within a round)."""
+    pairs = zip(times[name], times["unverified"], strict=True)
+    return statistics.median(t / base for t, base in pairs)
+
+
+def _ratios(times: dict[str, list[float]], challenge: int, auditor_key: str) -> dict[str, Any]:
+    executor = _ratio(times, "executor")
+    auditor = _ratio(times, auditor_key)
+    names = ("unverified", "executor", auditor_key, "auditor_decode")
     return {
-        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        "seconds": {
+            ("auditor" if k == auditor_key else k): round(statistics.median(times[k]), 4)
+            for k in names
+            if k in times
+        },
         "challenge_size": challenge,
         "executor_cost_ratio": round(executor, 4),
         "auditor_cost_ratio": round(auditor, 4),
         "verified_cost_ratio": round(executor + AUDITORS * auditor, 4),
-        **(_decode_figures(seconds, executor, auditor) if "auditor_decode" in seconds else {}),
+        **(_decode_figures(times, executor, auditor) if "auditor_decode" in times else {}),
     }
 
 
-def _decode_figures(seconds: dict[str, float], executor: float, auditor: float) -> dict[str, Any]:
+def _decode_figures(
+    times: dict[str, list[float]], executor: float, auditor: float
+) -> dict[str, Any]:
     """The final decode's share of an image auditor, and the total when only one of the two
     auditors decodes (the other recomputes its steps only)."""
-    decode = seconds["auditor_decode"] / seconds["unverified"]
+    decode = _ratio(times, "auditor_decode")
     return {
         "decode_share_of_auditor": round(decode / auditor, 3),
         "verified_cost_ratio_one_decode": round(executor + AUDITORS * auditor - decode, 4),
@@ -136,17 +152,17 @@ def diffusion_costs(
         digest_image(Image.fromarray(job().decode(latents[-1])), scheme)
 
     with deterministic(1):
-        for k in challenges:
-            seconds = _median_times(
-                {
-                    "unverified": lambda: generate(model, spec),
-                    "executor": executor,
-                    "auditor": auditor(k),
-                    "auditor_decode": decode_only,
-                },
-                repeats,
-            )
-            result[str(k)] = _ratios(seconds, k)
+        times = _round_times(
+            {
+                "unverified": lambda: generate(model, spec),
+                "executor": executor,
+                **{f"auditor-{k}": auditor(k) for k in challenges},
+                "auditor_decode": decode_only,
+            },
+            repeats,
+        )
+    for k in challenges:
+        result[str(k)] = _ratios(times, k, f"auditor-{k}")
     return {"model": "tiny-sd", "size": size, "steps": steps, "by_challenge": result}
 
 
@@ -209,12 +225,12 @@ def text_costs(
                 design.sketch(audit.hidden[index])
 
     with deterministic(1):
-        seconds = _median_times(
+        times = _round_times(
             {"unverified": unverified, "executor": executor, "auditor": auditor}, repeats
         )
     return {
         "model": model_name,
         "max_new_tokens": max_new_tokens,
         "tokens": [len(r.tokens) for r in runs],
-        **_ratios(seconds, challenge),
+        **_ratios(times, challenge, "auditor"),
     }
