@@ -1095,6 +1095,8 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
         assembly ("memory-safe") {
             let used := 0
             for {} gt(n, 1) { n := shr(1, add(n, 1)) } {
+                // The sibling's index is index xor 1 (not an exponent).
+                // slither-disable-next-line incorrect-exp
                 if lt(xor(index, 1), n) {
                     // Past the end reads zeros; `used` then exceeds the length: refused.
                     let sibling := calldataload(add(proof.offset, shl(5, used)))
@@ -1185,6 +1187,7 @@ contract AuditedTasks is IAuditedTasks, IAuditDraws, ReentrancyGuardTransient {
     /// 2^-200). The seed is the auditors' draw randomness (see _drawEntropy's trust assumption).
     function _challenge(bytes32 seed, uint256 n) private pure returns (uint256) {
         if (n == 0) return 0;
+        // slither-disable-next-line weak-prng
         return uint256(keccak256(abi.encode(seed, uint256(0)))) % n;
     }
 
