@@ -26,8 +26,6 @@ from oracle.node.worker import InferenceJob, InferenceOutcome, ModelDescription
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import torch
-
     from inference.audit.diffusion import StepModel, Trajectory
     from inference.audit.text import TextRun
     from inference.training.worker import RoundRun
@@ -42,9 +40,9 @@ class _Cheat(HonestConduct):
 class LazyConduct(_Cheat):
     """Runs a cheaper or other job than the one requested: another seed for an image, half the
     tokens for a text. An input the model rejects is answered as an honest node would. As an
-    audited executor it skips the denoiser on every other step (`half_denoised_trajectory`) or
-    half the decoder layers (`half_layers_text_run`); as a training member it trains half of each
-    round's steps (`half_steps_round`)."""
+    audited executor it runs half the denoising steps and stretches them onto the claimed ones
+    (`half_steps_trajectory`) or half the decoder layers (`half_layers_text_run`); as a training
+    member it trains half of each round's steps (`half_steps_round`)."""
 
     name = "lazy"
 
@@ -64,7 +62,7 @@ class LazyConduct(_Cheat):
         return dataclasses.replace(job, input=canonical_json(cheaper))
 
     def trajectory(self, model: StepModel) -> Trajectory:
-        return half_denoised_trajectory(model)
+        return half_steps_trajectory(model)
 
     def text_run(
         self, model: Any, prompt_ids: Sequence[int], max_new_tokens: int, eos: int | None
@@ -151,30 +149,31 @@ class OtherHardwareConduct(HonestConduct):
 
 
 class LazyExecutorConduct(_Cheat):
-    """Audited mode: as executor, skips the denoiser on every other step (reusing the previous
-    step's prediction: half the compute) yet commits to the trajectory as if it had run them."""
+    """Audited mode: as executor, runs half the denoising steps and commits to them stretched
+    onto the claimed ones (half the compute), as if it had run every step."""
 
     name = "lazy-executor"
 
     def trajectory(self, model: StepModel) -> Trajectory:
-        return half_denoised_trajectory(model)
+        return half_steps_trajectory(model)
 
 
-def half_denoised_trajectory(model: StepModel) -> Trajectory:
-    """A trajectory that calls the denoiser on even steps only (odd steps reuse the previous
-    prediction: half the compute), committed to as if every step had run."""
-    from inference.audit.diffusion import Trajectory
+def half_steps_trajectory(model: StepModel) -> Trajectory:
+    """Half the steps (a schedule of n // 2), its latents interpolated onto the n claimed ones
+    (the audit study's `steps-50pc` impostor): every claimed step is off, so whichever step is
+    challenged, the auditors' recomputation disagrees. (Skipping the denoiser on every other
+    step instead would be caught only when a skipped step is challenged: half the time.)"""
+    import copy
 
-    scheduler = model.scheduler()
-    latent = model.initial_latent()
-    latents = [latent]
-    prediction: torch.Tensor | None = None
-    for index in range(model.steps):
-        if index % 2 == 0 or prediction is None:
-            prediction = model.predict(index, latent, scheduler)
-        latent = model.advance(index, latent, prediction, scheduler)
-        latents.append(latent)
-    return Trajectory(tuple(latents), model.decode(latent))
+    from inference.audit.diffusion import Trajectory, run_trajectory
+    from inference.study.audit_impostors import resample
+
+    short = copy.copy(model)
+    short.steps = max(1, model.steps // 2)
+    if hasattr(short, "_ready"):
+        short._ready = None  # DiffusersSteps: the schedule is rebuilt for the shorter run
+    run = run_trajectory(short)
+    return Trajectory(tuple(resample(run.latents, model.steps)), run.image)
 
 
 class LazyTextExecutorConduct(_Cheat):

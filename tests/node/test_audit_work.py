@@ -109,3 +109,27 @@ def test_audited_images_refuse_inputs_their_tolerance_was_not_measured_for() -> 
         auditor.spec(canonical_json(SPEC.model_copy(update={"guidance": 15.0})))
     with pytest.raises(InvalidInputError, match="up to 256 px"):
         auditor.spec(canonical_json(SPEC.model_copy(update={"width": 512, "height": 512})))
+
+
+@pytest.mark.parametrize("steps", [6, 10, 20])
+def test_the_demos_lazy_executor_is_off_at_every_step(auditor: ImageAuditor, steps: int) -> None:
+    """The lazy executor of the demo and the end-to-end tests runs half the steps and stretches
+    them onto the claimed ones: whichever single step is challenged, the auditors' recomputation
+    is outside the audit tolerance, so the demo catches it every time (skipping the denoiser on
+    every other step would be caught only when a skipped step is challenged)."""
+    from inference.audit.calibrated import AUDIT_LANE_TOLERANCE, DIFFUSION_SKETCH
+    from inference.audit.diffusion import audit_step_sketch, step_sketches
+    from inference.audit.sketch import DESIGNS
+    from inference.determinism import deterministic
+    from inference.digests import lane_distances
+    from oracle.dev.dishonest import half_steps_trajectory
+
+    design = DESIGNS[DIFFUSION_SKETCH["tiny-sd"]]
+    spec = SPEC.model_copy(update={"steps": steps})
+    with deterministic(1):
+        job = auditor.job(spec, seed=3)
+        lazy = half_steps_trajectory(job)
+        claimed = step_sketches(job, lazy, design)
+        for t in range(steps):
+            mine = audit_step_sketch(auditor.job(spec, seed=3), design, t, lazy.latents[t])
+            assert max(lane_distances(mine, claimed[t])) > AUDIT_LANE_TOLERANCE["tiny-sd"], t

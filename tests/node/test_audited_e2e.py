@@ -1,7 +1,8 @@
 """The audited mode end to end: three real node processes serving tiny-sd on a real Anvil act as
 executor and auditors of AuditedTasks tasks. An honest task is verified and pays everyone; a
-lazy executor (half its steps faked) and a withholding executor are caught and slashed; a
-requester's input over the model's compute budget resolves as invalid and slashes nobody."""
+lazy executor (half its steps, stretched onto the claimed ones) and a withholding executor are
+caught and slashed; a requester's input over the model's compute budget resolves as invalid and
+slashes nobody."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from oracle.chain.views import read_operator
 from oracle.cli import main
 from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
 
-#: 64 px, 6 steps: the challenge (4 steps) always hits one of a lazy executor's 3 faked steps.
+#: 64 px, 6 steps: a lazy executor (3 steps stretched onto 6) is off at any challenged step.
 AUDITED_INPUT = b'{"prompt":"a lighthouse at dusk","width":64,"height":64,"steps":6}'
 #: Well formed, but over tiny-sd's compute budget: no node may spend its window on it.
 OVER_BUDGET_INPUT = b'{"prompt":"a lighthouse","width":512,"height":512,"steps":150}'
