@@ -129,10 +129,11 @@ bench-e2e: install node
 bench-accuracy: install
 	$(PY) -m bench.accuracy $(BENCH_ACCURACY_ARGS)
 
-# The audited mode (issue 15, no contract yet): executor and auditor compute against one unverified
-# generation (tiny-sd 64 px / 20 steps, SmolLM2 32 tokens), honest acceptance and impostor
-# detection from a quick fresh study (about two minutes); BENCH_AUDIT_ARGS=--stored prints the
-# full study's figures (`make study-audit`, reports/study/audit-results.json) instead.
+# The audited mode (issue 15): executor and auditor compute against one unverified generation
+# (tiny-sd 64 px / 20 and 40 steps, SmolLM2 32 tokens), honest acceptance and impostor detection
+# from a quick fresh study (a few minutes), and gas_audited_task (2 auditors) on an embedded
+# Anvil; BENCH_AUDIT_ARGS=--stored prints the full study's figures (`make study-audit`,
+# reports/study/audit-results.json) instead of the quick study's.
 bench-audit: install node
 	$(PY) -m bench.audit $(BENCH_AUDIT_ARGS)
 
