@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -242,6 +243,22 @@ def run_trajectory(model: StepModel) -> Trajectory:
         latent = model.advance(index, latent, model.predict(index, latent, scheduler), scheduler)
         latents.append(latent)
     return Trajectory(tuple(latents), model.decode(latent))
+
+
+def stretched_latents(latents: Sequence[torch.Tensor], steps: int) -> list[torch.Tensor]:
+    """An m-step trajectory's latents stretched onto ``steps`` claimed steps by linear
+    interpolation: what an executor that ran fewer steps must submit to fill the evidence tree.
+    Only impostors build it (the audit study's fewer-steps executors, the dev nodes' lazy
+    executor); it lives here beside the trajectory it forges."""
+    m = len(latents) - 1
+    out = []
+    for j in range(steps + 1):
+        position = j * m / steps
+        low = min(math.floor(position), m)
+        high = min(low + 1, m)
+        w = position - low
+        out.append(latents[low] * (1 - w) + latents[high] * w if w > 0 else latents[low])
+    return out
 
 
 def recompute_step(model: StepModel, index: int, latent: torch.Tensor) -> torch.Tensor:

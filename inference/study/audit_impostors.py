@@ -5,7 +5,6 @@ with the study, not in the node's ``inference.audit``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from hashlib import sha256
 from typing import Any
@@ -45,20 +44,6 @@ class Autocast:
 
     def decode(self, latent: torch.Tensor) -> npt.NDArray[np.uint8]:
         return self.inner.decode(latent)
-
-
-def resample(latents: Sequence[torch.Tensor], steps: int) -> list[torch.Tensor]:
-    """An m-step trajectory stretched onto ``steps`` claimed steps by linear interpolation
-    (what an executor that ran fewer steps must submit to fill the evidence tree)."""
-    m = len(latents) - 1
-    out = []
-    for j in range(steps + 1):
-        position = j * m / steps
-        low = min(math.floor(position), m)
-        high = min(low + 1, m)
-        w = position - low
-        out.append(latents[low] * (1 - w) + latents[high] * w if w > 0 else latents[low])
-    return out
 
 
 def euler_to_ddim(model: StepModel, trajectory: Trajectory) -> Trajectory:

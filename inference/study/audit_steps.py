@@ -37,6 +37,7 @@ from inference.audit.diffusion import (
     recompute_step,
     run_trajectory,
     step_affine,
+    stretched_latents,
 )
 from inference.audit.sketch import DESIGNS, SketchDesign, distance
 from inference.hardware_noise import injected_noise, noise_seed
@@ -45,7 +46,6 @@ from inference.study.audit_impostors import (
     euler_to_ddim,
     faked_steps,
     lazy_trajectory,
-    resample,
 )
 from inference.study.noise import quantised
 
@@ -220,7 +220,8 @@ def executor_trajectory(
         if condition.startswith("steps-"):
             fewer = max(1, round(setting.steps * int(condition[6:8]) / 100))
             short = run_trajectory(setting.make(seed, steps=fewer))
-            return Trajectory(tuple(resample(short.latents, setting.steps)), short.image), []
+            stretched = stretched_latents(short.latents, setting.steps)
+            return Trajectory(tuple(stretched), short.image), []
         model = setting.make(seed)
         if condition == "euler":
             euler = setting.make(seed, scheduler="euler")

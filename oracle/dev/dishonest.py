@@ -165,15 +165,14 @@ def half_steps_trajectory(model: StepModel) -> Trajectory:
     step instead would be caught only when a skipped step is challenged: half the time.)"""
     import copy
 
-    from inference.audit.diffusion import Trajectory, run_trajectory
-    from inference.study.audit_impostors import resample
+    from inference.audit.diffusion import Trajectory, run_trajectory, stretched_latents
 
     short = copy.copy(model)
     short.steps = max(1, model.steps // 2)
     if hasattr(short, "_ready"):
         short._ready = None  # DiffusersSteps: the schedule is rebuilt for the shorter run
     run = run_trajectory(short)
-    return Trajectory(tuple(resample(run.latents, model.steps)), run.image)
+    return Trajectory(tuple(stretched_latents(run.latents, model.steps)), run.image)
 
 
 class LazyTextExecutorConduct(_Cheat):
