@@ -59,6 +59,7 @@ from oracle.dev.localnet import (
     GENORACLE,
     NodeProcess,
     OracleChain,
+    stop_nodes,
     wait_until,
 )
 from oracle.sdk.audited import audited_client, wait_audited
@@ -279,7 +280,8 @@ def _start_nodes(
     records_dir: Path,
     stack: contextlib.ExitStack,
 ) -> list[NodeProcess]:
-    nodes = []
+    nodes: list[NodeProcess] = []
+    stack.callback(stop_nodes, nodes)  # every node started below, stopped side by side
     for index, account in enumerate(operators):
         role = roles[account.address]
         stake = LAZY_STAKE_WEI if role == "lazy" else HONEST_STAKE_WEI
@@ -298,8 +300,8 @@ def _start_nodes(
             records_dir=records_dir,
             extra_node=TRAINING_NODE_SETTINGS,
         )
-        stack.callback(node.stop)
-        nodes.append(node.start())
+        nodes.append(node)
+        node.start()
     for node in nodes:
         node.wait_ready(timeout=180)
     return nodes

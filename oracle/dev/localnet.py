@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,14 +271,7 @@ class NodeProcess:
 
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_nodes([self])
 
     def inference_worker_pid(self) -> int | None:
         """The pid of the node's inference worker: its spawned child (not multiprocessing's
@@ -313,6 +306,24 @@ class NodeProcess:
             return None
         node: dict[str, Any] | None = response.json().get("node")
         return node
+
+
+def stop_nodes(nodes: Iterable[NodeProcess], grace_s: float = 15.0) -> None:
+    """Stop node processes: SIGTERM to every running one first, so their graceful shutdowns
+    (worker, queue, store) overlap instead of queueing, then wait for each; SIGKILL what is
+    still running after ``grace_s``."""
+    running = [
+        node.process for node in nodes if node.process is not None and node.process.poll() is None
+    ]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in running:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _child_pids(pid: int) -> list[int]:

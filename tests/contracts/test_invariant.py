@@ -264,7 +264,7 @@ def _run(
 def test_balance_invariant_under_random_actions(
     chain: Web3, oracle_deployment: Deployment, accounts: list[Any]
 ) -> None:
-    _run(chain, oracle_deployment, accounts, examples=12, steps=30)
+    _run(chain, oracle_deployment, accounts, examples=8, steps=30)
 
 
 @pytest.mark.slow

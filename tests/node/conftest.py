@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from oracle_testlib import MODELS, image_chain, running_image_nodes, start_nodes
 
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, stop_nodes
 
 LOG_TAIL_CHARS = 6_000
 """How much of each node's log a failing test's report carries."""
@@ -49,8 +49,7 @@ def honest_nodes(
         honest_net, tmp_path_factory.mktemp("honest"), extra_api={"max_upload_bytes": 100_000}
     )
     yield started
-    for node in started:
-        node.stop()
+    stop_nodes(started)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from oracle.dev.localnet import (
     OracleChain,
     chain_settings,
     oracle_chain,
+    stop_nodes,
 )
 from oracle.node import VerifierNode
 from oracle.sdk.results import TaskResult
@@ -67,8 +68,7 @@ def running_image_nodes(net: OracleChain, root: Path) -> Iterator[list[NodeProce
     try:
         yield nodes
     finally:
-        for node in nodes:
-            node.stop()
+        stop_nodes(nodes)
 
 
 def in_process_node(

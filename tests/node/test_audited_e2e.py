@@ -26,7 +26,7 @@ from oracle.chain.client import ChainClient
 from oracle.chain.contract import load_abi
 from oracle.chain.views import read_operator
 from oracle.cli import main
-from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings
+from oracle.dev.localnet import NodeProcess, OracleChain, chain_settings, stop_nodes
 
 #: 64 px, 6 steps: a lazy executor (3 steps stretched onto 6) is off at any challenged step.
 AUDITED_INPUT = b'{"prompt":"a lighthouse at dusk","width":64,"height":64,"steps":6}'
@@ -104,11 +104,6 @@ def nodes_of(net: OracleChain, root: Path, conduct: str) -> list[NodeProcess]:
     )
 
 
-def stop(nodes: list[NodeProcess]) -> None:
-    for node in nodes:
-        node.stop()
-
-
 @pytest.mark.slow  # node processes and two model loads, a minute; tests/contracts covers the rules
 def test_honest_audited_task_is_verified_and_pays_everyone(
     net: OracleChain, tmp_path: Path
@@ -136,7 +131,7 @@ def test_honest_audited_task_is_verified_and_pays_everyone(
         assert result.executor.lower() == executor.lower() and len(result.auditors) == 2
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)
 
 
 @pytest.mark.slow  # its node processes take a minute; tests/contracts covers the rule
@@ -169,7 +164,7 @@ def test_lazy_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Path) -
         assert result.status == "rejected" and result.digest is None
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)
 
 
 @pytest.mark.slow  # its node processes take a minute to start; tests/contracts covers the rule
@@ -190,7 +185,7 @@ def test_withholding_executor_is_slashed_by_the_withheld_digest(
         assert slashed["args"]["reason"] == SLASH_WITHHELD
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)
 
 
 @pytest.mark.slow  # its node processes take a minute to start
@@ -212,7 +207,7 @@ def test_executor_submitting_another_images_digest_is_slashed(
         )
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)
 
 
 @pytest.mark.slow  # its node processes take a minute to start; tests/contracts covers the rule
@@ -248,4 +243,4 @@ def test_an_over_budget_input_resolves_as_invalid_and_slashes_nobody(
         assert not result.verified and result.status == "invalid input"
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)

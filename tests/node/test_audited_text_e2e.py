@@ -23,7 +23,6 @@ from test_audited_e2e import (
     events,
     requester,
     stakes,
-    stop,
     wait_finished,
 )
 from web3 import Web3
@@ -35,7 +34,13 @@ from inference.runners import generate
 from inference.specs import TextInput
 from oracle.chain.audited import paid_members
 from oracle.cli import main
-from oracle.dev.localnet import E2E_ORACLE_CONFIG, NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import (
+    E2E_ORACLE_CONFIG,
+    NodeProcess,
+    OracleChain,
+    oracle_chain,
+    stop_nodes,
+)
 
 TEXT_INPUT = {"prompt": "The verifier said", "max_new_tokens": 12}
 
@@ -87,7 +92,7 @@ def test_honest_audited_text_task_is_verified_and_pays_everyone(
         assert result.verified and result.digest == "0x" + verified.hex()
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)
 
 
 @pytest.mark.slow  # node processes, a minute; tests/node/test_audit_text_work.py the compute
@@ -119,4 +124,4 @@ def test_lazy_text_executor_is_caught_and_slashed(net: OracleChain, tmp_path: Pa
         assert bytes(requester(net).view("resultOf", task_id)) == b"\0" * 32
         audited_invariant(net)
     finally:
-        stop(nodes)
+        stop_nodes(nodes)

@@ -32,7 +32,14 @@ from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
 from oracle.chain.client import ChainClient
 from oracle.chain.views import TaskStatus, read_task
-from oracle.dev.localnet import ETHER, NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.dev.localnet import (
+    ETHER,
+    NodeProcess,
+    OracleChain,
+    oracle_chain,
+    stop_nodes,
+    wait_until,
+)
 from oracle.node.states import TaskState
 from oracle.node.store import Store, TaskRecord
 from oracle.sdk.client import OracleClient
@@ -309,8 +316,7 @@ def test_chaos_kills_and_an_anvil_restart_leave_every_task_resolved_and_nobody_s
             if result is None or not result.final
         }
     finally:
-        for node in nodes:
-            node.stop()
+        stop_nodes(nodes)
     chaos.note(f"faults applied: {dict(chaos.counts)}")
     context = f"(chaos seed {seed}: rerun with {SEED_ENV}={seed})"
 

@@ -38,7 +38,7 @@ from inference.models import default_cache
 from inference.runners import generate
 from inference.specs import ImageInput
 from oracle.chain.views import read_model, read_operator
-from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain
+from oracle.dev.localnet import API_TOKEN, NodeProcess, OracleChain, stop_nodes
 from oracle.sdk.client import ToleranceTooLowError
 
 COMMIT_WINDOW = 60
@@ -69,8 +69,7 @@ def mixed_hardware_nodes(
         models=(IMAGE_MODEL,),
     )
     yield nodes
-    for node in nodes:
-        node.stop()
+    stop_nodes(nodes)
 
 
 def _needed() -> Tolerance:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL
 
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, wait_until
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, stop_nodes, wait_until
 from oracle.node.store import Store
 
 
@@ -128,8 +128,7 @@ def test_a_killed_worker_is_restarted_during_startup_and_while_it_has_work(
         assert victim.process.poll() is None
         assert _restarts(victim) == 3
     finally:
-        for node in (victim, *peers):
-            node.stop()
+        stop_nodes([victim, *peers])
     assert result.status == "resolved" and result.support == 3, result
     vote = next(v for v in result.votes if v.operator == victim.address)
     assert vote.revealed and vote.agrees

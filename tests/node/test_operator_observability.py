@@ -17,7 +17,7 @@ import pytest
 from oracle_testlib import IMAGE_INPUT, IMAGE_MODEL, MODELS, TEXT_INPUT, TEXT_MODEL, start_nodes
 
 from oracle.chain.views import read_version
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, stop_nodes
 from oracle.logging_setup import configure_logging
 from oracle.sdk.operators import operator_status
 from oracle.version import __version__
@@ -130,8 +130,7 @@ def test_node_and_inference_worker_write_only_json_lines(
             for task in tasks:
                 assert client.wait(task.task_id, timeout_s=240).status == "resolved"
         finally:
-            for node in nodes:
-                node.stop()
+            stop_nodes(nodes)
     for node in nodes:
         lines = node.log_path.read_text().splitlines()
         entries = []

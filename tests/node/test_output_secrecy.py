@@ -25,6 +25,7 @@ from oracle.dev.localnet import (
     NodeProcess,
     OracleChain,
     oracle_chain,
+    stop_nodes,
     wait_until,
 )
 from oracle.node.store import Store
@@ -44,8 +45,7 @@ def nodes(
         net, tmp_path_factory.mktemp("secrecy"), conducts=("honest", "honest", "silent")
     )
     yield started
-    for node in started:
-        node.stop()
+    stop_nodes(started)
 
 
 def _committed(net: OracleChain, task_id: int, address: str) -> bool:

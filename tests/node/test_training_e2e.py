@@ -21,7 +21,7 @@ from web3 import Web3
 from inference.training.data import demo_dataset
 from oracle.chain.views import read_model, read_operator
 from oracle.cli import main
-from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain
+from oracle.dev.localnet import NodeProcess, OracleChain, oracle_chain, stop_nodes
 from oracle.sdk.training import submit_training, training_client, wait_training
 
 MODEL = "digits"
@@ -47,8 +47,7 @@ def nodes(
         extra_node={"training_fetch_wait_s": 15.0},
     )
     yield started
-    for node in started:
-        node.stop()
+    stop_nodes(started)
 
 
 def stakes(net: OracleChain) -> dict[str, int]:
@@ -162,8 +161,7 @@ def test_three_round_fine_tune_pays_the_honest_and_slashes_the_lazy_trainer(
         for n in nodes
     }
     assert all(folders.values()), folders
-    for node in nodes:
-        node.stop()
+    stop_nodes(nodes)
     for account in net.operators:
         net.client(account).transact("serveModel", bytes.fromhex(outcome.model_id[2:]))
     generators = [
@@ -182,5 +180,4 @@ def test_three_round_fine_tune_pays_the_honest_and_slashes_the_lazy_trainer(
         assert result.model_id == outcome.model_id
         assert_everybody_paid(result, generators)
     finally:
-        for node in generators:
-            node.stop()
+        stop_nodes(generators)
