@@ -9,11 +9,12 @@ challenged leaf, four 64-bit lanes, one lane tolerance T per model (``lane_toler
 impostor outvoted by the two auditors.
 
 By default a quick fresh study runs first (tiny-sd 64 px / 10 steps and Digits-Gen 20 steps on
-4 seeds, tiny-llama on 8 prompts: about two minutes with the cost measurement); ``--stored``
-prints the figures of the full study (``genoracle study audit``, reports/study/audit-results.json)
-without running anything. ``gas_audited_task`` (one audited task with 2 auditors: request, draws,
-submission, two commits, the aggregated opening that resolves) is measured on a fresh Anvil by
-bench.audit_gas unless ``--no-gas``. Prints tables, then one JSON line {"bench": "audit", ...}.
+4 seeds, tiny-llama on 8 prompts; the costs over as many rounds as the full study's: about four
+minutes); ``--stored`` prints the figures of the full study (``genoracle study audit``,
+reports/study/audit-results.json) without running anything. ``gas_audited_task`` (one audited task
+with 2 auditors: request, draws, submission, two commits, the aggregated opening that resolves) is
+measured on a fresh Anvil by bench.audit_gas unless ``--no-gas``. Prints tables, then one JSON
+line {"bench": "audit", ...}.
 
     python -m bench.audit [--stored [PATH]]      (make bench-audit)
 """
