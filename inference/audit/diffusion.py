@@ -63,6 +63,11 @@ class StepModel(Protocol):
         """The 8-bit image of the final latent."""
         ...
 
+    def with_steps(self, steps: int) -> StepModel:
+        """The same job on a schedule of ``steps`` (what an executor running fewer steps than
+        it claims generates)."""
+        ...
+
 
 def _check_auditable(scheduler: Any) -> None:
     name = type(scheduler).__name__
@@ -109,6 +114,12 @@ class DiffusersSteps:
                 prompt, device, 1, self.guided, negative_prompt
             )
         self.embeddings = torch.cat([negative, positive]) if self.guided else positive
+
+    def with_steps(self, steps: int) -> DiffusersSteps:
+        shorter = copy.copy(self)
+        shorter.steps = steps
+        shorter._ready = None  # the schedule is rebuilt for the new step count
+        return shorter
 
     def scheduler(self) -> Any:
         if self._ready is None:
@@ -189,6 +200,14 @@ class DigitsSteps:
         if not stateful_ok:
             _check_auditable(self._ready)
         self.labels = torch.tensor([digit], dtype=torch.int64)
+
+    def with_steps(self, steps: int) -> DigitsSteps:
+        from inference.digits.sampling import make_scheduler
+
+        shorter = copy.copy(self)
+        shorter.steps = steps
+        shorter._ready = make_scheduler(self.scheduler_name, steps)
+        return shorter
 
     def scheduler(self) -> Any:
         return copy.deepcopy(self._ready)  # a fresh state, without rebuilding the schedule

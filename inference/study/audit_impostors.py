@@ -45,6 +45,9 @@ class Autocast:
     def decode(self, latent: torch.Tensor) -> npt.NDArray[np.uint8]:
         return self.inner.decode(latent)
 
+    def with_steps(self, steps: int) -> Autocast:
+        return Autocast(self.inner.with_steps(steps))
+
 
 def euler_to_ddim(model: StepModel, trajectory: Trajectory) -> Trajectory:
     """Euler's latents live at sigma scale; divide by sqrt(sigma^2 + 1) to claim DDIM's."""

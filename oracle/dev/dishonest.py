@@ -163,15 +163,9 @@ def half_steps_trajectory(model: StepModel) -> Trajectory:
     (the audit study's `steps-50pc` impostor): every claimed step is off, so whichever step is
     challenged, the auditors' recomputation disagrees. (Skipping the denoiser on every other
     step instead would be caught only when a skipped step is challenged: half the time.)"""
-    import copy
-
     from inference.audit.diffusion import Trajectory, run_trajectory, stretched_latents
 
-    short = copy.copy(model)
-    short.steps = max(1, model.steps // 2)
-    if hasattr(short, "_ready"):
-        short._ready = None  # DiffusersSteps: the schedule is rebuilt for the shorter run
-    run = run_trajectory(short)
+    run = run_trajectory(model.with_steps(max(1, model.steps // 2)))
     return Trajectory(tuple(stretched_latents(run.latents, model.steps)), run.image)
 
 

@@ -103,6 +103,29 @@ def job(model: object, seed: int = 4, steps: int = 10) -> DiffusersSteps:
     )
 
 
+def test_with_steps_is_the_same_job_on_a_shorter_schedule(tiny_sd: object) -> None:
+    """What the lazy executors run: bit for bit a fresh job of that many steps, the original
+    left as it was."""
+    from inference.audit.diffusion import DigitsSteps
+    from inference.digits.sampling import load_unet
+    from inference.digits.shipped import weights_path
+
+    unet = load_unet(weights_path())
+    pairs = [
+        (job(tiny_sd, steps=10), job(tiny_sd, steps=5)),
+        (DigitsSteps(unet, digit=3, seed=2, steps=10), DigitsSteps(unet, digit=3, seed=2, steps=5)),
+    ]
+    for full, fresh in pairs:
+        before = run_trajectory(full)
+        shorter, expected = run_trajectory(full.with_steps(5)), run_trajectory(fresh)
+        assert shorter.steps == 5
+        pairs_of_latents = zip(shorter.latents, expected.latents, strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs_of_latents)
+        assert np.array_equal(shorter.image, expected.image)
+        after = run_trajectory(full)
+        assert after.steps == 10 and np.array_equal(after.image, before.image)
+
+
 def test_trajectory_image_is_the_backend_image_bit_for_bit(tiny_sd: object) -> None:
     spec = ImageInput(prompt="A photo of a daisy", seed=4, steps=10, width=64, height=64)
     served = tiny_sd.image_backend.generate_images([spec], [4])[0]  # type: ignore[attr-defined]
