@@ -6,7 +6,7 @@ step count, every step recomputed, compared on the chosen sketch's four lanes as
 Classifier-free guidance multiplies the difference of two denoiser outputs by the guidance, so
 the noise in the guided prediction, which the sketch sees, grows with it: the largest guidance
 whose honest lanes stay within the model's T is the audited input rule's bound
-(``inference.audit.calibrated.AUDIT_MAX_GUIDANCE``)."""
+(``inference.audit.calibrated.AUDIT_INPUT_LIMITS``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.study.audit_steps import IMAGE_CALIBRATION_NOISE
+from inference.study.audit_steps import IMAGE_CALIBRATION_NOISE, DiffusionSetting, tiny_sd_setting
 
 GUIDANCES: tuple[float, ...] = (0.0, 2.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0)
 """At 64 px / 20 steps."""
@@ -25,44 +25,23 @@ SHAPES: tuple[tuple[int, int], ...] = ((128, 20), (256, 20), (64, 10), (64, 50),
 SEEDS = 4
 
 
-def _honest_lanes(size: int, steps: int, guidance: float, seed: int, design_name: str) -> int:
+def _honest_lanes(setting: DiffusionSetting, seed: int, design_name: str) -> int:
     """The largest lane distance, over every step, of the three honest pairs and of the
     executor against a native-convolution auditor."""
     import torch
 
-    from inference.audit.diffusion import (
-        DiffusersSteps,
-        as_array,
-        recompute_step,
-        run_trajectory,
-        step_affine,
-    )
+    from inference.audit.diffusion import as_array, recompute_step, run_trajectory, step_affine
     from inference.audit.sketch import DESIGNS
     from inference.digests import lane_distances
     from inference.hardware_noise import injected_noise
-    from inference.models import load_model
-    from inference.study.drivers import TINY_SD_CLASSES
 
-    pipeline: Any = load_model("tiny-sd").image_backend._pipeline  # type: ignore[attr-defined]
     design = DESIGNS[design_name]
-
-    def job() -> DiffusersSteps:
-        return DiffusersSteps(
-            pipeline,
-            prompt=TINY_SD_CLASSES[seed % len(TINY_SD_CLASSES)],
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=size,
-            height=size,
-        )
-
-    unet = pipeline.unet
+    unet = setting.denoiser()
     with injected_noise(unet, IMAGE_CALIBRATION_NOISE, [seed], 0):
-        trajectory = run_trajectory(job())
-    auditor = job()
+        trajectory = run_trajectory(setting.make(seed))
+    auditor = setting.make(seed)
     largest = 0
-    for index in range(steps):
+    for index in range(setting.steps):
         before = trajectory.latents[index]
         recomputed = []
         for replica in (1, 2):
@@ -97,9 +76,8 @@ def run_audit_inputs(
     started = time.perf_counter()
     with deterministic(1):
         for size, steps, guidance in corners:
-            lanes = [
-                _honest_lanes(size, steps, guidance, seed, design) for seed in range(1, seeds + 1)
-            ]
+            setting = tiny_sd_setting(size, steps, guidance)
+            lanes = [_honest_lanes(setting, seed, design) for seed in range(1, seeds + 1)]
             rows.append(
                 {
                     "size": size,

@@ -127,7 +127,7 @@ class DiffusionSetting:
     tolerance: Sequence[int]
 
 
-def tiny_sd_setting(size: int = 64, steps: int = 20) -> DiffusionSetting:
+def tiny_sd_setting(size: int = 64, steps: int = 20, guidance: float = 7.5) -> DiffusionSetting:
     import diffusers
 
     from inference.digests import digest_image
@@ -149,7 +149,7 @@ def tiny_sd_setting(size: int = 64, steps: int = 20) -> DiffusionSetting:
             prompt=TINY_SD_CLASSES[seed % len(TINY_SD_CLASSES)],
             seed=seed,
             steps=steps,
-            guidance=7.5,
+            guidance=guidance,
             width=size,
             height=size,
             scheduler=chosen,
@@ -159,8 +159,9 @@ def tiny_sd_setting(size: int = 64, steps: int = 20) -> DiffusionSetting:
     def swap(unet: Any) -> None:
         pipeline.unet = unet
 
+    name = f"tiny-sd-{size}px-{steps}steps" + ("" if guidance == 7.5 else f"-guidance{guidance:g}")
     return DiffusionSetting(
-        f"tiny-sd-{size}px-{steps}steps",
+        name,
         steps,
         make,
         lambda: pipeline.unet,

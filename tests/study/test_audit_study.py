@@ -68,3 +68,20 @@ def test_cost_measurement_reports_ratios() -> None:
     )
     texts = text_costs("tiny-llama", 8, challenge=2, repeats=1)
     assert texts["tokens"] and 0 < texts["auditor_cost_ratio"] < 1
+
+
+def test_the_input_corners_measure_honest_lanes_against_the_registry_tolerance() -> None:
+    from inference.audit.calibrated import AUDIT_LANE_TOLERANCE
+    from inference.study.audit_inputs import run_audit_inputs
+
+    results = run_audit_inputs(guidances=(7.5, 50.0), shapes=((64, 4),), seeds=1)
+    rows = {(r["size"], r["steps"], r["guidance"]): r for r in results["corners"]}
+    assert set(rows) == {(64, 20, 7.5), (64, 20, 50.0), (64, 4, 7.5)}
+    assert results["tolerance"] == AUDIT_LANE_TOLERANCE["tiny-sd"]
+    for row in rows.values():
+        assert row["largest_lane"] == max(row["by_seed"])
+        assert row["within_tolerance"] == (row["largest_lane"] <= results["tolerance"])
+    # The default input sits within the registry's T; guidance 50 (refused by audited tasks)
+    # moves the honest sketches further than guidance 7.5 does.
+    assert rows[(64, 20, 7.5)]["within_tolerance"]
+    assert rows[(64, 20, 50.0)]["largest_lane"] > rows[(64, 20, 7.5)]["largest_lane"]
